@@ -1,0 +1,1 @@
+"""One module per `neuron-atlas` subcommand; each exposes `register(subparsers)`."""

@@ -1,0 +1,188 @@
+"""SQLAlchemy 2.x ORM schema: models, probe and concept sets, runs, layers, neurons, top images, jobs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class TargetModel(Base):
+    """A network that can be dissected: an architecture plus optional checkpoint."""
+
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    architecture: Mapped[str] = mapped_column(String(200))
+    weights: Mapped[str | None] = mapped_column(String(200))
+    checkpoint_sha256: Mapped[str | None] = mapped_column(String(64))
+    checkpoint_file: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    runs: Mapped[list[Run]] = relationship(back_populates="model")
+
+
+class ProbeSet(Base):
+    """A set of probe images, identified by the hash of its images' content hashes."""
+
+    __tablename__ = "probe_sets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    n_images: Mapped[int] = mapped_column(Integer)
+
+
+class ConceptSet(Base):
+    """A concept vocabulary, identified by the hash of its cleaned text; the words live in `file`."""
+
+    __tablename__ = "concept_sets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    n_concepts: Mapped[int] = mapped_column(Integer)
+    file: Mapped[str] = mapped_column(Text)
+
+
+class Run(Base):
+    """One finished dissection; `settings` pins everything, `artifacts_dir` holds its tensors."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    probe_set_id: Mapped[int] = mapped_column(ForeignKey("probe_sets.id"))
+    concept_set_id: Mapped[int] = mapped_column(ForeignKey("concept_sets.id"))
+    encoder: Mapped[str] = mapped_column(String(500))
+    similarity: Mapped[str] = mapped_column(String(50))
+    similarity_params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    pooling: Mapped[str] = mapped_column(String(10))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    code_version: Mapped[str] = mapped_column(String(50))
+    artifacts_dir: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    model: Mapped[TargetModel] = relationship(back_populates="runs")
+    probe_set: Mapped[ProbeSet] = relationship()
+    concept_set: Mapped[ConceptSet] = relationship()
+    layers: Mapped[list[Layer]] = relationship(
+        back_populates="run", order_by="Layer.position", cascade="all, delete-orphan"
+    )
+
+
+class ProbeImage(Base):
+    """One probe image of a run, in probe order; `view_file` is its target-input view in the media dir."""
+
+    __tablename__ = "probe_images"
+    __table_args__ = (UniqueConstraint("run_id", "index"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(Text)
+    view_file: Mapped[str | None] = mapped_column(Text)
+
+
+class Layer(Base):
+    """A dissected layer of a run, in forward order (`position`)."""
+
+    __tablename__ = "layers"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    n_units: Mapped[int] = mapped_column(Integer)
+    run: Mapped[Run] = relationship(back_populates="layers")
+
+
+class Neuron(Base):
+    """A labelled neuron: best concept, score, runners-up as [{"concept", "score"}, ...]."""
+
+    __tablename__ = "neurons"
+    __table_args__ = (
+        UniqueConstraint("layer_id", "unit"),
+        Index("ix_neurons_layer_score", "layer_id", "score"),
+        Index("ix_neurons_layer_label", "layer_id", "label"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    layer_id: Mapped[int] = mapped_column(ForeignKey("layers.id", ondelete="CASCADE"))
+    unit: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(500))
+    score: Mapped[float] = mapped_column(Float)
+    runners_up: Mapped[list[Any]] = mapped_column(JSON)
+    top_images: Mapped[list[TopImage]] = relationship(order_by="TopImage.rank")
+
+
+class TopImage(Base):
+    """One of a neuron's top-activating images: crop and heatmap files are content-addressed."""
+
+    __tablename__ = "top_images"
+    __table_args__ = (UniqueConstraint("neuron_id", "rank"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    neuron_id: Mapped[int] = mapped_column(ForeignKey("neurons.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    image_index: Mapped[int] = mapped_column(Integer)
+    image_hash: Mapped[str] = mapped_column(String(64))
+    activation: Mapped[float] = mapped_column(Float)
+    box_x0: Mapped[float] = mapped_column(Float)
+    box_y0: Mapped[float] = mapped_column(Float)
+    box_x1: Mapped[float] = mapped_column(Float)
+    box_y1: Mapped[float] = mapped_column(Float)
+    crop_file: Mapped[str] = mapped_column(Text)
+    view_file: Mapped[str] = mapped_column(Text)
+    heatmap_file: Mapped[str | None] = mapped_column(Text)
+
+
+class TypedConcept(Base):
+    """A concept a user typed on a run's pages, kept per run."""
+
+    __tablename__ = "typed_concepts"
+    __table_args__ = (UniqueConstraint("run_id", "text"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """A queued dissection. status: queued, running, succeeded, failed, cancelled."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50), default="dissect")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    stage: Mapped[str | None] = mapped_column(String(100))
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
