@@ -125,10 +125,7 @@ class DissectionResult:
                             "label": neuron.label,
                             "score": neuron.score,
                             "runners_up": [asdict(alt) for alt in neuron.runners_up],
-                            "top_images": [
-                                {**asdict(top), "path": self.image_paths[top.image_index]}
-                                for top in tops
-                            ],
+                            "top_images": [{**asdict(top), "path": self.image_paths[top.image_index]} for top in tops],
                         }
                         for neuron, tops in zip(layer.neurons, layer.top_images, strict=True)
                     ],

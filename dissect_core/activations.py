@@ -1,0 +1,147 @@
+"""One hooked pass over the probe set: pooled activations per neuron, and running top images with maps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from dissect_core.errors import DissectError
+from dissect_core.targets import get_layer
+
+POOLING = ("avg", "max")
+
+
+@dataclass
+class RecordedLayer:
+    """A layer's pooled activations [N, K] (probe order) and each neuron's running top images.
+
+    `top_maps` [K, n_top, h, w] hold the neuron's spatial map on each top image (conv layers only).
+    """
+
+    kind: str
+    activations: Tensor
+    top_values: Tensor
+    top_indices: Tensor
+    top_maps: Tensor | None
+
+
+def _pool(output: Tensor, pool: str) -> tuple[str, Tensor, Tensor | None]:
+    """Return (kind, pooled [B, K], maps [B, K, h, w] or None) for one hooked output."""
+    if output.dim() == 4:
+        pooled = output.amax(dim=(2, 3)) if pool == "max" else output.mean(dim=(2, 3))
+        return "conv", pooled, output
+    if output.dim() == 3:  # a transformer block, batch first: the CLS token stands for the image
+        return "vit", output[:, 0, :], None
+    if output.dim() == 2:
+        return "linear", output, None
+    raise DissectError(
+        f"cannot dissect a layer whose output has shape {tuple(output.shape)}; pick a conv, linear or "
+        "transformer-block layer"
+    )
+
+
+class _LayerState:
+    """Accumulates one layer's activations and its neurons' running top images."""
+
+    def __init__(self, n_images: int, n_top: int) -> None:
+        self.n_images = n_images
+        self.n_top = n_top
+        self.kind = ""
+        self.activations: Tensor | None = None
+        self.top_values: Tensor | None = None
+        self.top_indices: Tensor | None = None
+        self.top_maps: Tensor | None = None
+
+    def update(self, output: Tensor, image_indices: Tensor, pool: str) -> None:
+        kind, pooled, maps = _pool(output.detach().float(), pool)
+        pooled = pooled.cpu()
+        n_units = pooled.shape[1]
+        if self.activations is None:
+            self.kind = kind
+            self.activations = torch.zeros(self.n_images, n_units)
+            self.top_values = torch.empty(n_units, 0)
+            self.top_indices = torch.empty(n_units, 0, dtype=torch.long)
+            if maps is not None:
+                self.top_maps = torch.empty(n_units, 0, *maps.shape[2:])
+        self.activations[image_indices] = pooled
+        values = torch.cat([self.top_values, pooled.T], dim=1)
+        indices = torch.cat([self.top_indices, image_indices.unsqueeze(0).expand(n_units, -1)], dim=1)
+        keep = torch.topk(values, k=min(self.n_top, values.shape[1]), dim=1).indices
+        self.top_values = values.gather(1, keep)
+        self.top_indices = indices.gather(1, keep)
+        if maps is not None and self.top_maps is not None:
+            all_maps = torch.cat([self.top_maps, maps.cpu().transpose(0, 1)], dim=1)
+            rows = torch.arange(n_units).unsqueeze(1)
+            self.top_maps = all_maps[rows, keep]
+
+    def finish(self) -> RecordedLayer:
+        if self.activations is None:
+            raise DissectError("no probe image reached this layer; check that the probe set has readable images")
+        return RecordedLayer(self.kind, self.activations, self.top_values, self.top_indices, self.top_maps)
+
+
+class ActivationRecorder:
+    """Forward hooks on the named layers that record every batch passed through `model`."""
+
+    def __init__(self, model: nn.Module, layer_names: Sequence[str], n_images: int, n_top: int, pool: str) -> None:
+        if pool not in POOLING:
+            raise DissectError(f"unknown pooling {pool!r}; use one of {', '.join(POOLING)}")
+        self.model = model
+        self.pool = pool
+        self.layers = {name: get_layer(model, name) for name in layer_names}
+        self.states = {name: _LayerState(n_images, n_top) for name in layer_names}
+        self._batch_indices: Tensor | None = None
+        self._handles: list = []
+
+    def _hook(self, name: str) -> Callable:
+        def hook(_module: nn.Module, _inputs: object, output: object) -> None:
+            value = output[0] if isinstance(output, tuple | list) else output
+            if not isinstance(value, Tensor):
+                raise DissectError(f"layer {name} returns {type(value).__name__}, not a tensor; pick another layer")
+            assert self._batch_indices is not None
+            self.states[name].update(value, self._batch_indices, self.pool)
+
+        return hook
+
+    def __enter__(self) -> ActivationRecorder:
+        self._handles = [layer.register_forward_hook(self._hook(name)) for name, layer in self.layers.items()]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    @torch.inference_mode()
+    def run_batch(self, pixels: Tensor, image_indices: Sequence[int]) -> None:
+        """Pass one preprocessed batch through the model, recording every hooked layer."""
+        self._batch_indices = torch.as_tensor(list(image_indices), dtype=torch.long)
+        device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        self.model(pixels.to(device))
+
+    def results(self) -> dict[str, RecordedLayer]:
+        """Return each layer's recorded activations and top images."""
+        return {name: state.finish() for name, state in self.states.items()}
+
+
+def box_around_peak(
+    peak: tuple[int, int], map_size: tuple[int, int], min_side: float = 0.25, cells: int = 3
+) -> tuple[float, float, float, float]:
+    """Return a square box (x0, y0, x1, y1) in [0, 1] centred on a map cell, `cells` cells or `min_side` wide."""
+    rows, cols = map_size
+    side_y = min(1.0, max(min_side, cells / rows))
+    side_x = min(1.0, max(min_side, cells / cols))
+    centre_y = (peak[0] + 0.5) / rows
+    centre_x = (peak[1] + 0.5) / cols
+    y0 = min(max(0.0, centre_y - side_y / 2), 1.0 - side_y)
+    x0 = min(max(0.0, centre_x - side_x / 2), 1.0 - side_x)
+    return (round(x0, 4), round(y0, 4), round(x0 + side_x, 4), round(y0 + side_y, 4))
+
+
+def peak_location(activation_map: Tensor) -> tuple[int, int]:
+    """Return (row, col) of the largest value of a 2-D map."""
+    flat = int(torch.argmax(activation_map))
+    return divmod(flat, activation_map.shape[1])
