@@ -92,6 +92,8 @@ def _concept_probabilities(cos: CosineSource, image_index: Tensor, a: float, lse
 def _group_size(smallest_factor: float) -> int:
     if smallest_factor >= 1:
         return _MAX_GROUP
+    if smallest_factor <= 0:  # no floor under the factors: a product could underflow, so take each log
+        return 1
     return max(1, min(_MAX_GROUP, int(math.log(_SMALLEST_GROUP_PRODUCT) / math.log(smallest_factor))))
 
 

@@ -1,0 +1,151 @@
+"""`neuron-atlas dissect` and `layers` end to end on random small models, plus the pipeline's caches."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from app.cli import main
+from dissect_core.config import DissectConfig
+from dissect_core.encoders.open_clip_encoder import OpenClipEncoder
+from dissect_core.errors import DissectError
+from dissect_core.pipeline import run_dissection
+from tests.conftest import TINY_CLIP
+
+
+def dissect_args(probe, concepts, out, *extra):
+    return [
+        "dissect", "--model", "resnet18", "--weights", "none", "--layers", "layer3,fc", "--probe", str(probe),
+        "--concepts", str(concepts), "--clip", TINY_CLIP, "--out", str(out), "--quiet", *extra,
+    ]  # fmt: skip
+
+
+def test_dissect_writes_csv_json_and_settings(probe_folder, concept_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NEURON_ATLAS_DATA_DIR", str(tmp_path / "data"))
+    (probe_folder / "dots" / "broken.png").write_bytes(b"garbage")
+    assert main(dissect_args(probe_folder, concept_file, tmp_path / "out", "--top-k", "4")) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    assert len(rows) == 256 + 1000
+    assert set(rows[0]) >= {"layer", "unit", "label", "score", "label_2", "score_5"}
+    concepts = {"cat", "dog", "striped", "car", "sky"}
+    assert all(row["label"] in concepts for row in rows)
+    result = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert result["n_images"] == 24 and len(result["skipped_images"]) == 1
+    first = result["layers"][0]["neurons"][0]
+    assert len(first["top_images"]) == 5 and len(first["runners_up"]) == 4
+    assert first["top_images"][0]["peak"] is not None
+    settings = json.loads((tmp_path / "out" / "settings.json").read_text())
+    assert settings["similarity_params"]["top_k"] == 4 and settings["n_concepts"] == 5
+    assert "labelled 1256 neurons" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"--layers": "layer9"}, "no layer 'layer9'"),
+        ({"--model": "resnet_18"}, "unknown model"),
+        ({"--concepts": "/nope.txt"}, "one concept per line"),
+        ({"--probe": "/no/such/folder"}, "does not exist"),
+        ({"--top-k": "100"}, "larger than the probe set"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(probe_folder, concept_file, tmp_path, capsys, change, message):
+    args = dissect_args(probe_folder, concept_file, tmp_path / "out")
+    for flag, value in change.items():
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+
+def test_checkpoint_that_does_not_fit(probe_folder, concept_file, tmp_path, capsys):
+    from torchvision.models import resnet34
+
+    checkpoint = tmp_path / "r34.pt"
+    torch.save(resnet34().state_dict(), checkpoint)
+    args = dissect_args(probe_folder, concept_file, tmp_path / "out", "--checkpoint", str(checkpoint))
+    assert main(args) == 2
+    assert "does not fit resnet18" in capsys.readouterr().err
+
+
+def test_layers_command_prints_forward_order(capsys):
+    assert main(["layers", "--model", "resnet18"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split("\t")[0] for line in lines]
+    assert names[0] == "conv1" and names[-1] == "fc"
+    assert "layer4.1.conv2\tConv2d\t512x7x7" in lines
+
+
+def count_image_encodes(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    original = OpenClipEncoder.encode_images
+
+    def counting(self, pixels):
+        calls.append(len(pixels))
+        return original(self, pixels)
+
+    monkeypatch.setattr(OpenClipEncoder, "encode_images", counting)
+    return calls
+
+
+def test_second_run_reuses_image_embeddings_and_activations(probe_folder, concept_file, tmp_path, monkeypatch):
+    calls = count_image_encodes(monkeypatch)
+    config = DissectConfig(
+        model="resnet18", weights="none", layers=("layer4",), probe=str(probe_folder), concepts=str(concept_file),
+        encoder=TINY_CLIP,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    first = run_dissection(config, cache_dir=tmp_path / "cache")
+    assert sum(calls) == 24
+    torch.manual_seed(1)  # a different random init must not matter: activations come from the cache
+    second = run_dissection(config, cache_dir=tmp_path / "cache")
+    assert sum(calls) == 24
+    assert [n.label for n in first.layers[0].neurons] == [n.label for n in second.layers[0].neurons]
+
+
+def test_changed_checkpoint_or_preprocessing_never_reuses_activations(probe_folder, concept_file, tmp_path):
+    from torchvision.models import resnet18
+
+    checkpoint = tmp_path / "weights.pt"
+    torch.manual_seed(0)
+    torch.save(resnet18().state_dict(), checkpoint)
+    config = DissectConfig(
+        model="resnet18", checkpoint=str(checkpoint), layers=("fc",), probe=str(probe_folder),
+        concepts=str(concept_file), encoder=TINY_CLIP,
+    )  # fmt: skip
+    first = run_dissection(config, cache_dir=tmp_path / "cache").layers[0].activations
+    torch.manual_seed(1)
+    torch.save(resnet18().state_dict(), checkpoint)  # same file name, new weights
+    second = run_dissection(config, cache_dir=tmp_path / "cache").layers[0].activations
+    assert not torch.allclose(first, second)
+    pooled = run_dissection(
+        DissectConfig(**{**config.__dict__, "pool": "max", "layers": ("layer4",)}), cache_dir=tmp_path / "cache"
+    )
+    assert pooled.settings["pool"] == "max"
+
+
+def test_cancellation_stops_the_run(probe_folder, concept_file):
+    from dissect_core.pipeline import DissectionCancelled
+
+    config = DissectConfig(
+        model="resnet18", weights="none", layers=("fc",), probe=str(probe_folder), concepts=str(concept_file),
+        encoder=TINY_CLIP,
+    )  # fmt: skip
+    with pytest.raises(DissectionCancelled):
+        run_dissection(config, should_stop=lambda: True)
+
+
+def test_empty_probe_folder(tmp_path, concept_file):
+    (tmp_path / "empty").mkdir()
+    config = DissectConfig(
+        model="resnet18", weights="none", layers=("fc",), probe=str(tmp_path / "empty"), concepts=str(concept_file),
+        encoder=TINY_CLIP,
+    )  # fmt: skip
+    with pytest.raises(DissectError, match="holds no images"):
+        run_dissection(config)
