@@ -27,7 +27,7 @@ def test_dissect_writes_csv_json_and_settings(probe_folder, concept_file, tmp_pa
     monkeypatch.setenv("NEURON_ATLAS_DATA_DIR", str(tmp_path / "data"))
     (probe_folder / "dots" / "broken.png").write_bytes(b"garbage")
     assert main(dissect_args(probe_folder, concept_file, tmp_path / "out", "--top-k", "4")) == 0
-    rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").read_text().splitlines()))
     assert len(rows) == 256 + 1000
     assert set(rows[0]) >= {"layer", "unit", "label", "score", "label_2", "score_5"}
     concepts = {"cat", "dog", "striped", "car", "sky"}
