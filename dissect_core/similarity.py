@@ -83,10 +83,16 @@ def image_log_normalisers(
     return out
 
 
-def _concept_probabilities(cos: CosineSource, image_index: Tensor, a: float, lse: Tensor) -> Tensor:
-    """Return float32 softmax rows P[image_index] from a float64 normaliser (exact to float32 rounding)."""
-    rows = cos.rows(image_index).double()
-    return torch.exp(a * rows - lse.to(rows.device).unsqueeze(1)).float()
+def _softmax_rows(cos: CosineSource, image_index: Tensor, a: float) -> Tensor:
+    """Return float32 softmax rows P[image_index] over concepts (one read of the rows).
+
+    The sum of exponentials is accumulated in float64 and the shifted logits stay small, so P carries about
+    float32's own relative error (~1e-7), not that of a float32 logsumexp of tens of thousands of terms.
+    """
+    logits = cos.rows(image_index).mul_(a)
+    logits.sub_(logits.amax(dim=1, keepdim=True))
+    log_total = torch.log(torch.exp(logits).sum(dim=1, dtype=torch.float64)).float()
+    return logits.sub_(log_total.unsqueeze(1)).exp_()
 
 
 def _group_size(smallest_factor: float) -> int:
@@ -121,13 +127,10 @@ class _WeightedLogKernel:
         shifted = self.offsets / self.weights  # factor_j = weights_j * (P + shifted_j)
         group = _group_size(float(shifted.min()))
         padded = math.ceil(top_k / group) * group
-        lse = image_log_normalisers(cos, a, unique_images)
         probabilities = torch.empty(len(unique_images) + 1, n_concepts)
         for start in range(0, len(unique_images), 1024):
             block = unique_images[start : start + 1024]
-            probabilities[start : start + len(block)] = _concept_probabilities(
-                cos, block, a, lse[start : start + len(block)]
-            )
+            probabilities[start : start + len(block)] = _softmax_rows(cos, block, a)
         # Padding slots read an all-zero row with shift 1, so they contribute log(1) = 0.
         probabilities[-1] = 0
         position = torch.searchsorted(unique_images, top_idx)
@@ -145,33 +148,34 @@ class _WeightedLogKernel:
         return out + torch.log(self.weights).sum()
 
     def _streamed(self, cos: CosineSource, top_idx: Tensor, a: float, memory_budget_bytes: int) -> Tensor:
+        """Image-major: each block of images is read once; log(c_j + w_j P) = log c_j + log1p(w_j / c_j * P)
+        is added per slot into a float32 accumulator (the log1p terms are small, so float32 holds them)."""
         n_neurons, top_k = top_idx.shape
         n_concepts = cos.n_concepts
         slot_images = top_idx.reshape(-1)
-        slot_neurons = torch.arange(n_neurons).repeat_interleave(top_k)
-        slot_positions = torch.arange(top_k).repeat(n_neurons)
         order = torch.argsort(slot_images, stable=True)
-        slot_images, slot_neurons, slot_positions = slot_images[order], slot_neurons[order], slot_positions[order]
-        weights, offsets = self.weights.float(), self.offsets.float()
-        accumulated = torch.zeros(n_neurons, n_concepts, dtype=torch.float64)
-        # Each block holds its images' P rows plus the slots that read them (about K*top_k/N per image).
-        slots_per_image = max(1.0, len(slot_images) / max(1, len(torch.unique(slot_images))))
-        block_images = max(16, int(memory_budget_bytes // (4 * n_concepts * (2 + 2 * slots_per_image))))
+        slot_images = slot_images[order]
+        slot_neurons = torch.arange(n_neurons).repeat_interleave(top_k)[order]
+        slot_positions = torch.arange(top_k).repeat(n_neurons)[order]
+        ratios = (self.weights / self.offsets).float()
+        accumulated = torch.zeros(n_neurons, n_concepts)
         unique_images, counts = torch.unique_consecutive(slot_images, return_counts=True)
+        # A block holds its images' P rows (float64 while normalising) and the slots that read them.
+        slots_per_image = len(slot_images) / len(unique_images)
+        block_images = max(16, int(memory_budget_bytes // (4 * n_concepts * (3 + slots_per_image))))
         slot_start = 0
         for start in range(0, len(unique_images), block_images):
             block = unique_images[start : start + block_images]
             n_slots = int(counts[start : start + block_images].sum())
             slots = slice(slot_start, slot_start + n_slots)
             slot_start += n_slots
-            lse = image_log_normalisers(cos, a, block)
-            probabilities = _concept_probabilities(cos, block, a, lse)
-            local = torch.searchsorted(block, slot_images[slots])
-            values = torch.index_select(probabilities, 0, local)
-            positions = slot_positions[slots]
-            values.mul_(weights[positions].unsqueeze(1)).add_(offsets[positions].unsqueeze(1)).log_()
-            accumulated.index_add_(0, slot_neurons[slots], values.double())
-        return accumulated
+            probabilities = _softmax_rows(cos, block, a)
+            values = torch.index_select(probabilities, 0, torch.searchsorted(block, slot_images[slots]))
+            del probabilities
+            values.mul_(ratios[slot_positions[slots]].unsqueeze(1)).log1p_()
+            accumulated.index_add_(0, slot_neurons[slots], values)
+            del values
+        return accumulated.double() + torch.log(self.offsets).sum()
 
 
 def _pmi_scores(log_p_given_neuron: Tensor, lam: float) -> Tensor:
