@@ -66,6 +66,10 @@ def _validate(config: DissectConfig) -> None:
         raise DissectError("no layers given; pass --layers NAME[,NAME...] (list them with `neuron-atlas layers`)")
     if config.n_top_images < 1:
         raise DissectError("n_top_images must be at least 1")
+    if config.prompt_template is not None and "{}" not in config.prompt_template:
+        raise DissectError(
+            f"prompt template {config.prompt_template!r} has no {{}} for the concept; write e.g. 'a photo of a {{}}'"
+        )
     if config.batch_size < 1:
         raise DissectError("batch_size must be at least 1")
 
@@ -77,7 +81,10 @@ def _embed_concepts(
     cached = cache.load("text", key)
     if cached is not None:
         return cached["embeddings"]
-    embeddings = encoder.encode_texts(concepts.concepts).float().cpu()
+    texts = concepts.concepts
+    if config.prompt_template:
+        texts = [config.prompt_template.format(concept) for concept in texts]
+    embeddings = encoder.encode_texts(texts).float().cpu()
     cache.save("text", key, {"embeddings": embeddings})
     return embeddings
 
@@ -228,7 +235,7 @@ def run_dissection(
     for layer in config.layers:
         get_layer(target.model, layer)
     report("load", 3, 4)
-    encoder = load_encoder(config.encoder, device, config.prompt_template)
+    encoder = load_encoder(config.encoder, device)
     report("load", 4, 4)
     lap("load")
     check_stop()

@@ -30,6 +30,7 @@ DEFAULT_MEMORY_BUDGET_BYTES = 1 << 30
 #: Products of factors are kept above this, far from float32's smallest normal number (1.2e-38).
 _SMALLEST_GROUP_PRODUCT = 1e-30
 _MAX_GROUP = 8
+_CHUNK_ELEMENTS = 1 << 22
 #: The paper's probe set (ImageNet validation) size, at which its top_k defaults were chosen.
 PAPER_PROBE_SIZE = 50_000
 
@@ -110,18 +111,14 @@ class _WeightedLogKernel:
     weights: Tensor  # [top_k] float64, > 0
     offsets: Tensor  # [top_k] float64, > 0
 
-    def log_p_given_neurons(
-        self, cos: CosineSource, top_idx: Tensor, a: float, memory_budget_bytes: int, neuron_chunk: int = 4
-    ) -> Tensor:
+    def log_p_given_neurons(self, cos: CosineSource, top_idx: Tensor, a: float, memory_budget_bytes: int) -> Tensor:
         """Return float64 [K, C] log p(concept | top images of neuron k)."""
         unique_images = torch.unique(top_idx)
         if len(unique_images) * cos.n_concepts * 4 <= memory_budget_bytes:
-            return self._materialised(cos, top_idx, unique_images, a, neuron_chunk)
+            return self._materialised(cos, top_idx, unique_images, a)
         return self._streamed(cos, top_idx, a, memory_budget_bytes)
 
-    def _materialised(
-        self, cos: CosineSource, top_idx: Tensor, unique_images: Tensor, a: float, neuron_chunk: int
-    ) -> Tensor:
+    def _materialised(self, cos: CosineSource, top_idx: Tensor, unique_images: Tensor, a: float) -> Tensor:
         n_neurons, top_k = top_idx.shape
         n_concepts = cos.n_concepts
         shifted = self.offsets / self.weights  # factor_j = weights_j * (P + shifted_j)
@@ -137,6 +134,8 @@ class _WeightedLogKernel:
         position = torch.cat([position, torch.full((n_neurons, padded - top_k), len(unique_images))], dim=1)
         shifts = torch.cat([shifted, torch.ones(padded - top_k, dtype=torch.float64)]).float()
         out = torch.empty(n_neurons, n_concepts, dtype=torch.float64)
+        # About 16 MB of gathered rows per step: large enough to amortise the per-op overhead, small for caches.
+        neuron_chunk = max(1, _CHUNK_ELEMENTS // (padded * n_concepts))
         buffer = torch.empty(neuron_chunk * padded, n_concepts)
         for start in range(0, n_neurons, neuron_chunk):
             rows_index = position[start : start + neuron_chunk]
@@ -144,7 +143,8 @@ class _WeightedLogKernel:
             rows = torch.index_select(probabilities, 0, rows_index.reshape(-1), out=buffer[:n_rows])
             rows = rows.view(len(rows_index), padded, n_concepts).add_(shifts.view(1, -1, 1))
             products = rows.view(len(rows_index), padded // group, group, n_concepts).prod(dim=2)
-            out[start : start + len(rows_index)] = products.log_().sum(dim=1, dtype=torch.float64)
+            # float64 before the reduction: a mixed-dtype sum takes a slow path in torch on CPU
+            out[start : start + len(rows_index)] = products.log_().double().sum(dim=1)
         return out + torch.log(self.weights).sum()
 
     def _streamed(self, cos: CosineSource, top_idx: Tensor, a: float, memory_budget_bytes: int) -> Tensor:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,14 +73,6 @@ def _torchvision_model_names() -> list[str]:
     from torchvision import models
 
     return sorted(models.list_models(module=models))
-
-
-def _state_dict_sha256(state_dict: Mapping[str, Tensor]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(state_dict):
-        digest.update(key.encode())
-        digest.update(state_dict[key].detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _unknown_model(name: str) -> DissectError:
@@ -158,15 +149,22 @@ def _load_timm(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing
 
 
 def _load_efficientnet_lite(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing, str]:
-    from dissect_core.efficientnet_lite import build_efficientnet_lite, efficientnet_lite_preprocessing
+    from dissect_core.efficientnet_lite import (
+        build_efficientnet_lite,
+        efficientnet_lite_preprocessing,
+        efficientnet_lite_weights_hash,
+    )
 
     pretrained = not (weights and weights.lower() in NO_WEIGHTS)
     model = build_efficientnet_lite(name, pretrained=pretrained)
     config = efficientnet_lite_preprocessing(name)
     preprocessing = Preprocessing(
-        resize=int(config["resize"]), crop=int(config["crop"]), mean=tuple(config["mean"]), std=tuple(config["std"])
+        resize=int(config["resize_size"]),
+        crop=int(config["input_size"]),
+        mean=tuple(config["mean"]),
+        std=tuple(config["std"]),
     )
-    weights_id = _state_dict_sha256(model.state_dict())[:16] if pretrained else "random"
+    weights_id = efficientnet_lite_weights_hash(name)[:16] if pretrained else "random"
     return model, preprocessing, f"efficientnet_lite:{name}:{weights_id}"
 
 

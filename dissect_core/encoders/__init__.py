@@ -9,16 +9,16 @@ from dissect_core.encoders.base import ImageTextEncoder
 CONSE_PREFIX = "conse:"
 
 
-def load_encoder(spec: str, device: torch.device | str = "cpu", prompt_template: str | None = None) -> ImageTextEncoder:
+def load_encoder(spec: str, device: torch.device | str = "cpu") -> ImageTextEncoder:
     """Return the encoder named by `spec`: `conse:CLASSIFIER+TEXT` or open_clip's `ARCH:PRETRAINED`."""
     device = torch.device(device)
     if spec.startswith(CONSE_PREFIX):
         from dissect_core.encoders.conse import ConSEEncoder
 
-        return ConSEEncoder(spec, device=device, prompt_template=prompt_template)
+        return ConSEEncoder.from_spec(spec, device=device)
     from dissect_core.encoders.open_clip_encoder import OpenClipEncoder
 
-    return OpenClipEncoder(spec, device=device, prompt_template=prompt_template)
+    return OpenClipEncoder(spec, device=device)
 
 
 __all__ = ["ImageTextEncoder", "load_encoder"]

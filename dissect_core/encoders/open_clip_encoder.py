@@ -29,7 +29,7 @@ def parse_open_clip_spec(spec: str) -> tuple[str, str]:
 class OpenClipEncoder:
     """An open_clip model behind the ImageTextEncoder protocol; mixed precision on CUDA."""
 
-    def __init__(self, spec: str, device: torch.device, prompt_template: str | None = None) -> None:
+    def __init__(self, spec: str, device: torch.device) -> None:
         import open_clip
 
         arch, pretrained = parse_open_clip_spec(spec)
@@ -54,7 +54,6 @@ class OpenClipEncoder:
         self.tokenizer = open_clip.get_tokenizer(arch)
         self.image_transform = preprocess
         self.device = device
-        self.prompt_template = prompt_template
         self.identity = f"open_clip:{arch}:{weights_id}:{open_clip.__version__}"
         self.preprocess_identity = repr(preprocess)
 
@@ -72,9 +71,7 @@ class OpenClipEncoder:
 
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str], batch_size: int = 512) -> torch.Tensor:
-        """Return unit text embeddings [T, D] (float32), templated only if a prompt template was given."""
-        if self.prompt_template:
-            texts = [self.prompt_template.format(text) for text in texts]
+        """Return unit text embeddings [T, D] (float32) of the texts as given."""
         chunks = []
         for start in range(0, len(texts), batch_size):
             tokens = self.tokenizer(list(texts[start : start + batch_size])).to(self.device)
