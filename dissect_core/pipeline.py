@@ -24,7 +24,8 @@ from dissect_core.cache import TensorCache, cache_key
 from dissect_core.concepts import ConceptSet, load_concepts
 from dissect_core.config import DissectConfig
 from dissect_core.cosine import DenseCosine, FactoredCosine
-from dissect_core.encoders import ImageTextEncoder, load_encoder
+from dissect_core.encoders import CONSE_PREFIX, ImageTextEncoder, load_encoder
+from dissect_core.encoders.conse import parse_conse_spec
 from dissect_core.errors import DissectError
 from dissect_core.labels import label_neurons
 from dissect_core.probe import ProbeSet, iter_decoded_batches, load_probe
@@ -69,6 +70,12 @@ def _validate(config: DissectConfig) -> None:
     if config.prompt_template is not None and "{}" not in config.prompt_template:
         raise DissectError(
             f"prompt template {config.prompt_template!r} has no {{}} for the concept; write e.g. 'a photo of a {{}}'"
+        )
+    if config.encoder.startswith(CONSE_PREFIX) and parse_conse_spec(config.encoder)[0] == config.model:
+        raise DissectError(
+            f"the encoder {config.encoder} is built on {config.model} itself, so its labels would only echo the "
+            "network's own class predictions; use a ConSE encoder on another classifier, e.g. "
+            "conse:efficientnet_lite2+minilm, or a CLIP model"
         )
     if config.batch_size < 1:
         raise DissectError("batch_size must be at least 1")

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from dissect_core.errors import DissectError
+from dissect_core.hashing import file_sha256
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm"})
 CIFAR100_SPEC = "cifar100"
@@ -44,15 +45,6 @@ class ProbeSet:
 
     def __len__(self) -> int:
         return len(self.images)
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Return the sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_labels(labels_file: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torchvision import transforms
 
 from dissect_core.errors import DissectError
-from dissect_core.probe import file_sha256
+from dissect_core.hashing import file_sha256
 
 EFFICIENTNET_LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -14,9 +14,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TINY_CLIP = "tiny_clip:none"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def tiny_open_clip_config() -> str:
-    """Register the tiny open_clip architecture once per session."""
+@pytest.fixture(scope="session")
+def tiny_clip() -> str:
+    """Register the tiny random open_clip architecture (once per session); return its encoder spec."""
     import open_clip
 
     open_clip.add_model_config(str(FIXTURES / "tiny_clip.json"))

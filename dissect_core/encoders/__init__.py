@@ -21,4 +21,4 @@ def load_encoder(spec: str, device: torch.device | str = "cpu") -> ImageTextEnco
     return OpenClipEncoder(spec, device=device)
 
 
-__all__ = ["ImageTextEncoder", "load_encoder"]
+__all__ = ["CONSE_PREFIX", "ImageTextEncoder", "load_encoder"]

@@ -15,6 +15,8 @@ from dissect_core.errors import DissectError
 from dissect_core.pipeline import run_dissection
 from tests.conftest import TINY_CLIP
 
+pytestmark = pytest.mark.usefixtures("tiny_clip")
+
 
 def dissect_args(probe, concepts, out, *extra):
     return [
@@ -50,6 +52,8 @@ def test_dissect_writes_csv_json_and_settings(probe_folder, concept_file, tmp_pa
         ({"--concepts": "/nope.txt"}, "one concept per line"),
         ({"--probe": "/no/such/folder"}, "does not exist"),
         ({"--top-k": "100"}, "larger than the probe set"),
+        ({"--model": "efficientnet_lite2", "--clip": "conse:efficientnet_lite2+minilm"}, "built on efficientnet_lite2"),
+        ({"--template": "a photo"}, "has no {}"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(probe_folder, concept_file, tmp_path, capsys, change, message):
