@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -56,20 +57,26 @@ def synthetic_problem(n_images: int, n_concepts: int, n_neurons: int, dim: int =
     return images, texts, activations
 
 
+def best_of(repeats: int, run: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]:
+    """Return the shortest wall time of `repeats` calls and the last result."""
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
 def bench_speed() -> None:
     n_images, n_concepts, n_neurons = 2_300, 20_000, 1_280
     images, texts, activations = synthetic_problem(n_images, n_concepts, n_neurons)
     cos = (images @ texts.T) * 3  # spread the cosines like CLIP's (about ±0.3 around a mean)
     print(f"soft_wpmi, N={n_images} C={n_concepts} K={n_neurons} top_k=100, {torch.get_num_threads()} threads")
-    start = time.perf_counter()
-    ours = soft_wpmi(cos, activations)
-    ours_s = time.perf_counter() - start
-    start = time.perf_counter()
-    loop32 = published_soft_wpmi_loop(cos, activations)
-    loop_s = time.perf_counter() - start
+    ours_s, ours = best_of(2, lambda: soft_wpmi(cos, activations))
+    loop_s, loop32 = best_of(2, lambda: published_soft_wpmi_loop(cos, activations))
     truth = published_soft_wpmi_loop(cos.double(), activations)
-    print(f"  published per-neuron loop (float32): {loop_s:8.2f} s")
-    print(f"  dissect_core.similarity.soft_wpmi:   {ours_s:8.2f} s   speed-up {loop_s / ours_s:.1f}x")
+    print(f"  published per-neuron loop (float32): {loop_s:8.2f} s  (best of 2)")
+    print(f"  dissect_core.similarity.soft_wpmi:   {ours_s:8.2f} s  (best of 2)  speed-up {loop_s / ours_s:.1f}x")
     print(f"  max |ours - loop in float64|   = {(ours.double() - truth).abs().max().item():.2e}")
     print(f"  max |loop float32 - float64|   = {(loop32.double() - truth).abs().max().item():.2e}")
     print(f"  same best concept as the float64 loop: {(ours.argmax(1) == truth.argmax(1)).float().mean():.4f}")

@@ -29,8 +29,9 @@ from dissect_core.errors import DissectError
 DEFAULT_MEMORY_BUDGET_BYTES = 1 << 30
 #: Products of factors are kept above this, far from float32's smallest normal number (1.2e-38).
 _SMALLEST_GROUP_PRODUCT = 1e-30
-_MAX_GROUP = 8
-_CHUNK_ELEMENTS = 1 << 22
+_MAX_GROUP = 12
+_TILE_ELEMENTS = 1 << 20
+_TILE_CONCEPTS = 1024
 #: The paper's probe set (ImageNet validation) size, at which its top_k defaults were chosen.
 PAPER_PROBE_SIZE = 50_000
 
@@ -96,12 +97,16 @@ def _softmax_rows(cos: CosineSource, image_index: Tensor, a: float) -> Tensor:
     return logits.sub_(log_total.unsqueeze(1)).exp_()
 
 
-def _group_size(smallest_factor: float) -> int:
-    if smallest_factor >= 1:
-        return _MAX_GROUP
+def _group_size(smallest_factor: float, n_factors: int) -> int:
+    """Return how many factors to multiply before a log: as many as cannot underflow, preferring a divisor of
+    n_factors (no padding) when one is at least half that many."""
     if smallest_factor <= 0:  # no floor under the factors: a product could underflow, so take each log
         return 1
-    return max(1, min(_MAX_GROUP, int(math.log(_SMALLEST_GROUP_PRODUCT) / math.log(smallest_factor))))
+    largest = _MAX_GROUP
+    if smallest_factor < 1:
+        largest = max(1, min(_MAX_GROUP, int(math.log(_SMALLEST_GROUP_PRODUCT) / math.log(smallest_factor))))
+    divisors = [size for size in range(largest, 0, -1) if n_factors % size == 0]
+    return divisors[0] if divisors[0] * 2 >= largest else largest
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ class _WeightedLogKernel:
         n_neurons, top_k = top_idx.shape
         n_concepts = cos.n_concepts
         shifted = self.offsets / self.weights  # factor_j = weights_j * (P + shifted_j)
-        group = _group_size(float(shifted.min()))
+        group = _group_size(float(shifted.min()), top_k)
         padded = math.ceil(top_k / group) * group
         probabilities = torch.empty(len(unique_images) + 1, n_concepts)
         for start in range(0, len(unique_images), 1024):
@@ -134,17 +139,24 @@ class _WeightedLogKernel:
         position = torch.cat([position, torch.full((n_neurons, padded - top_k), len(unique_images))], dim=1)
         shifts = torch.cat([shifted, torch.ones(padded - top_k, dtype=torch.float64)]).float()
         out = torch.empty(n_neurons, n_concepts, dtype=torch.float64)
-        # About 16 MB of gathered rows per step: large enough to amortise the per-op overhead, small for caches.
-        neuron_chunk = max(1, _CHUNK_ELEMENTS // (padded * n_concepts))
-        buffer = torch.empty(neuron_chunk * padded, n_concepts)
-        for start in range(0, n_neurons, neuron_chunk):
-            rows_index = position[start : start + neuron_chunk]
-            n_rows = rows_index.numel()
-            rows = torch.index_select(probabilities, 0, rows_index.reshape(-1), out=buffer[:n_rows])
-            rows = rows.view(len(rows_index), padded, n_concepts).add_(shifts.view(1, -1, 1))
-            products = rows.view(len(rows_index), padded // group, group, n_concepts).prod(dim=2)
-            # float64 before the reduction: a mixed-dtype sum takes a slow path in torch on CPU
-            out[start : start + len(rows_index)] = products.log_().double().sum(dim=1)
+        # Tiles of about 4 MB (a slice of concepts x a chunk of neurons) keep the gather, the shift, the product
+        # and the log in cache; whole rows of 20k concepts spill to memory and run several times slower.
+        width = min(n_concepts, _TILE_CONCEPTS)
+        neuron_chunk = max(1, _TILE_ELEMENTS // (padded * width))
+        flat_positions = position.reshape(-1)
+        buffer = torch.empty(neuron_chunk * padded * width)
+        for column in range(0, n_concepts, width):
+            columns = probabilities[:, column : column + width]
+            n_columns = columns.shape[1]
+            for start in range(0, n_neurons, neuron_chunk):
+                n_chunk = min(neuron_chunk, n_neurons - start)
+                rows_index = flat_positions[start * padded : (start + n_chunk) * padded]
+                tile = buffer[: len(rows_index) * n_columns].view(-1, n_columns)
+                rows = torch.index_select(columns, 0, rows_index, out=tile)
+                rows = rows.view(n_chunk, padded, n_columns).add_(shifts.view(1, -1, 1))
+                products = rows.view(n_chunk, padded // group, group, n_columns).prod(dim=2)
+                # float64 before the reduction: a mixed-dtype sum takes a slow path in torch on CPU
+                out[start : start + n_chunk, column : column + n_columns] = products.log_().double().sum(dim=1)
         return out + torch.log(self.weights).sum()
 
     def _streamed(self, cos: CosineSource, top_idx: Tensor, a: float, memory_budget_bytes: int) -> Tensor:
