@@ -1,0 +1,122 @@
+"""Content-addressed media files (probe views, top-image crops, heatmap overlays) and how they are drawn."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageChops
+
+CROP_SIZE = 112
+JPEG_QUALITY = 85
+# Heatmap colours run from transparent (no activation) to this much colour over the view (at the peak).
+HEATMAP_MAX_OPACITY = 0.75
+
+
+class MediaStore:
+    """Files under the media dir named by the sha256 of their bytes: `ab/abcdef....jpg`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._made_dirs: set[str] = set()
+
+    def put(self, data: bytes, suffix: str) -> str:
+        """Store bytes unless an identical file exists; return the path relative to the media dir."""
+        digest = hashlib.sha256(data).hexdigest()
+        relative = f"{digest[:2]}/{digest}{suffix}"
+        # Plain strings and os calls: this runs ~50,000 times per large run.
+        target = os.path.join(self.root, relative)
+        if os.path.exists(target):
+            return relative
+        if digest[:2] not in self._made_dirs:
+            os.makedirs(os.path.join(self.root, digest[:2]), exist_ok=True)
+            self._made_dirs.add(digest[:2])
+        # Write then rename: readers never see a partial file. The temporary name is unique per process
+        # and thread, so concurrent writers of the same bytes cannot collide; the last rename wins.
+        temporary = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
+        try:
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                remaining = memoryview(data)
+                while remaining:
+                    remaining = remaining[os.write(handle, remaining) :]
+            finally:
+                os.close(handle)
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        return relative
+
+
+def jpeg_bytes(image: Image.Image) -> bytes:
+    """Return the image encoded as JPEG (RGB, fixed quality, so equal images give equal bytes)."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def crop_around(view: Image.Image, box: tuple[float, float, float, float], size: int = CROP_SIZE) -> Image.Image:
+    """Return the part of the view inside `box` ((x0, y0, x1, y1) in [0, 1]), longer side scaled to `size`."""
+    width, height = view.size
+    x0, y0, x1, y1 = (min(max(float(value), 0.0), 1.0) for value in box)
+    left, right = sorted((round(x0 * width), round(x1 * width)))
+    top, bottom = sorted((round(y0 * height), round(y1 * height)))
+    right = min(max(right, left + 1), width)
+    bottom = min(max(bottom, top + 1), height)
+    left, top = min(left, right - 1), min(top, bottom - 1)
+    crop = view.crop((left, top, right, bottom))
+    scale = size / max(crop.size)
+    new_size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+    return crop.resize(new_size, Image.BILINEAR)
+
+
+def heatmap_levels(maps: np.ndarray) -> np.ndarray:
+    """Return activation maps [K, n, h, w] as uint8 levels, each neuron scaled by its own peak.
+
+    One scale per neuron keeps the heatmaps of its top images comparable with each other.
+    """
+    finite = np.nan_to_num(maps.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
+    peaks = finite.reshape(finite.shape[0], -1).max(axis=1) if finite.size else np.zeros(finite.shape[0])
+    scale = np.where(peaks > 0, 255.0 / np.where(peaks > 0, peaks, 1.0), 0.0).astype(np.float32)
+    return np.clip(finite * scale[:, None, None, None], 0, 255).astype(np.uint8)
+
+
+def heatmap_overlay(view: Image.Image, levels: np.ndarray) -> Image.Image:
+    """Return the view with an activation map (uint8 levels [h, w]) upsampled and coloured over it."""
+    intensity = Image.fromarray(np.ascontiguousarray(levels)).resize(view.size, Image.BICUBIC)
+    coloured = intensity.copy()
+    coloured.putpalette(INFERNO_PALETTE)  # turns the "L" copy into a "P" image coloured by level
+    # The colour's opacity follows the level (none where the neuron is silent), capped so the image shows.
+    opacity = ImageChops.multiply(intensity, Image.new("L", view.size, round(255 * HEATMAP_MAX_OPACITY)))
+    base = view if view.mode == "RGB" else view.convert("RGB")
+    return Image.composite(coloured.convert("RGB"), base, opacity)
+
+
+def _inferno_palette() -> bytes:
+    # A few stops of matplotlib's "inferno", linearly interpolated to 256 RGB entries.
+    stops = np.array(
+        [
+            (0.00, 0, 0, 4),
+            (0.13, 31, 12, 72),
+            (0.25, 85, 15, 109),
+            (0.38, 136, 34, 106),
+            (0.50, 186, 54, 85),
+            (0.63, 227, 89, 51),
+            (0.75, 249, 140, 10),
+            (0.88, 249, 201, 50),
+            (1.00, 252, 255, 164),
+        ]
+    )
+    positions = np.linspace(0.0, 1.0, 256)
+    channels = [np.interp(positions, stops[:, 0], stops[:, index]) for index in (1, 2, 3)]
+    return np.stack(channels, axis=1).round().astype(np.uint8).tobytes()
+
+
+INFERNO_PALETTE = _inferno_palette()
