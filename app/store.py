@@ -25,7 +25,7 @@ import dissect_core
 from app.config import Settings
 from app.db import write_session
 from app.models import ConceptSet, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
-from app.store_media import MediaStore, crop_around, heatmap_levels, heatmap_overlay, jpeg_bytes
+from app.store_media import MediaStore, crop_around, heatmap_levels, heatmap_overlay, jpeg_bytes, png_bytes
 from dissect_core.config import DissectConfig
 from dissect_core.errors import DissectError
 from dissect_core.results import DissectionResult, LayerResult
@@ -35,7 +35,6 @@ Progress = Callable[[str, int, int], None]
 BeforeCommit = Callable[[Session, int], None]
 # Any constant works; PostgreSQL stores take it so concurrent get-or-creates cannot duplicate a model row.
 STORE_LOCK_KEY = 7_245_312
-HEATMAP_MAX_SIZE = 128
 MEDIA_THREADS = 8
 
 
@@ -235,16 +234,18 @@ def _write_media(
                 f"probe image {path} can no longer be read ({error}); restore it and run the dissection again"
             ) from None
         view_file = media_store.put(jpeg_bytes(view), ".jpg")
-        small_view = _fit(view, HEATMAP_MAX_SIZE)
         drawn = []
+        crops_by_box: dict[tuple[float, ...], str] = {}  # neurons peaking at the same place share one crop
         for ref, top in by_image.get(image_index, []):
-            crop_file = media_store.put(jpeg_bytes(crop_around(view, top.box)), ".jpg")
+            box = tuple(top.box)
+            if box not in crops_by_box:
+                crops_by_box[box] = media_store.put(jpeg_bytes(crop_around(view, top.box)), ".jpg")
             heatmap_file = None
             layer_levels = levels[ref.layer]
             if layer_levels is not None and ref.rank_position < layer_levels.shape[1]:
-                heatmap = heatmap_overlay(small_view, layer_levels[ref.neuron, ref.rank_position])
-                heatmap_file = media_store.put(jpeg_bytes(heatmap), ".jpg")
-            drawn.append((ref, crop_file, heatmap_file))
+                heatmap = heatmap_overlay(layer_levels[ref.neuron, ref.rank_position])
+                heatmap_file = media_store.put(png_bytes(heatmap), ".png")
+            drawn.append((ref, crops_by_box[box], heatmap_file))
         return image_index, view_file, drawn
 
     # PIL's resize, blend and JPEG encoding release the GIL, so a few threads overlap well.
@@ -264,13 +265,6 @@ def _write_media(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return media
-
-
-def _fit(image: Image.Image, max_size: int) -> Image.Image:
-    if max(image.size) <= max_size:
-        return image
-    scale = max_size / max(image.size)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
 
 
 def _layer_levels(layer: LayerResult) -> np.ndarray | None:

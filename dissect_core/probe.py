@@ -133,19 +133,28 @@ def decode_image(path: str) -> Image.Image:
     return image.convert("RGB")
 
 
+def _centre_crop_box(width: int, height: int, resize: int, crop: int) -> tuple[float, float, float, float]:
+    """Return the source region that becomes the centre `crop` square after scaling the shorter side to `resize`."""
+    scale = resize / min(width, height)
+    side = crop / scale
+    left = (width - side) / 2
+    top = (height - side) / 2
+    return (left, top, left + side, top + side)
+
+
 def target_view(image: Image.Image, resize: int, crop: int) -> Image.Image:
     """Return the image as the target model sees it: shorter side resized to `resize`, centre `crop` square."""
-    width, height = image.size
-    scale = resize / min(width, height)
-    resized = image.resize((max(crop, round(width * scale)), max(crop, round(height * scale))), Image.BICUBIC)
-    left = (resized.width - crop) // 2
-    top = (resized.height - crop) // 2
-    return resized.crop((left, top, left + crop, top + crop))
+    box = _centre_crop_box(image.width, image.height, resize, crop)
+    return image.resize((crop, crop), Image.BICUBIC, box=box)
 
 
 def load_view(path: str, resize: int, crop: int) -> Image.Image:
     """Return the target-input view of the image at `path` (what crop boxes are relative to)."""
-    return target_view(decode_image(path), resize, crop)
+    with Image.open(path) as image:
+        if image.format == "JPEG":  # let the JPEG decoder skip detail the view cannot show
+            scale = resize / min(image.size)
+            image.draft("RGB", (max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        return target_view(ImageOps.exif_transpose(image).convert("RGB"), resize, crop)
 
 
 class _DecodedImages(torch.utils.data.Dataset):

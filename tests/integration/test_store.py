@@ -85,7 +85,9 @@ def test_round_trip(settings: Settings, engine: Engine, images: list[str]) -> No
                         assert stored.heatmap_file is None
                     else:
                         with Image.open(settings.media_dir / stored.heatmap_file) as heatmap:
-                            assert heatmap.format == "JPEG" and heatmap.size == (32, 32)
+                            height, width = layer.top_maps.shape[-2:]
+                            assert heatmap.format == "PNG" and heatmap.mode == "RGBA"
+                            assert heatmap.size == (width, height)
 
         artifacts = Path(run.artifacts_dir)
         assert artifacts.parent == settings.artifacts_dir
