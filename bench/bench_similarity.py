@@ -52,8 +52,10 @@ def synthetic_problem(n_images: int, n_concepts: int, n_neurons: int, dim: int =
     generator = torch.Generator().manual_seed(seed)
     images = torch.nn.functional.normalize(torch.randn(n_images, dim, generator=generator), dim=1)
     texts = torch.nn.functional.normalize(torch.randn(n_concepts, dim, generator=generator), dim=1)
-    mixing = torch.randn(dim, n_neurons, generator=generator)
-    activations = torch.relu(images @ mixing + 0.1 * torch.randn(n_images, n_neurons, generator=generator))
+    activations = images @ torch.randn(dim, n_neurons, generator=generator)
+    for start in range(0, n_images, 4096):  # in place, in blocks: the inputs alone set the baseline RSS
+        block = activations[start : start + 4096]
+        block.add_(0.1 * torch.randn(block.shape, generator=generator)).relu_()
     return images, texts, activations
 
 
