@@ -1,0 +1,60 @@
+"""A small thread-safe least-recently-used cache, owned by whoever creates it (never a module global)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LRUCache(Generic[K, V]):
+    """Keeps at most `max_items` values; `get_or_load` loads a missing one once, even under concurrency."""
+
+    def __init__(self, max_items: int) -> None:
+        if max_items < 1:
+            raise ValueError(f"max_items must be at least 1, got {max_items}")
+        self.max_items = max_items
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+        # One loader at a time: loads are heavy (an encoder, a tensor file) and a second copy is pure waste.
+        self._load_lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        """Return the cached value and mark it recently used, or None."""
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: K, value: V) -> None:
+        """Store a value, evicting the least recently used beyond the limit."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+
+    def get_or_load(self, key: K, load: Callable[[], V]) -> V:
+        """Return the cached value, loading and storing it first when missing."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        with self._load_lock:
+            value = self.get(key)
+            if value is None:
+                value = load()
+                self.put(key, value)
+            return value
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._items

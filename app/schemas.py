@@ -1,0 +1,221 @@
+"""Read models shared by the HTML pages and the JSON API: what the dashboard shows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+NeuronSort = Literal["unit", "-unit", "score", "-score", "label", "-label"]
+
+
+class RunSummary(BaseModel):
+    """One run as listed on the home page."""
+
+    id: int
+    model_name: str
+    architecture: str
+    encoder: str
+    similarity: str
+    pooling: str
+    probe_set: str
+    n_images: int
+    concept_set: str
+    n_concepts: int
+    n_layers: int
+    n_neurons: int
+    code_version: str
+    created_at: datetime
+    settings_summary: str
+
+
+class RunDetail(RunSummary):
+    """One run with its pinned settings and its layers."""
+
+    settings: dict[str, Any]
+    similarity_params: dict[str, Any]
+    layers: list[LayerSummary]
+
+
+class LayerSummary(BaseModel):
+    """A dissected layer of a run."""
+
+    name: str
+    position: int
+    kind: str
+    n_units: int
+
+
+class GridImage(BaseModel):
+    """A top-activating image as a grid card shows it: the crop around the neuron's peak."""
+
+    rank: int
+    image_index: int
+    activation: float
+    crop_url: str
+
+
+class TopImageView(GridImage):
+    """One top-activating image in full: also the view with the peak's box and the optional heatmap."""
+
+    box: tuple[float, float, float, float]
+    view_url: str
+    heatmap_url: str | None
+
+
+class ConceptScoreView(BaseModel):
+    """A concept and its score."""
+
+    concept: str
+    score: float
+
+
+class LayerScoreStats(BaseModel):
+    """The score distribution of a layer: range for the bars, the bottom quartile for low confidence."""
+
+    score_min: float
+    score_max: float
+    low_confidence_below: float
+
+
+class NeuronSummary(BaseModel):
+    """A neuron as one card of the layer grid."""
+
+    unit: int
+    label: str
+    score: float
+    low_confidence: bool
+    score_fraction: float = Field(description="score placed in the layer's [min, max] range, 0..1")
+    top_images: list[GridImage]
+
+
+class NeuronList(BaseModel):
+    """One page of a layer's neurons, with the grid state that produced it."""
+
+    run_id: int
+    layer: str
+    n_units: int
+    total: int = Field(description="neurons matching q")
+    offset: int
+    limit: int
+    sort: NeuronSort
+    q: str
+    stats: LayerScoreStats
+    neurons: list[NeuronSummary]
+
+
+class NeuronDetail(NeuronSummary):
+    """One neuron on its permalink page."""
+
+    top_images: list[TopImageView]
+    run_id: int
+    model_name: str
+    layer: str
+    layer_kind: str
+    n_units: int
+    runners_up: list[ConceptScoreView]
+    previous_unit: int | None
+    next_unit: int | None
+    stats: LayerScoreStats
+    permalink: str
+
+
+class SearchHit(BaseModel):
+    """A neuron whose label matched a search."""
+
+    layer: str
+    unit: int
+    label: str
+    score: float
+
+
+class SearchResult(BaseModel):
+    """Labels matching a query across all layers of a run."""
+
+    run_id: int
+    q: str
+    total: int
+    hits: list[SearchHit]
+
+
+class ConceptHit(BaseModel):
+    """A neuron ranked by the score a typed concept would get."""
+
+    rank: int
+    unit: int
+    score: float
+    label: str = Field(description="the neuron's current label")
+    label_score: float
+
+
+class ConceptSearchResult(BaseModel):
+    """A layer's neurons ranked by a typed concept's soft-WPMI score."""
+
+    run_id: int
+    layer: str
+    concept: str
+    n_units: int
+    hits: list[ConceptHit]
+    seconds: float
+
+
+class NeuronConceptScore(BaseModel):
+    """The score a typed concept gets on one neuron and that neuron's rank for it in the layer."""
+
+    run_id: int
+    layer: str
+    unit: int
+    concept: str
+    score: float
+    rank: int
+    n_units: int
+    label_score: float
+
+
+class TypedConceptView(BaseModel):
+    """A concept typed on a run's pages and kept for a later relabel."""
+
+    id: int
+    text: str
+    created_at: datetime
+
+
+class JobView(BaseModel):
+    """A queued dissection and its progress."""
+
+    id: int
+    kind: str
+    status: str
+    stage: str | None
+    done: int
+    total: int
+    fraction: float | None
+    error: str | None
+    cancel_requested: bool
+    run_id: int | None
+    model: str | None
+    layers: list[str]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    finished: bool
+
+
+class JobCreated(BaseModel):
+    """The answer to a submission: the job's id and where to watch it."""
+
+    job_id: int
+    job_url: str
+    api_url: str
+
+
+class LayerOption(BaseModel):
+    """A layer of an architecture that can be dissected."""
+
+    name: str
+    type: str
+    n_units: int | None = None
+
+
+RunDetail.model_rebuild()

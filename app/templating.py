@@ -1,0 +1,48 @@
+"""The Jinja environment of the pages: template folder, URL helpers and number/date filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+
+from app import htmx, urls
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def format_score(value: float | None, digits: int = 3) -> str:
+    """Return a score with a fixed number of decimals, or an em dash for none."""
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def format_time(value: datetime | None) -> str:
+    """Return a timestamp as `YYYY-MM-DD HH:MM UTC`."""
+    if value is None:
+        return "—"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def make_templates() -> Jinja2Templates:
+    """Return the page templates with the dashboard's URL helpers, filters and htmx event names."""
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    env = templates.env
+    env.trim_blocks = True
+    env.lstrip_blocks = True
+    env.filters["score"] = format_score
+    env.filters["time"] = format_time
+    env.globals.update(
+        layer_url=urls.layer_url,
+        neuron_url=urls.neuron_url,
+        run_url=urls.run_url,
+        search_url=urls.search_url,
+        job_url=urls.job_url,
+        model_neuron_url=urls.model_neuron_url,
+        api_url=urls.api_url,
+        TYPED_CONCEPTS_CHANGED=htmx.TYPED_CONCEPTS_CHANGED,
+        JOB_FINISHED=htmx.JOB_FINISHED,
+    )
+    return templates

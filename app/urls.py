@@ -1,0 +1,60 @@
+"""The dashboard's URLs in one place, so pages, API answers and redirects agree on them."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, urlencode
+
+API_PREFIX = "/api/v1"
+# Media names are content hashes; checking for plain characters is much cheaper than quoting hundreds per page.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+def _segment(value: str) -> str:
+    # Layer names hold dots (`blocks.3`), which stay readable; anything else unsafe is escaped.
+    return quote(value, safe="")
+
+
+def run_url(run_id: int) -> str:
+    """Return the path of a run's first page (its layer list lives on the home page and layer pages)."""
+    return f"/runs/{run_id}"
+
+
+def layer_url(run_id: int, layer: str, **params: str | int | None) -> str:
+    """Return the path of a layer's grid, with the grid state (sort, q, page) as query parameters."""
+    query = {key: value for key, value in params.items() if value not in (None, "")}
+    suffix = f"?{urlencode(query)}" if query else ""
+    return f"/runs/{run_id}/layers/{_segment(layer)}{suffix}"
+
+
+def neuron_url(run_id: int, layer: str, unit: int) -> str:
+    """Return the permalink path of one neuron of one run."""
+    return f"/runs/{run_id}/layers/{_segment(layer)}/neurons/{unit}"
+
+
+def model_neuron_url(model_name: str, layer: str, unit: int) -> str:
+    """Return the path that redirects to a neuron of a model's latest run."""
+    return f"/models/{_segment(model_name)}/layers/{_segment(layer)}/neurons/{unit}"
+
+
+def search_url(run_id: int, q: str = "") -> str:
+    """Return the path of a run's label search."""
+    return f"/runs/{run_id}/search" + (f"?{urlencode({'q': q})}" if q else "")
+
+
+def job_url(job_id: int) -> str:
+    """Return the path of a job's progress page."""
+    return f"/jobs/{job_id}"
+
+
+def media_url(relative_path: str | None) -> str | None:
+    """Return the URL of a file in the media dir, or None when there is none."""
+    if not relative_path:
+        return None
+    relative_path = relative_path.lstrip("/")
+    return "/media/" + (relative_path if _PLAIN_PATH.fullmatch(relative_path) else quote(relative_path, safe="/"))
+
+
+def api_url(path: str) -> str:
+    """Return an API path: the page path under the API prefix."""
+    return API_PREFIX + path

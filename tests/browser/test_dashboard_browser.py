@@ -1,0 +1,212 @@
+"""Flows in headless Chromium against a real uvicorn: browse, permalink, concept search, upload and watch a job."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from app.worker import run_worker
+from tests.browser.conftest import LiveServer
+from tests.integration.dashboard_seed import LayerSpec, TinyNet, seed_run
+
+pytestmark = pytest.mark.browser
+LAYER = "blocks.3"
+WAIT_S = 15
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = WAIT_S, message: str = "condition") -> Any:
+    """Poll until `condition()` is truthy and return it, or fail after `timeout` seconds."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = condition()
+        except StaleElementReferenceException:  # htmx swapped the element while we read it
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {message}")
+        time.sleep(0.1)
+
+
+def cards(driver: Any) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, "#grid a.card")
+
+
+def test_browse_a_layer_filter_and_load_more(browser: Any, live_server: LiveServer, screenshot: Callable) -> None:
+    from selenium.webdriver.common.by import By
+
+    run_id = live_server.dashboard.newer.run_id
+    browser.get(live_server.url + "/")
+    screenshot(browser, "home")
+    browser.find_element(By.LINK_TEXT, f"#{run_id}").click()
+    wait_for(lambda: "Layers" in browser.page_source, message="the run page")
+    screenshot(browser, "run")
+    browser.find_element(By.LINK_TEXT, LAYER).click()
+    wait_for(lambda: len(cards(browser)) == 96, message="96 cards")
+    assert browser.current_url.endswith(f"/runs/{run_id}/layers/{LAYER}")
+    screenshot(browser, "layer")
+
+    browser.find_element(By.CSS_SELECTOR, "button.load-more").click()
+    wait_for(lambda: len(cards(browser)) == 192, message="the second page appended")
+    assert browser.current_url.endswith("?page=2")
+
+    box = browser.find_element(By.ID, "grid-q")
+    box.send_keys("wheel")
+    wait_for(lambda: "q=wheel" in browser.current_url, message="the filter in the URL")
+    wait_for(lambda: cards(browser) and all("wheel" in card.text for card in cards(browser)), message="filtered")
+    assert "256" in browser.find_element(By.CSS_SELECTOR, "#grid .count").text
+    screenshot(browser, "layer-filtered")
+
+
+def test_open_a_neuron_and_step_with_the_keyboard(browser: Any, live_server: LiveServer, screenshot: Callable) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    run_id = live_server.dashboard.newer.run_id
+    browser.get(f"{live_server.url}/runs/{run_id}/layers/{LAYER}")
+    cards(browser)[3].click()
+    wait_for(lambda: browser.current_url.endswith(f"/layers/{LAYER}/neurons/3"), message="the neuron page")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "striped"
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".top-image .box")) == 5
+    heatmap = browser.find_elements(By.CSS_SELECTOR, ".top-image .heatmap")[0]
+    assert not heatmap.is_displayed()
+    browser.find_element(By.ID, "heatmap-toggle").click()
+    assert heatmap.is_displayed()
+    screenshot(browser, "neuron")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: browser.current_url.endswith("/neurons/4"), message="the next neuron after →")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
+    wait_for(lambda: browser.current_url.endswith("/neurons/3"), message="the previous neuron after ←")
+
+
+def test_permalink_opens_in_a_fresh_browser(new_browser: Callable[[], Any], live_server: LiveServer) -> None:
+    from selenium.webdriver.common.by import By
+
+    fresh = new_browser()
+    fresh.get(f"{live_server.url}/models/tinynet/layers/{LAYER}/neurons/11")
+    wait_for(lambda: "/neurons/11" in fresh.current_url, message="the permalink")
+    assert fresh.current_url == f"{live_server.url}/runs/{live_server.dashboard.newer.run_id}/layers/{LAYER}/neurons/11"
+    assert fresh.find_element(By.TAG_NAME, "h1").text == "striped"
+
+
+def test_type_a_concept_and_see_ranked_neurons(browser: Any, live_server: LiveServer, screenshot: Callable) -> None:
+    from selenium.webdriver.common.by import By
+
+    run_id = live_server.dashboard.newer.run_id
+    browser.get(f"{live_server.url}/runs/{run_id}/layers/{LAYER}")
+    browser.find_element(By.ID, "concept-q").send_keys("striped")
+    ranked = wait_for(
+        lambda: browser.find_elements(By.CSS_SELECTOR, "#concept-results ol.ranked li"), message="ranked neurons"
+    )
+    assert ranked[0].find_element(By.TAG_NAME, "a").text == "0003"
+    browser.find_element(By.CSS_SELECTOR, "#concept-results button").click()
+    wait_for(lambda: "striped" in browser.find_element(By.ID, "typed-concepts").text, message="the kept concept")
+    screenshot(browser, "layer-concept")
+
+    browser.get(f"{live_server.url}/runs/{run_id}/layers/{LAYER}/neurons/11")
+    browser.find_element(By.ID, "neuron-concept-q").send_keys("striped")
+    text = wait_for(lambda: browser.find_element(By.ID, "neuron-concept").text, message="the neuron's rank")
+    assert "ranks 2 of 2048" in text
+
+
+def fake_executor(settings: Any, config: Any, progress: Any, should_stop: Any, *, engine: Any, **_: Any) -> int:
+    """Stand in for the pipeline: report progress slowly, then store a small run."""
+    for done in range(4):
+        progress("activations", done, 4)
+        time.sleep(0.6)
+    progress("store", 4, 4)
+    return seed_run(
+        engine, settings, model_name=config.model, layers=(LayerSpec("conv", "conv", 4), LayerSpec("fc", "linear", 3))
+    ).run_id
+
+
+def test_upload_a_checkpoint_and_watch_its_job_finish(
+    browser: Any, live_server: LiveServer, screenshot: Callable, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    checkpoint = tmp_path / "tiny.pt"
+    torch.save(TinyNet().state_dict(), checkpoint)
+    browser.get(f"{live_server.url}/upload")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "input[name=layers]"), message="the layer picker")
+    screenshot(browser, "upload")
+
+    wide = tmp_path / "wide.pt"
+    torch.save(TinyNet(width=9).state_dict(), wide)
+    browser.find_element(By.ID, "checkpoint").send_keys(str(wide))
+    browser.find_element(By.CSS_SELECTOR, "input[name=layers][value=fc]").click()
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    error = wait_for(lambda: browser.find_elements(By.ID, "upload-error"), message="the upload error")
+    assert "does not fit tinynet" in error[0].text
+    screenshot(browser, "upload-error")
+
+    browser.find_element(By.ID, "checkpoint").send_keys(str(checkpoint))
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(lambda: "/jobs/" in browser.current_url, message="the job page")
+    assert "queued" in browser.find_element(By.ID, "job-progress").text
+    browser.execute_script("window.__sameDocument = true")
+
+    settings = live_server.dashboard.settings
+    worker = threading.Thread(
+        target=run_worker,
+        args=(settings,),
+        kwargs={"once": True, "executor": fake_executor, "handle_signals": False, "poll_interval": 0.2},
+        daemon=True,
+    )
+    worker.start()
+    wait_for(lambda: "running" in browser.find_element(By.ID, "job-progress").text, message="running")
+    wait_for(lambda: "/ 4" in browser.find_element(By.ID, "job-progress").text, message="progress")
+    screenshot(browser, "job-running")
+    link = wait_for(lambda: browser.find_elements(By.PARTIAL_LINK_TEXT, "Open run"), timeout=30, message="the run link")
+    worker.join(timeout=10)
+    assert "succeeded" in browser.find_element(By.ID, "job-progress").text
+    assert browser.execute_script("return window.__sameDocument === true"), "the page reloaded instead of updating"
+    screenshot(browser, "job-done")
+    link[0].click()
+    wait_for(lambda: "Layers" in browser.page_source and "/runs/" in browser.current_url, message="the new run")
+
+
+def test_dark_mode_follows_the_system_setting(browser: Any, live_server: LiveServer, screenshot: Callable) -> None:
+    run_id = live_server.dashboard.newer.run_id
+    browser.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+    )
+    try:
+        browser.get(f"{live_server.url}/runs/{run_id}/layers/{LAYER}?sort=-score")
+        background = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+        red, green, blue = (int(part) for part in background[background.index("(") + 1 : -1].split(",")[:3])
+        assert red + green + blue < 120, background
+        screenshot(browser, "layer-dark")
+        browser.get(f"{live_server.url}/runs/{run_id}/layers/{LAYER}/neurons/3")
+        screenshot(browser, "neuron-dark")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def test_search_docs_and_error_pages(browser: Any, live_server: LiveServer, screenshot: Callable) -> None:
+    from selenium.webdriver.common.by import By
+
+    run_id = live_server.dashboard.newer.run_id
+    browser.get(f"{live_server.url}/runs/{run_id}")
+    box = browser.find_element(By.CSS_SELECTOR, "input[name=q]")
+    box.send_keys("brick")
+    box.submit()
+    wait_for(lambda: "265 neurons" in browser.page_source, message="search results")
+    screenshot(browser, "search")
+    browser.get(f"{live_server.url}/docs")
+    assert "/api/v1/runs/{run_id}/layers/{layer}/neurons" in browser.page_source
+    screenshot(browser, "docs")
+    browser.get(f"{live_server.url}/runs/{run_id}/layers/blocks.9")
+    assert "Its layers are: conv1, blocks.3, fc" in browser.find_element(By.TAG_NAME, "main").text
+    screenshot(browser, "not-found")
