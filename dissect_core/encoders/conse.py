@@ -70,7 +70,7 @@ class ConSEEncoder:
             raise DissectError(f"ConSE template {template!r} needs a `{{}}` where the class name goes.")
         self.device = torch.device(device)
         self.classifier_name = classifier
-        self.classifier = build_efficientnet_lite(classifier).to(self.device)
+        self._classifier: torch.nn.Module | None = None  # built on first image: text-only users skip it
         self.text = text if isinstance(text, TextEncoder) else load_text_encoder(text, self.device)
         self.top_t = top_t
         self.template = template
@@ -87,6 +87,13 @@ class ConSEEncoder:
         """Build the encoder that a `conse:CLASSIFIER+TEXT` spec names."""
         classifier, text = parse_conse_spec(spec)
         return cls(classifier, text, top_t=top_t, device=device)
+
+    @property
+    def classifier(self) -> torch.nn.Module:
+        """Return the ImageNet classifier, built on first use."""
+        if self._classifier is None:
+            self._classifier = build_efficientnet_lite(self.classifier_name).to(self.device)
+        return self._classifier
 
     @property
     def class_embeddings(self) -> torch.Tensor:
