@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from app.lru import LRUCache
 from app.schemas import LayerOption
 from dissect_core.errors import DissectError
+from dissect_core.targets import state_dict_mismatch
 
 DEFAULT_ARCHITECTURE = "resnet18"
 
@@ -98,20 +99,6 @@ class ArchitectureCatalog:
 
     def check_state_dict(self, architecture: str, state_dict: Mapping[str, Tensor]) -> None:
         """Raise DissectError listing missing, unexpected and wrongly shaped keys unless the state dict fits."""
-        expected = self.model(architecture).state_dict()
-        missing = [key for key in expected if key not in state_dict]
-        unexpected = [key for key in state_dict if key not in expected]
-        mismatched = [
-            f"{key} is {tuple(state_dict[key].shape)}, expected {tuple(expected[key].shape)}"
-            for key in expected
-            if key in state_dict and tuple(state_dict[key].shape) != tuple(expected[key].shape)
-        ]
-        if not (missing or unexpected or mismatched):
-            return
-        lines = [f"The checkpoint does not fit {architecture}."]
-        for title, items in (("Missing keys", missing), ("Unexpected keys", unexpected), ("Wrong shapes", mismatched)):
-            if items:
-                shown = "; ".join(items[:8]) + (f"; … and {len(items) - 8} more" if len(items) > 8 else "")
-                lines.append(f"{title} ({len(items)}): {shown}.")
-        lines.append("Pick the architecture the checkpoint was trained with, or save that model's state_dict().")
-        raise DissectError("\n".join(lines))
+        problem = state_dict_mismatch(self.model(architecture).state_dict(), state_dict, architecture)
+        if problem:
+            raise DissectError(problem)

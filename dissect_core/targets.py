@@ -200,25 +200,31 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     return loaded
 
 
+def state_dict_mismatch(expected: Mapping[str, Tensor], given: Mapping[str, Tensor], architecture: str) -> str | None:
+    """Return one line naming the missing, unexpected and wrongly shaped keys, or None when `given` fits."""
+    missing = [key for key in expected if key not in given]
+    unexpected = [key for key in given if key not in expected]
+    mismatched = [
+        f"{key} is {tuple(given[key].shape)}, expected {tuple(expected[key].shape)}"
+        for key in expected
+        if key in given and tuple(given[key].shape) != tuple(expected[key].shape)
+    ]
+    if not (missing or unexpected or mismatched):
+        return None
+    parts = [f"The checkpoint does not fit {architecture}."]
+    for title, items in (("Missing keys", missing), ("Unexpected keys", unexpected), ("Wrong shapes", mismatched)):
+        if items:
+            shown = "; ".join(items[:8]) + (f"; … and {len(items) - 8} more" if len(items) > 8 else "")
+            parts.append(f"{title} ({len(items)}): {shown}.")
+    parts.append("Pick the architecture the checkpoint was trained with, or save that model's state_dict().")
+    return " ".join(parts)
+
+
 def apply_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], architecture: str) -> None:
     """Load `state_dict` into `model` strictly, or raise listing what does not fit and how to fix it."""
-    expected = model.state_dict()
-    missing = [key for key in expected if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in expected]
-    mismatched = [
-        f"{key} {tuple(state_dict[key].shape)} vs {tuple(expected[key].shape)}"
-        for key in expected
-        if key in state_dict and tuple(state_dict[key].shape) != tuple(expected[key].shape)
-    ]
-    if missing or unexpected or mismatched:
-        parts = []
-        for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)):
-            if items:
-                parts.append(f"{len(items)} {title} ({', '.join(items[:3])}{', ...' if len(items) > 3 else ''})")
-        raise DissectError(
-            f"checkpoint does not fit {architecture}: {'; '.join(parts)}; pick the architecture the checkpoint "
-            "was trained with"
-        )
+    problem = state_dict_mismatch(model.state_dict(), state_dict, architecture)
+    if problem:
+        raise DissectError(problem)
     model.load_state_dict(state_dict, strict=True)
 
 
