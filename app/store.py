@@ -25,7 +25,7 @@ import dissect_core
 from app.config import Settings
 from app.db import write_session
 from app.models import ConceptSet, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
-from app.store_media import MediaStore, crop_around, heatmap_levels, heatmap_overlay, jpeg_bytes, png_bytes
+from app.store_media import MediaStore, crop_around, heatmap_levels, heatmap_png, jpeg_bytes
 from dissect_core.config import DissectConfig
 from dissect_core.errors import DissectError
 from dissect_core.results import DissectionResult, LayerResult
@@ -243,8 +243,8 @@ def _write_media(
             heatmap_file = None
             layer_levels = levels[ref.layer]
             if layer_levels is not None and ref.rank_position < layer_levels.shape[1]:
-                heatmap = heatmap_overlay(layer_levels[ref.neuron, ref.rank_position])
-                heatmap_file = media_store.put(png_bytes(heatmap), ".png")
+                heatmap = heatmap_png(layer_levels[ref.neuron, ref.rank_position])
+                heatmap_file = media_store.put(heatmap, ".png")
             drawn.append((ref, crops_by_box[box], heatmap_file))
         return image_index, view_file, drawn
 

@@ -6,7 +6,9 @@ import contextlib
 import hashlib
 import io
 import os
+import struct
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -88,20 +90,31 @@ def heatmap_levels(maps: np.ndarray) -> np.ndarray:
     return np.clip(finite * scale[:, None, None, None], 0, 255).astype(np.uint8)
 
 
-def heatmap_overlay(levels: np.ndarray) -> Image.Image:
-    """Return an activation map (uint8 levels [h, w]) as a transparent RGBA overlay at the map's own size.
+def heatmap_png(levels: np.ndarray) -> bytes:
+    """Return an activation map (uint8 levels [h, w]) as a transparent PNG overlay at the map's own size.
 
-    The colour follows the level and so does the opacity (none where the neuron is silent, capped so the image
-    shows through); browsers stretch it smoothly over the view, so it stays tiny and quick to encode.
+    A paletted PNG: the inferno colour of each level, with an opacity that grows with the level (none where
+    the neuron is silent, capped so the image shows through). Browsers stretch it smoothly over the view.
+    Written directly (a run has tens of thousands of these; PIL's PNG writer costs ~0.2 ms each in Python).
     """
-    return Image.fromarray(HEATMAP_RGBA[np.ascontiguousarray(levels)], "RGBA")
+    levels = np.ascontiguousarray(levels, dtype=np.uint8)
+    height, width = levels.shape
+    rows = np.zeros((height, width + 1), dtype=np.uint8)  # each scanline starts with filter type 0
+    rows[:, 1:] = levels
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)  # 8-bit, palette colour
+    return b"".join(
+        [
+            _PNG_SIGNATURE,
+            _png_chunk(b"IHDR", header),
+            _HEATMAP_PALETTE_CHUNKS,
+            _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),
+            _PNG_END,
+        ]
+    )
 
 
-def png_bytes(image: Image.Image) -> bytes:
-    """Return the image encoded as PNG (lossless, deterministic bytes for equal images, fast compression)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _inferno_palette() -> bytes:
@@ -125,11 +138,8 @@ def _inferno_palette() -> bytes:
 
 
 INFERNO_PALETTE = _inferno_palette()
-#: Level -> (r, g, b, a): the inferno colour, with an opacity that grows with the level up to the cap.
-HEATMAP_RGBA = np.concatenate(
-    [
-        np.frombuffer(INFERNO_PALETTE, dtype=np.uint8).reshape(256, 3),
-        np.round(np.arange(256) * HEATMAP_MAX_OPACITY).astype(np.uint8)[:, None],
-    ],
-    axis=1,
-)
+#: Level -> opacity: grows with the level up to the cap.
+HEATMAP_ALPHA = bytes(np.round(np.arange(256) * HEATMAP_MAX_OPACITY).astype(np.uint8).tolist())
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = _png_chunk(b"IEND", b"")
+_HEATMAP_PALETTE_CHUNKS = _png_chunk(b"PLTE", INFERNO_PALETTE) + _png_chunk(b"tRNS", HEATMAP_ALPHA)

@@ -86,7 +86,8 @@ def test_round_trip(settings: Settings, engine: Engine, images: list[str]) -> No
                     else:
                         with Image.open(settings.media_dir / stored.heatmap_file) as heatmap:
                             height, width = layer.top_maps.shape[-2:]
-                            assert heatmap.format == "PNG" and heatmap.mode == "RGBA"
+                            assert heatmap.format == "PNG" and heatmap.convert("RGBA").mode == "RGBA"
+                            assert "transparency" in heatmap.info  # an overlay: silent places stay clear
                             assert heatmap.size == (width, height)
 
         artifacts = Path(run.artifacts_dir)
