@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from app.config import Settings
 from app.db import create_db_engine, upgrade_database
+from tests.integration.dashboard_seed import Dashboard, build_dashboard
 
 POSTGRES_ENV = "NEURON_ATLAS_TEST_POSTGRES_URL"
 SKIP_POSTGRES = (
@@ -65,3 +67,18 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine = create_db_engine(settings.database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """Two seeded runs of tinynet (one per test module); the newer has conv1 (64), blocks.3 (2,048) and fc (10)."""
+    seeded = build_dashboard(tmp_path_factory.mktemp("dashboard") / "data")
+    yield seeded
+    seeded.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(dashboard: Dashboard) -> Iterator[TestClient]:
+    """A client on the app over the seeded data."""
+    with TestClient(dashboard.app()) as test_client:
+        yield test_client

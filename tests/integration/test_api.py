@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,24 +14,9 @@ from sqlalchemy.orm import Session
 
 from app.db import write_session
 from app.models import Job, Run, TypedConcept
-from tests.integration.dashboard_seed import Dashboard, LayerSpec, TinyNet, build_dashboard, seed_run
+from tests.integration.dashboard_seed import Dashboard, LayerSpec, TinyNet, seed_run
 
 LAYER = "blocks.3"
-
-
-@pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    """Two seeded runs of tinynet; the newer has conv1 (64), blocks.3 (2,048) and fc (10)."""
-    seeded = build_dashboard(tmp_path_factory.mktemp("api") / "data")
-    yield seeded
-    seeded.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(dashboard: Dashboard) -> Iterator[TestClient]:
-    """A client on the app over the seeded data."""
-    with TestClient(dashboard.app()) as test_client:
-        yield test_client
 
 
 def neurons_url(run_id: int, layer: str = LAYER) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -15,25 +14,10 @@ from sqlalchemy.orm import Session
 from app import queue
 from app.db import write_session
 from app.models import Job
-from tests.integration.dashboard_seed import Dashboard, TinyNet, build_dashboard, seed_run
+from tests.integration.dashboard_seed import Dashboard, TinyNet, seed_run
 
 LAYER = "blocks.3"
 HX = {"HX-Request": "true"}
-
-
-@pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    """Two seeded runs of tinynet; the newer has conv1 (64), blocks.3 (2,048) and fc (10)."""
-    seeded = build_dashboard(tmp_path_factory.mktemp("pages") / "data")
-    yield seeded
-    seeded.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(dashboard: Dashboard) -> Iterator[TestClient]:
-    """A client on the app over the seeded data."""
-    with TestClient(dashboard.app()) as test_client:
-        yield test_client
 
 
 def layer_path(dashboard: Dashboard, layer: str = LAYER) -> str:
