@@ -6,8 +6,9 @@ Every function has the signature `fn(image_concept_cos, activations, **params) -
 
 Soft-WPMI and WPMI share one kernel, log p(m | B_k) = sum_j log(c_j + w_j * P[i_j, m]) over neuron k's
 top images i_j, with P = softmax(a * cos) over concepts. It is computed as sum_j log w_j + sum_j
-log(P + c_j / w_j), multiplying a group of factors before each logarithm (the factors are bounded below by
-c_j / w_j, so a group never underflows float32), with P built once per image from a float64 normaliser.
+log(P + c_j / w_j), with P built once per image from a float64 normaliser; a compiled kernel
+(`dissect_core.weighted_log_kernel`) multiplies groups of factors in float64 before each logarithm and takes
+the PMI, slab by slab of concepts.
 When the P rows of all top images do not fit `memory_budget_bytes`, the kernel streams over image blocks
 instead and accumulates per-image logarithms, so memory stays bounded at any probe-set size.
 """
@@ -25,13 +26,9 @@ from torch import Tensor
 
 from dissect_core.cosine import CosineSource, as_cosine_source
 from dissect_core.errors import DissectError
+from dissect_core.weighted_log_kernel import row_sums_float64, weighted_log_pmi
 
 DEFAULT_MEMORY_BUDGET_BYTES = 1 << 30
-#: Products of factors are kept above this, far from float32's smallest normal number (1.2e-38).
-_SMALLEST_GROUP_PRODUCT = 1e-30
-_MAX_GROUP = 12
-_TILE_ELEMENTS = 1 << 20
-_TILE_CONCEPTS = 1024
 #: The paper's probe set (ImageNet validation) size, at which its top_k defaults were chosen.
 PAPER_PROBE_SIZE = 50_000
 
@@ -85,79 +82,52 @@ def image_log_normalisers(
     return out
 
 
-def _softmax_rows(cos: CosineSource, image_index: Tensor, a: float) -> Tensor:
-    """Return float32 softmax rows P[image_index] over concepts (one read of the rows).
+def _softmax_rows_into(cos: CosineSource, image_index: Tensor, a: float, out: Tensor, block: int = 256) -> Tensor:
+    """Write float32 softmax rows P[image_index] over concepts into `out` [len(image_index), C] and return it.
 
-    The sum of exponentials is accumulated in float64 and the shifted logits stay small, so P carries about
-    float32's own relative error (~1e-7), not that of a float32 logsumexp of tens of thousands of terms.
+    Each row's sum of exponentials is accumulated in float64 and the shifted logits stay small, so P carries
+    about float32's own relative error (~1e-7), not that of a float32 sum of tens of thousands of terms. The
+    work happens in place, block by block: fresh multi-hundred-megabyte temporaries cost more in page faults
+    than the arithmetic.
     """
-    logits = cos.rows(image_index).mul_(a)
-    logits.sub_(logits.amax(dim=1, keepdim=True))
-    log_total = torch.log(torch.exp(logits).sum(dim=1, dtype=torch.float64)).float()
-    return logits.sub_(log_total.unsqueeze(1)).exp_()
+    for start in range(0, len(image_index), block):
+        rows = out[start : start + block]
+        rows.copy_(cos.rows(image_index[start : start + block]))
+        rows.mul_(a)
+        rows.sub_(rows.amax(dim=1, keepdim=True)).exp_()
+        totals = torch.from_numpy(row_sums_float64(rows.numpy()))
+        rows.mul_(totals.reciprocal().float().unsqueeze(1))
+    return out
 
 
-def _group_size(smallest_factor: float, n_factors: int) -> int:
-    """Return how many factors to multiply before a log: as many as cannot underflow, preferring a divisor of
-    n_factors (no padding) when one is at least half that many."""
-    if smallest_factor <= 0:  # no floor under the factors: a product could underflow, so take each log
-        return 1
-    largest = _MAX_GROUP
-    if smallest_factor < 1:
-        largest = max(1, min(_MAX_GROUP, int(math.log(_SMALLEST_GROUP_PRODUCT) / math.log(smallest_factor))))
-    divisors = [size for size in range(largest, 0, -1) if n_factors % size == 0]
-    return divisors[0] if divisors[0] * 2 >= largest else largest
+def _softmax_rows(cos: CosineSource, image_index: Tensor, a: float) -> Tensor:
+    """Return float32 softmax rows P[image_index] over concepts (one read of the rows)."""
+    return _softmax_rows_into(cos, image_index, a, torch.empty(len(image_index), cos.n_concepts))
 
 
 @dataclass(frozen=True)
 class _WeightedLogKernel:
-    """log p(m | B_k) = sum_j log(offsets_j + weights_j * P[i_j, m]) for each neuron k."""
+    """log p(m | B_k) = sum_j log(offsets_j + weights_j * P[i_j, m]) for each neuron k, and its PMI."""
 
     weights: Tensor  # [top_k] float64, > 0
     offsets: Tensor  # [top_k] float64, > 0
 
-    def log_p_given_neurons(self, cos: CosineSource, top_idx: Tensor, a: float, memory_budget_bytes: int) -> Tensor:
-        """Return float64 [K, C] log p(concept | top images of neuron k)."""
+    def pmi_scores(self, cos: CosineSource, top_idx: Tensor, a: float, lam: float, memory_budget_bytes: int) -> Tensor:
+        """Return float32 [K, C] log p(m | B_k) - lam * log p(m)."""
         unique_images = torch.unique(top_idx)
         if len(unique_images) * cos.n_concepts * 4 <= memory_budget_bytes:
-            return self._materialised(cos, top_idx, unique_images, a)
-        return self._streamed(cos, top_idx, a, memory_budget_bytes)
+            return self._materialised(cos, top_idx, unique_images, a, lam)
+        return _pmi_scores(self._streamed(cos, top_idx, a, memory_budget_bytes), lam)
 
-    def _materialised(self, cos: CosineSource, top_idx: Tensor, unique_images: Tensor, a: float) -> Tensor:
-        n_neurons, top_k = top_idx.shape
-        n_concepts = cos.n_concepts
-        shifted = self.offsets / self.weights  # factor_j = weights_j * (P + shifted_j)
-        group = _group_size(float(shifted.min()), top_k)
-        padded = math.ceil(top_k / group) * group
-        probabilities = torch.empty(len(unique_images) + 1, n_concepts)
-        for start in range(0, len(unique_images), 1024):
-            block = unique_images[start : start + 1024]
-            probabilities[start : start + len(block)] = _softmax_rows(cos, block, a)
-        # Padding slots read an all-zero row with shift 1, so they contribute log(1) = 0.
-        probabilities[-1] = 0
-        position = torch.searchsorted(unique_images, top_idx)
-        position = torch.cat([position, torch.full((n_neurons, padded - top_k), len(unique_images))], dim=1)
-        shifts = torch.cat([shifted, torch.ones(padded - top_k, dtype=torch.float64)]).float()
-        out = torch.empty(n_neurons, n_concepts, dtype=torch.float64)
-        # Tiles of about 4 MB (a slice of concepts x a chunk of neurons) keep the gather, the shift, the product
-        # and the log in cache; whole rows of 20k concepts spill to memory and run several times slower.
-        width = min(n_concepts, _TILE_CONCEPTS)
-        neuron_chunk = max(1, _TILE_ELEMENTS // (padded * width))
-        flat_positions = position.reshape(-1)
-        buffer = torch.empty(neuron_chunk * padded * width)
-        for column in range(0, n_concepts, width):
-            columns = probabilities[:, column : column + width]
-            n_columns = columns.shape[1]
-            for start in range(0, n_neurons, neuron_chunk):
-                n_chunk = min(neuron_chunk, n_neurons - start)
-                rows_index = flat_positions[start * padded : (start + n_chunk) * padded]
-                tile = buffer[: len(rows_index) * n_columns].view(-1, n_columns)
-                rows = torch.index_select(columns, 0, rows_index, out=tile)
-                rows = rows.view(n_chunk, padded, n_columns).add_(shifts.view(1, -1, 1))
-                products = rows.view(n_chunk, padded // group, group, n_columns).prod(dim=2)
-                # float64 before the reduction: a mixed-dtype sum takes a slow path in torch on CPU
-                out[start : start + n_chunk, column : column + n_columns] = products.log_().double().sum(dim=1)
-        return out + torch.log(self.weights).sum()
+    def _materialised(self, cos: CosineSource, top_idx: Tensor, unique_images: Tensor, a: float, lam: float) -> Tensor:
+        """P rows of every top image at once; the compiled kernel does the rest (factor_j = w_j (P + c_j / w_j))."""
+        probabilities = _softmax_rows(cos, unique_images, a)
+        rows = torch.searchsorted(unique_images, top_idx)
+        shifts = self.offsets / self.weights
+        scores = weighted_log_pmi(
+            probabilities.numpy(), rows.numpy(), shifts.numpy(), float(torch.log(self.weights).sum()), lam
+        )
+        return torch.from_numpy(scores)
 
     def _streamed(self, cos: CosineSource, top_idx: Tensor, a: float, memory_budget_bytes: int) -> Tensor:
         """Image-major: each block of images is read once; log(c_j + w_j P) = log c_j + log1p(w_j / c_j * P)
@@ -220,7 +190,7 @@ def soft_wpmi(
     top_idx = top_image_indices(activations, top_k)
     weights = soft_wpmi_position_weights(top_k, p_start, p_end)
     kernel = _WeightedLogKernel(weights=weights, offsets=1 - weights + min_prob)
-    return _pmi_scores(kernel.log_p_given_neurons(cos, top_idx, a, memory_budget_bytes), lam)
+    return kernel.pmi_scores(cos, top_idx, a, lam, memory_budget_bytes)
 
 
 def wpmi(
@@ -238,7 +208,7 @@ def wpmi(
     top_idx = top_image_indices(activations, top_k)
     weights = torch.ones(top_k, dtype=torch.float64)
     kernel = _WeightedLogKernel(weights=weights, offsets=torch.full((top_k,), min_prob, dtype=torch.float64))
-    return _pmi_scores(kernel.log_p_given_neurons(cos, top_idx, a, memory_budget_bytes), lam)
+    return kernel.pmi_scores(cos, top_idx, a, lam, memory_budget_bytes)
 
 
 def _concept_blocks(n_concepts: int, n_images: int, budget_bytes: int) -> range:
