@@ -2,81 +2,25 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.models import ConceptSet, Job, Layer, Neuron, ProbeSet, Run, TargetModel, TopImage, TypedConcept
+from app.models import ConceptSet, Job, Layer, Neuron, ProbeSet, Run, TargetModel, TypedConcept
 from app.queue import FINISHED_STATES
 from app.schemas import (
-    ConceptScoreView,
     JobView,
     LayerScoreStats,
     LayerSummary,
-    NeuronDetail,
-    NeuronList,
-    NeuronSort,
     RunDetail,
     RunSummary,
     SearchHit,
     SearchResult,
-    TopImageView,
     TypedConceptView,
 )
-from app.urls import media_url, neuron_url
 from app.web_errors import NotFound
-
-GRID_IMAGES = 5
-
-_NEURON_ORDER: Mapping[str, tuple[ColumnElement[Any], ...]] = MappingProxyType(
-    {
-        "unit": (Neuron.unit.asc(),),
-        "-unit": (Neuron.unit.desc(),),
-        "score": (Neuron.score.asc(), Neuron.unit.asc()),
-        "-score": (Neuron.score.desc(), Neuron.unit.asc()),
-        "label": (func.lower(Neuron.label).asc(), Neuron.unit.asc()),
-        "-label": (func.lower(Neuron.label).desc(), Neuron.unit.asc()),
-    }
-)
-
-
-# Statements of the hottest queries, built once: building them per request costs more than running them.
-_TOP_IMAGES = (
-    select(
-        TopImage.rank,
-        TopImage.image_index,
-        TopImage.activation,
-        TopImage.box_x0,
-        TopImage.box_y0,
-        TopImage.box_x1,
-        TopImage.box_y1,
-        TopImage.crop_file,
-        TopImage.view_file,
-        TopImage.heatmap_file,
-    )
-    .where(TopImage.neuron_id == bindparam("neuron_id"))
-    .order_by(TopImage.rank)
-)
-_GRID_IMAGES = (
-    select(TopImage.neuron_id, TopImage.rank, TopImage.image_index, TopImage.activation, TopImage.crop_file)
-    .where(TopImage.neuron_id.in_(bindparam("neuron_ids", expanding=True)))
-    .order_by(TopImage.neuron_id, TopImage.rank)
-)
-_NEURON_BY_UNIT = select(Neuron.id, Neuron.unit, Neuron.label, Neuron.score, Neuron.runners_up).where(
-    Neuron.layer_id == bindparam("layer_id"), Neuron.unit == bindparam("unit")
-)
-_IN_LAYER = Neuron.layer_id == bindparam("layer_id")
-_NEIGHBOUR_UNITS = select(
-    select(func.max(Neuron.unit)).where(_IN_LAYER, Neuron.unit < bindparam("unit")).scalar_subquery(),
-    select(func.min(Neuron.unit)).where(_IN_LAYER, Neuron.unit > bindparam("unit")).scalar_subquery(),
-    select(func.min(Neuron.unit)).where(_IN_LAYER).scalar_subquery(),
-    select(func.max(Neuron.unit)).where(_IN_LAYER).scalar_subquery(),
-)
 
 
 def _settings_summary(run: Run) -> str:
@@ -210,11 +154,6 @@ def layer_score_stats(session: Session, layer_id: int) -> LayerScoreStats:
     return LayerScoreStats(score_min=score_min, score_max=score_max, low_confidence_below=float(quartile))
 
 
-def _score_fraction(score: float, stats: LayerScoreStats) -> float:
-    spread = stats.score_max - stats.score_min
-    return 1.0 if spread <= 0 else max(0.0, min(1.0, (score - stats.score_min) / spread))
-
-
 def _label_filter(q: str) -> ColumnElement[bool]:
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     matches_label = Neuron.label.ilike(f"%{escaped}%", escape="\\")
@@ -222,113 +161,6 @@ def _label_filter(q: str) -> ColumnElement[bool]:
     if stripped.isdigit():
         return or_(matches_label, Neuron.unit == int(stripped))
     return matches_label
-
-
-def _top_images(session: Session, neuron_id: int) -> list[TopImageView]:
-    rows = session.execute(_TOP_IMAGES, {"neuron_id": neuron_id}).tuples()
-    return [
-        TopImageView(
-            rank=rank,
-            image_index=image_index,
-            activation=activation,
-            box=(x0, y0, x1, y1),
-            crop_url=media_url(crop) or "",
-            view_url=media_url(view) or "",
-            heatmap_url=media_url(heatmap),
-        )
-        for rank, image_index, activation, x0, y0, x1, y1, crop, view, heatmap in rows
-    ]
-
-
-def _grid_images(session: Session, neuron_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    by_neuron: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    if not neuron_ids:
-        return by_neuron
-    for neuron_id, rank, image_index, activation, crop in session.execute(
-        _GRID_IMAGES, {"neuron_ids": neuron_ids}
-    ).tuples():
-        images = by_neuron[neuron_id]
-        if len(images) < GRID_IMAGES:
-            images.append(
-                {"rank": rank, "image_index": image_index, "activation": activation, "crop_url": media_url(crop) or ""},
-            )
-    return by_neuron
-
-
-def list_neurons(
-    session: Session, layer: LayerFacts, *, offset: int, limit: int, sort: NeuronSort, q: str
-) -> NeuronList:
-    """Return one page of a layer's neurons, filtered by label text and sorted, with their grid crops."""
-    stats = layer.stats
-    condition = Neuron.layer_id == layer.id
-    if q.strip():
-        condition = and_(condition, _label_filter(q.strip()))
-        total = session.scalar(select(func.count()).select_from(Neuron).where(condition)) or 0
-    else:
-        total = layer.n_neurons
-    rows = session.execute(
-        select(Neuron.id, Neuron.unit, Neuron.label, Neuron.score)
-        .where(condition)
-        .order_by(*_NEURON_ORDER[sort])
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    images = _grid_images(session, [row[0] for row in rows])
-    return NeuronList.model_validate(
-        {
-            "run_id": layer.run_id,
-            "layer": layer.name,
-            "n_units": layer.summary.n_units,
-            "total": total,
-            "offset": offset,
-            "limit": limit,
-            "sort": sort,
-            "q": q,
-            "stats": stats,
-            "neurons": [
-                {
-                    "unit": unit,
-                    "label": label,
-                    "score": score,
-                    "low_confidence": score < stats.low_confidence_below,
-                    "score_fraction": _score_fraction(score, stats),
-                    "top_images": images.get(neuron_id, []),
-                }
-                for neuron_id, unit, label, score in rows
-            ],
-        }
-    )
-
-
-def neuron_detail(session: Session, run: RunDetail, layer: LayerFacts, unit: int) -> NeuronDetail:
-    """Return one neuron with runners-up, all its top images and its neighbours' units."""
-    where = {"layer_id": layer.id, "unit": unit}
-    neuron = session.execute(_NEURON_BY_UNIT, where).first()
-    previous_unit, next_unit, low, high = session.execute(_NEIGHBOUR_UNITS, where).one()
-    if neuron is None:
-        units = f"units {low}–{high}" if low is not None else "no labelled units"
-        raise NotFound(f"Layer '{layer.name}' of run {run.id} has {units}; there is no unit {unit}.")
-    stats = layer.stats
-    return NeuronDetail(
-        run_id=run.id,
-        model_name=run.model_name,
-        layer=layer.name,
-        layer_kind=layer.summary.kind,
-        n_units=layer.summary.n_units,
-        unit=neuron.unit,
-        label=neuron.label,
-        score=neuron.score,
-        low_confidence=neuron.score < stats.low_confidence_below,
-        score_fraction=_score_fraction(neuron.score, stats),
-        top_images=_top_images(session, neuron.id),
-        runners_up=[
-            ConceptScoreView(concept=str(alt["concept"]), score=float(alt["score"])) for alt in neuron.runners_up
-        ],
-        previous_unit=previous_unit,
-        next_unit=next_unit,
-        stats=stats,
-        permalink=neuron_url(run.id, layer.name, neuron.unit),
-    )
 
 
 def latest_run_with_layer(session: Session, model_name: str, layer_name: str) -> int:

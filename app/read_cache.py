@@ -1,4 +1,4 @@
-"""Per-app caches of what never changes once a run is stored: run details, layer facts, rendered bodies.
+"""Per-app caches of what never changes once a run is stored: run details, layers, rendered bodies.
 
 A run is written once, in one transaction, and never edited (a relabel makes a new run), so anything
 derived from a run alone can be kept until evicted. Pages that mix in changing rows (jobs, typed
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from app import queries
+from app.layer_index import LayerIndex, load_layer_index
 from app.lru import LRUCache
 from app.schemas import RunDetail
 
@@ -32,9 +33,13 @@ def body_key(path: str, query: str, htmx: bool) -> str:
 class ReadCache:
     """LRUs of run details, layer facts and rendered response bodies of immutable pages."""
 
-    def __init__(self, *, max_runs: int = 64, max_layers: int = 512, max_bodies: int = 2048) -> None:
+    def __init__(
+        self, *, max_runs: int = 64, max_layers: int = 512, max_layer_indexes: int = 16, max_bodies: int = 4096
+    ) -> None:
         self._runs: LRUCache[int, RunDetail] = LRUCache(max_runs)
         self._layers: LRUCache[tuple[int, str], queries.LayerFacts] = LRUCache(max_layers)
+        # A few megabytes per 2,048-neuron layer: a handful of layers in use at once is the common case.
+        self._indexes: LRUCache[tuple[int, str], LayerIndex] = LRUCache(max_layer_indexes)
         self._bodies: LRUCache[str, CachedBody] = LRUCache(max_bodies)
 
     def run(self, session: Session, run_id: int) -> RunDetail:
@@ -53,6 +58,23 @@ class ReadCache:
             cached = queries.layer_facts(session, run_id, layer_name)
             self._layers.put(key, cached)
         return cached
+
+    def layer_index(self, session: Session, run_id: int, layer_name: str) -> LayerIndex:
+        """Return a run's layer with every neuron in memory (loaded once, even under concurrent requests)."""
+        facts = self.layer(session, run_id, layer_name)
+
+        def load() -> LayerIndex:
+            return load_layer_index(
+                session,
+                run_id=run_id,
+                layer_id=facts.id,
+                layer=facts.name,
+                layer_kind=facts.summary.kind,
+                n_units=facts.summary.n_units,
+                stats=facts.stats,
+            )
+
+        return self._indexes.get_or_load((run_id, facts.name), load)
 
     def body(self, key: str) -> CachedBody | None:
         """Return the rendered body stored under key, or None."""

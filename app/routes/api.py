@@ -122,7 +122,7 @@ def make_api_router(
         """One neuron: label, score, runners-up, all top images, neighbours."""
 
         def produce(session: Session) -> NeuronDetail:
-            return queries.neuron_detail(session, cache.run(session, run_id), cache.layer(session, run_id, layer), unit)
+            return cache.layer_index(session, run_id, layer).detail(cache.run(session, run_id), unit)
 
         return await cached_json(request, produce)
 
@@ -139,8 +139,7 @@ def make_api_router(
         """One page of a layer's neurons; sort by unit, score or label (`-` for descending), filter by q."""
 
         def produce(session: Session) -> NeuronList:
-            facts = cache.layer(session, run_id, layer)
-            return queries.list_neurons(session, facts, offset=offset, limit=limit, sort=sort, q=q.strip())
+            return cache.layer_index(session, run_id, layer).page(offset=offset, limit=limit, sort=sort, q=q)
 
         return await cached_json(request, produce)
 

@@ -35,7 +35,7 @@ def layer_page_context(
     """Return what layer.html and its grid partials need for one grid state."""
     run = cache.run(session, run_id)
     facts = cache.layer(session, run_id, layer)
-    listing = queries.list_neurons(session, facts, offset=page_offset(page), limit=PAGE_SIZE, sort=sort, q=q)
+    listing = cache.layer_index(session, run_id, layer).page(offset=page_offset(page), limit=PAGE_SIZE, sort=sort, q=q)
     return {
         "title": f"{facts.name} · run {run_id}",
         "run": run,
@@ -50,7 +50,7 @@ def layer_page_context(
 def neuron_page_context(session: Session, cache: ReadCache, run_id: int, layer: str, unit: int) -> dict[str, object]:
     """Return what neuron.html needs (no concept scored yet)."""
     run = cache.run(session, run_id)
-    neuron = queries.neuron_detail(session, run, cache.layer(session, run_id, layer), unit)
+    neuron = cache.layer_index(session, run_id, layer).detail(run, unit)
     return {
         "title": f"{neuron.label} · {neuron.layer}/{neuron.unit}",
         "run": run,
