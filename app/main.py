@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -51,6 +52,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Everything imported so far (torch, templates, the ORM) lives as long as the process: moving it out of
+        # the collector's reach keeps full collections short while requests are being served.
+        for name in templates.env.list_templates(extensions=["html"]):
+            templates.env.get_template(name)  # compile now, not inside the first request for each page
+        gc.freeze()
         yield
         engine.dispose()
 

@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 from app import htmx, urls
 
@@ -26,12 +29,28 @@ def format_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+@pass_context
+def neuron_card(context: Context, neuron: object) -> Markup:
+    """Return one grid card, rendered once per neuron when the page passes its layer's `card_memo`."""
+    memo: dict[int, Markup] | None = context.get("card_memo")
+    unit = getattr(neuron, "unit", None)
+    card = memo.get(unit) if memo is not None else None
+    if card is None:
+        template = context.environment.get_template("partials/neuron_card.html")
+        card = Markup(template.render(run=context["run"], page=context["page"], neuron=neuron))
+        if memo is not None:
+            memo[unit] = card
+    return card
+
+
 def make_templates() -> Jinja2Templates:
     """Return the page templates with the dashboard's URL helpers, filters and htmx event names."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.trim_blocks = True
     env.lstrip_blocks = True
+    # Templates ship with the code: checking their files for changes on every render only costs stat calls.
+    env.auto_reload = False
     env.filters["score"] = format_score
     env.filters["time"] = format_time
     env.globals.update(
@@ -41,6 +60,7 @@ def make_templates() -> Jinja2Templates:
         search_url=urls.search_url,
         job_url=urls.job_url,
         model_neuron_url=urls.model_neuron_url,
+        neuron_card=neuron_card,
         api_url=urls.api_url,
         TYPED_CONCEPTS_CHANGED=htmx.TYPED_CONCEPTS_CHANGED,
         JOB_FINISHED=htmx.JOB_FINISHED,

@@ -35,7 +35,8 @@ def layer_page_context(
     """Return what layer.html and its grid partials need for one grid state."""
     run = cache.run(session, run_id)
     facts = cache.layer(session, run_id, layer)
-    listing = cache.layer_index(session, run_id, layer).page(offset=page_offset(page), limit=PAGE_SIZE, sort=sort, q=q)
+    index = cache.layer_index(session, run_id, layer)
+    listing = index.page(offset=page_offset(page), limit=PAGE_SIZE, sort=sort, q=q)
     return {
         "title": f"{facts.name} · run {run_id}",
         "run": run,
@@ -44,6 +45,7 @@ def layer_page_context(
         "page": listing,
         "pager": make_pager(listing, page),
         "sorts": SORT_CHOICES,
+        "card_memo": index.card_memo,
     }
 
 
