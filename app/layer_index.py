@@ -102,7 +102,7 @@ class LayerIndex:
             return ordered
         needle = q.casefold()
         stripped = q.lstrip("#")
-        unit = int(stripped) if stripped.isdigit() else None
+        unit = int(stripped) if stripped.isdecimal() else None
         return [neuron for neuron in ordered if needle in neuron.label_folded or neuron.unit == unit]
 
     def page(self, *, offset: int, limit: int, sort: NeuronSort, q: str) -> NeuronList:
@@ -166,16 +166,6 @@ def load_layer_index(
     session: Session, *, run_id: int, layer_id: int, layer: str, layer_kind: str, n_units: int, stats: LayerScoreStats
 ) -> LayerIndex:
     """Read a stored layer's neurons and top images (two queries) into a LayerIndex."""
-    with _collector_paused():
-        return _load_layer_index(
-            session, run_id=run_id, layer_id=layer_id, layer=layer, layer_kind=layer_kind, n_units=n_units, stats=stats
-        )
-
-
-def _load_layer_index(
-    session: Session, *, run_id: int, layer_id: int, layer: str, layer_kind: str, n_units: int, stats: LayerScoreStats
-) -> LayerIndex:
-    images: dict[int, list[TopImageView]] = {}
     image_rows = session.execute(
         select(
             TopImage.neuron_id,
@@ -193,7 +183,21 @@ def _load_layer_index(
         .join(Neuron, Neuron.id == TopImage.neuron_id)
         .where(Neuron.layer_id == layer_id)
         .order_by(TopImage.neuron_id, TopImage.rank)
-    ).tuples()
+    ).all()
+    neuron_rows = session.execute(
+        select(Neuron.id, Neuron.unit, Neuron.label, Neuron.score, Neuron.runners_up)
+        .where(Neuron.layer_id == layer_id)
+        .order_by(Neuron.unit)
+    ).all()
+    with _collector_paused():
+        neurons = _indexed_neurons(neuron_rows, image_rows, stats)
+    return LayerIndex(run_id=run_id, layer=layer, layer_kind=layer_kind, n_units=n_units, stats=stats, neurons=neurons)
+
+
+def _indexed_neurons(
+    neuron_rows: Sequence[Any], image_rows: Sequence[Any], stats: LayerScoreStats
+) -> tuple[IndexedNeuron, ...]:
+    images: dict[int, list[TopImageView]] = {}
     for neuron_id, rank, image_index, activation, x0, y0, x1, y1, crop, view, heatmap in image_rows:
         images.setdefault(neuron_id, []).append(
             TopImageView(
@@ -207,11 +211,6 @@ def _load_layer_index(
             )
         )
     neurons = []
-    neuron_rows = session.execute(
-        select(Neuron.id, Neuron.unit, Neuron.label, Neuron.score, Neuron.runners_up)
-        .where(Neuron.layer_id == layer_id)
-        .order_by(Neuron.unit)
-    ).tuples()
     for neuron_id, unit, label, score, runners_up in neuron_rows:
         top_images = tuple(images.get(neuron_id, ()))
         grid = [
@@ -238,11 +237,4 @@ def _load_layer_index(
                 label_folded=label.casefold(),
             )
         )
-    return LayerIndex(
-        run_id=run_id,
-        layer=layer,
-        layer_kind=layer_kind,
-        n_units=n_units,
-        stats=stats,
-        neurons=tuple(neurons),
-    )
+    return tuple(neurons)

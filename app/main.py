@@ -57,7 +57,10 @@ def create_app(
         for name in templates.env.list_templates(extensions=["html"]):
             templates.env.get_template(name)  # compile now, not inside the first request for each page
         gc.freeze()
-        yield
+        try:
+            yield
+        finally:
+            gc.unfreeze()
         engine.dispose()
 
     app = FastAPI(

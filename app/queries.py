@@ -158,7 +158,7 @@ def _label_filter(q: str) -> ColumnElement[bool]:
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     matches_label = Neuron.label.ilike(f"%{escaped}%", escape="\\")
     stripped = q.strip().lstrip("#")
-    if stripped.isdigit():
+    if stripped.isdecimal():
         return or_(matches_label, Neuron.unit == int(stripped))
     return matches_label
 

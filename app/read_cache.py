@@ -34,11 +34,11 @@ class ReadCache:
     """LRUs of run details, layer facts and rendered response bodies of immutable pages."""
 
     def __init__(
-        self, *, max_runs: int = 64, max_layers: int = 512, max_layer_indexes: int = 16, max_bodies: int = 4096
+        self, *, max_runs: int = 64, max_layers: int = 512, max_layer_indexes: int = 8, max_bodies: int = 4096
     ) -> None:
         self._runs: LRUCache[int, RunDetail] = LRUCache(max_runs)
         self._layers: LRUCache[tuple[int, str], queries.LayerFacts] = LRUCache(max_layers)
-        # A few megabytes per 2,048-neuron layer: a handful of layers in use at once is the common case.
+        # Several megabytes per 2,048-neuron layer (more with many top images): a handful in use at once is common.
         self._indexes: LRUCache[tuple[int, str], LayerIndex] = LRUCache(max_layer_indexes)
         self._bodies: LRUCache[str, CachedBody] = LRUCache(max_bodies)
 

@@ -11,6 +11,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from app import htmx, urls
+from app.schemas import NeuronSummary
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -30,16 +31,15 @@ def format_time(value: datetime | None) -> str:
 
 
 @pass_context
-def neuron_card(context: Context, neuron: object) -> Markup:
+def neuron_card(context: Context, neuron: NeuronSummary) -> Markup:
     """Return one grid card, rendered once per neuron when the page passes its layer's `card_memo`."""
     memo: dict[int, Markup] | None = context.get("card_memo")
-    unit = getattr(neuron, "unit", None)
-    card = memo.get(unit) if memo is not None else None
+    card = memo.get(neuron.unit) if memo is not None else None
     if card is None:
         template = context.environment.get_template("partials/neuron_card.html")
         card = Markup(template.render(run=context["run"], page=context["page"], neuron=neuron))
         if memo is not None:
-            memo[unit] = card
+            memo[neuron.unit] = card
     return card
 
 

@@ -8,7 +8,8 @@ them, one slab per core, and finishes each slab with the PMI (log p(m) = logsume
 minus log K), so only the float32 scores are ever written to memory. torch has no fused
 gather-multiply-reduce: as separate torch ops the same sum makes several passes over gigabytes.
 
-numba's default threading layer must not be entered by two threads at once, so calls are serialised.
+numba's default threading layer must not be entered by two threads at once, so calls are serialised. Besides
+its [K, C] output, the kernel holds K x 256 float64 partial sums per running slab (2 KB per neuron per core).
 """
 
 from __future__ import annotations
@@ -21,18 +22,22 @@ import numpy as np
 
 #: Concepts per slab: each neuron's 256 float64 partial products stay in L1 while P's slab sits in L2/L3.
 SLAB = 256
-#: Products are kept above this (float64's smallest normal number is 2.2e-308).
+#: Products are kept within these bounds (float64's normal numbers span 2.2e-308 to 1.8e308).
 _SMALLEST_PRODUCT = 1e-290
+_LARGEST_PRODUCT = 1e290
 _LOCK = threading.Lock()
 
 
-def float64_group_size(smallest_shift: float, n_slots: int) -> int:
-    """Return how many factors (each >= smallest_shift, at most about 1) can be multiplied without underflow."""
+def float64_group_size(smallest_shift: float, largest_shift: float, n_slots: int) -> int:
+    """Return how many factors in [smallest_shift, 1 + largest_shift] can be multiplied in float64 without
+    underflow or overflow (P is a probability, so a factor P + s lies in that range)."""
     if smallest_shift <= 0:
         return 1
-    if smallest_shift >= 1:
-        return n_slots
-    return max(1, min(n_slots, int(math.log(_SMALLEST_PRODUCT) / math.log(smallest_shift))))
+    group = n_slots
+    if smallest_shift < 1:
+        group = min(group, int(math.log(_SMALLEST_PRODUCT) / math.log(smallest_shift)))
+    group = min(group, int(math.log(_LARGEST_PRODUCT) / math.log1p(largest_shift)))
+    return max(1, group)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -107,7 +112,7 @@ def weighted_log_pmi(
     out = np.empty((rows.shape[0], probabilities.shape[1]), dtype=np.float32)
     if rows.size == 0:
         raise ValueError("weighted_log_pmi needs at least one neuron and one slot")
-    group = float64_group_size(float(shifts.min()), rows.shape[1])
+    group = float64_group_size(float(shifts.min()), float(shifts.max()), rows.shape[1])
     with _LOCK:
         _weighted_log_pmi(probabilities, rows, shifts, group, float(log_weight_sum), float(lam), out)
     return out

@@ -48,7 +48,7 @@ async def submit_upload(request: Request, engine: Engine, settings: Settings, ca
     """Receive, check and queue an uploaded checkpoint from a multipart request; return the job id."""
     declared = request.headers.get("content-length", "")
     limit = settings.upload_limit_bytes
-    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD_BYTES:
+    if declared.isdecimal() and int(declared) > limit + FORM_OVERHEAD_BYTES:
         raise BadUpload(
             f"The upload is {int(declared) / 2**20:.0f} MB, over the limit of {limit / 2**20:.0f} MB; upload a "
             "smaller checkpoint or raise NEURON_ATLAS_UPLOAD_LIMIT_MB on the server."

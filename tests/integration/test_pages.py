@@ -265,3 +265,21 @@ def test_a_run_without_layers_still_renders(client: TestClient, dashboard: Dashb
     empty = seed_run(dashboard.engine, dashboard.settings, model_name="emptynet", layers=())
     html = client.get(f"/runs/{empty.run_id}").text
     assert "emptynet" in html
+
+
+def test_cards_of_layers_with_the_same_units_stay_apart(client: TestClient, dashboard: Dashboard) -> None:
+    """Cards are rendered once per neuron and replayed: unit 3 of conv1, of fc and of the older run's conv1
+    each keep their own links (a card cache keyed by unit alone would mix them up)."""
+    pages = {
+        (run.run_id, layer): client.get(f"/runs/{run.run_id}/layers/{layer}", params={"sort": "-score"}).text
+        for run in (dashboard.newer, dashboard.older)
+        for layer in ("conv1", "fc")
+    }
+    for (run_id, layer), html in pages.items():
+        links = set(re.findall(r'href="(/runs/\d+/layers/[^"/]+)/neurons/\d+"', html))
+        assert links == {f"/runs/{run_id}/layers/{layer}"}
+
+
+def test_unusual_digits_in_the_filter_are_label_text(client: TestClient, dashboard: Dashboard) -> None:
+    response = client.get(layer_path(dashboard), params={"q": "²"})
+    assert response.status_code == 200 and "No neuron label matches" in response.text

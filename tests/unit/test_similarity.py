@@ -111,6 +111,16 @@ def test_wpmi_matches_published_loop(budget):
     assert (got.double() - reference_wpmi(cos, acts)).abs().max() < 1e-4
 
 
+def test_many_images_and_concepts_cross_every_block_and_slab_boundary():
+    """More top images than a softmax block (256 rows) and more concepts than a kernel slab (256 columns)."""
+    images, texts, acts = random_problem(n_images=700, n_concepts=600, n_neurons=12, seed=5)
+    cos = images @ texts.T
+    got = similarity.soft_wpmi(cos, acts, top_k=60)
+    assert (got.double() - reference_soft_wpmi(cos, acts, top_k=60)).abs().max() < 1e-4
+    got = similarity.wpmi(cos, acts, top_k=60)
+    assert (got.double() - reference_wpmi(cos, acts, top_k=60)).abs().max() < 1e-4
+
+
 def test_factored_cosine_gives_the_same_scores_as_dense():
     images, texts, acts = random_problem(seed=5)
     factored = FactoredCosine(images, texts)

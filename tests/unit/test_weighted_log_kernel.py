@@ -41,11 +41,21 @@ def test_kernel_matches_the_definition(n_concepts, n_slots, smallest_shift):
     np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * max(1.0, np.abs(expected).max() / 100))
 
 
-def test_groups_never_underflow_float64():
-    assert float64_group_size(1e-7, 100) == 41
-    assert float64_group_size(2e-3, 100) == 100
-    assert float64_group_size(0.0, 100) == 1
+def test_groups_never_underflow_or_overflow_float64():
+    assert float64_group_size(1e-7, 1e-7, 100) == 41
+    assert float64_group_size(2e-3, 0.03, 100) == 100
+    assert float64_group_size(0.0, 0.03, 100) == 1
     assert 1e-7**41 > 1e-300
+    group = float64_group_size(2.3, 2.4, 600)
+    assert 1 < group < 600 and (1 + 2.4) ** group < 1e300
+
+
+def test_large_shifts_give_finite_sums():
+    """Factors above 1 (weights under 1/2) must not overflow a group's product to inf."""
+    probabilities = np.ones((1, 3), dtype=np.float32)
+    rows = np.zeros((2, 600), dtype=np.int64)
+    got = weighted_log_pmi(probabilities, rows, np.full(600, 2.4), log_weight_sum=0.0, lam=0.0)
+    np.testing.assert_allclose(got, np.full((2, 3), 600 * math.log(3.4)), rtol=1e-6)
 
 
 def test_tiny_factors_give_the_same_sum_as_one_log_each():
