@@ -85,19 +85,35 @@ def bench_speed() -> None:
 
 
 MEMORY_CHILD = """
-import resource, sys, time, torch
+import sys, time, torch
 sys.path.insert(0, {root!r})
-from bench.bench_similarity import synthetic_problem
+from bench.bench_similarity import peak_rss_gib, synthetic_problem
 from dissect_core.cosine import FactoredCosine
 from dissect_core.similarity import soft_wpmi
 images, texts, activations = synthetic_problem(50_000, 20_000, 2_048)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+before = peak_rss_gib()
 start = time.perf_counter()
 scores = soft_wpmi(FactoredCosine(images, texts), activations)
 elapsed = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+peak = peak_rss_gib()
 print(f"{{before:.2f}} {{peak:.2f}} {{elapsed:.1f}} {{tuple(scores.shape)}}")
 """
+
+
+def peak_rss_gib() -> float:
+    """Return this process's peak resident set size in GiB.
+
+    Linux's VmHWM starts afresh in an exec'd child; getrusage's ru_maxrss does not (it keeps the parent's peak
+    from before the exec), so a child started by a large parent would report the parent's figure.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def bench_memory() -> None:
@@ -148,7 +164,7 @@ def main() -> None:
         bench_memory()
     if not args.skip_pipeline:
         bench_pipeline()
-    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+    print(f"peak RSS of this process: {peak_rss_gib():.2f} GiB")
 
 
 if __name__ == "__main__":

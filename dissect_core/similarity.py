@@ -6,11 +6,10 @@ Every function has the signature `fn(image_concept_cos, activations, **params) -
 
 Soft-WPMI and WPMI share one kernel, log p(m | B_k) = sum_j log(c_j + w_j * P[i_j, m]) over neuron k's
 top images i_j, with P = softmax(a * cos) over concepts. It is computed as sum_j log w_j + sum_j
-log(P + c_j / w_j), with P built once per image from a float64 normaliser; a compiled kernel
-(`dissect_core.weighted_log_kernel`) multiplies groups of factors in float64 before each logarithm and takes
-the PMI, slab by slab of concepts.
-When the P rows of all top images do not fit `memory_budget_bytes`, the kernel streams over image blocks
-instead and accumulates per-image logarithms, so memory stays bounded at any probe-set size.
+log(P + c_j / w_j), with P built once per top image from a float64 normaliser; a compiled kernel
+(`dissect_core.weighted_log_kernel`) multiplies groups of factors in float64 before each logarithm, slab by
+slab of concepts, then takes the PMI. P rows are built for as many top images at once as `memory_budget_bytes`
+allows (all of them, below the paper's scale), so memory stays bounded at any probe-set size.
 """
 
 from __future__ import annotations
@@ -26,9 +25,11 @@ from torch import Tensor
 
 from dissect_core.cosine import CosineSource, as_cosine_source
 from dissect_core.errors import DissectError
-from dissect_core.weighted_log_kernel import row_sums_float64, weighted_log_pmi
+from dissect_core.weighted_log_kernel import WeightedLogAccumulator, row_sums_float64
 
 DEFAULT_MEMORY_BUDGET_BYTES = 1 << 30
+#: Images per block of P rows when the budget leaves less room: progress over memory-starved settings.
+_MIN_BLOCK_IMAGES = 64
 #: The paper's probe set (ImageNet validation) size, at which its top_k defaults were chosen.
 PAPER_PROBE_SIZE = 50_000
 
@@ -113,51 +114,32 @@ class _WeightedLogKernel:
     offsets: Tensor  # [top_k] float64, > 0
 
     def pmi_scores(self, cos: CosineSource, top_idx: Tensor, a: float, lam: float, memory_budget_bytes: int) -> Tensor:
-        """Return float32 [K, C] log p(m | B_k) - lam * log p(m)."""
-        unique_images = torch.unique(top_idx)
-        if len(unique_images) * cos.n_concepts * 4 <= memory_budget_bytes:
-            return self._materialised(cos, top_idx, unique_images, a, lam)
-        return _pmi_scores(self._streamed(cos, top_idx, a, memory_budget_bytes), lam)
+        """Return float32 [K, C] log p(m | B_k) - lam * log p(m), with factor_j = w_j (P + c_j / w_j).
 
-    def _materialised(self, cos: CosineSource, top_idx: Tensor, unique_images: Tensor, a: float, lam: float) -> Tensor:
-        """P rows of every top image at once; the compiled kernel does the rest (factor_j = w_j (P + c_j / w_j))."""
-        probabilities = _softmax_rows(cos, unique_images, a)
-        rows = torch.searchsorted(unique_images, top_idx)
-        shifts = self.offsets / self.weights
-        scores = weighted_log_pmi(
-            probabilities.numpy(), rows.numpy(), shifts.numpy(), float(torch.log(self.weights).sum()), lam
-        )
-        return torch.from_numpy(scores)
-
-    def _streamed(self, cos: CosineSource, top_idx: Tensor, a: float, memory_budget_bytes: int) -> Tensor:
-        """Image-major: each block of images is read once; log(c_j + w_j P) = log c_j + log1p(w_j / c_j * P)
-        is added per slot into a float32 accumulator (the log1p terms are small, so float32 holds them)."""
+        P rows are built for blocks of the top images, as many as fit the memory budget next to the K x C
+        float64 totals (usually all of them, in one block); each image's row is built once.
+        """
         n_neurons, top_k = top_idx.shape
         n_concepts = cos.n_concepts
-        slot_images = top_idx.reshape(-1)
-        order = torch.argsort(slot_images, stable=True)
-        slot_images = slot_images[order]
-        slot_neurons = torch.arange(n_neurons).repeat_interleave(top_k)[order]
-        slot_positions = torch.arange(top_k).repeat(n_neurons)[order]
-        ratios = (self.weights / self.offsets).float()
-        accumulated = torch.zeros(n_neurons, n_concepts)
-        unique_images, counts = torch.unique_consecutive(slot_images, return_counts=True)
-        # A block holds its images' P rows (float64 while normalising) and the slots that read them.
-        slots_per_image = len(slot_images) / len(unique_images)
-        block_images = max(16, int(memory_budget_bytes // (4 * n_concepts * (3 + slots_per_image))))
-        slot_start = 0
+        unique_images = torch.unique(top_idx)
+        free_bytes = memory_budget_bytes - n_neurons * n_concepts * 8
+        block_images = max(_MIN_BLOCK_IMAGES, free_bytes // (4 * n_concepts))
+        accumulator = WeightedLogAccumulator(
+            n_neurons, n_concepts, (self.offsets / self.weights).numpy(), float(torch.log(self.weights).sum())
+        )
+        slot_images = top_idx.reshape(-1)  # slot s is neuron s // top_k at position s % top_k
         for start in range(0, len(unique_images), block_images):
             block = unique_images[start : start + block_images]
-            n_slots = int(counts[start : start + block_images].sum())
-            slots = slice(slot_start, slot_start + n_slots)
-            slot_start += n_slots
+            slots = torch.nonzero((slot_images >= block[0]) & (slot_images <= block[-1])).squeeze(1)
             probabilities = _softmax_rows(cos, block, a)
-            values = torch.index_select(probabilities, 0, torch.searchsorted(block, slot_images[slots]))
+            accumulator.add_block(
+                probabilities.numpy(),
+                slot_neurons=(slots // top_k).numpy(),
+                slot_rows=torch.searchsorted(block, slot_images[slots]).numpy(),
+                slot_positions=(slots % top_k).numpy(),
+            )
             del probabilities
-            values.mul_(ratios[slot_positions[slots]].unsqueeze(1)).log1p_()
-            accumulated.index_add_(0, slot_neurons[slots], values)
-            del values
-        return accumulated.double() + torch.log(self.offsets).sum()
+        return torch.from_numpy(accumulator.pmi(lam))
 
 
 def _pmi_scores(log_p_given_neuron: Tensor, lam: float) -> Tensor:

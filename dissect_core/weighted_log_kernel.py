@@ -1,15 +1,15 @@
 """Compiled inner loops of soft-WPMI and WPMI (numba): the weighted log-probability sum and the PMI on top.
 
 For neuron k with top images i_j and concept m, log p(m | B_k) = sum_j log(P[i_j, m] + s_j) + sum_j log w_j.
-The factors (P + s_j) are multiplied in float64 before one logarithm per group of slots: every factor is at
-least the smallest shift s_j, so a group of `group` factors cannot underflow float64, and one log per group
-replaces one per slot. The loop walks P in slabs of concepts that stay in cache while every neuron passes over
-them, one slab per core, and finishes each slab with the PMI (log p(m) = logsumexp over the layer's neurons
-minus log K), so only the float32 scores are ever written to memory. torch has no fused
-gather-multiply-reduce: as separate torch ops the same sum makes several passes over gigabytes.
+The factors (P + s_j) are multiplied in float64 before one logarithm per group of slots: every factor lies in
+[min s_j, 1 + max s_j], so a group of `group` factors can neither underflow nor overflow float64, and one log
+per group replaces one per slot. The loops walk P in slabs of 256 concepts, one slab per core, so a slab stays
+in cache while every neuron passes over it. P arrives in blocks of images (all top images at once when they
+fit the memory budget), and the sums go into float64 totals; the PMI (log p(m) = logsumexp over the layer's
+neurons minus log K) is a second compiled pass. torch has no fused gather-multiply-reduce: as separate torch
+ops the same sum makes several passes over gigabytes.
 
-numba's default threading layer must not be entered by two threads at once, so calls are serialised. Besides
-its [K, C] output, the kernel holds K x 256 float64 partial sums per running slab (2 KB per neuron per core).
+numba's default threading layer must not be entered by two threads at once, so calls are serialised.
 """
 
 from __future__ import annotations
@@ -41,38 +41,46 @@ def float64_group_size(smallest_shift: float, largest_shift: float, n_slots: int
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _weighted_log_pmi(probabilities, rows, shifts, group, log_weight_sum, lam, out):  # pragma: no cover - compiled
+def _add_log_products(probabilities, neurons, slot_starts, slot_rows, slot_shifts, group, totals):  # pragma: no cover
     n_concepts = probabilities.shape[1]
-    n_neurons, n_slots = rows.shape
-    log_n_neurons = math.log(n_neurons)
     n_slabs = (n_concepts + SLAB - 1) // SLAB
     for slab in numba.prange(n_slabs):
         start = slab * SLAB
         width = min(SLAB, n_concepts - start)
         stop = start + width
         product = np.empty(width, dtype=np.float64)
-        totals = np.empty((n_neurons, width), dtype=np.float64)
-        for neuron in range(n_neurons):
-            total = totals[neuron]
-            total[:] = log_weight_sum
-            for first in range(0, n_slots, group):
+        for i in range(neurons.shape[0]):
+            total = totals[neurons[i], start:stop]
+            end = slot_starts[i + 1]
+            for first in range(slot_starts[i], end, group):
                 product[:] = 1.0
-                for slot in range(first, min(first + group, n_slots)):
-                    row = probabilities[rows[neuron, slot], start:stop]
-                    shift = shifts[slot]
+                for slot in range(first, min(first + group, end)):
+                    row = probabilities[slot_rows[slot], start:stop]
+                    shift = slot_shifts[slot]
                     for m in range(width):
                         product[m] *= np.float64(row[m]) + shift
                 for m in range(width):
                     total[m] += math.log(product[m])
-        # log p(m) = logsumexp over neurons of log p(m | B_k) - log K, row by row so the loops vectorise
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _pmi(totals, lam, out):  # pragma: no cover - compiled
+    n_neurons, n_concepts = totals.shape
+    log_n_neurons = math.log(n_neurons)
+    n_slabs = (n_concepts + SLAB - 1) // SLAB
+    for slab in numba.prange(n_slabs):
+        start = slab * SLAB
+        width = min(SLAB, n_concepts - start)
+        stop = start + width
+        # log p(m) = logsumexp over neurons of log p(m | B_k) - log K, neuron by neuron so the loops vectorise
         maxima = np.full(width, -np.inf)
         for neuron in range(n_neurons):
-            total = totals[neuron]
+            total = totals[neuron, start:stop]
             for m in range(width):
                 maxima[m] = max(maxima[m], total[m])
         sums = np.zeros(width, dtype=np.float64)
         for neuron in range(n_neurons):
-            total = totals[neuron]
+            total = totals[neuron, start:stop]
             for m in range(width):
                 if maxima[m] > -np.inf:
                     sums[m] += math.exp(total[m] - maxima[m])
@@ -80,7 +88,7 @@ def _weighted_log_pmi(probabilities, rows, shifts, group, log_weight_sum, lam, o
         for m in range(width):
             log_p_concept[m] = maxima[m] + math.log(sums[m]) - log_n_neurons if maxima[m] > -np.inf else -np.inf
         for neuron in range(n_neurons):
-            total = totals[neuron]
+            total = totals[neuron, start:stop]
             for m in range(width):
                 out[neuron, start + m] = np.float32(total[m] - lam * log_p_concept[m])
 
@@ -94,28 +102,48 @@ def _row_sums(values, out):  # pragma: no cover - compiled
         out[row] = total
 
 
-def weighted_log_pmi(
-    probabilities: np.ndarray, rows: np.ndarray, shifts: np.ndarray, log_weight_sum: float, lam: float
-) -> np.ndarray:
-    """Return float32 [K, C] scores log p(m|B_k) - lam * log p(m), the PMI of the weighted log kernel.
+class WeightedLogAccumulator:
+    """Accumulates log p(m | B_k) = log_weight_sum + sum_j log(P[i_j, m] + shifts[j]) block by block of images.
 
-    log p(m|B_k) = log_weight_sum + sum_j log(probabilities[rows[k, j], m] + shifts[j]); `probabilities` is
-    float32 [U, C], `rows` int64 [K, top_k] row indices into it, `shifts` float64 [top_k].
+    Each block adds, for every neuron with top images in it, the logarithms of its factors' group products;
+    `pmi` then returns log p(m | B_k) - lam * log p(m) as float32 [K, C]. Holds K x C float64 totals.
     """
-    probabilities = np.ascontiguousarray(probabilities, dtype=np.float32)
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    shifts = np.ascontiguousarray(shifts, dtype=np.float64)
-    if rows.ndim != 2 or rows.shape[1] != shifts.shape[0]:
-        raise ValueError(f"rows {rows.shape} and shifts {shifts.shape} disagree on the number of slots")
-    if rows.size and (rows.min() < 0 or rows.max() >= probabilities.shape[0]):
-        raise IndexError("rows index outside the probability rows")
-    out = np.empty((rows.shape[0], probabilities.shape[1]), dtype=np.float32)
-    if rows.size == 0:
-        raise ValueError("weighted_log_pmi needs at least one neuron and one slot")
-    group = float64_group_size(float(shifts.min()), float(shifts.max()), rows.shape[1])
-    with _LOCK:
-        _weighted_log_pmi(probabilities, rows, shifts, group, float(log_weight_sum), float(lam), out)
-    return out
+
+    def __init__(self, n_neurons: int, n_concepts: int, shifts: np.ndarray, log_weight_sum: float) -> None:
+        if n_neurons < 1 or len(shifts) < 1:
+            raise ValueError("the kernel needs at least one neuron and one top image")
+        self.shifts = np.ascontiguousarray(shifts, dtype=np.float64)
+        self.group = float64_group_size(float(self.shifts.min()), float(self.shifts.max()), len(self.shifts))
+        self.totals = np.full((n_neurons, n_concepts), float(log_weight_sum), dtype=np.float64)
+
+    def add_block(
+        self, probabilities: np.ndarray, slot_neurons: np.ndarray, slot_rows: np.ndarray, slot_positions: np.ndarray
+    ) -> None:
+        """Add the slots whose P rows `probabilities` [B, C] (float32) holds.
+
+        Slot s belongs to neuron slot_neurons[s] at top-image position slot_positions[s] and reads
+        probabilities[slot_rows[s]]; slots must be ordered by neuron, then position.
+        """
+        probabilities = np.ascontiguousarray(probabilities, dtype=np.float32)
+        if probabilities.shape[1] != self.totals.shape[1]:
+            raise ValueError(f"P rows have {probabilities.shape[1]} concepts, the totals {self.totals.shape[1]}")
+        slot_rows = np.ascontiguousarray(slot_rows, dtype=np.int64)
+        if slot_rows.size == 0:
+            return
+        if slot_rows.min() < 0 or slot_rows.max() >= probabilities.shape[0]:
+            raise IndexError("slot rows index outside the block's probability rows")
+        neurons, first_slots = np.unique(np.asarray(slot_neurons, dtype=np.int64), return_index=True)
+        slot_starts = np.append(first_slots, len(slot_rows)).astype(np.int64)
+        slot_shifts = self.shifts[np.asarray(slot_positions, dtype=np.int64)]
+        with _LOCK:
+            _add_log_products(probabilities, neurons, slot_starts, slot_rows, slot_shifts, self.group, self.totals)
+
+    def pmi(self, lam: float) -> np.ndarray:
+        """Return float32 [K, C] log p(m | B_k) - lam * log p(m), with p(m) the mean over the K neurons."""
+        out = np.empty(self.totals.shape, dtype=np.float32)
+        with _LOCK:
+            _pmi(self.totals, float(lam), out)
+        return out
 
 
 def row_sums_float64(values: np.ndarray) -> np.ndarray:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
-from dissect_core.weighted_log_kernel import SLAB, float64_group_size, row_sums_float64, weighted_log_pmi
+from dissect_core.weighted_log_kernel import SLAB, WeightedLogAccumulator, float64_group_size, row_sums_float64
+
+
+def weighted_log_pmi(probabilities, rows, shifts, log_weight_sum, lam, n_blocks=1):
+    """Feed the accumulator the P rows in `n_blocks` blocks of images, as `similarity` does, and take the PMI."""
+    n_neurons, n_slots = rows.shape
+    accumulator = WeightedLogAccumulator(n_neurons, probabilities.shape[1], shifts, log_weight_sum)
+    bounds = np.linspace(0, probabilities.shape[0], n_blocks + 1).astype(int)
+    for low, high in itertools.pairwise(bounds):
+        slots = np.flatnonzero((rows >= low) & (rows < high))  # ascending: by neuron, then position
+        accumulator.add_block(probabilities[low:high], slots // n_slots, rows.flat[slots] - low, slots % n_slots)
+    return accumulator.pmi(lam)
 
 
 def plain_weighted_log_pmi(probabilities, rows, shifts, log_weight_sum, lam):
@@ -21,6 +33,7 @@ def plain_weighted_log_pmi(probabilities, rows, shifts, log_weight_sum, lam):
     return log_given - lam * log_prior
 
 
+@pytest.mark.parametrize("n_blocks", [1, 3])
 @pytest.mark.parametrize(
     ("n_concepts", "n_slots", "smallest_shift"),
     [
@@ -29,13 +42,13 @@ def plain_weighted_log_pmi(probabilities, rows, shifts, log_weight_sum, lam):
         (SLAB, 5, 0.5),
     ],
 )
-def test_kernel_matches_the_definition(n_concepts, n_slots, smallest_shift):
+def test_kernel_matches_the_definition(n_concepts, n_slots, smallest_shift, n_blocks):
     rng = np.random.default_rng(n_slots)
     logits = rng.normal(scale=2.0, size=(50, n_concepts))
     probabilities = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
     rows = rng.integers(0, 50, size=(7, n_slots))
     shifts = np.linspace(smallest_shift, 0.03, n_slots)
-    got = weighted_log_pmi(probabilities, rows, shifts, log_weight_sum=-0.25, lam=0.6)
+    got = weighted_log_pmi(probabilities, rows, shifts, log_weight_sum=-0.25, lam=0.6, n_blocks=n_blocks)
     expected = plain_weighted_log_pmi(probabilities, rows, shifts, -0.25, 0.6)
     assert got.dtype == np.float32 and got.shape == (7, n_concepts)
     np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * max(1.0, np.abs(expected).max() / 100))
@@ -67,8 +80,9 @@ def test_tiny_factors_give_the_same_sum_as_one_log_each():
 
 
 def test_out_of_range_rows_are_refused():
+    accumulator = WeightedLogAccumulator(1, 3, np.ones(2), 0.0)
     with pytest.raises(IndexError):
-        weighted_log_pmi(np.ones((2, 3), np.float32), np.array([[0, 2]]), np.ones(2), 0.0, 1.0)
+        accumulator.add_block(np.ones((2, 3), np.float32), np.array([0, 0]), np.array([0, 2]), np.array([0, 1]))
 
 
 def test_row_sums_are_float64_accurate():
