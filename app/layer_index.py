@@ -85,6 +85,10 @@ class LayerIndex:
         self._position = {neuron.unit: position for position, neuron in enumerate(self.neurons)}
         self._orders["unit"] = self.neurons
 
+    def n_top_images(self) -> int:
+        """Return how many top images the index holds (its memory is roughly proportional)."""
+        return sum(len(neuron.top_images) for neuron in self.neurons)
+
     def ordered(self, sort: NeuronSort) -> tuple[IndexedNeuron, ...]:
         """Return the neurons in a grid sort order (computed on first use; dict writes are atomic)."""
         order = self._orders.get(sort)

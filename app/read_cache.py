@@ -34,12 +34,21 @@ class ReadCache:
     """LRUs of run details, layer facts and rendered response bodies of immutable pages."""
 
     def __init__(
-        self, *, max_runs: int = 64, max_layers: int = 512, max_layer_indexes: int = 8, max_bodies: int = 4096
+        self,
+        *,
+        max_runs: int = 64,
+        max_layers: int = 512,
+        max_layer_indexes: int = 8,
+        max_index_top_images: int = 400_000,
+        max_bodies: int = 4096,
     ) -> None:
         self._runs: LRUCache[int, RunDetail] = LRUCache(max_runs)
         self._layers: LRUCache[tuple[int, str], queries.LayerFacts] = LRUCache(max_layers)
-        # Several megabytes per 2,048-neuron layer (more with many top images): a handful in use at once is common.
-        self._indexes: LRUCache[tuple[int, str], LayerIndex] = LRUCache(max_layer_indexes)
+        # A few megabytes per 2,048-neuron layer with 5 top images each; weighed by top images held (about 1 KB
+        # each), so layers of many neurons with many top images cannot pile up to gigabytes.
+        self._indexes: LRUCache[tuple[int, str], LayerIndex] = LRUCache(
+            max_layer_indexes, weigh=LayerIndex.n_top_images, max_weight=max_index_top_images
+        )
         self._bodies: LRUCache[str, CachedBody] = LRUCache(max_bodies)
 
     def run(self, session: Session, run_id: int) -> RunDetail:

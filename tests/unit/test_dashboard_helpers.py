@@ -29,6 +29,17 @@ def test_lru_evicts_the_least_recently_used() -> None:
         LRUCache(0)
 
 
+def test_weighed_lru_also_bounds_the_total_weight_but_keeps_the_newest() -> None:
+    cache: LRUCache[str, list[int]] = LRUCache(10, weigh=len, max_weight=5)
+    cache.put("a", [1, 2])
+    cache.put("b", [1, 2])
+    assert cache.get("a") == [1, 2]  # b is now the least recent
+    cache.put("c", [1, 2])
+    assert "b" not in cache and "a" in cache and "c" in cache
+    cache.put("huge", list(range(9)))
+    assert len(cache) == 1 and cache.get("huge") is not None
+
+
 def test_lru_loads_a_missing_value_once_under_concurrency() -> None:
     cache: LRUCache[str, int] = LRUCache(4)
     calls = []
