@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from app.models import Neuron, TopImage
 from app.schemas import (
     ConceptScoreView,
-    GridImage,
     LayerScoreStats,
     NeuronDetail,
     NeuronList,
@@ -217,19 +216,15 @@ def _indexed_neurons(
     neurons = []
     for neuron_id, unit, label, score, runners_up in neuron_rows:
         top_images = tuple(images.get(neuron_id, ()))
-        grid = [
-            GridImage(
-                rank=image.rank, image_index=image.image_index, activation=image.activation, crop_url=image.crop_url
-            )
-            for image in top_images[:GRID_IMAGES]
-        ]
         summary = NeuronSummary(
             unit=unit,
             label=label,
             score=score,
             low_confidence=score < stats.low_confidence_below,
             score_fraction=_score_fraction(score, stats),
-            top_images=grid,
+            # The card's images are the first top images themselves: a TopImageView is a GridImage, and pydantic
+            # serialises it by the declared GridImage fields, so the JSON list is unchanged.
+            top_images=list(top_images[:GRID_IMAGES]),
         )
         neurons.append(
             IndexedNeuron(

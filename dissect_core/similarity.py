@@ -83,14 +83,15 @@ def image_log_normalisers(
     return out
 
 
-def _softmax_rows_into(cos: CosineSource, image_index: Tensor, a: float, out: Tensor, block: int = 256) -> Tensor:
-    """Write float32 softmax rows P[image_index] over concepts into `out` [len(image_index), C] and return it.
+def _softmax_rows(cos: CosineSource, image_index: Tensor, a: float, block: int = 256) -> Tensor:
+    """Return float32 softmax rows P[image_index] over concepts (one read of the rows).
 
     Each row's sum of exponentials is accumulated in float64 and the shifted logits stay small, so P carries
     about float32's own relative error (~1e-7), not that of a float32 sum of tens of thousands of terms. The
     work happens in place, block by block: fresh multi-hundred-megabyte temporaries cost more in page faults
     than the arithmetic.
     """
+    out = torch.empty(len(image_index), cos.n_concepts)
     for start in range(0, len(image_index), block):
         rows = out[start : start + block]
         rows.copy_(cos.rows(image_index[start : start + block]))
@@ -99,11 +100,6 @@ def _softmax_rows_into(cos: CosineSource, image_index: Tensor, a: float, out: Te
         totals = torch.from_numpy(row_sums_float64(rows.numpy()))
         rows.mul_(totals.reciprocal().float().unsqueeze(1))
     return out
-
-
-def _softmax_rows(cos: CosineSource, image_index: Tensor, a: float) -> Tensor:
-    """Return float32 softmax rows P[image_index] over concepts (one read of the rows)."""
-    return _softmax_rows_into(cos, image_index, a, torch.empty(len(image_index), cos.n_concepts))
 
 
 @dataclass(frozen=True)

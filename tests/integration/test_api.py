@@ -410,3 +410,10 @@ def test_immutable_answers_are_cached_but_typed_concepts_stay_live(client: TestC
     assert first.content == second.content and second.headers["vary"] == "HX-Request"
     layer_page = client.get(f"/runs/{dashboard.newer.run_id}/layers/fc").text
     assert f'hx-get="/runs/{dashboard.newer.run_id}/typed-concepts" hx-trigger="load' in layer_page
+
+
+def test_grid_images_in_the_neuron_list_carry_only_the_card_fields(client: TestClient, dashboard: Dashboard) -> None:
+    """The grid reuses each neuron's full top images; the list must still serialise them as GridImage."""
+    neuron = client.get(neurons_url(dashboard.newer.run_id), params={"limit": 1}).json()["neurons"][0]
+    assert len(neuron["top_images"]) == 5
+    assert set(neuron["top_images"][0]) == {"rank", "image_index", "activation", "crop_url"}
