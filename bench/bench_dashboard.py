@@ -67,8 +67,8 @@ def serve(data_dir: Path, port: int, encoder: str) -> None:
     """Run the app over `data_dir` with uvicorn (the server process of the benchmark)."""
     import uvicorn
 
-    from app.config import Settings
-    from app.main import create_app
+    from app.core.config import Settings
+    from app.web.main import create_app
     from dissect_core.encoders import ImageTextEncoder, load_encoder
 
     def load(_spec: str, device: str) -> ImageTextEncoder:
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.serve, args.port, args.encoder)
         return 0
 
-    from tests.integration.dashboard_seed import build_dashboard
+    from tests.support.dashboard_seed import build_dashboard
 
     with tempfile.TemporaryDirectory(prefix="atlas-bench-") as tmp:
         dashboard = build_dashboard(Path(tmp) / "data")

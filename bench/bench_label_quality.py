@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
-from dissect_core.concepts import load_concepts
 from dissect_core.config import DissectConfig
+from dissect_core.data.concepts import load_concepts
 from dissect_core.encoders import load_encoder
 from dissect_core.pipeline import run_dissection
-from dissect_core.similarity import adaptive_top_k, get_similarity
+from dissect_core.similarity.functions import adaptive_top_k, get_similarity
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-val-1300"
 ENCODER = "conse:efficientnet_lite2+minilm"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from dissect_core.similarity import soft_wpmi
+from dissect_core.similarity.functions import soft_wpmi
 
 SHARED_IMAGENET = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-val-1300"
 
@@ -93,7 +93,7 @@ def bench_speed() -> None:
     loop_s, loop32 = best_of(2, lambda: published_soft_wpmi_loop(cos, activations))
     truth = float64_reference(cos, activations)
     print(f"  published per-neuron loop (float32): {loop_s:8.2f} s  (best of 2)")
-    print(f"  dissect_core.similarity.soft_wpmi:   {ours_s:8.2f} s  (best of 2)  speed-up {loop_s / ours_s:.1f}x")
+    print(f"  similarity.functions.soft_wpmi:{ours_s:8.2f} s  (best of 2)  speed-up {loop_s / ours_s:.1f}x")
     print(f"  max |ours - loop in float64|   = {(ours.double() - truth).abs().max().item():.2e}")
     print(f"  max |loop float32 - float64|   = {(loop32.double() - truth).abs().max().item():.2e}")
     print(f"  same best concept as the float64 loop: {(ours.argmax(1) == truth.argmax(1)).float().mean():.4f}")
@@ -103,8 +103,8 @@ MEMORY_CHILD = """
 import sys, time, torch
 sys.path.insert(0, {root!r})
 from bench.bench_similarity import peak_rss_gib, synthetic_problem
-from dissect_core.cosine import FactoredCosine
-from dissect_core.similarity import soft_wpmi
+from dissect_core.similarity.cosine import FactoredCosine
+from dissect_core.similarity.functions import soft_wpmi
 images, texts, activations = synthetic_problem(50_000, 20_000, 2_048)
 before = peak_rss_gib()
 start = time.perf_counter()

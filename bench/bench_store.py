@@ -25,9 +25,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.config import Settings
-from app.db import create_db_engine, upgrade_database
-from app.store import store_run
+from app.core.config import Settings
+from app.persistence.db import create_db_engine, upgrade_database
+from app.persistence.store import store_run
 from dissect_core.results import ConceptScore, DissectionResult, LayerResult, NeuronLabel, TopImage
 
 # (name, units, activation map side): about resnet50's four stages plus a wider last one, 3,968 neurons.

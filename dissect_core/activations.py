@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from dissect_core.errors import DissectError
-from dissect_core.targets import get_layer
+from dissect_core.models.targets import get_layer
 
 POOLING = ("avg", "max")
 

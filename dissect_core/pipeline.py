@@ -20,17 +20,18 @@ from dissect_core.activations import (
     box_around_peak,
     peak_location,
 )
-from dissect_core.cache import TensorCache, cache_key
-from dissect_core.concepts import ConceptSet, load_concepts
 from dissect_core.config import DissectConfig
-from dissect_core.cosine import DenseCosine, FactoredCosine
+from dissect_core.data.cache import TensorCache, cache_key
+from dissect_core.data.concepts import ConceptSet, load_concepts
+from dissect_core.data.probe import ProbeSet, iter_decoded_batches, load_probe
 from dissect_core.encoders import CONSE_PREFIX, ImageTextEncoder, load_encoder
 from dissect_core.encoders.conse import parse_conse_spec
 from dissect_core.errors import DissectError
 from dissect_core.labels import label_neurons
-from dissect_core.probe import ProbeSet, iter_decoded_batches, load_probe
+from dissect_core.models.targets import Target, get_layer, load_target
 from dissect_core.results import DissectionResult, LayerResult, TopImage
-from dissect_core.similarity import (
+from dissect_core.similarity.cosine import DenseCosine, FactoredCosine
+from dissect_core.similarity.functions import (
     ADAPTIVE_TOP_K,
     DEFAULT_MEMORY_BUDGET_BYTES,
     adaptive_top_k,
@@ -39,7 +40,6 @@ from dissect_core.similarity import (
     resolve_similarity_params,
     top_image_indices,
 )
-from dissect_core.targets import Target, get_layer, load_target
 
 ProgressFn = Callable[[str, int, int], None]
 #: The soft-WPMI settings used to score concepts typed after the run (stored with the run).

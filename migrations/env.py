@@ -1,4 +1,4 @@
-"""Alembic environment: migrate app.models' schema over app.db's connection, or the configured URL."""
+"""Alembic environment: migrate the ORM schema (app.persistence.models) over a given connection or the URL."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from app.config import Settings
-from app.db import create_db_engine
-from app.models import Base
+from app.core.config import Settings
+from app.persistence.db import create_db_engine
+from app.persistence.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -23,7 +23,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    """Migrate over app.db's connection (programmatic use) or a fresh engine (the `alembic` command)."""
+    """Migrate over app.persistence.db's connection (programmatic use) or a fresh engine (the `alembic` command)."""
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)

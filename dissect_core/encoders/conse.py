@@ -14,7 +14,10 @@ from collections.abc import Sequence
 
 import torch
 
-from dissect_core.efficientnet_lite import (
+from dissect_core.encoders import CONSE_PREFIX
+from dissect_core.encoders.text import TEXT_ENCODER_NAMES, TextEncoder, load_text_encoder
+from dissect_core.errors import DissectError
+from dissect_core.models.efficientnet_lite import (
     EFFICIENTNET_LITE_NAMES,
     build_efficientnet_lite,
     efficientnet_lite_preprocessing,
@@ -22,9 +25,6 @@ from dissect_core.efficientnet_lite import (
     efficientnet_lite_weights_hash,
     imagenet_class_names,
 )
-from dissect_core.encoders import CONSE_PREFIX
-from dissect_core.encoders.text import TEXT_ENCODER_NAMES, TextEncoder, load_text_encoder
-from dissect_core.errors import DissectError
 
 DEFAULT_TOP_T = 10
 DEFAULT_TEMPLATE = "a photo of a {}"

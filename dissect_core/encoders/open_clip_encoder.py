@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
+from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
-from dissect_core.hashing import file_sha256
 
 #: `ARCH:none` builds a randomly initialised model: for tests and plumbing checks, never for labels.
 RANDOM_WEIGHTS = "none"

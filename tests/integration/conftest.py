@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from app.config import Settings
-from app.db import create_db_engine, upgrade_database
-from tests.integration.dashboard_seed import Dashboard, build_dashboard
+from app.core.config import Settings
+from app.persistence.db import create_db_engine, upgrade_database
+from tests.support.dashboard_seed import Dashboard, build_dashboard
 
 POSTGRES_ENV = "NEURON_ATLAS_TEST_POSTGRES_URL"
 SKIP_POSTGRES = (

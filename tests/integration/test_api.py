@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import write_session
-from app.models import Job, Run, TypedConcept
-from tests.integration.dashboard_seed import Dashboard, LayerSpec, TinyNet, seed_run
+from app.persistence.db import write_session
+from app.persistence.models import Job, Run, TypedConcept
+from tests.support.dashboard_seed import Dashboard, LayerSpec, TinyNet, seed_run
 
 LAYER = "blocks.3"
 
@@ -318,8 +318,8 @@ def test_bad_uploads_are_explained_and_nothing_is_stored(
 def test_upload_over_the_size_limit_is_refused(dashboard: Dashboard) -> None:
     from dataclasses import replace
 
-    from app.main import create_app
-    from tests.integration.dashboard_seed import fake_encoder_loader, tiny_catalog
+    from app.web.main import create_app
+    from tests.support.dashboard_seed import fake_encoder_loader, tiny_catalog
 
     small = replace(dashboard.settings, upload_limit_bytes=1024)
     app = create_app(small, encoder_loader=fake_encoder_loader(), catalog=tiny_catalog())

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from app.cli import main
+from app.cli.main import main
 from dissect_core.config import DissectConfig
 from dissect_core.encoders.open_clip_encoder import OpenClipEncoder
 from dissect_core.errors import DissectError

@@ -8,14 +8,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import create_db_engine
-from app.main import create_app
-from app.models import Job
-from app.services import submit_dissection
-from app.worker import run_worker
+from app.jobs.dissections import submit_dissection
+from app.jobs.worker import run_worker
+from app.persistence.db import create_db_engine
+from app.persistence.models import Job
+from app.web.main import create_app
 from dissect_core.config import DissectConfig
 from tests.conftest import TINY_CLIP
-from tests.integration.dashboard_seed import prepare_database
+from tests.support.dashboard_seed import prepare_database
 
 pytestmark = pytest.mark.usefixtures("tiny_clip")
 

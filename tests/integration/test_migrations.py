@@ -1,4 +1,4 @@
-"""Alembic migrations: an empty database upgrades to exactly app.models' schema and downgrades again."""
+"""Alembic migrations: an empty database upgrades to exactly app.persistence.models' schema and downgrades again."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from app import queue
-from app.config import Settings
-from app.db import create_db_engine, current_revision, downgrade_database, head_revision, upgrade_database
-from app.models import Base, Job
+from app.core.config import Settings
+from app.jobs import queue
+from app.persistence.db import create_db_engine, current_revision, downgrade_database, head_revision, upgrade_database
+from app.persistence.models import Base, Job
 
 SPAWN = multiprocessing.get_context("spawn")
 
 
 def schema_differences(url: str) -> list:
-    """Return what autogenerate would change to make the database match app.models (empty if identical)."""
+    """Return what autogenerate would change to make the database match app.persistence.models (empty if identical)."""
     engine = create_db_engine(url)
     try:
         with engine.connect() as connection:

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import queue
-from app.db import write_session
-from app.models import Job
-from tests.integration.dashboard_seed import Dashboard, TinyNet, seed_run
+from app.jobs import queue
+from app.persistence.db import write_session
+from app.persistence.models import Job
+from tests.support.dashboard_seed import Dashboard, TinyNet, seed_run
 
 LAYER = "blocks.3"
 HX = {"HX-Request": "true"}

@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from app import queue
-from app.config import Settings
-from app.models import Job, Run, utcnow
-from app.services import config_to_params
-from app.worker import run_worker
+from app.core.config import Settings
+from app.jobs import queue
+from app.jobs.dissections import config_to_params
+from app.jobs.worker import run_worker
+from app.persistence.models import Job, Run, utcnow
 from dissect_core.errors import DissectError
-from tests.integration import children
-from tests.integration.fakes import fake_executor, job_config, make_images, read_events
+from tests.support import children
+from tests.support.fakes import fake_executor, job_config, make_images, read_events
 
 SPAWN = multiprocessing.get_context("spawn")
 PROCESS_TIMEOUT_S = 120

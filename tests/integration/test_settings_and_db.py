@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.db import create_db_engine, upgrade_database
-from app.models import Layer
+from app.core.config import Settings
+from app.persistence.db import create_db_engine, upgrade_database
+from app.persistence.models import Layer
 from dissect_core.errors import DissectError
 
 

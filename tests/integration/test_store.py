@@ -11,17 +11,17 @@ from PIL import Image
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-import app.store
-from app import queue
-from app.config import Settings
-from app.models import ConceptSet, Job, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
-from app.services import config_to_params, submit_dissection
-from app.store import StoreCancelled, store_run
-from app.store_media import CROP_SIZE
-from app.worker import run_worker
+import app.persistence.store
+from app.core.config import Settings
+from app.jobs import queue
+from app.jobs.dissections import config_to_params, submit_dissection
+from app.jobs.worker import run_worker
+from app.persistence.media import CROP_SIZE
+from app.persistence.models import ConceptSet, Job, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
+from app.persistence.store import StoreCancelled, store_run
 from dissect_core.config import DissectConfig
 from dissect_core.errors import DissectError
-from tests.integration.fakes import CONCEPTS, fake_executor, fake_result, job_config, make_images
+from tests.support.fakes import CONCEPTS, fake_executor, fake_result, job_config, make_images
 
 TABLES = (TargetModel, ProbeSet, ConceptSet, Run, ProbeImage, Layer, Neuron, TopImage, Job)
 
@@ -121,7 +121,7 @@ def test_media_and_sets_are_reused(settings: Settings, engine: Engine, images: l
 def test_failure_mid_store_leaves_nothing(
     settings: Settings, engine: Engine, images: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = app.store._insert_layer
+    original = app.persistence.store._insert_layer
     calls = []
 
     def insert_then_break(*args, **kwargs):
@@ -130,7 +130,7 @@ def test_failure_mid_store_leaves_nothing(
             raise RuntimeError("disk full (simulated)")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(app.store, "_insert_layer", insert_then_break)
+    monkeypatch.setattr(app.persistence.store, "_insert_layer", insert_then_break)
     with pytest.raises(RuntimeError, match="simulated"):
         store_run(engine, settings, fake_result(images))
 

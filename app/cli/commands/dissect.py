@@ -1,0 +1,142 @@
+"""`neuron-atlas dissect`: label the neurons of some layers and write results.csv / results.json."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from app.cli.commands.progress import StageBars
+from dissect_core.config import DEFAULT_CLIP, DissectConfig
+from dissect_core.errors import DissectError
+from dissect_core.similarity.functions import SIMILARITY_FUNCTIONS
+
+ENCODER_HELP = (
+    "image–text encoder: open_clip ARCH:PRETRAINED (default %(default)s, the paper's; downloads when online), "
+    "ARCH:/path/to/checkpoint, or the offline ConSE encoder conse:CLASSIFIER+TEXT (e.g. "
+    "conse:efficientnet_lite2+minilm: an ImageNet classifier's class probabilities mixed over MiniLM "
+    "embeddings of the class names; it only knows the 1,000 ImageNet classes, and a network must not be "
+    "dissected with an encoder built on itself)"
+)
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """Parse KEY=VALUE into (key, int | float | str); never evaluates the text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise DissectError(f"--param {text!r} is not KEY=VALUE; write e.g. --param top_k=20")
+    for cast in (int, float):
+        try:
+            return key.strip(), cast(value)
+        except ValueError:
+            continue
+    return key.strip(), value
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments that fill a DissectConfig (shared by `dissect` and `demo`)."""
+    parser.add_argument(
+        "--model", required=True, help="torchvision name, efficientnet_lite0/1/2, timm:NAME or TorchScript file"
+    )
+    parser.add_argument("--weights", default="DEFAULT", help="weights enum member, DEFAULT, or none (random init)")
+    parser.add_argument("--checkpoint", help="state dict (.pt/.pth/.safetensors) to load onto --model")
+    parser.add_argument(
+        "--layers", required=True, help="comma-separated dotted layer names (see `neuron-atlas layers`)"
+    )
+    parser.add_argument("--probe", required=True, help="folder of probe images (recursive), or cifar100")
+    parser.add_argument("--labels-file", help="optional CSV file,label for the probe images")
+    parser.add_argument("--concepts", default="20k", help="20k, imagenet, cifar100, or a text file (one per line)")
+    parser.add_argument("--clip", "--encoder", dest="encoder", default=DEFAULT_CLIP, help=ENCODER_HELP)
+    parser.add_argument("--template", help="prompt template for concepts, e.g. 'a photo of a {}' (default: none)")
+    parser.add_argument("--similarity", default="soft_wpmi", choices=sorted(SIMILARITY_FUNCTIONS))
+    parser.add_argument(
+        "--top-k", type=int, help="top images per neuron (default: the paper's, scaled to the probe set)"
+    )
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="similarity parameter")
+    parser.add_argument("--pool", default="avg", choices=["avg", "max"], help="spatial pooling of conv channels")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-images", type=int, help="use only the first N probe images")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
+
+
+def config_from_args(args: argparse.Namespace) -> DissectConfig:
+    """Return the DissectConfig the parsed arguments describe."""
+    params = dict(parse_param(text) for text in args.param)
+    if args.top_k is not None:
+        params["top_k"] = args.top_k
+    return DissectConfig(
+        model=args.model,
+        layers=tuple(name.strip() for name in args.layers.split(",") if name.strip()),
+        probe=args.probe,
+        concepts=args.concepts,
+        encoder=args.encoder,
+        similarity=args.similarity,
+        similarity_params=params,
+        weights=args.weights,
+        checkpoint=args.checkpoint,
+        pool=args.pool,
+        prompt_template=args.template,
+        batch_size=args.batch_size,
+        max_images=args.max_images,
+        device=args.device,
+        labels_file=args.labels_file,
+    )
+
+
+def write_results(result: Any, out: Path) -> list[Path]:
+    """Write results.csv, results.json and settings.json into `out`; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = result.to_rows()
+    csv_path = out / "results.csv"
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with open(csv_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    json_path = out / "results.json"
+    json_path.write_text(json.dumps(result.to_json(), indent=1))
+    settings_path = out / "settings.json"
+    settings_path.write_text(json.dumps(result.settings, indent=2))
+    return [csv_path, json_path, settings_path]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the dissection, write the result files, and store the run when --store is given."""
+    from app.core.config import Settings
+    from dissect_core.pipeline import run_dissection
+
+    config = config_from_args(args)
+    settings = Settings.from_env()
+    bars = StageBars(disable=args.quiet)
+    try:
+        if args.store:
+            from app.jobs.dissections import execute_dissection
+
+            run_id, result = execute_dissection(settings, config, progress=bars, return_result=True)
+        else:
+            result = run_dissection(config, cache_dir=settings.cache_dir, progress=bars, data_dir=settings.data_dir)
+            run_id = None
+    finally:
+        bars.close()
+    paths = write_results(result, Path(args.out))
+    print(
+        f"labelled {sum(layer.n_units for layer in result.layers)} neurons in {len(result.layers)} layers "
+        f"over {len(result.image_ids)} images ({len(result.skipped_images)} unreadable skipped)"
+    )
+    for path in paths:
+        print(f"wrote {path}")
+    if run_id is not None:
+        print(f"stored as run {run_id}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Register `neuron-atlas dissect`."""
+    parser = subparsers.add_parser("dissect", help="label the neurons of some layers of a model")
+    add_config_arguments(parser)
+    parser.add_argument("--out", default="results", help="output folder (default: %(default)s)")
+    parser.add_argument("--store", action="store_true", help="also store the run in the database for the dashboard")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)

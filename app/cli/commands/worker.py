@@ -1,0 +1,35 @@
+"""`neuron-atlas worker`: migrate the database, then run queued dissections until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the job worker (after migrating the database to the latest schema)."""
+    from app.core.config import Settings
+    from app.jobs.worker import run_worker
+    from app.persistence.db import upgrade_database
+    from dissect_core.errors import DissectError
+
+    if args.poll <= 0:
+        raise DissectError(f"--poll {args.poll:g} must be a positive number of seconds, e.g. --poll 1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    upgrade_database(settings)
+    run_worker(settings, worker_id=args.id, once=args.once, poll_interval=args.poll)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Register `neuron-atlas worker`."""
+    parser = subparsers.add_parser(
+        "worker",
+        help="run queued dissections (SIGTERM gives the running job back to the queue and exits)",
+    )
+    parser.add_argument("--once", action="store_true", help="run at most one job, then exit")
+    parser.add_argument("--poll", type=float, default=1.0, metavar="S", help="seconds between queue polls")
+    parser.add_argument("--id", help="worker id shown on jobs (default: host:pid:random)")
+    parser.set_defaults(func=run)

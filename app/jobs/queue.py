@@ -1,0 +1,236 @@
+"""The dissection job queue, kept in the `jobs` table so any number of worker processes can share it.
+
+A job is owned by the worker whose id is in `worker_id` while `status` is running; every write a worker
+makes is conditional on that ownership, so a worker that was presumed dead (and whose job was requeued)
+can no longer change or finish the job.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.persistence.db import write_session
+from app.persistence.models import Job, utcnow
+from dissect_core.errors import DissectError
+
+QUEUED = "queued"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+FINISHED_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+
+class JobLost(RuntimeError):
+    """The worker no longer owns the job: it was requeued after a missed heartbeat, or cancelled."""
+
+
+@dataclass(frozen=True)
+class JobSignal:
+    """What a running job's worker learns on each heartbeat or progress report."""
+
+    owned: bool
+    cancel_requested: bool
+
+    @property
+    def keep_going(self) -> bool:
+        """True while the worker still owns the job and nobody asked to cancel it."""
+        return self.owned and not self.cancel_requested
+
+
+def enqueue(session: Session, params: dict[str, Any], kind: str = "dissect") -> Job:
+    """Add a queued job to the session's transaction (flushed so it has an id; the caller commits)."""
+    try:
+        json.dumps(params, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise DissectError(
+            f"job parameters must be plain JSON (strings, numbers, lists, dicts): {error}; "
+            "pass paths as strings and leave out NaN or infinite numbers"
+        ) from None
+    job = Job(kind=kind, params=params, status=QUEUED, done=0, total=0, attempts=0, cancel_requested=False)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def claim_next(engine: Engine, worker_id: str) -> Job | None:
+    """Atomically take the oldest queued job for `worker_id`, or return None when the queue is empty.
+
+    PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED`, so racing workers each lock a different row.
+    SQLite: the transaction starts with `BEGIN IMMEDIATE`, so claims are serialised by the write lock.
+    """
+    with write_session(engine) as session:
+        query = select(Job).where(Job.status == QUEUED).order_by(Job.created_at, Job.id).limit(1)
+        job = session.scalars(query.with_for_update(skip_locked=True)).first()
+        if job is None:
+            return None
+        now = utcnow()
+        job.status = RUNNING
+        job.worker_id = worker_id
+        job.attempts += 1
+        job.started_at = now
+        job.heartbeat_at = now
+        job.stage, job.done, job.total, job.error = None, 0, 0, None
+        return job
+
+
+def heartbeat(engine: Engine, job_id: int, worker_id: str) -> JobSignal:
+    """Record that the worker is alive; tell it whether it still owns the job and whether to cancel."""
+    return _touch(engine, job_id, worker_id, {})
+
+
+def report_progress(engine: Engine, job_id: int, worker_id: str, stage: str, done: int, total: int) -> JobSignal:
+    """Record the job's stage and progress (also a heartbeat); the answer says whether to keep going."""
+    return _touch(engine, job_id, worker_id, {"stage": stage[:100], "done": int(done), "total": int(total)})
+
+
+def _touch(engine: Engine, job_id: int, worker_id: str, values: dict[str, Any]) -> JobSignal:
+    with write_session(engine) as session:
+        updated = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == RUNNING, Job.worker_id == worker_id)
+            .values(heartbeat_at=utcnow(), **values)
+        )
+        if updated.rowcount != 1:
+            return JobSignal(owned=False, cancel_requested=False)
+        cancel = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
+        return JobSignal(owned=True, cancel_requested=bool(cancel))
+
+
+def requeue_stale(engine: Engine, timeout_s: float, max_attempts: int) -> list[int]:
+    """Queue again every running job without a heartbeat for `timeout_s`; return the ids handled.
+
+    A job that already used `max_attempts` attempts fails instead, and a job whose cancellation was
+    requested is marked cancelled, both with an error saying what happened.
+    """
+    cutoff = utcnow() - timedelta(seconds=timeout_s)
+    handled = []
+    with write_session(engine) as session:
+        stale = session.scalars(
+            select(Job)
+            .where(Job.status == RUNNING, or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None)))
+            .with_for_update(skip_locked=True)
+        ).all()
+        for job in stale:
+            _expire(job, timeout_s, max_attempts)
+            handled.append(job.id)
+    return handled
+
+
+def _expire(job: Job, timeout_s: float, max_attempts: int) -> None:
+    silent = f"its worker {job.worker_id} sent no heartbeat for {timeout_s:g} s (killed, or out of memory?)"
+    if job.cancel_requested:
+        _close(job, CANCELLED, f"cancelled; {silent}")
+    elif job.attempts >= max_attempts:
+        _close(
+            job,
+            FAILED,
+            f"gave up after {job.attempts} attempts: each time {silent}. Look at the worker's log; if it "
+            "ran out of memory, lower batch_size or max_images or give the worker more memory, then submit "
+            "the job again",
+        )
+    else:
+        job.status = QUEUED
+        job.worker_id = None
+        job.error = f"attempt {job.attempts} of {max_attempts} was interrupted: {silent}; queued again"
+
+
+def _close(job: Job, status: str, error: str | None = None) -> None:
+    job.status = status
+    job.error = error
+    job.finished_at = utcnow()
+
+
+def cancel(engine: Engine, job_id: int) -> Job:
+    """Cancel a queued job now, or ask a running one to stop at its next progress report; return it."""
+    with write_session(engine) as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None:
+            raise DissectError(f"there is no job {job_id}; check the job number on the jobs page")
+        if job.status == QUEUED:
+            _close(job, CANCELLED, "cancelled before it started")
+        elif job.status == RUNNING:
+            job.cancel_requested = True
+        elif job.status != CANCELLED:
+            raise DissectError(
+                f"job {job_id} already {job.status}, so there is nothing to cancel; "
+                "delete its run instead if you do not want it"
+            )
+        return job
+
+
+def get_job(engine: Engine, job_id: int) -> Job | None:
+    """Return a detached snapshot of one job, or None."""
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Job, job_id)
+
+
+def complete_in_session(session: Session, job_id: int, worker_id: str, run_id: int) -> None:
+    """Mark the job succeeded inside the caller's transaction (the one storing its run).
+
+    Raises JobLost when the worker no longer owns the job, which rolls the run back: a job that was
+    requeued and picked up elsewhere therefore never gets two runs.
+    """
+    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is None or job.status != RUNNING or job.worker_id != worker_id:
+        raise JobLost(f"job {job_id} is no longer owned by worker {worker_id}; its result is discarded")
+    _close(job, SUCCEEDED)
+    job.run_id = run_id
+
+
+def finish(engine: Engine, job_id: int, worker_id: str, run_id: int | None) -> bool:
+    """Mark the worker's job succeeded with its run; True if it did (or `complete_in_session` already had)."""
+    if _owned_update(engine, job_id, worker_id, status=SUCCEEDED, run_id=run_id, error=None):
+        return True
+    job = get_job(engine, job_id)
+    return job is not None and job.status == SUCCEEDED and job.worker_id == worker_id and job.run_id == run_id
+
+
+def fail(engine: Engine, job_id: int, worker_id: str, error: str) -> bool:
+    """Mark the worker's job failed with an error message for the user; False if it was not its job."""
+    return _owned_update(engine, job_id, worker_id, status=FAILED, error=error)
+
+
+def mark_cancelled(engine: Engine, job_id: int, worker_id: str) -> bool:
+    """Mark the worker's job cancelled after it stopped on request; False if it was not its job."""
+    return _owned_update(engine, job_id, worker_id, status=CANCELLED, error="cancelled while running")
+
+
+def release(engine: Engine, job_id: int, worker_id: str) -> bool:
+    """Give the worker's job back to the queue (worker shutting down); the attempt is not counted.
+
+    A job whose cancellation was requested meanwhile is marked cancelled instead.
+    """
+    with write_session(engine) as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None or job.status != RUNNING or job.worker_id != worker_id:
+            return False
+        if job.cancel_requested:
+            _close(job, CANCELLED, "cancelled while running")
+            return True
+        job.status = QUEUED
+        job.worker_id = None
+        job.attempts -= 1
+        job.error = f"worker {worker_id} shut down while running it; queued again"
+        return True
+
+
+def _owned_update(engine: Engine, job_id: int, worker_id: str, **values: Any) -> bool:
+    with write_session(engine) as session:
+        updated = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == RUNNING, Job.worker_id == worker_id)
+            .values(finished_at=utcnow(), **values)
+        )
+        return updated.rowcount == 1
+
+
+def is_finished(job: Job) -> bool:
+    """True when the job reached a final state."""
+    return job.status in FINISHED_STATES

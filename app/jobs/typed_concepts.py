@@ -1,0 +1,92 @@
+"""Concepts typed on a run's pages: keep them per run, then relabel the run with them added to its vocabulary."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.persistence.models import Run, TypedConcept
+from app.read.concept_search import clean_concept
+from app.read.queries import get_run
+from dissect_core.config import DissectConfig
+from dissect_core.data.concepts import clean_concepts
+from dissect_core.errors import DissectError
+
+
+def keep_typed_concept(session: Session, run_id: int, text: str) -> TypedConcept:
+    """Store a typed concept for the run (once); return its row."""
+    get_run(session, run_id)
+    concept = clean_concept(text)
+    existing = session.scalars(
+        select(TypedConcept).where(TypedConcept.run_id == run_id, TypedConcept.text == concept)
+    ).first()
+    if existing is not None:
+        return existing
+    row = TypedConcept(run_id=run_id, text=concept)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def run_concepts(settings: Settings, run: Run) -> list[str]:
+    """Return the run's concept vocabulary as stored with its artifacts (or in the media dir)."""
+    candidates = [Path(run.artifacts_dir) / "concepts.txt"]
+    if run.concept_set.file:
+        stored = Path(run.concept_set.file)
+        candidates.append(stored if stored.is_absolute() else settings.media_dir / stored)
+    for path in candidates:
+        if path.is_file():
+            return clean_concepts(path.read_text(encoding="utf-8").splitlines())
+    raise DissectError(
+        f"Run {run.id}'s concept list is missing (looked in {', '.join(str(path) for path in candidates)}); "
+        "dissect the model again instead of relabelling."
+    )
+
+
+def relabel_config(run: Run, concepts_file: Path) -> DissectConfig:
+    """Return the run's own settings as a DissectConfig, with the concept set swapped for `concepts_file`."""
+    names = {spec.name for spec in fields(DissectConfig)}
+    pinned: dict[str, Any] = {key: value for key, value in (run.settings or {}).items() if key in names}
+    pinned.setdefault("model", run.model.architecture)
+    pinned.setdefault("encoder", run.encoder)
+    pinned.setdefault("similarity", run.similarity)
+    pinned.setdefault("similarity_params", dict(run.similarity_params or {}))
+    pinned.setdefault("pool", run.pooling)
+    pinned.setdefault("layers", [layer.name for layer in run.layers])
+    pinned["layers"] = tuple(pinned["layers"])
+    pinned["concepts"] = str(concepts_file)
+    if "probe" not in pinned:
+        raise DissectError(f"Run {run.id} did not record its probe set, so it cannot be relabelled; dissect again.")
+    return DissectConfig(**pinned)
+
+
+def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: int) -> int:
+    """Queue a dissection with the run's settings and its vocabulary extended by its typed concepts."""
+    from app.jobs.dissections import submit_dissection
+
+    run = get_run(session, run_id)
+    typed = [row.text for row in session.scalars(select(TypedConcept).where(TypedConcept.run_id == run_id))]
+    if not typed:
+        raise DissectError(f"Run {run_id} has no typed concepts yet: score a concept on a layer page and keep it.")
+    vocabulary = run_concepts(settings, run)
+    extended = clean_concepts([*vocabulary, *typed])
+    text = "".join(f"{concept}\n" for concept in extended)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    base = Path(str((run.settings or {}).get("concepts") or run.concept_set.name)).stem or "concepts"
+    path = settings.data_dir / "concepts" / f"{base}+typed-{digest}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists()
+    if not existed:
+        path.write_text(text, encoding="utf-8")
+    try:
+        return submit_dissection(session, relabel_config(run, path))
+    except BaseException:
+        if not existed:
+            path.unlink(missing_ok=True)
+        raise

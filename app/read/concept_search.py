@@ -1,0 +1,242 @@
+"""Concepts on demand: rank a stored layer's neurons by the soft-WPMI score a typed concept would get.
+
+Works from a run's artifacts alone (image embeddings, log normalisers, per-layer top image indices), so no
+image is read again. Encoders and artifacts are cached in LRUs owned by one `ConceptSearcher` per app.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.lru import LRUCache
+from app.persistence.models import Neuron, Run
+from app.read.queries import get_layer, get_run
+from app.read.schemas import ConceptHit, ConceptSearchResult, NeuronConceptScore
+from app.web.errors import NotFound
+from dissect_core.encoders.base import ImageTextEncoder
+from dissect_core.errors import DissectError
+from dissect_core.similarity.functions import score_new_concepts
+
+#: (encoder spec, device) -> encoder; tests pass a fake.
+EncoderLoader = Callable[[str, str], ImageTextEncoder]
+
+MAX_CONCEPT_CHARS = 200
+SOFT_WPMI_PARAMS = ("a", "lam", "p_start", "p_end", "min_prob")
+
+
+class ConceptSearchUnavailable(DissectError):
+    """The run lacks what concept search needs; the message says what and how to get it."""
+
+
+@dataclass(frozen=True)
+class RunArtifacts:
+    """What a run stored for scoring concepts typed later."""
+
+    image_embeddings: torch.Tensor  # [N, D]
+    log_normalisers: torch.Tensor  # [N]
+
+
+@dataclass(frozen=True)
+class RunScoring:
+    """How a run scores concepts: its artifacts folder, encoder, soft-WPMI parameters and prompt."""
+
+    artifacts_dir: str
+    encoder: str
+    params: dict[str, float]
+    prompt_template: str | None = None
+
+    def prompt(self, concept: str) -> str:
+        """Return the text the run's encoder saw for a concept: the run's prompt template applied, if any."""
+        return self.prompt_template.format(concept) if self.prompt_template else concept
+
+
+def _default_encoder_loader(spec: str, device: str) -> ImageTextEncoder:
+    # Imported here: loading encoder libraries is slow and only concept search needs them.
+    from dissect_core.encoders import load_encoder
+
+    return load_encoder(spec, device)
+
+
+def clean_concept(text: str) -> str:
+    """Return the typed concept trimmed and single-spaced, or raise DissectError saying what to type."""
+    cleaned = " ".join(text.split())
+    if not cleaned:
+        raise DissectError("Type a concept to score, for example 'striped'.")
+    if len(cleaned) > MAX_CONCEPT_CHARS:
+        raise DissectError(f"A concept is at most {MAX_CONCEPT_CHARS} characters; shorten '{cleaned[:40]}…'.")
+    return cleaned
+
+
+def _load_tensor(path: Path, run_hint: str) -> torch.Tensor:
+    if not path.is_file():
+        raise ConceptSearchUnavailable(
+            f"{run_hint} has no {path.name} in {path.parent}, so typed concepts cannot be scored; "
+            "dissect the model again to store its artifacts."
+        )
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class ConceptSearcher:
+    """Scores typed concepts against stored layers, caching encoders, artifacts and text embeddings."""
+
+    def __init__(
+        self,
+        *,
+        encoder_loader: EncoderLoader | None = None,
+        device: str = "cpu",
+        max_encoders: int = 2,
+        max_runs: int = 4,
+        max_layers: int = 32,
+        max_texts: int = 2048,
+    ) -> None:
+        self._load_encoder = encoder_loader or _default_encoder_loader
+        self.device = device
+        self._encoders: LRUCache[str, ImageTextEncoder] = LRUCache(max_encoders)
+        self._artifacts: LRUCache[str, RunArtifacts] = LRUCache(max_runs)
+        self._top_indices: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(max_layers)
+        self._texts: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(max_texts)
+
+    def artifacts(self, artifacts_dir: str) -> RunArtifacts:
+        """Return a run's embeddings, normalisers and settings (cached)."""
+        return self._artifacts.get_or_load(artifacts_dir, lambda: self._read_artifacts(Path(artifacts_dir)))
+
+    def _read_artifacts(self, folder: Path) -> RunArtifacts:
+        hint = f"The run stored at {folder}"
+        embeddings = _load_tensor(folder / "image_embeddings.pt", hint)
+        normalisers_file = folder / "log_normalisers.pt"
+        if not normalisers_file.is_file():
+            raise ConceptSearchUnavailable(
+                f"{hint} has no log_normalisers.pt: only soft-WPMI and WPMI runs store them. "
+                "Dissect with --similarity soft_wpmi to search typed concepts."
+            )
+        normalisers = _load_tensor(normalisers_file, hint)
+        return RunArtifacts(image_embeddings=embeddings.float(), log_normalisers=normalisers)
+
+    def top_indices(self, artifacts_dir: str, layer: str) -> torch.Tensor:
+        """Return the layer's [K, top_k] top image indices (cached)."""
+        path = Path(artifacts_dir) / "top_indices" / f"{layer}.pt"
+        return self._top_indices.get_or_load(
+            (artifacts_dir, layer),
+            lambda: _load_tensor(path, f"Layer '{layer}' of the run at {artifacts_dir}"),
+        )
+
+    def encoder(self, spec: str) -> ImageTextEncoder:
+        """Return the loaded encoder for a spec (cached)."""
+        return self._encoders.get_or_load(spec, lambda: self._load_encoder(spec, self.device))
+
+    def embed(self, spec: str, texts: Sequence[str]) -> torch.Tensor:
+        """Return the [T, D] embeddings of texts with the spec's encoder, reusing ones seen before."""
+        missing = [text for text in dict.fromkeys(texts) if (spec, text) not in self._texts]
+        if missing:
+            with torch.inference_mode():
+                embedded = self.encoder(spec).encode_texts(missing).detach().float().cpu()
+            for text, row in zip(missing, embedded, strict=True):
+                self._texts.put((spec, text), row)
+        rows = [self._texts.get((spec, text)) for text in texts]
+        # A tiny cache could evict a row between put and get: embed those again rather than fail.
+        if any(row is None for row in rows):
+            with torch.inference_mode():
+                return self.encoder(spec).encode_texts(list(texts)).detach().float().cpu()
+        return torch.stack([row for row in rows if row is not None])
+
+    def score(self, run: RunScoring, layer: str, concepts: Sequence[str]) -> torch.Tensor:
+        """Return the soft-WPMI scores [K, T] the concepts would get on the layer's K neurons."""
+        artifacts = self.artifacts(run.artifacts_dir)
+        top = self.top_indices(run.artifacts_dir, layer)
+        embeddings = self.embed(run.encoder, [run.prompt(concept) for concept in concepts])
+        with torch.inference_mode():
+            return score_new_concepts(
+                artifacts.image_embeddings, embeddings, artifacts.log_normalisers, top.long(), **run.params
+            )
+
+
+def run_scoring(run: Run) -> RunScoring:
+    """Return how a stored run scores typed concepts: the soft-WPMI settings its normalisers were built with."""
+    # The pipeline pins these under "concept_search" (its a, lam, ... match the stored log-normalisers even
+    # when the run itself used another similarity function); older rows only have their similarity_params.
+    params = (run.settings or {}).get("concept_search") or run.similarity_params or {}
+    return RunScoring(
+        artifacts_dir=run.artifacts_dir,
+        encoder=run.encoder,
+        params={key: float(params[key]) for key in SOFT_WPMI_PARAMS if key in params},
+        prompt_template=(run.settings or {}).get("prompt_template"),
+    )
+
+
+def _run_inputs(session: Session, run_id: int, layer_name: str) -> tuple[RunScoring, int]:
+    run = get_run(session, run_id)
+    layer = get_layer(session, run_id, layer_name)
+    return run_scoring(run), layer.id
+
+
+def _labels(session: Session, layer_id: int, units: list[int]) -> dict[int, tuple[str, float]]:
+    rows = session.execute(
+        select(Neuron.unit, Neuron.label, Neuron.score).where(Neuron.layer_id == layer_id, Neuron.unit.in_(units))
+    )
+    return {row.unit: (row.label, row.score) for row in rows}
+
+
+def search_layer(
+    session: Session,
+    searcher: ConceptSearcher,
+    run_id: int,
+    layer_name: str,
+    concept: str,
+    *,
+    limit: int = 24,
+) -> ConceptSearchResult:
+    """Return the layer's neurons ranked by the typed concept's score, best first, at most `limit`."""
+    started = time.perf_counter()
+    concept = clean_concept(concept)
+    scoring, layer_id = _run_inputs(session, run_id, layer_name)
+    scores = searcher.score(scoring, layer_name, [concept])[:, 0]
+    order = torch.argsort(scores, descending=True, stable=True)[:limit].tolist()
+    labels = _labels(session, layer_id, order)
+    hits = [
+        ConceptHit(
+            rank=rank,
+            unit=unit,
+            score=float(scores[unit]),
+            label=labels.get(unit, ("", 0.0))[0],
+            label_score=labels.get(unit, ("", 0.0))[1],
+        )
+        for rank, unit in enumerate(order, start=1)
+    ]
+    return ConceptSearchResult(
+        run_id=run_id,
+        layer=layer_name,
+        concept=concept,
+        n_units=int(scores.shape[0]),
+        hits=hits,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def score_neuron(
+    session: Session, searcher: ConceptSearcher, run_id: int, layer_name: str, unit: int, concept: str
+) -> NeuronConceptScore:
+    """Return the typed concept's score on one neuron and the neuron's rank for it within the layer."""
+    concept = clean_concept(concept)
+    scoring, layer_id = _run_inputs(session, run_id, layer_name)
+    scores = searcher.score(scoring, layer_name, [concept])[:, 0]
+    if not 0 <= unit < scores.shape[0]:
+        raise NotFound(f"Layer '{layer_name}' of run {run_id} has units 0–{scores.shape[0] - 1}; not {unit}.")
+    score = float(scores[unit])
+    label = _labels(session, layer_id, [unit]).get(unit, ("", 0.0))
+    return NeuronConceptScore(
+        run_id=run_id,
+        layer=layer_name,
+        unit=unit,
+        concept=concept,
+        score=score,
+        rank=int((scores > scores[unit]).sum()) + 1,
+        n_units=int(scores.shape[0]),
+        label_score=label[1],
+    )

@@ -1,0 +1,265 @@
+"""The read queries behind both the HTML pages and the JSON API; each returns a schema from `app.read.schemas`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from app.jobs.queue import FINISHED_STATES
+from app.persistence.models import ConceptSet, Job, Layer, Neuron, ProbeSet, Run, TargetModel, TypedConcept
+from app.read.schemas import (
+    JobView,
+    LayerScoreStats,
+    LayerSummary,
+    RunDetail,
+    RunSummary,
+    SearchHit,
+    SearchResult,
+    TypedConceptView,
+)
+from app.web.errors import NotFound
+
+
+def _settings_summary(run: Run) -> str:
+    params = ", ".join(f"{key}={value}" for key, value in sorted(run.similarity_params.items()))
+    similarity = f"{run.similarity}({params})" if params else run.similarity
+    return f"{similarity} · {run.pooling} pooling · {run.encoder}"
+
+
+def _run_summary(run: Run, n_layers: int, n_neurons: int) -> RunSummary:
+    return RunSummary(
+        id=run.id,
+        model_name=run.model.name,
+        architecture=run.model.architecture,
+        encoder=run.encoder,
+        similarity=run.similarity,
+        pooling=run.pooling,
+        probe_set=run.probe_set.name,
+        n_images=run.probe_set.n_images,
+        concept_set=run.concept_set.name,
+        n_concepts=run.concept_set.n_concepts,
+        n_layers=n_layers,
+        n_neurons=n_neurons,
+        code_version=run.code_version,
+        created_at=run.created_at,
+        settings_summary=_settings_summary(run),
+    )
+
+
+def _runs_query() -> Select[tuple[Run]]:
+    return select(Run).options(joinedload(Run.model), joinedload(Run.probe_set), joinedload(Run.concept_set))
+
+
+def list_runs(session: Session) -> list[RunSummary]:
+    """Return every run, newest first, with its layer and neuron counts."""
+    counts = dict(
+        (run_id, (n_layers, n_neurons or 0))
+        for run_id, n_layers, n_neurons in session.execute(
+            select(Layer.run_id, func.count(Layer.id), func.sum(Layer.n_units)).group_by(Layer.run_id)
+        )
+    )
+    runs = session.scalars(_runs_query().order_by(Run.created_at.desc(), Run.id.desc())).all()
+    return [_run_summary(run, *counts.get(run.id, (0, 0))) for run in runs]
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    """Return the run, or raise NotFound naming the newest run."""
+    run = session.scalars(_runs_query().where(Run.id == run_id)).first()
+    if run is None:
+        newest = session.scalar(select(func.max(Run.id)))
+        hint = f"the newest is run {newest}" if newest is not None else "there are no runs yet: upload a model"
+        raise NotFound(f"There is no run {run_id}. The runs are listed at /; {hint}.")
+    return run
+
+
+def run_detail(session: Session, run_id: int) -> RunDetail:
+    """Return one run with its settings and layers."""
+    run = get_run(session, run_id)
+    layers = [_layer_summary(layer) for layer in run.layers]
+    summary = _run_summary(run, len(layers), sum(layer.n_units for layer in layers))
+    return RunDetail(
+        **summary.model_dump(), settings=run.settings, similarity_params=run.similarity_params, layers=layers
+    )
+
+
+def _layer_summary(layer: Layer) -> LayerSummary:
+    return LayerSummary(name=layer.name, position=layer.position, kind=layer.kind, n_units=layer.n_units)
+
+
+def list_layers(session: Session, run_id: int) -> list[LayerSummary]:
+    """Return a run's layers in forward order."""
+    get_run(session, run_id)
+    layers = session.scalars(select(Layer).where(Layer.run_id == run_id).order_by(Layer.position)).all()
+    return [_layer_summary(layer) for layer in layers]
+
+
+def get_layer(session: Session, run_id: int, layer_name: str) -> Layer:
+    """Return the run's layer of that name, or raise NotFound listing the layers it has."""
+    layer = session.scalars(select(Layer).where(Layer.run_id == run_id, Layer.name == layer_name)).first()
+    if layer is None:
+        get_run(session, run_id)
+        names = session.scalars(select(Layer.name).where(Layer.run_id == run_id).order_by(Layer.position)).all()
+        listed = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
+        raise NotFound(f"Run {run_id} has no layer '{layer_name}'. Its layers are: {listed or 'none'}.")
+    return layer
+
+
+@dataclass(frozen=True)
+class LayerFacts:
+    """What every grid and neuron query needs to know about a stored layer (it never changes once stored)."""
+
+    run_id: int
+    id: int
+    summary: LayerSummary
+    stats: LayerScoreStats
+    n_neurons: int
+
+    @property
+    def name(self) -> str:
+        """The layer's dotted module name."""
+        return self.summary.name
+
+
+def layer_facts(session: Session, run_id: int, layer_name: str) -> LayerFacts:
+    """Return a run's layer with its score statistics, or raise NotFound listing the layers it has."""
+    layer = get_layer(session, run_id, layer_name)
+    n_neurons = session.scalar(select(func.count()).select_from(Neuron).where(Neuron.layer_id == layer.id)) or 0
+    return LayerFacts(
+        run_id=run_id,
+        id=layer.id,
+        summary=_layer_summary(layer),
+        stats=layer_score_stats(session, layer.id),
+        n_neurons=n_neurons,
+    )
+
+
+def layer_summary(session: Session, run_id: int, layer_name: str) -> LayerSummary:
+    """Return one layer of a run, or raise NotFound listing the layers it has."""
+    return _layer_summary(get_layer(session, run_id, layer_name))
+
+
+def layer_score_stats(session: Session, layer_id: int) -> LayerScoreStats:
+    """Return the layer's score range and bottom-quartile cut (labels below it are low confidence)."""
+    n, score_min, score_max = session.execute(
+        select(func.count(), func.min(Neuron.score), func.max(Neuron.score)).where(Neuron.layer_id == layer_id)
+    ).one()
+    if not n:
+        return LayerScoreStats(score_min=0.0, score_max=0.0, low_confidence_below=0.0)
+    quartile = session.scalar(
+        select(Neuron.score).where(Neuron.layer_id == layer_id).order_by(Neuron.score.asc()).offset(n // 4).limit(1)
+    )
+    return LayerScoreStats(score_min=score_min, score_max=score_max, low_confidence_below=float(quartile))
+
+
+def _label_filter(q: str) -> ColumnElement[bool]:
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    matches_label = Neuron.label.ilike(f"%{escaped}%", escape="\\")
+    stripped = q.strip().lstrip("#")
+    if stripped.isdecimal():
+        return or_(matches_label, Neuron.unit == int(stripped))
+    return matches_label
+
+
+def latest_run_with_layer(session: Session, model_name: str, layer_name: str) -> int:
+    """Return the id of the newest run of the named model that dissected that layer, or raise NotFound."""
+    run_id = session.scalar(
+        select(Run.id)
+        .join(TargetModel, Run.model_id == TargetModel.id)
+        .join(Layer, Layer.run_id == Run.id)
+        .where(TargetModel.name == model_name, Layer.name == layer_name)
+        .order_by(Run.created_at.desc(), Run.id.desc())
+        .limit(1)
+    )
+    if run_id is not None:
+        return run_id
+    known = session.scalars(select(TargetModel.name).join(Run).distinct().order_by(TargetModel.name)).all()
+    if model_name not in known:
+        listed = ", ".join(known) or "none yet"
+        raise NotFound(f"No run of a model named '{model_name}'. Models with runs: {listed}.")
+    raise NotFound(
+        f"No run of model '{model_name}' dissected layer '{layer_name}'. "
+        f"Open the model's runs from / to see which layers they have."
+    )
+
+
+def search_labels(session: Session, run_id: int, q: str, *, limit: int = 200) -> SearchResult:
+    """Return the neurons of every layer of a run whose label contains q (best score first within a layer)."""
+    get_run(session, run_id)
+    if not q.strip():
+        return SearchResult(run_id=run_id, q=q, total=0, hits=[])
+    condition = and_(Layer.run_id == run_id, _label_filter(q.strip()))
+    base = select(Neuron).join(Layer, Neuron.layer_id == Layer.id).where(condition)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.execute(
+        select(Layer.name, Neuron.unit, Neuron.label, Neuron.score)
+        .join(Layer, Neuron.layer_id == Layer.id)
+        .where(condition)
+        .order_by(Layer.position, Neuron.score.desc(), Neuron.unit)
+        .limit(limit)
+    ).all()
+    hits = [SearchHit(layer=row.name, unit=row.unit, label=row.label, score=row.score) for row in rows]
+    return SearchResult(run_id=run_id, q=q, total=total, hits=hits)
+
+
+def job_view(job: Job) -> JobView:
+    """Return the view of a job row."""
+    params = job.params or {}
+    layers = params.get("layers") or []
+    return JobView(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        stage=job.stage,
+        done=job.done,
+        total=job.total,
+        fraction=min(1.0, job.done / job.total) if job.total else None,
+        error=job.error,
+        cancel_requested=job.cancel_requested,
+        run_id=job.run_id,
+        model=params.get("model"),
+        layers=[str(layer) for layer in layers] if isinstance(layers, list) else [str(layers)],
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        finished=job.status in FINISHED_STATES,
+    )
+
+
+def list_jobs(session: Session, *, limit: int = 50) -> list[JobView]:
+    """Return the newest jobs first."""
+    jobs = session.scalars(select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)).all()
+    return [job_view(job) for job in jobs]
+
+
+def get_job(session: Session, job_id: int) -> JobView:
+    """Return one job, or raise NotFound."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"There is no job {job_id}. The jobs are listed on the home page, /.")
+    return job_view(job)
+
+
+def list_typed_concepts(session: Session, run_id: int) -> list[TypedConceptView]:
+    """Return the concepts typed and kept on a run's pages, oldest first."""
+    rows = session.scalars(
+        select(TypedConcept).where(TypedConcept.run_id == run_id).order_by(TypedConcept.created_at, TypedConcept.id)
+    ).all()
+    return [TypedConceptView(id=row.id, text=row.text, created_at=row.created_at) for row in rows]
+
+
+def known_specs(session: Session) -> dict[str, list[str]]:
+    """Return the probe sets, concept sets and encoders used before, for the upload form's suggestions."""
+    from dissect_core.config import DEFAULT_CLIP, DEFAULT_OFFLINE_ENCODER
+    from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS
+
+    def distinct(column: Any) -> list[str]:
+        return [value for value in session.scalars(select(column).distinct().order_by(column)) if value]
+
+    return {
+        "probes": list(dict.fromkeys(["cifar100", *distinct(ProbeSet.name)])),
+        "concepts": list(dict.fromkeys([*BUILT_IN_CONCEPT_SETS, *distinct(ConceptSet.name)])),
+        "encoders": list(dict.fromkeys([DEFAULT_CLIP, DEFAULT_OFFLINE_ENCODER, *distinct(Run.encoder)])),
+    }

@@ -1,0 +1,96 @@
+"""Per-app caches of what never changes once a run is stored: run details, layers, rendered bodies.
+
+A run is written once, in one transaction, and never edited (a relabel makes a new run), so anything
+derived from a run alone can be kept until evicted. Pages that mix in changing rows (jobs, typed
+concepts) are not cached here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app.core.lru import LRUCache
+from app.read import queries
+from app.read.layer_index import LayerIndex, load_layer_index
+from app.read.schemas import RunDetail
+
+
+@dataclass(frozen=True)
+class CachedBody:
+    """A rendered 200 response of an immutable page: its bytes and content type."""
+
+    body: bytes
+    media_type: str
+
+
+def body_key(path: str, query: str, htmx: bool) -> str:
+    """Return the cache key of a GET: its path, its query string and whether htmx asked for a fragment."""
+    return f"{path}?{query}|{'hx' if htmx else 'page'}"
+
+
+class ReadCache:
+    """LRUs of run details, layer facts and rendered response bodies of immutable pages."""
+
+    def __init__(
+        self,
+        *,
+        max_runs: int = 64,
+        max_layers: int = 512,
+        max_layer_indexes: int = 8,
+        max_index_top_images: int = 400_000,
+        max_bodies: int = 4096,
+    ) -> None:
+        self._runs: LRUCache[int, RunDetail] = LRUCache(max_runs)
+        self._layers: LRUCache[tuple[int, str], queries.LayerFacts] = LRUCache(max_layers)
+        # A few megabytes per 2,048-neuron layer with 5 top images each; weighed by top images held (about 1 KB
+        # each), so layers of many neurons with many top images cannot pile up to gigabytes.
+        self._indexes: LRUCache[tuple[int, str], LayerIndex] = LRUCache(
+            max_layer_indexes, weigh=LayerIndex.n_top_images, max_weight=max_index_top_images
+        )
+        self._bodies: LRUCache[str, CachedBody] = LRUCache(max_bodies)
+
+    def run(self, session: Session, run_id: int) -> RunDetail:
+        """Return the run's details (cached); NotFound is raised, never cached."""
+        cached = self._runs.get(run_id)
+        if cached is None:
+            cached = queries.run_detail(session, run_id)
+            self._runs.put(run_id, cached)
+        return cached
+
+    def layer(self, session: Session, run_id: int, layer_name: str) -> queries.LayerFacts:
+        """Return a run's layer with its score statistics (cached)."""
+        key = (run_id, layer_name)
+        cached = self._layers.get(key)
+        if cached is None:
+            cached = queries.layer_facts(session, run_id, layer_name)
+            self._layers.put(key, cached)
+        return cached
+
+    def layer_index(self, session: Session, run_id: int, layer_name: str) -> LayerIndex:
+        """Return a run's layer with every neuron in memory (loaded once, even under concurrent requests)."""
+        facts = self.layer(session, run_id, layer_name)
+
+        def load() -> LayerIndex:
+            return load_layer_index(
+                session,
+                run_id=run_id,
+                layer_id=facts.id,
+                layer=facts.name,
+                layer_kind=facts.summary.kind,
+                n_units=facts.summary.n_units,
+                stats=facts.stats,
+            )
+
+        return self._indexes.get_or_load((run_id, facts.name), load)
+
+    def body(self, key: str) -> CachedBody | None:
+        """Return the rendered body stored under key, or None."""
+        return self._bodies.get(key)
+
+    def keep(self, key: str, body: bytes, media_type: str) -> CachedBody:
+        """Store a rendered body under key; return it."""
+        cached = CachedBody(body, media_type)
+        self._bodies.put(key, cached)
+        return cached

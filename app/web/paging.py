@@ -1,0 +1,70 @@
+"""Paging of a layer's neuron grid: page numbers, the neurons shown, and the links between pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.core.urls import layer_url
+from app.read.schemas import NeuronList, NeuronSort
+from app.web.errors import NotFound
+
+PAGE_SIZE = 96
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where a grid page sits among its pages, and the URLs of its neighbours and of "load more"."""
+
+    page: int
+    n_pages: int
+    first: int
+    last: int
+    previous_url: str | None
+    next_url: str | None
+    more_url: str | None
+    more_count: int
+
+
+def page_offset(page: int, page_size: int = PAGE_SIZE) -> int:
+    """Return the offset of the first neuron on a (1-based) page."""
+    return (page - 1) * page_size
+
+
+def grid_params(sort: NeuronSort, q: str, page: int | None = None, part: str | None = None) -> dict[str, str | int]:
+    """Return the grid state as URL parameters, leaving out defaults so URLs stay short."""
+    params: dict[str, str | int] = {}
+    if q:
+        params["q"] = q
+    if sort != "unit":
+        params["sort"] = sort
+    if page and page > 1:
+        params["page"] = page
+    if part:
+        params["part"] = part
+    return params
+
+
+def make_pager(listing: NeuronList, page: int, page_size: int = PAGE_SIZE) -> Pager:
+    """Return the pager of one grid page, or raise NotFound when the page is past the last one."""
+    n_pages = max(1, -(-listing.total // page_size))
+    if page > n_pages:
+        raise NotFound(
+            f"Layer '{listing.layer}' has {n_pages} page{'s' if n_pages > 1 else ''} of {page_size} neurons"
+            f"{' matching the filter' if listing.q else ''}; there is no page {page}. Go to page 1."
+        )
+
+    def url(target: int, part: str | None = None) -> str:
+        return layer_url(listing.run_id, listing.layer, **grid_params(listing.sort, listing.q, target, part))
+
+    has_next = page < n_pages
+    remaining = listing.total - page * page_size
+    return Pager(
+        page=page,
+        n_pages=n_pages,
+        first=listing.offset + 1 if listing.neurons else 0,
+        last=listing.offset + len(listing.neurons),
+        previous_url=url(page - 1) if page > 1 else None,
+        next_url=url(page + 1) if has_next else None,
+        more_url=url(page + 1, "cards") if has_next else None,
+        more_count=min(page_size, remaining),
+    )

@@ -1,0 +1,134 @@
+"""The upload page: a checkpoint plus its architecture, layers, probe set, concepts and encoder, checked first."""
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from app.core.config import Settings
+from app.core.urls import api_url, job_url
+from app.jobs.architectures import ArchitectureCatalog
+from app.jobs.uploads import BadUpload, UploadValues, accept_upload, receive_checkpoint
+from app.read import queries
+from app.read.schemas import JobCreated
+from dissect_core.errors import DissectError
+
+# Multipart framing and the small form fields on top of the file itself.
+FORM_OVERHEAD_BYTES = 1 << 20
+
+# The form is parsed by hand (to stop oversize uploads early), so its schema is spelled out for /docs.
+UPLOAD_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["checkpoint", "architecture", "layers"],
+                "properties": {
+                    "checkpoint": {"type": "string", "format": "binary", "description": ".pt/.pth/.safetensors"},
+                    "architecture": {"type": "string", "example": "resnet18"},
+                    "layers": {"type": "array", "items": {"type": "string"}, "example": ["layer4"]},
+                    "probe": {"type": "string", "default": "cifar100"},
+                    "concepts": {"type": "string", "default": "20k"},
+                    "encoder": {"type": "string", "default": "ViT-B-16:openai"},
+                },
+            }
+        }
+    },
+}
+
+
+async def submit_upload(request: Request, engine: Engine, settings: Settings, catalog: ArchitectureCatalog) -> int:
+    """Receive, check and queue an uploaded checkpoint from a multipart request; return the job id."""
+    declared = request.headers.get("content-length", "")
+    limit = settings.upload_limit_bytes
+    if declared.isdecimal() and int(declared) > limit + FORM_OVERHEAD_BYTES:
+        raise BadUpload(
+            f"The upload is {int(declared) / 2**20:.0f} MB, over the limit of {limit / 2**20:.0f} MB; upload a "
+            "smaller checkpoint or raise NEURON_ATLAS_UPLOAD_LIMIT_MB on the server."
+        )
+    async with request.form(max_files=1, max_fields=100) as form:
+        request.state.upload_values = UploadValues.from_form(form)
+        upload = form.get("checkpoint")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise BadUpload("No checkpoint file was sent; choose a .pt, .pth or .safetensors file.")
+        received = await receive_checkpoint(upload, settings)
+    return await run_in_threadpool(accept_upload, engine, settings, catalog, request.state.upload_values, received)
+
+
+def make_upload_router(
+    *,
+    get_session: Callable[[], Iterator[Session]],
+    engine: Engine,
+    settings: Settings,
+    templates: Jinja2Templates,
+    catalog: ArchitectureCatalog,
+) -> APIRouter:
+    """Return the router of the upload page and the upload API."""
+    router = APIRouter()
+    SessionDep = Annotated[Session, Depends(get_session)]
+
+    def render(request: Request, session: Session, values: UploadValues, error: str | None, status: int) -> Response:
+        layer_options, layer_error = [], None
+        try:
+            layer_options = catalog.layers(values.architecture) if values.architecture else []
+        except Exception as problem:  # the form must still render when one architecture cannot be built
+            layer_error = f"Could not list the layers of {values.architecture} ({problem}); pick another architecture."
+        specs = queries.known_specs(session)
+        context = {
+            "title": "Upload",
+            "architectures": catalog.names(),
+            "values": values,
+            "layer_options": layer_options,
+            "layer_error": layer_error,
+            "error": error,
+            "limit_mb": round(settings.upload_limit_bytes / 2**20),
+            "probe_options": specs["probes"],
+            "concept_options": specs["concepts"],
+            "encoder_options": specs["encoders"],
+        }
+        return templates.TemplateResponse(request, "upload.html", context, status_code=status)
+
+    @router.get("/upload", response_class=HTMLResponse, include_in_schema=False)
+    def upload_page(request: Request, session: SessionDep, architecture: str = "") -> Response:
+        """The upload form; `architecture` picks whose layers are listed."""
+        chosen = architecture if architecture in catalog.names() else catalog.default()
+        return render(request, session, UploadValues(architecture=chosen), None, 200)
+
+    @router.post("/upload", response_class=HTMLResponse, include_in_schema=False)
+    async def upload_submit(request: Request) -> Response:
+        """Check and queue an upload, then go to its job; a bad upload re-renders the form with the problem."""
+        try:
+            job_id = await submit_upload(request, engine, settings, catalog)
+        except DissectError as error:
+            values = getattr(request.state, "upload_values", None) or UploadValues(architecture=catalog.default())
+            status = 400 if isinstance(error, BadUpload) else 422
+            with Session(engine) as session:
+                return render(request, session, values, str(error), status)
+        return RedirectResponse(job_url(job_id), status_code=303)
+
+    @router.post(
+        "/api/v1/uploads",
+        status_code=201,
+        response_model=JobCreated,
+        tags=["upload"],
+        responses={400: {"description": "unusable file"}, 422: {"description": "does not fit / bad fields"}},
+        openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+    )
+    async def upload_api(request: Request) -> Response:
+        """Upload a checkpoint (multipart: checkpoint, architecture, layers, probe, concepts, encoder) and queue it."""
+        try:
+            job_id = await submit_upload(request, engine, settings, catalog)
+        except DissectError as error:
+            status = 400 if isinstance(error, BadUpload) else 422
+            return JSONResponse({"detail": str(error)}, status_code=status)
+        created = JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
+        return JSONResponse(created.model_dump(), status_code=201, headers={"Location": created.api_url})
+
+    return router

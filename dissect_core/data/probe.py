@@ -1,0 +1,198 @@
+"""Probe image sets: folders of images (or CIFAR-100), stable content-hash ids, one decode per image."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from dissect_core.data.hashing import file_sha256
+from dissect_core.errors import DissectError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm"})
+CIFAR100_SPEC = "cifar100"
+
+
+@dataclass(frozen=True)
+class ProbeImage:
+    """One probe image: where it is, its sha256 content hash (its id) and an optional label."""
+
+    path: str
+    content_hash: str
+    label: str | None = None
+
+
+@dataclass
+class ProbeSet:
+    """An ordered set of probe images; its id is the hash of its images' hashes, in order."""
+
+    name: str
+    images: list[ProbeImage]
+    content_hash: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256()
+        for image in self.images:
+            digest.update(image.content_hash.encode())
+        self.content_hash = digest.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def _read_labels(labels_file: Path) -> dict[str, str]:
+    if not labels_file.is_file():
+        raise DissectError(f"labels file {labels_file} does not exist; pass an existing CSV of file,label rows")
+    with open(labels_file, newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    if rows and rows[0][0].strip().lower() in {"file", "path", "image", "filename"}:
+        rows = rows[1:]
+    return {row[0].strip(): row[1].strip() for row in rows if len(row) >= 2}
+
+
+def load_probe_folder(
+    folder: str | Path, labels_file: str | Path | None = None, max_images: int | None = None
+) -> ProbeSet:
+    """Return the images under `folder` (recursive, sorted by relative path) with their content hashes.
+
+    Labels come from `labels_file` (CSV `file,label`, file relative to the folder or a bare name) when
+    given, else from the name of an image's sub-folder.
+    """
+    root = Path(folder).expanduser()
+    if not root.exists():
+        raise DissectError(f"probe folder {root} does not exist; pass a folder of images or 'cifar100'")
+    if not root.is_dir():
+        raise DissectError(f"probe {root} is not a folder; pass a folder of images or 'cifar100'")
+    paths = sorted(
+        (p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+    if max_images is not None:
+        paths = paths[:max_images]
+    if not paths:
+        raise DissectError(
+            f"probe folder {root} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); add images to it"
+        )
+    labels = _read_labels(Path(labels_file)) if labels_file else {}
+    images = []
+    for path in paths:
+        relative = path.relative_to(root).as_posix()
+        label = labels.get(relative) or labels.get(path.name)
+        if label is None and not labels and path.parent != root:
+            label = path.parent.name
+        images.append(ProbeImage(path=str(path), content_hash=file_sha256(path), label=label))
+    return ProbeSet(name=root.name, images=images)
+
+
+def materialise_cifar100(dest: Path, train: bool = False) -> Path:
+    """Download CIFAR-100 with torchvision (needs internet) and write it as a folder of PNGs per class."""
+    done_marker = dest / ".complete"
+    if done_marker.exists():
+        return dest
+    from torchvision.datasets import CIFAR100
+
+    try:
+        dataset = CIFAR100(root=str(dest / "raw"), train=train, download=True)
+    except Exception as error:  # torchvision raises URLError, RuntimeError, ... when offline
+        raise DissectError(
+            f"could not download CIFAR-100 ({error}); connect to the internet once, or pass a folder of images"
+        ) from error
+    for index, (image, target) in enumerate(dataset):
+        folder = dest / "images" / dataset.classes[target]
+        folder.mkdir(parents=True, exist_ok=True)
+        image.save(folder / f"{index:05d}.png")
+    done_marker.touch()
+    return dest
+
+
+def load_probe(
+    spec: str, labels_file: str | None = None, max_images: int | None = None, data_dir: Path | None = None
+) -> ProbeSet:
+    """Return the probe set named by `spec`: a folder path, or `cifar100` (downloaded once to data_dir)."""
+    if spec == CIFAR100_SPEC:
+        root = materialise_cifar100((data_dir or Path.home() / ".cache" / "neuron-atlas") / "cifar100")
+        probe = load_probe_folder(root / "images", labels_file, max_images)
+        probe.name = CIFAR100_SPEC
+        return probe
+    return load_probe_folder(spec, labels_file, max_images)
+
+
+def decode_image(path: str) -> Image.Image:
+    """Return the image at `path` as RGB, EXIF orientation applied."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    image = Image.open(io.BytesIO(data))
+    image = ImageOps.exif_transpose(image)
+    return image.convert("RGB")
+
+
+def _centre_crop_box(width: int, height: int, resize: int, crop: int) -> tuple[float, float, float, float]:
+    """Return the source region that becomes the centre `crop` square after scaling the shorter side to `resize`."""
+    scale = resize / min(width, height)
+    side = crop / scale
+    left = (width - side) / 2
+    top = (height - side) / 2
+    return (left, top, left + side, top + side)
+
+
+def target_view(image: Image.Image, resize: int, crop: int) -> Image.Image:
+    """Return the image as the target model sees it: shorter side resized to `resize`, centre `crop` square."""
+    box = _centre_crop_box(image.width, image.height, resize, crop)
+    return image.resize((crop, crop), Image.BICUBIC, box=box)
+
+
+def load_view(path: str, resize: int, crop: int) -> Image.Image:
+    """Return the target-input view of the image at `path` (what crop boxes are relative to)."""
+    with Image.open(path) as image:
+        if image.format == "JPEG":  # let the JPEG decoder skip detail the view cannot show
+            scale = resize / min(image.size)
+            image.draft("RGB", (max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        return target_view(ImageOps.exif_transpose(image).convert("RGB"), resize, crop)
+
+
+class _DecodedImages(torch.utils.data.Dataset):
+    """Decodes each image once and applies every transform to that one decode."""
+
+    def __init__(self, paths: Sequence[str], transforms: Sequence[Callable[[Image.Image], Tensor]]) -> None:
+        self.paths = list(paths)
+        self.transforms = list(transforms)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, bool, list[Tensor]]:
+        try:
+            image = decode_image(self.paths[index])
+            return index, True, [transform(image) for transform in self.transforms]
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            return index, False, []
+
+
+def _collate(items: list[tuple[int, bool, list[Tensor]]]) -> tuple[list[int], list[int], list[Tensor]]:
+    good = [item for item in items if item[1]]
+    bad = [item[0] for item in items if not item[1]]
+    if not good:
+        return [], bad, []
+    columns = list(zip(*(item[2] for item in good), strict=True))
+    return [item[0] for item in good], bad, [torch.stack(column) for column in columns]
+
+
+def iter_decoded_batches(
+    probe: ProbeSet,
+    transforms: Sequence[Callable[[Image.Image], Tensor]],
+    batch_size: int,
+    num_workers: int = 0,
+) -> Iterator[tuple[list[int], list[int], list[Tensor]]]:
+    """Yield (good indices, unreadable indices, one stacked tensor per transform) batch by batch."""
+    dataset = _DecodedImages([image.path for image in probe.images], transforms)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_collate, shuffle=False
+    )
+    yield from loader

