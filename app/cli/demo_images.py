@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from dissect_core.errors import DissectError
+from app.core.errors import AtlasError
 
 STAMPS_DIR = Path("/usr/share/tuxpaint/stamps")
 INSTALL_COMMAND = "apt-get update && apt-get install -y --no-install-recommends tuxpaint-stamps-default"
@@ -170,7 +170,7 @@ def build_demo_probe(dest: Path, stamps_dir: Path | None = None, include_skimage
     """Materialise the demo probe folder (one subfolder per category, 256×256 JPEGs); skip if already built."""
     stamps_dir = Path(os.environ.get("NEURON_ATLAS_STAMPS_DIR", STAMPS_DIR)) if stamps_dir is None else stamps_dir
     if not stamps_dir.is_dir() or not _stamp_sources(stamps_dir):
-        raise DissectError(
+        raise AtlasError(
             f"The demo probe images come from Debian's Tux Paint stamps, not found in {stamps_dir}; "
             f"install them with `{INSTALL_COMMAND}` (as root), or pass your own image folder as the probe."
         )
@@ -180,7 +180,7 @@ def build_demo_probe(dest: Path, stamps_dir: Path | None = None, include_skimage
     if _is_built(dest, plan):
         return dest
     if dest.exists() and any(dest.iterdir()) and not (dest / MANIFEST).is_file():
-        raise DissectError(f"{dest} exists and is not a demo probe folder; remove it or choose another path.")
+        raise AtlasError(f"{dest} exists and is not a demo probe folder; remove it or choose another path.")
     tmp = dest.with_name(dest.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
     written = []

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dissect_core.errors import DissectError
+from app.core.errors import AtlasError
 
 ENV_PREFIX = "NEURON_ATLAS_"
 
@@ -47,7 +47,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Return settings from `NEURON_ATLAS_*` variables; a malformed value raises DissectError."""
+        """Return settings from `NEURON_ATLAS_*` variables; a malformed value raises AtlasError."""
         env = os.environ if env is None else env
         overrides: dict[str, object] = {}
         if env.get(f"{ENV_PREFIX}DATABASE_URL"):
@@ -65,9 +65,9 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        """Raise DissectError when the settings contradict each other."""
+        """Raise AtlasError when the settings contradict each other."""
         if self.stale_timeout_s <= 2 * self.heartbeat_interval_s:
-            raise DissectError(
+            raise AtlasError(
                 f"{ENV_PREFIX}STALE_TIMEOUT_S ({self.stale_timeout_s:g}) must be more than twice "
                 f"{ENV_PREFIX}HEARTBEAT_S ({self.heartbeat_interval_s:g}), or live jobs would be requeued; "
                 "raise the timeout or lower the heartbeat interval"
@@ -90,7 +90,7 @@ def _number(env: Mapping[str, str], name: str, *, minimum: float, integer: bool 
     try:
         value = int(raw) if integer else float(raw)
     except ValueError:
-        raise DissectError(f"{ENV_PREFIX}{name}={raw!r} is not {kind}; set it to {kind} >= {minimum:g}") from None
+        raise AtlasError(f"{ENV_PREFIX}{name}={raw!r} is not {kind}; set it to {kind} >= {minimum:g}") from None
     if value < minimum:
-        raise DissectError(f"{ENV_PREFIX}{name}={raw!r} is too small; set it to {kind} >= {minimum:g}")
+        raise AtlasError(f"{ENV_PREFIX}{name}={raw!r} is too small; set it to {kind} >= {minimum:g}")
     return value

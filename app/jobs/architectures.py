@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 
 from torch import Tensor, nn
 
+from app.core.errors import AtlasError
 from app.core.lru import LRUCache
 from app.read.schemas import LayerOption
-from dissect_core.errors import DissectError
 from dissect_core.models.targets import state_dict_mismatch
 
 DEFAULT_ARCHITECTURE = "resnet18"
@@ -60,12 +60,12 @@ class ArchitectureCatalog:
         return DEFAULT_ARCHITECTURE if DEFAULT_ARCHITECTURE in names else (names[0] if names else "")
 
     def check_name(self, architecture: str) -> str:
-        """Return the architecture if it is known, or raise DissectError with the closest names."""
+        """Return the architecture if it is known, or raise AtlasError with the closest names."""
         if architecture in self.names():
             return architecture
         close = difflib.get_close_matches(architecture, self.names(), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise DissectError(f"Unknown architecture '{architecture}'.{hint} Pick one from the list.")
+        raise AtlasError(f"Unknown architecture '{architecture}'.{hint} Pick one from the list.")
 
     def model(self, architecture: str) -> nn.Module:
         """Return the architecture built with random weights (cached)."""
@@ -87,18 +87,18 @@ class ArchitectureCatalog:
     def check_layers(self, architecture: str, layers: list[str]) -> list[str]:
         """Return the chosen layers if all exist in the architecture, or raise naming the ones that do not."""
         if not layers:
-            raise DissectError("Pick at least one layer to dissect.")
+            raise AtlasError("Pick at least one layer to dissect.")
         known = {option.name for option in self.layers(architecture)}
         unknown = [layer for layer in layers if layer not in known]
         if unknown:
-            raise DissectError(
+            raise AtlasError(
                 f"{architecture} has no layer {', '.join(repr(name) for name in unknown)}; "
                 "pick layers from the list shown for the architecture."
             )
         return layers
 
     def check_state_dict(self, architecture: str, state_dict: Mapping[str, Tensor]) -> None:
-        """Raise DissectError listing missing, unexpected and wrongly shaped keys unless the state dict fits."""
+        """Raise AtlasError listing missing, unexpected and wrongly shaped keys unless the state dict fits."""
         problem = state_dict_mismatch(self.model(architecture).state_dict(), state_dict, architecture)
         if problem:
-            raise DissectError(problem)
+            raise AtlasError(problem)

@@ -15,16 +15,9 @@ from typing import Any
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.core.errors import AtlasError
 from app.persistence.db import write_session
-from app.persistence.models import Job, utcnow
-from dissect_core.errors import DissectError
-
-QUEUED = "queued"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELLED = "cancelled"
-FINISHED_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
+from app.persistence.models import Job, JobState, utcnow
 
 
 class JobLost(RuntimeError):
@@ -38,22 +31,17 @@ class JobSignal:
     owned: bool
     cancel_requested: bool
 
-    @property
-    def keep_going(self) -> bool:
-        """True while the worker still owns the job and nobody asked to cancel it."""
-        return self.owned and not self.cancel_requested
-
 
 def enqueue(session: Session, params: dict[str, Any], kind: str = "dissect") -> Job:
     """Add a queued job to the session's transaction (flushed so it has an id; the caller commits)."""
     try:
         json.dumps(params, allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise DissectError(
+        raise AtlasError(
             f"job parameters must be plain JSON (strings, numbers, lists, dicts): {error}; "
             "pass paths as strings and leave out NaN or infinite numbers"
         ) from None
-    job = Job(kind=kind, params=params, status=QUEUED, done=0, total=0, attempts=0, cancel_requested=False)
+    job = Job(kind=kind, params=params, status=JobState.QUEUED, done=0, total=0, attempts=0, cancel_requested=False)
     session.add(job)
     session.flush()
     return job
@@ -66,12 +54,12 @@ def claim_next(engine: Engine, worker_id: str) -> Job | None:
     SQLite: the transaction starts with `BEGIN IMMEDIATE`, so claims are serialised by the write lock.
     """
     with write_session(engine) as session:
-        query = select(Job).where(Job.status == QUEUED).order_by(Job.created_at, Job.id).limit(1)
+        query = select(Job).where(Job.status == JobState.QUEUED).order_by(Job.created_at, Job.id).limit(1)
         job = session.scalars(query.with_for_update(skip_locked=True)).first()
         if job is None:
             return None
         now = utcnow()
-        job.status = RUNNING
+        job.status = JobState.RUNNING
         job.worker_id = worker_id
         job.attempts += 1
         job.started_at = now
@@ -94,7 +82,7 @@ def _touch(engine: Engine, job_id: int, worker_id: str, values: dict[str, Any]) 
     with write_session(engine) as session:
         updated = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == RUNNING, Job.worker_id == worker_id)
+            .where(Job.id == job_id, Job.status == JobState.RUNNING, Job.worker_id == worker_id)
             .values(heartbeat_at=utcnow(), **values)
         )
         if updated.rowcount != 1:
@@ -114,7 +102,7 @@ def requeue_stale(engine: Engine, timeout_s: float, max_attempts: int) -> list[i
     with write_session(engine) as session:
         stale = session.scalars(
             select(Job)
-            .where(Job.status == RUNNING, or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None)))
+            .where(Job.status == JobState.RUNNING, or_(Job.heartbeat_at < cutoff, Job.heartbeat_at.is_(None)))
             .with_for_update(skip_locked=True)
         ).all()
         for job in stale:
@@ -126,17 +114,17 @@ def requeue_stale(engine: Engine, timeout_s: float, max_attempts: int) -> list[i
 def _expire(job: Job, timeout_s: float, max_attempts: int) -> None:
     silent = f"its worker {job.worker_id} sent no heartbeat for {timeout_s:g} s (killed, or out of memory?)"
     if job.cancel_requested:
-        _close(job, CANCELLED, f"cancelled; {silent}")
+        _close(job, JobState.CANCELLED, f"cancelled; {silent}")
     elif job.attempts >= max_attempts:
         _close(
             job,
-            FAILED,
+            JobState.FAILED,
             f"gave up after {job.attempts} attempts: each time {silent}. Look at the worker's log; if it "
             "ran out of memory, lower batch_size or max_images or give the worker more memory, then submit "
             "the job again",
         )
     else:
-        job.status = QUEUED
+        job.status = JobState.QUEUED
         job.worker_id = None
         job.error = f"attempt {job.attempts} of {max_attempts} was interrupted: {silent}; queued again"
 
@@ -152,13 +140,13 @@ def cancel(engine: Engine, job_id: int) -> Job:
     with write_session(engine) as session:
         job = session.get(Job, job_id, with_for_update=True)
         if job is None:
-            raise DissectError(f"there is no job {job_id}; check the job number on the jobs page")
-        if job.status == QUEUED:
-            _close(job, CANCELLED, "cancelled before it started")
-        elif job.status == RUNNING:
+            raise AtlasError(f"there is no job {job_id}; check the job number on the jobs page")
+        if job.status == JobState.QUEUED:
+            _close(job, JobState.CANCELLED, "cancelled before it started")
+        elif job.status == JobState.RUNNING:
             job.cancel_requested = True
-        elif job.status != CANCELLED:
-            raise DissectError(
+        elif job.status != JobState.CANCELLED:
+            raise AtlasError(
                 f"job {job_id} already {job.status}, so there is nothing to cancel; "
                 "delete its run instead if you do not want it"
             )
@@ -178,28 +166,28 @@ def complete_in_session(session: Session, job_id: int, worker_id: str, run_id: i
     requeued and picked up elsewhere therefore never gets two runs.
     """
     job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
-    if job is None or job.status != RUNNING or job.worker_id != worker_id:
+    if job is None or job.status != JobState.RUNNING or job.worker_id != worker_id:
         raise JobLost(f"job {job_id} is no longer owned by worker {worker_id}; its result is discarded")
-    _close(job, SUCCEEDED)
+    _close(job, JobState.SUCCEEDED)
     job.run_id = run_id
 
 
 def finish(engine: Engine, job_id: int, worker_id: str, run_id: int | None) -> bool:
     """Mark the worker's job succeeded with its run; True if it did (or `complete_in_session` already had)."""
-    if _owned_update(engine, job_id, worker_id, status=SUCCEEDED, run_id=run_id, error=None):
+    if _owned_update(engine, job_id, worker_id, status=JobState.SUCCEEDED, run_id=run_id, error=None):
         return True
     job = get_job(engine, job_id)
-    return job is not None and job.status == SUCCEEDED and job.worker_id == worker_id and job.run_id == run_id
+    return job is not None and job.status == JobState.SUCCEEDED and job.worker_id == worker_id and job.run_id == run_id
 
 
 def fail(engine: Engine, job_id: int, worker_id: str, error: str) -> bool:
     """Mark the worker's job failed with an error message for the user; False if it was not its job."""
-    return _owned_update(engine, job_id, worker_id, status=FAILED, error=error)
+    return _owned_update(engine, job_id, worker_id, status=JobState.FAILED, error=error)
 
 
 def mark_cancelled(engine: Engine, job_id: int, worker_id: str) -> bool:
     """Mark the worker's job cancelled after it stopped on request; False if it was not its job."""
-    return _owned_update(engine, job_id, worker_id, status=CANCELLED, error="cancelled while running")
+    return _owned_update(engine, job_id, worker_id, status=JobState.CANCELLED, error="cancelled while running")
 
 
 def release(engine: Engine, job_id: int, worker_id: str) -> bool:
@@ -209,12 +197,12 @@ def release(engine: Engine, job_id: int, worker_id: str) -> bool:
     """
     with write_session(engine) as session:
         job = session.get(Job, job_id, with_for_update=True)
-        if job is None or job.status != RUNNING or job.worker_id != worker_id:
+        if job is None or job.status != JobState.RUNNING or job.worker_id != worker_id:
             return False
         if job.cancel_requested:
-            _close(job, CANCELLED, "cancelled while running")
+            _close(job, JobState.CANCELLED, "cancelled while running")
             return True
-        job.status = QUEUED
+        job.status = JobState.QUEUED
         job.worker_id = None
         job.attempts -= 1
         job.error = f"worker {worker_id} shut down while running it; queued again"
@@ -225,12 +213,7 @@ def _owned_update(engine: Engine, job_id: int, worker_id: str, **values: Any) ->
     with write_session(engine) as session:
         updated = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == RUNNING, Job.worker_id == worker_id)
+            .where(Job.id == job_id, Job.status == JobState.RUNNING, Job.worker_id == worker_id)
             .values(finished_at=utcnow(), **values)
         )
         return updated.rowcount == 1
-
-
-def is_finished(job: Job) -> bool:
-    """True when the job reached a final state."""
-    return job.status in FINISHED_STATES

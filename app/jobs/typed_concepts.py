@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.errors import AtlasError
 from app.persistence.models import Run, TypedConcept
 from app.read.concept_search import clean_concept
 from app.read.queries import get_run
 from dissect_core.config import DissectConfig
 from dissect_core.data.concepts import clean_concepts
-from dissect_core.errors import DissectError
 
 
 def keep_typed_concept(session: Session, run_id: int, text: str) -> TypedConcept:
@@ -43,7 +43,7 @@ def run_concepts(settings: Settings, run: Run) -> list[str]:
     for path in candidates:
         if path.is_file():
             return clean_concepts(path.read_text(encoding="utf-8").splitlines())
-    raise DissectError(
+    raise AtlasError(
         f"Run {run.id}'s concept list is missing (looked in {', '.join(str(path) for path in candidates)}); "
         "dissect the model again instead of relabelling."
     )
@@ -62,7 +62,7 @@ def relabel_config(run: Run, concepts_file: Path) -> DissectConfig:
     pinned["layers"] = tuple(pinned["layers"])
     pinned["concepts"] = str(concepts_file)
     if "probe" not in pinned:
-        raise DissectError(f"Run {run.id} did not record its probe set, so it cannot be relabelled; dissect again.")
+        raise AtlasError(f"Run {run.id} did not record its probe set, so it cannot be relabelled; dissect again.")
     return DissectConfig(**pinned)
 
 
@@ -73,7 +73,7 @@ def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: in
     run = get_run(session, run_id)
     typed = [row.text for row in session.scalars(select(TypedConcept).where(TypedConcept.run_id == run_id))]
     if not typed:
-        raise DissectError(f"Run {run_id} has no typed concepts yet: score a concept on a layer page and keep it.")
+        raise AtlasError(f"Run {run_id} has no typed concepts yet: score a concept on a layer page and keep it.")
     vocabulary = run_concepts(settings, run)
     extended = clean_concepts([*vocabulary, *typed])
     text = "".join(f"{concept}\n" for concept in extended)

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from starlette.datastructures import FormData, UploadFile
 
 from app.core.config import Settings
+from app.core.errors import AtlasError
 from app.jobs.architectures import ArchitectureCatalog
 from app.persistence.db import write_session
 from dissect_core.config import DEFAULT_CLIP, DissectConfig
@@ -26,7 +27,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 CHUNK_BYTES = 1 << 20
 
 
-class BadUpload(DissectError):
+class BadUpload(AtlasError):
     """The uploaded file itself is unusable (too big, empty, unreadable): HTTP 400 rather than 422."""
 
 
@@ -120,7 +121,7 @@ async def receive_checkpoint(upload: UploadFile, settings: Settings) -> Received
 def check_upload(received: ReceivedFile, values: UploadValues, catalog: ArchitectureCatalog) -> list[str]:
     """Return the chosen layers if the file is a state dict fitting the architecture; else raise every problem.
 
-    The raised error is a BadUpload (HTTP 400) when the file itself is unusable, a DissectError (422) when
+    The raised error is a BadUpload (HTTP 400) when the file itself is unusable, an AtlasError (422) when
     only the choices are wrong; either way its message lists all the problems found, one per line.
     """
     from dissect_core.models.targets import read_state_dict
@@ -148,7 +149,7 @@ def check_upload(received: ReceivedFile, values: UploadValues, catalog: Architec
             except DissectError as error:
                 problems.append(error)
     if problems:
-        kind = BadUpload if any(isinstance(problem, BadUpload) for problem in problems) else DissectError
+        kind = BadUpload if any(isinstance(problem, BadUpload) for problem in problems) else AtlasError
         raise kind("\n".join(str(problem) for problem in problems))
     return layers
 

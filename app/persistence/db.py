@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
-from dissect_core.errors import DissectError
+from app.core.errors import AtlasError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -32,7 +32,7 @@ def create_db_engine(url: str) -> Engine:
         if parsed.get_backend_name() != "sqlite":
             return create_engine(parsed, pool_pre_ping=True)
     except (ArgumentError, NoSuchModuleError) as error:
-        raise DissectError(
+        raise AtlasError(
             f"database URL {url!r} is not usable ({error}); set NEURON_ATLAS_DATABASE_URL to e.g. "
             "sqlite:////path/atlas.db or postgresql+psycopg://user@host/dbname"
         ) from None
@@ -147,7 +147,7 @@ def _migrate(settings: Settings, direction: str, revision: str) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     except Exception as error:
         if "Can't locate revision" in str(error) or "No such revision" in str(error):
-            raise DissectError(
+            raise AtlasError(
                 f"unknown migration revision {revision!r}; use 'head', 'base', a relative step such as "
                 f"'-1', or a revision id (latest is {head_revision()!r})"
             ) from None

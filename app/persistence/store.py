@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import dissect_core
 from app.core.config import Settings
+from app.core.errors import AtlasError
 from app.persistence.db import write_session
 from app.persistence.media import MediaStore, crop_around, heatmap_levels, heatmap_png, jpeg_bytes
 from app.persistence.models import ConceptSet, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
 from dissect_core.config import DissectConfig
-from dissect_core.errors import DissectError
 from dissect_core.results import DissectionResult, LayerResult
 
 ViewLoader = Callable[[str, int, int], Image.Image]
@@ -165,7 +165,7 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
             while block := stream.read(chunk):
                 digest.update(block)
     except OSError as error:
-        raise DissectError(f"cannot read {path} to record its hash ({error.strerror}); check it exists") from None
+        raise AtlasError(f"cannot read {path} to record its hash ({error.strerror}); check it exists") from None
     return digest.hexdigest()
 
 
@@ -230,7 +230,7 @@ def _write_media(
         try:
             view = load_view(path, *view_size).convert("RGB")
         except (OSError, ValueError) as error:
-            raise DissectError(
+            raise AtlasError(
                 f"probe image {path} can no longer be read ({error}); restore it and run the dissection again"
             ) from None
         view_file = media_store.put(jpeg_bytes(view), ".jpg")
@@ -299,7 +299,7 @@ def _write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any
 
 def _safe_file_name(layer_name: str) -> str:
     if not layer_name or "/" in layer_name or "\\" in layer_name or layer_name in (".", ".."):
-        raise DissectError(f"layer name {layer_name!r} cannot name a file; name layers by their module path")
+        raise AtlasError(f"layer name {layer_name!r} cannot name a file; name layers by their module path")
     return layer_name
 
 

@@ -15,13 +15,12 @@ import torch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.errors import AtlasError, NotFound
 from app.core.lru import LRUCache
 from app.persistence.models import Neuron, Run
 from app.read.queries import get_layer, get_run
 from app.read.schemas import ConceptHit, ConceptSearchResult, NeuronConceptScore
-from app.web.errors import NotFound
 from dissect_core.encoders.base import ImageTextEncoder
-from dissect_core.errors import DissectError
 from dissect_core.similarity.functions import score_new_concepts
 
 #: (encoder spec, device) -> encoder; tests pass a fake.
@@ -31,7 +30,7 @@ MAX_CONCEPT_CHARS = 200
 SOFT_WPMI_PARAMS = ("a", "lam", "p_start", "p_end", "min_prob")
 
 
-class ConceptSearchUnavailable(DissectError):
+class ConceptSearchUnavailable(AtlasError):
     """The run lacks what concept search needs; the message says what and how to get it."""
 
 
@@ -65,12 +64,12 @@ def _default_encoder_loader(spec: str, device: str) -> ImageTextEncoder:
 
 
 def clean_concept(text: str) -> str:
-    """Return the typed concept trimmed and single-spaced, or raise DissectError saying what to type."""
+    """Return the typed concept trimmed and single-spaced, or raise AtlasError saying what to type."""
     cleaned = " ".join(text.split())
     if not cleaned:
-        raise DissectError("Type a concept to score, for example 'striped'.")
+        raise AtlasError("Type a concept to score, for example 'striped'.")
     if len(cleaned) > MAX_CONCEPT_CHARS:
-        raise DissectError(f"A concept is at most {MAX_CONCEPT_CHARS} characters; shorten '{cleaned[:40]}…'.")
+        raise AtlasError(f"A concept is at most {MAX_CONCEPT_CHARS} characters; shorten '{cleaned[:40]}…'.")
     return cleaned
 
 

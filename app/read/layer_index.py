@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.errors import NotFound
 from app.core.urls import media_url, neuron_url
 from app.persistence.models import Neuron, TopImage
 from app.read.schemas import (
@@ -29,7 +30,6 @@ from app.read.schemas import (
     RunDetail,
     TopImageView,
 )
-from app.web.errors import NotFound
 
 GRID_IMAGES = 5
 

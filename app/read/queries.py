@@ -8,8 +8,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from app.jobs.queue import FINISHED_STATES
-from app.persistence.models import ConceptSet, Job, Layer, Neuron, ProbeSet, Run, TargetModel, TypedConcept
+from app.core.errors import NotFound
+from app.persistence.models import (
+    FINISHED_STATES,
+    ConceptSet,
+    Job,
+    Layer,
+    Neuron,
+    ProbeSet,
+    Run,
+    TargetModel,
+    TypedConcept,
+)
 from app.read.schemas import (
     JobView,
     LayerScoreStats,
@@ -20,7 +30,6 @@ from app.read.schemas import (
     SearchResult,
     TypedConceptView,
 )
-from app.web.errors import NotFound
 
 
 def _settings_summary(run: Run) -> str:

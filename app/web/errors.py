@@ -9,16 +9,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from app.core.errors import NotFound
 from app.core.urls import API_PREFIX
 from dissect_core.errors import DissectError
-
-
-class NotFound(LookupError):
-    """Something a URL names does not exist; the message says what exists instead."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def wants_json(request: Request) -> bool:
@@ -34,7 +27,7 @@ def error_response(request: Request, templates: Jinja2Templates, status: int, ti
 
 
 def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
-    """Register handlers: NotFound (404), DissectError (422), pages for the framework's own errors."""
+    """Register handlers: NotFound (404), DissectError and AtlasError (422), pages for the framework's own errors."""
 
     async def not_found(request: Request, error: Exception) -> Response:
         return error_response(request, templates, 404, "Not found", str(error))

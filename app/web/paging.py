@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.core.errors import NotFound
 from app.core.urls import layer_url
 from app.read.schemas import NeuronList, NeuronSort
-from app.web.errors import NotFound
 
 PAGE_SIZE = 96
 

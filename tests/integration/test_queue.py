@@ -66,7 +66,7 @@ def test_only_the_owner_may_report_or_finish(engine: Engine) -> None:
     assert not queue.finish(engine, job_id, "intruder", None)
     assert not queue.fail(engine, job_id, "intruder", "nope")
     signal = queue.report_progress(engine, job_id, "owner", "probe pass", 3, 10)
-    assert signal.owned and signal.keep_going
+    assert signal.owned and not signal.cancel_requested
     job = load(engine, job_id)
     assert (job.status, job.stage, job.done, job.total) == ("running", "probe pass", 3, 10)
     assert queue.finish(engine, job_id, "owner", None)
@@ -85,7 +85,7 @@ def test_cancel(engine: Engine) -> None:
     assert queue.cancel(engine, running).cancel_requested
     assert load(engine, running).status == "running"
     signal = queue.report_progress(engine, running, "w", "x", 1, 2)
-    assert signal.owned and not signal.keep_going
+    assert signal.owned and signal.cancel_requested
     assert queue.mark_cancelled(engine, running, "w")
     assert load(engine, running).status == "cancelled"
 

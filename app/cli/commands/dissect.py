@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.commands.progress import StageBars
+from app.core.errors import AtlasError
 from dissect_core.config import DEFAULT_CLIP, DissectConfig
-from dissect_core.errors import DissectError
 from dissect_core.similarity.functions import SIMILARITY_FUNCTIONS
 
 ENCODER_HELP = (
@@ -26,7 +26,7 @@ def parse_param(text: str) -> tuple[str, Any]:
     """Parse KEY=VALUE into (key, int | float | str); never evaluates the text."""
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise DissectError(f"--param {text!r} is not KEY=VALUE; write e.g. --param top_k=20")
+        raise AtlasError(f"--param {text!r} is not KEY=VALUE; write e.g. --param top_k=20")
     for cast in (int, float):
         try:
             return key.strip(), cast(value)

@@ -8,8 +8,8 @@ import argparse
 def run(args: argparse.Namespace) -> int:
     """Upgrade, downgrade or report the database's migration revision."""
     from app.core.config import Settings
+    from app.core.errors import AtlasError
     from app.persistence.db import current_revision, downgrade_database, head_revision, upgrade_database
-    from dissect_core.errors import DissectError
 
     settings = Settings.from_env()
     if args.action == "current":
@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
         revision = upgrade_database(settings, args.to or "head")
     else:
         if not args.to:
-            raise DissectError(
+            raise AtlasError(
                 "downgrade needs --to REVISION: '-1' for one step, or 'base' to drop every table (data is lost)"
             )
         revision = downgrade_database(settings, args.to)

@@ -10,12 +10,12 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.core.config import Settings
+    from app.core.errors import AtlasError
     from app.persistence.db import upgrade_database
     from app.web.main import create_app
-    from dissect_core.errors import DissectError
 
     if not 0 < args.port < 65536:
-        raise DissectError(f"--port {args.port} is not a TCP port; pick one from 1 to 65535, e.g. --port 8000")
+        raise AtlasError(f"--port {args.port} is not a TCP port; pick one from 1 to 65535, e.g. --port 8000")
     settings = Settings.from_env()
     settings.ensure_dirs()
     upgrade_database(settings)

@@ -9,12 +9,12 @@ import logging
 def run(args: argparse.Namespace) -> int:
     """Run the job worker (after migrating the database to the latest schema)."""
     from app.core.config import Settings
+    from app.core.errors import AtlasError
     from app.jobs.worker import run_worker
     from app.persistence.db import upgrade_database
-    from dissect_core.errors import DissectError
 
     if args.poll <= 0:
-        raise DissectError(f"--poll {args.poll:g} must be a positive number of seconds, e.g. --poll 1")
+        raise AtlasError(f"--poll {args.poll:g} must be a positive number of seconds, e.g. --poll 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     settings.ensure_dirs()

@@ -5,7 +5,7 @@ from pathlib import Path, PurePosixPath
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
-from app.web.errors import NotFound
+from app.core.errors import NotFound
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

@@ -13,7 +13,7 @@ from app.core.urls import layer_url, media_url, model_neuron_url, neuron_url
 from app.read.read_cache import ReadCache, body_key
 from app.read.schemas import LayerScoreStats, NeuronList
 from app.web.cache_middleware import ServeCachedBodies
-from app.web.errors import NotFound
+from app.core.errors import NotFound
 from app.web.paging import grid_params, make_pager
 from app.web.routes.media import resolve_media_path
 

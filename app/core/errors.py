@@ -1,0 +1,21 @@
+"""The app's own errors: bad settings, queue, upload or request input (AtlasError) and missing things (NotFound).
+
+AtlasError is a DissectError, so one handler (the web's 422, the CLI's "error: …") covers the library's input
+problems and the app's alike. Every message names the problem, then the fix: "problem; fix".
+"""
+
+from __future__ import annotations
+
+from dissect_core.errors import DissectError
+
+
+class AtlasError(DissectError):
+    """A problem with input the app checks (settings, job parameters, uploads, typed concepts); names the fix."""
+
+
+class NotFound(LookupError):
+    """Something a URL names does not exist; the message says what exists instead."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
