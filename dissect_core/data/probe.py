@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,14 @@ class ProbeImage:
     label: str | None = None
 
 
+def probe_set_hash(image_hashes: Iterable[str]) -> str:
+    """Return a probe set's id: the sha256 over its images' content hashes, in probe order."""
+    digest = hashlib.sha256()
+    for image_hash in image_hashes:
+        digest.update(image_hash.encode())
+    return digest.hexdigest()
+
+
 @dataclass
 class ProbeSet:
     """An ordered set of probe images; its id is the hash of its images' hashes, in order."""
@@ -38,10 +46,7 @@ class ProbeSet:
     content_hash: str = field(init=False)
 
     def __post_init__(self) -> None:
-        digest = hashlib.sha256()
-        for image in self.images:
-            digest.update(image.content_hash.encode())
-        self.content_hash = digest.hexdigest()
+        self.content_hash = probe_set_hash(image.content_hash for image in self.images)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-import app.persistence.store
+import app.persistence.store.rows
 from app.core.config import Settings
 from app.jobs import queue
 from app.jobs.dissections import config_to_params, submit_dissection
@@ -20,6 +20,7 @@ from app.persistence.media import CROP_SIZE
 from app.persistence.models import ConceptSet, Job, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
 from app.persistence.store import StoreCancelled, store_run
 from dissect_core.config import DissectConfig
+from dissect_core.data import probe as probe_data
 from dissect_core.errors import DissectError
 from tests.support.fakes import CONCEPTS, fake_executor, fake_result, job_config, make_images
 
@@ -121,7 +122,7 @@ def test_media_and_sets_are_reused(settings: Settings, engine: Engine, images: l
 def test_failure_mid_store_leaves_nothing(
     settings: Settings, engine: Engine, images: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = app.persistence.store._insert_layer
+    original = app.persistence.store.rows._insert_layer
     calls = []
 
     def insert_then_break(*args, **kwargs):
@@ -130,7 +131,7 @@ def test_failure_mid_store_leaves_nothing(
             raise RuntimeError("disk full (simulated)")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(app.persistence.store, "_insert_layer", insert_then_break)
+    monkeypatch.setattr(app.persistence.store.rows, "_insert_layer", insert_then_break)
     with pytest.raises(RuntimeError, match="simulated"):
         store_run(engine, settings, fake_result(images))
 
@@ -207,3 +208,17 @@ def test_submit_rejects_bad_config_and_queues_nothing(settings: Settings, engine
             with pytest.raises(DissectError, match=message):
                 submit_dissection(session, config)
     assert counts(engine)["jobs"] == 0
+
+
+def test_a_result_without_a_probe_hash_gets_the_probe_sets_own_id(
+    settings: Settings, engine: Engine, images: list[str]
+) -> None:
+    # The pipeline records probe_hash; a result without it must still land on the same probe-set row.
+    result = fake_result(images)
+    result.settings.pop("probe_hash", None)
+    run_id = store_run(engine, settings, result)
+    pairs = zip(images, result.image_ids, strict=True)
+    probe = probe_data.ProbeSet("probe", [probe_data.ProbeImage(path=path, content_hash=id_) for path, id_ in pairs])
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+        assert run is not None and run.probe_set.content_hash == probe.content_hash

@@ -1,0 +1,45 @@
+"""A run's artifacts folder: image embeddings, normalisers, top indices, concepts and settings, written whole."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from app.core.errors import AtlasError
+from app.persistence.store.pinning import concepts_text
+from dissect_core.results import DissectionResult
+
+
+def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]) -> Path:
+    """Write the run's artifacts into a new folder under root; return it (it appears complete or not at all)."""
+    run_dir = root / uuid.uuid4().hex
+    partial = root / f".partial-{run_dir.name}"
+    partial.mkdir(parents=True)
+    try:
+        torch.save(result.image_embeddings.detach().cpu().contiguous().clone(), partial / "image_embeddings.pt")
+        if result.log_normalisers is not None:
+            normalisers = result.log_normalisers.detach().cpu().contiguous().clone()
+            torch.save(normalisers, partial / "log_normalisers.pt")
+        (partial / "top_indices").mkdir()
+        for layer in result.layers:
+            indices = layer.top_indices.detach().cpu().contiguous().clone()
+            torch.save(indices, partial / "top_indices" / f"{_safe_file_name(layer.name)}.pt")
+        torch.save(list(result.concepts), partial / "concepts.pt")
+        (partial / "concepts.txt").write_text(concepts_text(result.concepts), encoding="utf-8")
+        (partial / "settings.json").write_text(json.dumps(pinned, indent=2, sort_keys=True), encoding="utf-8")
+        partial.rename(run_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return run_dir
+
+
+def _safe_file_name(layer_name: str) -> str:
+    if not layer_name or "/" in layer_name or "\\" in layer_name or layer_name in (".", ".."):
+        raise AtlasError(f"layer name {layer_name!r} cannot name a file; name layers by their module path")
+    return layer_name

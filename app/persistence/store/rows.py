@@ -1,0 +1,214 @@
+"""A run's rows: model, probe and concept sets (shared, get-or-create), the run, its probe images, layers,
+neurons and top images, inserted with Core statements inside the caller's transaction (never committed here)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+import dissect_core
+from app.core.errors import AtlasError
+from app.persistence.models import (
+    Base,
+    ConceptSet,
+    Layer,
+    Neuron,
+    ProbeImage,
+    ProbeSet,
+    Run,
+    TargetModel,
+    TopImage,
+)
+from app.persistence.store.run_media import RunMedia, TopRef
+from dissect_core.data.hashing import file_sha256
+from dissect_core.results import DissectionResult, LayerResult
+from dissect_core.results import TopImage as FoundTopImage
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Identity of the dissected network as stored in the `models` table."""
+
+    name: str
+    architecture: str
+    weights: str | None = None
+    checkpoint_sha256: str | None = None
+    checkpoint_file: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> ModelInfo:
+        """Derive the model identity from a run's settings, hashing a checkpoint or TorchScript file."""
+        model = str(settings["model"])
+        checkpoint = settings.get("checkpoint")
+        weights = settings.get("weights")
+        if checkpoint:
+            digest = settings.get("checkpoint_sha256") or _recorded_sha256(Path(checkpoint))
+            return cls(model, model, weights, digest, str(checkpoint))
+        if Path(model).is_file():
+            return cls(Path(model).name, "torchscript", None, _recorded_sha256(Path(model)), model)
+        return cls(model, model, None if weights is None else str(weights))
+
+
+def _recorded_sha256(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except OSError as error:
+        raise AtlasError(f"cannot read {path} to record its hash ({error.strerror}); check it exists") from None
+
+
+def insert_rows(
+    session: Session,
+    result: DissectionResult,
+    pinned: dict[str, Any],
+    model_info: ModelInfo,
+    media: RunMedia,
+    concepts_file: str,
+    run_dir: Path,
+) -> int:
+    """Insert the run and everything under it into the session's transaction; return the run's id."""
+    run = Run(
+        model_id=_model_row(session, model_info).id,
+        probe_set_id=_probe_set_row(session, pinned, len(result.image_ids)).id,
+        concept_set_id=_concept_set_row(session, pinned, len(result.concepts), concepts_file).id,
+        encoder=str(pinned.get("encoder"))[:500],
+        similarity=str(pinned.get("similarity"))[:50],
+        similarity_params=pinned["similarity_params"],
+        pooling=str(pinned.get("pool") or pinned.get("pooling"))[:10],
+        settings=pinned,
+        code_version=dissect_core.__version__,
+        artifacts_dir=str(run_dir),
+    )
+    session.add(run)
+    session.flush()
+    image_hashes = [_image_hash(image_id) for image_id in result.image_ids]
+    _insert_probe_images(session, run.id, result, media, image_hashes)
+    for layer_position, layer in enumerate(result.layers):
+        _insert_layer(session, run.id, layer_position, layer, media, image_hashes)
+    return run.id
+
+
+def _model_row(session: Session, model_info: ModelInfo) -> TargetModel:
+    identity = {
+        "name": model_info.name,
+        "architecture": model_info.architecture,
+        "weights": model_info.weights,
+        "checkpoint_sha256": model_info.checkpoint_sha256,
+    }
+    return _get_or_create(session, TargetModel, identity, {"checkpoint_file": model_info.checkpoint_file})
+
+
+def _probe_set_row(session: Session, pinned: dict[str, Any], n_images: int) -> ProbeSet:
+    name = str(pinned.get("probe") or "probe images")[:500]
+    return _get_or_create(
+        session, ProbeSet, {"content_hash": pinned["probe_set_hash"]}, {"name": name, "n_images": n_images}
+    )
+
+
+def _concept_set_row(session: Session, pinned: dict[str, Any], n_concepts: int, concepts_file: str) -> ConceptSet:
+    name = str(pinned.get("concept_set_name") or pinned.get("concepts") or "concepts")[:500]
+    extra = {"name": name, "n_concepts": n_concepts, "file": concepts_file}
+    return _get_or_create(session, ConceptSet, {"content_hash": pinned["concept_set_hash"]}, extra)
+
+
+def _get_or_create(session: Session, model: type[RowT], match: dict[str, Any], extra: dict[str, Any]) -> RowT:
+    query = select(model).filter_by(**match).order_by(model.id).limit(1)  # type: ignore[attr-defined]
+    existing = session.scalars(query).first()
+    if existing is not None:
+        return existing
+    row = model(**match, **extra)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _insert_probe_images(
+    session: Session, run_id: int, result: DissectionResult, media: RunMedia, image_hashes: list[str]
+) -> None:
+    probe_rows = [
+        {
+            "run_id": run_id,
+            "index": index,
+            "content_hash": image_hashes[index],
+            "source_path": str(path),
+            "view_file": media.views.get(index),
+        }
+        for index, path in enumerate(result.image_paths)
+    ]
+    if probe_rows:
+        # Core inserts on the tables (not the ORM classes): the ORM's per-row bookkeeping would double the time.
+        session.execute(insert(ProbeImage.__table__), probe_rows)
+
+
+def _insert_layer(
+    session: Session,
+    run_id: int,
+    layer_position: int,
+    layer: LayerResult,
+    media: RunMedia,
+    image_hashes: list[str],
+) -> None:
+    layer_row = Layer(run_id=run_id, name=layer.name, position=layer_position, kind=layer.kind, n_units=layer.n_units)
+    session.add(layer_row)
+    session.flush()
+    neuron_rows = [
+        {
+            "layer_id": layer_row.id,
+            "unit": int(neuron.unit),
+            "label": neuron.label[:500],
+            "score": _finite(neuron.score),
+            "runners_up": [{"concept": alt.concept, "score": _finite(alt.score)} for alt in neuron.runners_up],
+        }
+        for neuron in layer.neurons
+    ]
+    if not neuron_rows:
+        return
+    neuron_table = Neuron.__table__
+    neuron_ids = session.scalars(
+        insert(neuron_table).returning(neuron_table.c.id, sort_by_parameter_order=True), neuron_rows
+    ).all()
+    top_rows = [
+        _top_image_row(neuron_id, top, TopRef(layer_position, neuron_position, rank_position), media, image_hashes)
+        for neuron_position, (neuron_id, tops) in enumerate(zip(neuron_ids, layer.top_images, strict=True))
+        for rank_position, top in enumerate(tops)
+    ]
+    if top_rows:
+        session.execute(insert(TopImage.__table__), top_rows)
+
+
+def _top_image_row(
+    neuron_id: int, top: FoundTopImage, ref: TopRef, media: RunMedia, image_hashes: list[str]
+) -> dict[str, Any]:
+    x0, y0, x1, y1 = (float(value) for value in top.box)
+    return {
+        "neuron_id": neuron_id,
+        "rank": int(top.rank),
+        "image_index": int(top.image_index),
+        "image_hash": image_hashes[top.image_index],
+        "activation": _finite(top.activation),
+        "box_x0": x0,
+        "box_y0": y0,
+        "box_x1": x1,
+        "box_y1": y1,
+        "crop_file": media.crops[ref],
+        "view_file": media.views[top.image_index],
+        "heatmap_file": media.heatmaps.get(ref),
+    }
+
+
+def _finite(value: float) -> float:
+    number = float(value)
+    return number if math.isfinite(number) else 0.0
+
+
+def _image_hash(image_id: str) -> str:
+    # The columns hold 64 characters: a sha256 hex id is kept as is, anything else is hashed to one.
+    is_hex64 = len(image_id) == 64 and all(char in "0123456789abcdef" for char in image_id)
+    return image_id if is_hex64 else hashlib.sha256(image_id.encode()).hexdigest()
