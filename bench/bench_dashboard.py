@@ -8,7 +8,7 @@ Also times concept search (first call: loads the encoder and artifacts; later ca
 artifacts of realistic size (50,000 probe images x 512 dimensions, top 100 images per neuron), with the text
 tower of open_clip ViT-B-16 (random weights: the same compute as the real one, nothing downloaded).
 
-    python bench/bench_dashboard.py [--requests 2000] [--clients 20]
+    .venv/bin/python -m bench.bench_dashboard [--requests 2000] [--clients 20]
 
 Targets: p95 < 50 ms per endpoint, concept search < 1 s.
 """
@@ -30,7 +30,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 LAYER = "blocks.3"
 N_UNITS = 2048
@@ -176,7 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         dashboard.engine.dispose()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        command = [sys.executable, __file__, "--serve", str(dashboard.settings.data_dir), "--port", str(port)]
+        command = [
+            sys.executable,
+            "-m",
+            "bench.bench_dashboard",
+            "--serve",
+            str(dashboard.settings.data_dir),
+            "--port",
+            str(port),
+        ]
         server = subprocess.Popen([*command, "--encoder", args.encoder], cwd=REPO)
         try:
             wait_until_up(base, server)

@@ -13,7 +13,7 @@ scored from them.
 For context (not comparable): the paper reports 95.5% top-1 for ResNet-50's final layer with CLIP ViT-B/16 on all
 50,000 ImageNet validation images.
 
-Run: .venv/bin/python bench/bench_label_quality.py [--imagenet-dir ../shared/data/imagenet-val-1300]
+Run: .venv/bin/python -m bench.bench_label_quality [--imagenet-dir ../shared/data/imagenet-val-1300]
 """
 
 from __future__ import annotations

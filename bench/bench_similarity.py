@@ -7,7 +7,7 @@
 3. Per-stage wall time and images/s of a real dissection (EfficientNet-Lite0, ConSE encoder) over the shared
    ImageNet images, when ../shared is present.
 
-Run: .venv/bin/python bench/bench_similarity.py [--skip-memory] [--skip-pipeline]
+Run: .venv/bin/python -m bench.bench_similarity [--skip-memory] [--skip-pipeline]
 """
 
 from __future__ import annotations
@@ -25,41 +25,10 @@ from pathlib import Path
 import torch
 
 from dissect_core.similarity.functions import soft_wpmi
+from tests.support.published_loops import soft_wpmi_loop, soft_wpmi_loop_float64_preallocated
 
-SHARED_IMAGENET = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-val-1300"
-
-
-def published_soft_wpmi_loop(clip_feats, target_feats, top_k=100, a=10, lam=1, min_prob=1e-7, p_start=0.998,
-                             p_end=0.97):  # fmt: skip
-    """The published CLIP-Dissect soft_wpmi (similarity.py), per-neuron loop, moved to CPU."""
-    clip_feats = torch.nn.functional.softmax(a * clip_feats, dim=1)
-    inds = torch.topk(target_feats, dim=0, k=top_k)[1]
-    prob_d_given_e = []
-    p_in_examples = p_start - (torch.arange(start=0, end=top_k) / top_k * (p_start - p_end)).unsqueeze(1)
-    p_in_examples = p_in_examples.to(clip_feats.dtype)
-    for orig_id in range(target_feats.shape[1]):
-        curr_clip_feats = clip_feats.gather(0, inds[:, orig_id : orig_id + 1].expand(-1, clip_feats.shape[1]))
-        curr_p_d_given_e = 1 + p_in_examples * (curr_clip_feats - 1)
-        curr_p_d_given_e = torch.sum(torch.log(curr_p_d_given_e + min_prob), dim=0, keepdim=True)
-        prob_d_given_e.append(curr_p_d_given_e)
-    prob_d_given_e = torch.cat(prob_d_given_e, dim=0)
-    prob_d = torch.logsumexp(prob_d_given_e, dim=0, keepdim=True) - math.log(prob_d_given_e.shape[0])
-    return prob_d_given_e - lam * prob_d
-
-
-def float64_reference(cos: torch.Tensor, activations: torch.Tensor, top_k: int = 100) -> torch.Tensor:
-    """The published loop's arithmetic in float64, writing into one preallocated output.
-
-    Run as published in float64, the loop's per-neuron rows kept between 16 MB temporaries fragment the heap
-    until the process peaks at about 20 GiB; the same arithmetic into a preallocated tensor stays small.
-    """
-    probabilities = torch.nn.functional.softmax(10 * cos.double(), dim=1)
-    indices = torch.topk(activations, dim=0, k=top_k)[1]
-    weights = (0.998 - torch.arange(top_k, dtype=torch.float64) / top_k * (0.998 - 0.97)).unsqueeze(1)
-    log_given = torch.empty(activations.shape[1], cos.shape[1], dtype=torch.float64)
-    for unit in range(activations.shape[1]):
-        log_given[unit] = torch.log(1 + weights * (probabilities[indices[:, unit]] - 1) + 1e-7).sum(0)
-    return log_given - (torch.logsumexp(log_given, dim=0, keepdim=True) - math.log(activations.shape[1]))
+REPO = Path(__file__).resolve().parents[1]
+SHARED_IMAGENET = REPO.parent / "shared" / "data" / "imagenet-val-1300"
 
 
 def synthetic_problem(n_images: int, n_concepts: int, n_neurons: int, dim: int = 512, seed: int = 0):
@@ -90,8 +59,8 @@ def bench_speed() -> None:
     cos = (images @ texts.T) * 3  # spread the cosines like CLIP's (about ±0.3 around a mean)
     print(f"soft_wpmi, N={n_images} C={n_concepts} K={n_neurons} top_k=100, {torch.get_num_threads()} threads")
     ours_s, ours = best_of(2, lambda: soft_wpmi(cos, activations))
-    loop_s, loop32 = best_of(2, lambda: published_soft_wpmi_loop(cos, activations))
-    truth = float64_reference(cos, activations)
+    loop_s, loop32 = best_of(2, lambda: soft_wpmi_loop(cos, activations))
+    truth = soft_wpmi_loop_float64_preallocated(cos, activations)
     print(f"  published per-neuron loop (float32): {loop_s:8.2f} s  (best of 2)")
     print(f"  similarity.functions.soft_wpmi:{ours_s:8.2f} s  (best of 2)  speed-up {loop_s / ours_s:.1f}x")
     print(f"  max |ours - loop in float64|   = {(ours.double() - truth).abs().max().item():.2e}")
@@ -100,8 +69,7 @@ def bench_speed() -> None:
 
 
 MEMORY_CHILD = """
-import sys, time, torch
-sys.path.insert(0, {root!r})
+import time
 from bench.bench_similarity import peak_rss_gib, synthetic_problem
 from dissect_core.similarity.cosine import FactoredCosine
 from dissect_core.similarity.functions import soft_wpmi
@@ -133,9 +101,13 @@ def peak_rss_gib() -> float:
 
 def bench_memory() -> None:
     print("soft_wpmi memory at N=50,000 C=20,000 K=2,048 (factored cosine, fresh process)")
-    root = str(Path(__file__).resolve().parents[1])
+    # `python -c` puts the working directory on sys.path, so the child imports bench/ from the repository root.
     output = subprocess.run(
-        [sys.executable, "-c", MEMORY_CHILD.format(root=root)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", MEMORY_CHILD.replace("{{", "{").replace("}}", "}")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     ).stdout.split()
     before, peak, elapsed = float(output[0]), float(output[1]), float(output[2])
     print(f"  peak RSS before the similarity stage (inputs + torch): {before:.2f} GiB")

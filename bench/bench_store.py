@@ -1,7 +1,7 @@
 """Time `store_run` on a synthetic five-layer run (~4,000 neurons, five top images each) on SQLite and,
 when NEURON_ATLAS_TEST_POSTGRES_URL is set, on PostgreSQL.
 
-    .venv/bin/python bench/bench_store.py [--images 1000] [--keep DIR]
+    .venv/bin/python -m bench.bench_store [--images 1000] [--keep DIR]
 
 Synthetic probe images are written first (not timed). Each backend gets a fresh data folder, so media
 files are written, not reused; a second store of the same run (media reused) is timed too.
@@ -22,8 +22,6 @@ import numpy as np
 import torch
 from PIL import Image
 from sqlalchemy import text
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.config import Settings
 from app.persistence.db import create_db_engine, upgrade_database

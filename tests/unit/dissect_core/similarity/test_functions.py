@@ -10,30 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dissect_core.errors import DissectError
-from dissect_core.similarity.cosine import FactoredCosine
 from dissect_core.similarity import functions as similarity
-
-
-def reference_soft_wpmi(cos, acts, top_k=100, a=10, lam=1, p_start=0.998, p_end=0.97, min_prob=1e-7):
-    """The published per-neuron loop, in float64."""
-    probabilities = torch.softmax(a * cos.double(), dim=1)
-    indices = torch.topk(acts, dim=0, k=top_k)[1]
-    weights = (p_start - torch.arange(top_k, dtype=torch.float64) / top_k * (p_start - p_end)).unsqueeze(1)
-    rows = []
-    for unit in range(acts.shape[1]):
-        gathered = probabilities[indices[:, unit]]
-        rows.append(torch.log(1 + weights * (gathered - 1) + min_prob).sum(0))
-    log_given = torch.stack(rows)
-    log_prior = torch.logsumexp(log_given, 0) - math.log(acts.shape[1])
-    return log_given - lam * log_prior
-
-
-def reference_wpmi(cos, acts, top_k=28, a=2, lam=0.6, min_prob=1e-7):
-    """The published WPMI loop, in float64."""
-    probabilities = torch.softmax(a * cos.double(), dim=1)
-    indices = torch.topk(acts, dim=0, k=top_k)[1]
-    log_given = torch.stack([torch.log(probabilities[indices[:, u]] + min_prob).sum(0) for u in range(acts.shape[1])])
-    return log_given - lam * (torch.logsumexp(log_given, 0) - math.log(acts.shape[1]))
+from dissect_core.similarity.cosine import FactoredCosine
+from tests.support.published_loops import soft_wpmi_loop, wpmi_loop
 
 
 def random_problem(n_images=120, n_concepts=70, n_neurons=9, dim=16, seed=0):
@@ -98,7 +77,7 @@ def test_rank_reorder_prefers_the_concept_that_orders_the_top_images():
 def test_soft_wpmi_matches_published_loop(budget):
     images, texts, acts = random_problem()
     cos = images @ texts.T
-    expected = reference_soft_wpmi(cos, acts, top_k=40)
+    expected = soft_wpmi_loop(cos.double(), acts, top_k=40)
     got = similarity.soft_wpmi(cos, acts, top_k=40, memory_budget_bytes=budget)
     assert (got.double() - expected).abs().max() < 1e-4
 
@@ -108,7 +87,7 @@ def test_wpmi_matches_published_loop(budget):
     images, texts, acts = random_problem(seed=3)
     cos = images @ texts.T
     got = similarity.wpmi(cos, acts, memory_budget_bytes=budget)
-    assert (got.double() - reference_wpmi(cos, acts)).abs().max() < 1e-4
+    assert (got.double() - wpmi_loop(cos.double(), acts)).abs().max() < 1e-4
 
 
 def test_many_images_and_concepts_cross_every_block_and_slab_boundary():
@@ -116,9 +95,9 @@ def test_many_images_and_concepts_cross_every_block_and_slab_boundary():
     images, texts, acts = random_problem(n_images=700, n_concepts=600, n_neurons=12, seed=5)
     cos = images @ texts.T
     got = similarity.soft_wpmi(cos, acts, top_k=60)
-    assert (got.double() - reference_soft_wpmi(cos, acts, top_k=60)).abs().max() < 1e-4
+    assert (got.double() - soft_wpmi_loop(cos.double(), acts, top_k=60)).abs().max() < 1e-4
     got = similarity.wpmi(cos, acts, top_k=60)
-    assert (got.double() - reference_wpmi(cos, acts, top_k=60)).abs().max() < 1e-4
+    assert (got.double() - wpmi_loop(cos.double(), acts, top_k=60)).abs().max() < 1e-4
 
 
 def test_factored_cosine_gives_the_same_scores_as_dense():
