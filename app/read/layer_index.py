@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import NotFound
 from app.core.urls import media_url, neuron_url
 from app.persistence.models import Neuron, TopImage
+from app.read.label_query import LabelQuery
 from app.read.schemas import (
     ConceptScoreView,
     LayerScoreStats,
@@ -100,13 +101,10 @@ class LayerIndex:
     def matching(self, sort: NeuronSort, q: str) -> Sequence[IndexedNeuron]:
         """Return the neurons whose label contains q (any case), or whose unit q names (`7` or `#7`), in order."""
         ordered = self.ordered(sort)
-        q = q.strip()
-        if not q:
+        query = LabelQuery.parse(q)
+        if query.is_empty:
             return ordered
-        needle = q.casefold()
-        stripped = q.lstrip("#")
-        unit = int(stripped) if stripped.isdecimal() else None
-        return [neuron for neuron in ordered if needle in neuron.label_folded or neuron.unit == unit]
+        return [neuron for neuron in ordered if query.matches(neuron.label_folded, neuron.unit)]
 
     def page(self, *, offset: int, limit: int, sort: NeuronSort, q: str) -> NeuronList:
         """Return one page of the grid: the matching neurons in `sort` order from `offset`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.core.errors import NotFound
@@ -20,6 +20,7 @@ from app.persistence.models import (
     TargetModel,
     TypedConcept,
 )
+from app.read.label_query import LabelQuery
 from app.read.schemas import (
     JobView,
     LayerScoreStats,
@@ -163,15 +164,6 @@ def layer_score_stats(session: Session, layer_id: int) -> LayerScoreStats:
     return LayerScoreStats(score_min=score_min, score_max=score_max, low_confidence_below=float(quartile))
 
 
-def _label_filter(q: str) -> ColumnElement[bool]:
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    matches_label = Neuron.label.ilike(f"%{escaped}%", escape="\\")
-    stripped = q.strip().lstrip("#")
-    if stripped.isdecimal():
-        return or_(matches_label, Neuron.unit == int(stripped))
-    return matches_label
-
-
 def latest_run_with_layer(session: Session, model_name: str, layer_name: str) -> int:
     """Return the id of the newest run of the named model that dissected that layer, or raise NotFound."""
     run_id = session.scalar(
@@ -197,20 +189,18 @@ def latest_run_with_layer(session: Session, model_name: str, layer_name: str) ->
 def search_labels(session: Session, run_id: int, q: str, *, limit: int = 200) -> SearchResult:
     """Return the neurons of every layer of a run whose label contains q (best score first within a layer)."""
     get_run(session, run_id)
-    if not q.strip():
+    query = LabelQuery.parse(q)
+    if query.is_empty:
         return SearchResult(run_id=run_id, q=q, total=0, hits=[])
-    condition = and_(Layer.run_id == run_id, _label_filter(q.strip()))
-    base = select(Neuron).join(Layer, Neuron.layer_id == Layer.id).where(condition)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.execute(
         select(Layer.name, Neuron.unit, Neuron.label, Neuron.score)
         .join(Layer, Neuron.layer_id == Layer.id)
-        .where(condition)
+        .where(Layer.run_id == run_id)
         .order_by(Layer.position, Neuron.score.desc(), Neuron.unit)
-        .limit(limit)
     ).all()
-    hits = [SearchHit(layer=row.name, unit=row.unit, label=row.label, score=row.score) for row in rows]
-    return SearchResult(run_id=run_id, q=q, total=total, hits=hits)
+    matching = [row for row in rows if query.matches(row.label.casefold(), row.unit)]
+    hits = [SearchHit(layer=row.name, unit=row.unit, label=row.label, score=row.score) for row in matching[:limit]]
+    return SearchResult(run_id=run_id, q=q, total=len(matching), hits=hits)
 
 
 def job_view(job: Job) -> JobView:

@@ -417,3 +417,15 @@ def test_grid_images_in_the_neuron_list_carry_only_the_card_fields(client: TestC
     neuron = client.get(neurons_url(dashboard.newer.run_id), params={"limit": 1}).json()["neurons"][0]
     assert len(neuron["top_images"]) == 5
     assert set(neuron["top_images"][0]) == {"rank", "image_index", "activation", "crop_url"}
+
+
+def test_run_search_and_layer_filter_apply_the_same_rule(client: TestClient, dashboard: Dashboard) -> None:
+    run_id = dashboard.newer.run_id
+    for q in ("sky", "SKY", "#3", "3"):  # each matches fewer than the 500 one page holds
+        hits = client.get(f"/api/v1/runs/{run_id}/search", params={"q": q, "limit": 500}).json()["hits"]
+        from_search = {(hit["layer"], hit["unit"]) for hit in hits}
+        from_layers = set()
+        for layer in client.get(f"/api/v1/runs/{run_id}/layers").json():
+            page = client.get(f"/api/v1/runs/{run_id}/layers/{layer['name']}/neurons", params={"q": q, "limit": 500})
+            from_layers |= {(layer["name"], neuron["unit"]) for neuron in page.json()["neurons"]}
+        assert from_search == from_layers and from_search, q
