@@ -10,8 +10,7 @@ from torch import Tensor, nn
 
 from dissect_core.errors import DissectError
 from dissect_core.models.targets import get_layer
-
-POOLING = ("avg", "max")
+from dissect_core.names import POOLING
 
 
 @dataclass
@@ -50,12 +49,14 @@ class _LayerState:
         self.n_images = n_images
         self.n_top = n_top
         self.kind = ""
-        self.activations: Tensor | None = None
-        self.top_values: Tensor | None = None
-        self.top_indices: Tensor | None = None
+        self.activations: Tensor | None = None  # None until the first batch
+        # [units, running top]: sized by the first batch, which also tells the number of units.
+        self.top_values = torch.empty(0, 0)
+        self.top_indices = torch.empty(0, 0, dtype=torch.long)
         self.top_maps: Tensor | None = None
 
     def update(self, output: Tensor, image_indices: Tensor, pool: str) -> None:
+        """Add one batch's activations and keep each neuron's `n_top` most activating images so far."""
         kind, pooled, maps = _pool(output.detach().float(), pool)
         pooled = pooled.cpu()
         n_units = pooled.shape[1]
@@ -78,6 +79,7 @@ class _LayerState:
             self.top_maps = all_maps[rows, keep]
 
     def finish(self) -> RecordedLayer:
+        """Return the layer's recorded activations and top images, or raise when no batch reached it."""
         if self.activations is None:
             raise DissectError("no probe image reached this layer; check that the probe set has readable images")
         return RecordedLayer(self.kind, self.activations, self.top_values, self.top_indices, self.top_maps)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS
+from dissect_core.errors import DissectError
+from dissect_core.names import BUILT_IN_PROBE_SETS, POOLING
+
 DEFAULT_CLIP = "ViT-B-16:openai"
 DEFAULT_OFFLINE_ENCODER = "conse:efficientnet_lite2+minilm"
 DEFAULT_SIMILARITY = "soft_wpmi"
@@ -44,3 +48,70 @@ class DissectConfig:
         data = asdict(self)
         data["layers"] = list(self.layers)
         return data
+
+    def validate(self) -> None:
+        """Raise DissectError naming the first setting of the wrong type, range or name, and how to fix it.
+
+        Only checks that need no files, network or model: the server checks paths on top, the pipeline what
+        depends on the probe set and the loaded model.
+        """
+        _check_text(self.model, "model", "a torchvision name such as resnet18, timm:NAME, or a TorchScript file")
+        _check_layers(self.layers)
+        for name, value in (("encoder", self.encoder), ("similarity", self.similarity), ("pool", self.pool)):
+            _check_text(value, name, "see `neuron-atlas dissect --help`")
+        if self.pool not in POOLING:
+            raise DissectError(f"unknown pooling {self.pool!r}; use one of {', '.join(POOLING)}")
+        _check_similarity(self.similarity, self.similarity_params)
+        for name in ("weights", "prompt_template", "device"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise DissectError(f"{name} must be text or left out, not {value!r}")
+        if self.prompt_template is not None and "{}" not in self.prompt_template:
+            raise DissectError(
+                f"prompt template {self.prompt_template!r} has no {{}} for the concept; write e.g. 'a photo of a {{}}'"
+            )
+        _check_count(self.n_top_images, "n_top_images", allow_none=False)
+        _check_count(self.batch_size, "batch_size", allow_none=False)
+        _check_count(self.max_images, "max_images", allow_none=True)
+        _check_text(self.probe, "probe", f"a folder of images or {', '.join(BUILT_IN_PROBE_SETS)}")
+        _check_text(self.concepts, "concepts", f"{', '.join(BUILT_IN_CONCEPT_SETS)} or a text file")
+        for name, label in (("checkpoint", "checkpoint file"), ("labels_file", "labels file")):
+            value = getattr(self, name)
+            if value is not None:
+                _check_text(value, name, f"the path of the {label}")
+
+
+def _check_text(value: object, name: str, hint: str) -> None:
+    """Raise unless `value` is text with something besides whitespace."""
+    if not isinstance(value, str) or not value.strip():
+        raise DissectError(f"{name} must be non-empty text ({hint}), not {value!r}")
+
+
+def _check_layers(layers: object) -> None:
+    """Raise unless `layers` is a non-empty sequence of distinct, non-empty layer names."""
+    if (
+        not isinstance(layers, tuple | list)
+        or not layers
+        or not all(isinstance(name, str) and name.strip() for name in layers)
+    ):
+        raise DissectError("layers must be one or more layer names; list them with `neuron-atlas layers`")
+    if len(set(layers)) != len(layers):
+        raise DissectError(f"layers {list(layers)} repeat a name; give each layer once")
+
+
+def _check_similarity(name: str, params: object) -> None:
+    """Raise unless `params` maps parameter names that the similarity function `name` takes to values."""
+    if not isinstance(params, dict) or not all(isinstance(key, str) for key in params):
+        raise DissectError("similarity_params must map parameter names to values, e.g. {'top_k': 20}")
+    # Imported here: it loads torch, which whoever only builds or reads a config need not pay for.
+    from dissect_core.similarity.functions import check_similarity_params
+
+    check_similarity_params(name, params)
+
+
+def _check_count(value: object, name: str, *, allow_none: bool) -> None:
+    """Raise unless `value` is an int of at least 1 (a bool is not a count), or None where allowed."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DissectError(f"{name} must be a whole number of at least 1, not {value!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +13,7 @@ import torch
 from torch import Tensor
 
 import dissect_core
-from dissect_core.activations import (
-    POOLING,
-    ActivationRecorder,
-    RecordedLayer,
-    box_around_peak,
-    peak_location,
-)
+from dissect_core.activations import ActivationRecorder, RecordedLayer, box_around_peak, peak_location
 from dissect_core.config import DissectConfig
 from dissect_core.data.cache import TensorCache, cache_key
 from dissect_core.data.concepts import ConceptSet, load_concepts
@@ -29,10 +23,12 @@ from dissect_core.encoders.conse import parse_conse_spec
 from dissect_core.errors import DissectError
 from dissect_core.labels import label_neurons
 from dissect_core.models.targets import Target, get_layer, load_target
+from dissect_core.progress import Progress
 from dissect_core.results import DissectionResult, LayerResult, TopImage
-from dissect_core.similarity.cosine import DenseCosine, FactoredCosine
+from dissect_core.similarity.cosine import CosineSource, DenseCosine, FactoredCosine
 from dissect_core.similarity.functions import (
     ADAPTIVE_TOP_K,
+    CONCEPT_SEARCH_DEFAULTS,
     DEFAULT_MEMORY_BUDGET_BYTES,
     adaptive_top_k,
     get_similarity,
@@ -40,10 +36,6 @@ from dissect_core.similarity.functions import (
     resolve_similarity_params,
     top_image_indices,
 )
-
-ProgressFn = Callable[[str, int, int], None]
-#: The soft-WPMI settings used to score concepts typed after the run (stored with the run).
-CONCEPT_SEARCH_DEFAULTS = {"a": 10.0, "lam": 1.0, "p_start": 0.998, "p_end": 0.97, "min_prob": 1e-7}
 
 
 class DissectionCancelled(Exception):
@@ -59,31 +51,20 @@ def choose_device(requested: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _validate(config: DissectConfig) -> None:
-    get_similarity(config.similarity)
-    if config.pool not in POOLING:
-        raise DissectError(f"unknown pooling {config.pool!r}; use one of {', '.join(POOLING)}")
-    if not config.layers:
-        raise DissectError("no layers given; pass --layers NAME[,NAME...] (list them with `neuron-atlas layers`)")
-    if config.n_top_images < 1:
-        raise DissectError("n_top_images must be at least 1")
-    if config.prompt_template is not None and "{}" not in config.prompt_template:
-        raise DissectError(
-            f"prompt template {config.prompt_template!r} has no {{}} for the concept; write e.g. 'a photo of a {{}}'"
-        )
+def _check_encoder_is_not_target(config: DissectConfig) -> None:
+    """Raise when the encoder is a ConSE encoder built on the very network being dissected."""
     if config.encoder.startswith(CONSE_PREFIX) and parse_conse_spec(config.encoder)[0] == config.model:
         raise DissectError(
             f"the encoder {config.encoder} is built on {config.model} itself, so its labels would only echo the "
             "network's own class predictions; use a ConSE encoder on another classifier, e.g. "
             "conse:efficientnet_lite2+minilm, or a CLIP model"
         )
-    if config.batch_size < 1:
-        raise DissectError("batch_size must be at least 1")
 
 
 def _embed_concepts(
     encoder: ImageTextEncoder, concepts: ConceptSet, config: DissectConfig, cache: TensorCache
 ) -> Tensor:
+    """Return the concepts' text embeddings (prompt template applied), from the cache when it has them."""
     key = cache_key("text", encoder.identity, config.prompt_template, concepts.content_hash)
     cached = cache.load("text", key)
     if cached is not None:
@@ -96,16 +77,10 @@ def _embed_concepts(
     return embeddings
 
 
-def _probe_pass(
-    probe: ProbeSet,
-    target: Target,
-    encoder: ImageTextEncoder,
-    config: DissectConfig,
-    cache: TensorCache,
-    report: ProgressFn,
-    check_stop: Callable[[], None],
-) -> tuple[Tensor, dict[str, RecordedLayer], Tensor]:
-    """Return image embeddings, recorded layers and the readable-image mask, using caches where they hit."""
+def _probe_cache_keys(
+    probe: ProbeSet, target: Target, encoder: ImageTextEncoder, config: DissectConfig
+) -> tuple[str, dict[str, str]]:
+    """Return the cache key of the probe set's image embeddings and that of each layer's activations."""
     image_key = cache_key("images", encoder.identity, encoder.preprocess_identity, probe.content_hash)
     layer_keys = {
         layer: cache_key(
@@ -119,9 +94,13 @@ def _probe_pass(
         )
         for layer in config.layers
     }
-    cached_images = cache.load("images", image_key)
+    return image_key, layer_keys
+
+
+def _cached_layers(cache: TensorCache, layer_keys: dict[str, str]) -> tuple[dict[str, RecordedLayer], Tensor | None]:
+    """Return the layers whose activations are cached, and the readable-image mask cached with the last of them."""
     recorded: dict[str, RecordedLayer] = {}
-    valid: Tensor | None = cached_images["valid"] if cached_images else None
+    valid: Tensor | None = None
     for layer, key in layer_keys.items():
         hit = cache.load("activations", key)
         if hit is not None:
@@ -129,53 +108,91 @@ def _probe_pass(
                 hit["kind"], hit["activations"], hit["top_values"], hit["top_indices"], hit.get("top_maps")
             )
             valid = hit["valid"]
-    missing_layers = [layer for layer in config.layers if layer not in recorded]
-    if cached_images is not None and not missing_layers:
-        return cached_images["embeddings"], recorded, valid
+    return recorded, valid
 
+
+def _fresh_pass(
+    probe: ProbeSet,
+    target: Target,
+    encoder: ImageTextEncoder,
+    config: DissectConfig,
+    cached_embeddings: Tensor | None,
+    layers: list[str],
+    report: Progress,
+    check_stop: Callable[[], None],
+) -> tuple[Tensor, dict[str, RecordedLayer], Tensor]:
+    """Return image embeddings (fresh unless cached), the named layers' recordings and the readable-image mask."""
+    embed_images = cached_embeddings is None
     n_images = len(probe)
     transforms = []
-    if cached_images is None:
+    if embed_images:
         transforms.append(encoder.image_transform)
-    if missing_layers:
+    if layers:
         transforms.append(target.preprocessing.transform())
-    embeddings = torch.zeros(0)
     embedding_rows: dict[int, Tensor] = {}
     valid_mask = torch.zeros(n_images, dtype=torch.bool)
     total_batches = math.ceil(n_images / config.batch_size)
     workers = 2 if n_images > 4 * config.batch_size else 0
-    recorder = ActivationRecorder(target.model, missing_layers, n_images, config.n_top_images, config.pool)
+    recorder = ActivationRecorder(target.model, layers, n_images, config.n_top_images, config.pool)
     with recorder:
-        for batch_number, (good, _bad, tensors) in enumerate(
-            iter_decoded_batches(probe, transforms, config.batch_size, num_workers=workers), start=1
-        ):
+        batches = iter_decoded_batches(probe, transforms, config.batch_size, num_workers=workers)
+        for batch_number, (good, _bad, tensors) in enumerate(batches, start=1):
             check_stop()
             if good:
                 valid_mask[good] = True
                 column = 0
-                if cached_images is None:
+                if embed_images:
                     for index, row in zip(good, encoder.encode_images(tensors[0]).cpu(), strict=True):
                         embedding_rows[index] = row
                     column = 1
-                if missing_layers:
+                if layers:
                     recorder.run_batch(tensors[column], good)
             report("probe pass", batch_number, total_batches)
     if not valid_mask.any():
         raise DissectError(f"none of the {n_images} probe images could be read; check the probe folder's files")
+    embeddings = (
+        cached_embeddings
+        if cached_embeddings is not None
+        else torch.stack([embedding_rows[i] for i in sorted(embedding_rows)])
+    )
+    return embeddings, recorder.results() if layers else {}, valid_mask
+
+
+def _probe_pass(
+    probe: ProbeSet,
+    target: Target,
+    encoder: ImageTextEncoder,
+    config: DissectConfig,
+    cache: TensorCache,
+    report: Progress,
+    check_stop: Callable[[], None],
+) -> tuple[Tensor, dict[str, RecordedLayer], Tensor]:
+    """Return image embeddings, recorded layers and the readable-image mask, using caches where they hit."""
+    image_key, layer_keys = _probe_cache_keys(probe, target, encoder, config)
+    cached_images = cache.load("images", image_key)
+    recorded, cached_valid = _cached_layers(cache, layer_keys)
+    if cached_valid is None and cached_images is not None:
+        cached_valid = cached_images["valid"]
+    missing_layers = [layer for layer in config.layers if layer not in recorded]
+    if cached_images is not None and cached_valid is not None and not missing_layers:
+        return cached_images["embeddings"], recorded, cached_valid
+
+    embeddings, fresh_layers, valid_mask = _fresh_pass(
+        probe,
+        target,
+        encoder,
+        config,
+        cached_images["embeddings"] if cached_images is not None else None,
+        missing_layers,
+        report,
+        check_stop,
+    )
     if cached_images is None:
-        embeddings = torch.stack([embedding_rows[i] for i in sorted(embedding_rows)])
         cache.save("images", image_key, {"embeddings": embeddings, "valid": valid_mask})
-    else:
-        embeddings = cached_images["embeddings"]
-    if missing_layers:
-        for layer, result in recorder.results().items():
-            recorded[layer] = result
-            cache.save(
-                "activations",
-                layer_keys[layer],
-                {**asdict(result), "valid": valid_mask},
-            )
-    if valid is not None and not torch.equal(valid, valid_mask):
+    for layer, result in fresh_layers.items():
+        recorded[layer] = result
+        cache.save("activations", layer_keys[layer], {**asdict(result), "valid": valid_mask})
+    if cached_valid is not None and not torch.equal(cached_valid, valid_mask):
         raise DissectError("cached and fresh passes disagree on which images are readable; clear the cache dir")
     return embeddings, recorded, valid_mask
 
@@ -183,6 +200,7 @@ def _probe_pass(
 def _top_images(
     recorded: RecordedLayer, new_index: Tensor, image_ids: list[str]
 ) -> tuple[list[list[TopImage]], Tensor | None]:
+    """Return each neuron's top images (indexed among the readable images, with peak boxes) and their maps."""
     tops: list[list[TopImage]] = []
     for unit in range(recorded.top_indices.shape[0]):
         row = []
@@ -195,38 +213,65 @@ def _top_images(
             if recorded.top_maps is not None:
                 activation_map = recorded.top_maps[unit, rank]
                 peak = peak_location(activation_map)
-                box = box_around_peak(peak, tuple(activation_map.shape))
+                rows, cols = activation_map.shape
+                box = box_around_peak(peak, (rows, cols))
             row.append(TopImage(rank, index, image_ids[index], float(value), peak, box))
         tops.append(row)
     return tops, recorded.top_maps
 
 
-def run_dissection(
-    config: DissectConfig,
-    *,
-    cache_dir: Path | None = None,
-    progress: ProgressFn | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    data_dir: Path | None = None,
-) -> DissectionResult:
-    """Run CLIP-Dissect on every requested layer and return labels, top images and reusable artifacts."""
-    report = progress or (lambda stage, done, total: None)
+@dataclass
+class _Inputs:
+    """What a run loads before any pass: probe set, similarity parameters, concepts, target and encoder."""
+
+    probe: ProbeSet
+    params: dict[str, Any]
+    concepts: ConceptSet
+    target: Target
+    encoder: ImageTextEncoder
+
+
+@dataclass
+class _Readable:
+    """The probe images that could be read, and the paths of those that could not."""
+
+    kept: Tensor  # probe indices of the readable images
+    new_index: Tensor  # probe index -> index among the readable images
+    image_ids: list[str]
+    image_paths: list[str]
+    skipped: list[str]
+
+
+class _StageTimer:
+    """Seconds per stage, each lap adding the time since the previous one to its stage."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Add the seconds since the last lap to `stage`'s total."""
+        now = time.perf_counter()
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + now - self._clock, 3)
+        self._clock = now
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """Ignore a progress report."""
+
+
+def _stop_checker(should_stop: Callable[[], bool] | None) -> Callable[[], None]:
+    """Return a function that raises DissectionCancelled once `should_stop` says so."""
 
     def check_stop() -> None:
         if should_stop is not None and should_stop():
             raise DissectionCancelled("the dissection was cancelled")
 
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    return check_stop
 
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = round(timings.get(stage, 0.0) + now - clock, 3)
-        clock = now
 
-    _validate(config)
-    device = choose_device(config.device)
+def _load_inputs(config: DissectConfig, device: torch.device, data_dir: Path | None, report: Progress) -> _Inputs:
+    """Return the probe set, similarity parameters, concept set, target and encoder, reporting each load."""
     report("load", 0, 4)
     probe = load_probe(config.probe, config.labels_file, config.max_images, data_dir=data_dir)
     params = resolve_similarity_params(config.similarity, config.similarity_params, len(probe))
@@ -244,43 +289,56 @@ def run_dissection(
     report("load", 3, 4)
     encoder = load_encoder(config.encoder, device)
     report("load", 4, 4)
-    lap("load")
-    check_stop()
+    return _Inputs(probe, params, concepts, target, encoder)
 
-    cache = TensorCache(cache_dir)
-    report("embed concepts", 0, 1)
-    text_embeddings = _embed_concepts(encoder, concepts, config, cache)
-    report("embed concepts", 1, 1)
-    lap("embed concepts")
-    check_stop()
 
-    embeddings, recorded, valid = _probe_pass(probe, target, encoder, config, cache, report, check_stop)
-    lap("probe pass")
+def _readable_images(probe: ProbeSet, valid: Tensor) -> _Readable:
+    """Return which probe images were readable, their ids and paths, and the unreadable images' paths."""
     kept = valid.nonzero().squeeze(1)
-    new_index = torch.cumsum(valid.long(), 0) - 1
-    image_ids = [probe.images[i].content_hash for i in kept.tolist()]
-    image_paths = [probe.images[i].path for i in kept.tolist()]
-    skipped = [probe.images[i].path for i in (~valid).nonzero().squeeze(1).tolist()]
-    n_images = len(kept)
-    if "top_k" in params and params["top_k"] > n_images:
-        raise DissectError(f"top_k={params['top_k']} is larger than the {n_images} readable probe images; lower top_k")
+    return _Readable(
+        kept=kept,
+        new_index=torch.cumsum(valid.long(), 0) - 1,
+        image_ids=[probe.images[i].content_hash for i in kept.tolist()],
+        image_paths=[probe.images[i].path for i in kept.tolist()],
+        skipped=[probe.images[i].path for i in (~valid).nonzero().squeeze(1).tolist()],
+    )
 
-    dense_fits = n_images * len(concepts) * 4 <= DEFAULT_MEMORY_BUDGET_BYTES
-    factored = FactoredCosine(embeddings, text_embeddings)
-    cosine = DenseCosine(factored.dense()) if dense_fits else factored
+
+def _cosine_source(image_embeddings: Tensor, text_embeddings: Tensor) -> CosineSource:
+    """Return the image × concept cosines: dense when the matrix fits the memory budget, else factored."""
+    dense_fits = len(image_embeddings) * len(text_embeddings) * 4 <= DEFAULT_MEMORY_BUDGET_BYTES
+    factored = FactoredCosine(image_embeddings, text_embeddings)
+    return DenseCosine(factored.dense()) if dense_fits else factored
+
+
+def _concept_search_params(config: DissectConfig, params: dict[str, Any], n_images: int) -> dict[str, Any]:
+    """Return the soft-WPMI settings stored for scoring typed concepts: the run's own where it used soft-WPMI."""
     search_top_k = params.get("top_k", adaptive_top_k(ADAPTIVE_TOP_K["soft_wpmi"], n_images))
-    search_params = {**CONCEPT_SEARCH_DEFAULTS, "top_k": search_top_k}
+    search_params: dict[str, Any] = {**CONCEPT_SEARCH_DEFAULTS, "top_k": search_top_k}
     if config.similarity == "soft_wpmi":
         search_params.update({k: v for k, v in params.items() if k in search_params})
-    similarity_fn = get_similarity(config.similarity)
+    return search_params
 
+
+def _score_layers(
+    config: DissectConfig,
+    inputs: _Inputs,
+    recorded: dict[str, RecordedLayer],
+    readable: _Readable,
+    cosine: CosineSource,
+    search_top_k: int,
+    report: Progress,
+    check_stop: Callable[[], None],
+) -> list[LayerResult]:
+    """Return each layer's labels and top images under the configured similarity function."""
+    similarity_fn = get_similarity(config.similarity)
     layers: list[LayerResult] = []
     for number, layer in enumerate(config.layers, start=1):
         check_stop()
-        activations = recorded[layer].activations[kept]
-        scores = similarity_fn(cosine, activations, **params)
-        neurons = label_neurons(scores, concepts.concepts)
-        tops, maps = _top_images(recorded[layer], new_index, image_ids)
+        activations = recorded[layer].activations[readable.kept]
+        scores = similarity_fn(cosine, activations, **inputs.params)
+        neurons = label_neurons(scores, inputs.concepts.concepts)
+        tops, maps = _top_images(recorded[layer], readable.new_index, readable.image_ids)
         layers.append(
             LayerResult(
                 name=layer,
@@ -288,38 +346,86 @@ def run_dissection(
                 neurons=neurons,
                 top_images=tops,
                 activations=activations,
-                top_indices=top_image_indices(activations, search_params["top_k"]),
+                top_indices=top_image_indices(activations, search_top_k),
                 top_maps=maps,
             )
         )
         report("similarity", number, len(config.layers))
-    lap("similarity")
-    log_normalisers = image_log_normalisers(cosine, search_params["a"]).float()
-    lap("normalisers")
+    return layers
 
-    settings: dict[str, Any] = {
+
+def _run_settings(
+    config: DissectConfig, inputs: _Inputs, search_params: dict[str, Any], n_images: int, device: torch.device
+) -> dict[str, Any]:
+    """Return the settings stored with a run: the config, what the run resolved, and its inputs' identities."""
+    return {
         **config.to_dict(),
-        "similarity_params": params,
+        "similarity_params": inputs.params,
         "concept_search": search_params,
         "n_images": n_images,
-        "n_concepts": len(concepts),
-        "probe_hash": probe.content_hash,
-        "concepts_hash": concepts.content_hash,
-        "concept_set_name": concepts.name,
-        "target_identity": target.identity,
-        "encoder_identity": encoder.identity,
-        "view": {"resize": target.preprocessing.resize, "crop": target.preprocessing.crop},
+        "n_concepts": len(inputs.concepts),
+        "probe_hash": inputs.probe.content_hash,
+        "concepts_hash": inputs.concepts.content_hash,
+        "concept_set_name": inputs.concepts.name,
+        "target_identity": inputs.target.identity,
+        "encoder_identity": inputs.encoder.identity,
+        "view": {"resize": inputs.target.preprocessing.resize, "crop": inputs.target.preprocessing.crop},
         "device": str(device),
         "code_version": dissect_core.__version__,
     }
+
+
+def run_dissection(
+    config: DissectConfig,
+    *,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    data_dir: Path | None = None,
+) -> DissectionResult:
+    """Run CLIP-Dissect on every requested layer and return labels, top images and reusable artifacts."""
+    report = progress or _no_progress
+    check_stop = _stop_checker(should_stop)
+    timer = _StageTimer()
+    config.validate()
+    _check_encoder_is_not_target(config)
+    device = choose_device(config.device)
+    inputs = _load_inputs(config, device, data_dir, report)
+    timer.lap("load")
+    check_stop()
+
+    cache = TensorCache(cache_dir)
+    report("embed concepts", 0, 1)
+    text_embeddings = _embed_concepts(inputs.encoder, inputs.concepts, config, cache)
+    report("embed concepts", 1, 1)
+    timer.lap("embed concepts")
+    check_stop()
+
+    embeddings, recorded, valid = _probe_pass(
+        inputs.probe, inputs.target, inputs.encoder, config, cache, report, check_stop
+    )
+    timer.lap("probe pass")
+    readable = _readable_images(inputs.probe, valid)
+    n_images = len(readable.kept)
+    if "top_k" in inputs.params and inputs.params["top_k"] > n_images:
+        raise DissectError(
+            f"top_k={inputs.params['top_k']} is larger than the {n_images} readable probe images; lower top_k"
+        )
+
+    cosine = _cosine_source(embeddings, text_embeddings)
+    search_params = _concept_search_params(config, inputs.params, n_images)
+    layers = _score_layers(config, inputs, recorded, readable, cosine, search_params["top_k"], report, check_stop)
+    timer.lap("similarity")
+    log_normalisers = image_log_normalisers(cosine, search_params["a"]).float()
+    timer.lap("normalisers")
     return DissectionResult(
-        settings=settings,
-        image_ids=image_ids,
-        image_paths=image_paths,
-        concepts=list(concepts.concepts),
+        settings=_run_settings(config, inputs, search_params, n_images, device),
+        image_ids=readable.image_ids,
+        image_paths=readable.image_paths,
+        concepts=list(inputs.concepts.concepts),
         layers=layers,
         image_embeddings=embeddings,
         log_normalisers=log_normalisers,
-        skipped_images=skipped,
-        timings=timings,
+        skipped_images=readable.skipped,
+        timings=timer.timings,
     )

@@ -1,7 +1,7 @@
 """The job worker: claims queued dissections, runs them with heartbeats and progress, records the outcome.
 
-Tests and tools can swap what a job does through `run_worker(executor=...)`: any callable with the
-signature of `app.jobs.dissections.execute_dissection` (it must accept `engine=` and `before_commit=` keywords).
+Tests and tools can swap what a job does through `run_worker(executor=...)`: any JobExecutor, i.e. a callable
+with the signature of `app.jobs.dissections.execute_dissection` returning a StoredDissection.
 """
 
 from __future__ import annotations
@@ -23,10 +23,13 @@ from sqlalchemy.exc import OperationalError
 
 from app.core.config import Settings
 from app.jobs import queue
-from app.jobs.dissections import config_from_params, execute_dissection
+from app.jobs.dissections import StoredDissection, config_from_params, execute_dissection
 from app.persistence.db import create_db_engine
 from app.persistence.models import Job
+from app.persistence.store import BeforeCommit
+from dissect_core.config import DissectConfig
 from dissect_core.errors import DissectError
+from dissect_core.progress import Progress
 
 log = logging.getLogger(__name__)
 # Progress reports are written at most this often (plus on every stage change) to spare the database.
@@ -37,19 +40,19 @@ STOP_SHUTDOWN = "shutdown"
 
 
 class JobExecutor(Protocol):
-    """What a worker calls to run one job; returns the stored run's id."""
+    """What a worker calls to run one job (execute_dissection, or a test's stand-in)."""
 
     def __call__(
         self,
         settings: Settings,
-        config: Any,
-        progress: Callable[[str, int, int], None] | None = None,
+        config: DissectConfig,
+        progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
         *,
         engine: Engine | None = None,
-        before_commit: Callable[..., None] | None = None,
-    ) -> Any:
-        """Run the job's dissection and store it."""
+        before_commit: BeforeCommit | None = None,
+    ) -> StoredDissection:
+        """Run the job's dissection and store it; return the result with its run id."""
 
 
 def default_worker_id() -> str:
@@ -186,11 +189,10 @@ class _JobRun:
                 self.should_stop,
                 engine=self.engine,
                 before_commit=before_commit,
-            )
+            ).run_id
         except Exception as error:
             self._record_failure(error)
         else:
-            run_id = None if run_id is None else int(run_id)
             if queue.finish(self.engine, job_id, self.worker_id, run_id):
                 log.info("job %d: succeeded as run %s", job_id, run_id)
             else:

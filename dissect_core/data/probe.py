@@ -15,9 +15,9 @@ from torch import Tensor
 
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
+from dissect_core.names import CIFAR100_PROBE
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm"})
-CIFAR100_SPEC = "cifar100"
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,10 @@ def load_probe(
     spec: str, labels_file: str | None = None, max_images: int | None = None, data_dir: Path | None = None
 ) -> ProbeSet:
     """Return the probe set named by `spec`: a folder path, or `cifar100` (downloaded once to data_dir)."""
-    if spec == CIFAR100_SPEC:
+    if spec == CIFAR100_PROBE:
         root = materialise_cifar100((data_dir or Path.home() / ".cache" / "neuron-atlas") / "cifar100")
         probe = load_probe_folder(root / "images", labels_file, max_images)
-        probe.name = CIFAR100_SPEC
+        probe.name = CIFAR100_PROBE
         return probe
     return load_probe_folder(spec, labels_file, max_images)
 
@@ -133,9 +133,7 @@ def decode_image(path: str) -> Image.Image:
     """Return the image at `path` as RGB, EXIF orientation applied."""
     with open(path, "rb") as handle:
         data = handle.read()
-    image = Image.open(io.BytesIO(data))
-    image = ImageOps.exif_transpose(image)
-    return image.convert("RGB")
+    return ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
 
 
 def _centre_crop_box(width: int, height: int, resize: int, crop: int) -> tuple[float, float, float, float]:
@@ -150,7 +148,7 @@ def _centre_crop_box(width: int, height: int, resize: int, crop: int) -> tuple[f
 def target_view(image: Image.Image, resize: int, crop: int) -> Image.Image:
     """Return the image as the target model sees it: shorter side resized to `resize`, centre `crop` square."""
     box = _centre_crop_box(image.width, image.height, resize, crop)
-    return image.resize((crop, crop), Image.BICUBIC, box=box)
+    return image.resize((crop, crop), Image.Resampling.BICUBIC, box=box)
 
 
 def load_view(path: str, resize: int, crop: int) -> Image.Image:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
+from dissect_core.data.concepts import imagenet_class_names
 from dissect_core.encoders import CONSE_PREFIX
 from dissect_core.encoders.text import TEXT_ENCODER_NAMES, TextEncoder, load_text_encoder
 from dissect_core.errors import DissectError
@@ -23,7 +24,6 @@ from dissect_core.models.efficientnet_lite import (
     efficientnet_lite_preprocessing,
     efficientnet_lite_transform,
     efficientnet_lite_weights_hash,
-    imagenet_class_names,
 )
 
 DEFAULT_TOP_T = 10

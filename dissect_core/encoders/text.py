@@ -66,10 +66,12 @@ def _mpnet_part_files() -> list[Path]:
             dist = importlib.metadata.distribution(dist_name)
         except importlib.metadata.PackageNotFoundError as exc:
             raise DissectError(f"The MPNet text encoder is not installed; run `{_MPNET_PIP}`.") from exc
-        found = [f for f in dist.files or [] if f.name.startswith("all-mpnet-base-v2.zip.")]
-        if len(found) != 1 or not Path(dist.locate_file(found[0])).is_file():
+        found = [
+            Path(str(dist.locate_file(f))) for f in dist.files or [] if f.name.startswith("all-mpnet-base-v2.zip.")
+        ]
+        if len(found) != 1 or not found[0].is_file():
             raise DissectError(f"{dist_name} is incomplete; reinstall it with `{_MPNET_PIP}`.")
-        parts.append(Path(dist.locate_file(found[0])))
+        parts.append(found[0])
     return parts
 
 

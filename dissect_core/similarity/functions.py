@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,6 +280,15 @@ def rank_reorder(
     return out
 
 
+def _signature_defaults(function: Callable[..., Any]) -> dict[str, Any]:
+    """Return the default value of each of `function`'s parameters that has one."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
 SimilarityFn = Callable[..., Tensor]
 
 SIMILARITY_FUNCTIONS: dict[str, SimilarityFn] = {
@@ -290,8 +299,11 @@ SIMILARITY_FUNCTIONS: dict[str, SimilarityFn] = {
     "rank_reorder": rank_reorder,
 }
 
-#: Parameters whose default scales with the probe set (see `adaptive_top_k`) unless the user sets them.
-ADAPTIVE_TOP_K = {"soft_wpmi": 100, "wpmi": 28}
+#: The paper's top_k of the functions that have one (their signature defaults), which `adaptive_top_k` scales to
+#: the probe set unless the user sets top_k.
+ADAPTIVE_TOP_K: dict[str, int] = {
+    name: _signature_defaults(SIMILARITY_FUNCTIONS[name])["top_k"] for name in ("soft_wpmi", "wpmi")
+}
 
 
 def get_similarity(name: str) -> SimilarityFn:
@@ -304,8 +316,8 @@ def get_similarity(name: str) -> SimilarityFn:
         ) from None
 
 
-def resolve_similarity_params(name: str, params: dict[str, Any], n_images: int) -> dict[str, Any]:
-    """Return the parameters a run will use: the user's, plus top_k adapted to the probe set if unset."""
+def check_similarity_params(name: str, params: Mapping[str, Any]) -> None:
+    """Raise DissectError unless `name` is a similarity function that takes every parameter in `params`."""
     function = get_similarity(name)
     accepted = set(inspect.signature(function).parameters) - {"image_concept_cos", "activations"}
     unknown = set(params) - accepted
@@ -313,10 +325,23 @@ def resolve_similarity_params(name: str, params: dict[str, Any], n_images: int) 
         raise DissectError(
             f"{name} has no parameter {', '.join(sorted(unknown))}; its parameters are {', '.join(sorted(accepted))}"
         )
+
+
+def resolve_similarity_params(name: str, params: dict[str, Any], n_images: int) -> dict[str, Any]:
+    """Return the parameters a run will use: the user's, plus top_k adapted to the probe set if unset."""
+    check_similarity_params(name, params)
     resolved = dict(params)
     if name in ADAPTIVE_TOP_K and "top_k" not in resolved:
         resolved["top_k"] = adaptive_top_k(ADAPTIVE_TOP_K[name], n_images)
     return resolved
+
+
+#: The soft-WPMI settings that score concepts typed after a run (top_k is the run's): soft_wpmi's defaults.
+CONCEPT_SEARCH_DEFAULTS: dict[str, float] = {
+    name: value
+    for name, value in _signature_defaults(soft_wpmi).items()
+    if name in ("a", "lam", "p_start", "p_end", "min_prob")
+}
 
 
 def score_new_concepts(
@@ -325,11 +350,11 @@ def score_new_concepts(
     log_normalisers: Tensor,
     top_indices: Tensor,
     *,
-    a: float = 10.0,
-    lam: float = 1.0,
-    p_start: float = 0.998,
-    p_end: float = 0.97,
-    min_prob: float = 1e-7,
+    a: float = CONCEPT_SEARCH_DEFAULTS["a"],
+    lam: float = CONCEPT_SEARCH_DEFAULTS["lam"],
+    p_start: float = CONCEPT_SEARCH_DEFAULTS["p_start"],
+    p_end: float = CONCEPT_SEARCH_DEFAULTS["p_end"],
+    min_prob: float = CONCEPT_SEARCH_DEFAULTS["min_prob"],
 ) -> Tensor:
     """Return soft-WPMI scores [K, T] of T new concepts for a stored layer, with no pass over the images.
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.jobs.dissections import submit_dissection
 from app.jobs.worker import run_worker
-from app.persistence.db import create_db_engine
+from app.persistence.db import create_db_engine, write_session
 from app.persistence.models import Job
 from app.web.main import create_app
 from dissect_core.config import DissectConfig
@@ -26,7 +26,7 @@ def test_queued_dissection_is_run_by_a_worker_and_served(probe_folder, concept_f
         model="resnet18", weights="none", layers=("layer4", "fc"), probe=str(probe_folder),
         concepts=str(concept_file), encoder=TINY_CLIP, similarity_params={"top_k": 4},
     )  # fmt: skip
-    with Session(engine) as session:
+    with write_session(engine) as session:
         job_id = submit_dissection(session, config)
 
     assert run_worker(settings, once=True, handle_signals=False) == 1

@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.jobs import queue
 from app.jobs.dissections import config_to_params, submit_dissection
 from app.jobs.worker import run_worker
+from app.persistence.db import write_session
 from app.persistence.media import CROP_SIZE
 from app.persistence.models import ConceptSet, Job, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
 from app.persistence.store import StoreCancelled, store_run
@@ -176,7 +177,7 @@ def test_bad_params_fail_only_their_job(settings: Settings, engine: Engine, tmp_
     (settings.data_dir / "behaviour.json").write_text(
         json.dumps({"fail": "top_k=50 is larger than the probe set; lower top_k", "fail_markers": [4]})
     )
-    with Session(engine) as session:
+    with write_session(engine) as session:
         pipeline_error = submit_dissection(session, job_config(probe, 4))
 
     for _ in range(4):

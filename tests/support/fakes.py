@@ -16,8 +16,10 @@ from PIL import Image
 from sqlalchemy import Engine
 
 from app.core.config import Settings
-from app.persistence.store import store_run
+from app.jobs.dissections import StoredDissection
+from app.persistence.store import BeforeCommit, store_run
 from dissect_core.config import DissectConfig
+from dissect_core.progress import Progress
 from dissect_core.results import ConceptScore, DissectionResult, LayerResult, NeuronLabel, TopImage
 
 VIEW = {"resize": 40, "crop": 32}
@@ -129,12 +131,12 @@ def read_events(settings: Settings) -> list[tuple[str, str]]:
 def fake_executor(
     settings: Settings,
     config: DissectConfig,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     *,
     engine: Engine | None = None,
-    before_commit: Callable[..., None] | None = None,
-) -> int:
+    before_commit: BeforeCommit | None = None,
+) -> StoredDissection:
     """Stand-in for execute_dissection: optional slow steps, optional failure, then a real store_run.
 
     Behaviour comes from `<data_dir>/behaviour.json`: {"steps": N, "step_s": S, "fail": "message"}.
@@ -159,4 +161,4 @@ def fake_executor(
     result = fake_result(paths, seed=marker or 0)
     run_id = store_run(engine, settings, result, config=config, before_commit=before_commit)
     log_event(settings, "stored", marker)
-    return run_id
+    return StoredDissection(run_id=run_id, result=result)

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  encoder {config.encoder}, concepts {config.concepts}")
     bars = StageBars(disable=args.quiet)
     try:
-        run_id, result = execute_dissection(settings, config, progress=bars, return_result=True)
+        stored = execute_dissection(settings, config, progress=bars)
+        run_id, result = stored.run_id, stored.result
     finally:
         bars.close()
     out = settings.data_dir / "demo-results"

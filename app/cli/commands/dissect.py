@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         if args.store:
             from app.jobs.dissections import execute_dissection
 
-            run_id, result = execute_dissection(settings, config, progress=bars, return_result=True)
+            stored = execute_dissection(settings, config, progress=bars)
+            run_id, result = stored.run_id, stored.result
         else:
             result = run_dissection(config, cache_dir=settings.cache_dir, progress=bars, data_dir=settings.data_dir)
             run_id = None

@@ -14,8 +14,9 @@ from app.persistence.media import MediaStore
 from app.persistence.store.artifacts import write_artifacts
 from app.persistence.store.pinning import concepts_text, pin_settings
 from app.persistence.store.rows import ModelInfo, insert_rows
-from app.persistence.store.run_media import Progress, StoreCancelled, ViewLoader, write_run_media
+from app.persistence.store.run_media import StoreCancelled, ViewLoader, write_run_media
 from dissect_core.config import DissectConfig
+from dissect_core.progress import Progress
 from dissect_core.results import DissectionResult
 
 BeforeCommit = Callable[[Session, int], None]

@@ -14,10 +14,10 @@ from PIL import Image
 
 from app.core.errors import AtlasError
 from app.persistence.media import MediaStore, crop_around, heatmap_levels, heatmap_png, jpeg_bytes
+from dissect_core.progress import Progress
 from dissect_core.results import DissectionResult, LayerResult, TopImage
 
 ViewLoader = Callable[[str, int, int], Image.Image]
-Progress = Callable[[str, int, int], None]
 MEDIA_THREADS = 8
 
 

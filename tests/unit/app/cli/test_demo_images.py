@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from app.cli.demo_images import build_demo_probe
 from app.cli import demo_images
+from app.cli.demo_images import build_demo_probe
 from dissect_core.errors import DissectError
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.errors import NotFound
 from app.read.layer_index import IndexedNeuron, LayerIndex
 from app.read.schemas import LayerScoreStats, NeuronSummary, RunDetail
-from app.core.errors import NotFound
 
 LABELS = {0: "dog", 1: "Cat", 2: "dog", 5: "bird", 7: "cat"}
 SCORES = {0: 0.5, 1: 0.9, 2: 0.5, 5: 0.1, 7: 0.9}

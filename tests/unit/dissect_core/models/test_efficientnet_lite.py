@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from dissect_core.data.concepts import imagenet_class_names
 from dissect_core.errors import DissectError
 from dissect_core.models.efficientnet_lite import (
     EFFICIENTNET_LITE_NAMES,
@@ -15,7 +16,6 @@ from dissect_core.models.efficientnet_lite import (
     efficientnet_lite_preprocessing,
     efficientnet_lite_transform,
     efficientnet_lite_weights_hash,
-    imagenet_class_names,
 )
 from tests.conftest import SHARED_DATA
 

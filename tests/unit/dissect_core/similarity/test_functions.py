@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -180,3 +181,13 @@ def test_score_new_concepts_equals_soft_wpmi_with_the_concept_added():
     fast = similarity.score_new_concepts(images, new_text, normalisers, top)
     full = similarity.soft_wpmi(torch.cat([images @ texts.T, images @ new_text.T], 1), acts, top_k=12)
     assert torch.allclose(fast[:, 0], full[:, -1], atol=1e-4)
+
+
+def test_soft_wpmi_defaults_are_written_once():
+    soft = inspect.signature(similarity.soft_wpmi).parameters
+    later = inspect.signature(similarity.score_new_concepts).parameters
+    search = similarity.CONCEPT_SEARCH_DEFAULTS
+    assert list(search) == ["a", "lam", "p_start", "p_end", "min_prob"]
+    assert all(soft[name].default == value == later[name].default for name, value in search.items())
+    adaptive = similarity.ADAPTIVE_TOP_K
+    assert adaptive == {"soft_wpmi": 100, "wpmi": 28} and adaptive["soft_wpmi"] == soft["top_k"].default

@@ -1,0 +1,124 @@
+"""`DissectConfig.validate()`: every structural check in one place, and model files named as the loader reads them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from dissect_core.config import DissectConfig
+from dissect_core.errors import DissectError
+from dissect_core.models.targets import load_target
+from dissect_core.names import TORCHSCRIPT_SUFFIXES, is_torchscript_name
+
+GOOD = DissectConfig(
+    model="resnet18",
+    layers=("layer3", "fc"),
+    probe="cifar100",
+    concepts="20k",
+    encoder="ViT-B-16:openai",
+    similarity="wpmi",
+    similarity_params={"top_k": 5, "lam": 0.5},
+    weights="none",
+    checkpoint="weights.pt",
+    pool="max",
+    prompt_template="a photo of a {}",
+    n_top_images=3,
+    batch_size=8,
+    max_images=100,
+    device="cpu",
+    labels_file="labels.csv",
+)
+
+
+def test_a_good_config_passes_and_defaults_pass() -> None:
+    GOOD.validate()
+    DissectConfig(model="resnet18", layers=("fc",), probe="/some/folder").validate()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"model": ""}, ["model must be non-empty text", "torchvision name"]),
+        ({"model": None}, ["model must be non-empty text"]),
+        ({"layers": ()}, ["layers must be one or more layer names", "neuron-atlas layers"]),
+        ({"layers": ("fc", " ")}, ["layers must be one or more layer names"]),
+        ({"layers": ("fc", 3)}, ["layers must be one or more layer names"]),
+        ({"layers": "fc"}, ["layers must be one or more layer names"]),
+        ({"layers": ("fc", "fc")}, ["layers ['fc', 'fc'] repeat a name", "give each layer once"]),
+        ({"encoder": " "}, ["encoder must be non-empty text"]),
+        ({"similarity": ""}, ["similarity must be non-empty text"]),
+        ({"pool": ""}, ["pool must be non-empty text"]),
+        ({"pool": "median"}, ["unknown pooling 'median'", "use one of avg, max"]),
+        ({"similarity": "nope"}, ["unknown similarity function 'nope'", "soft_wpmi"]),
+        ({"similarity_params": {"p_start": 0.9}}, ["wpmi has no parameter p_start", "its parameters are"]),
+        ({"similarity_params": [("top_k", 5)]}, ["similarity_params must map parameter names"]),
+        ({"similarity_params": {1: 5}}, ["similarity_params must map parameter names"]),
+        ({"weights": 1}, ["weights must be text or left out"]),
+        ({"prompt_template": 1}, ["prompt_template must be text or left out"]),
+        ({"device": 0}, ["device must be text or left out"]),
+        ({"prompt_template": "a photo"}, ["prompt template 'a photo' has no {}", "a photo of a {}"]),
+        ({"prompt_template": ""}, ["has no {}"]),
+        ({"n_top_images": 0}, ["n_top_images must be a whole number of at least 1, not 0"]),
+        ({"n_top_images": True}, ["n_top_images must be a whole number"]),
+        ({"batch_size": 2.0}, ["batch_size must be a whole number of at least 1, not 2.0"]),
+        ({"batch_size": None}, ["batch_size must be a whole number"]),
+        ({"max_images": 0}, ["max_images must be a whole number of at least 1"]),
+        ({"max_images": False}, ["max_images must be a whole number"]),
+        ({"probe": ""}, ["probe must be non-empty text", "cifar100"]),
+        ({"concepts": " "}, ["concepts must be non-empty text", "20k, imagenet, cifar100"]),
+        ({"checkpoint": ""}, ["checkpoint must be non-empty text", "checkpoint file"]),
+        ({"labels_file": ""}, ["labels_file must be non-empty text", "labels file"]),
+    ],
+)
+def test_each_bad_field_is_named_with_the_fix(change: dict[str, Any], words: list[str]) -> None:
+    with pytest.raises(DissectError) as raised:
+        replace(GOOD, **change).validate()
+    assert all(word in str(raised.value) for word in words), str(raised.value)
+
+
+def test_optional_fields_may_be_left_out() -> None:
+    replace(GOOD, weights=None, prompt_template=None, device=None, max_images=None, checkpoint=None).validate()
+
+
+def test_config_imports_without_torch() -> None:
+    code = "import sys, dissect_core.config, dissect_core.names, dissect_core.progress; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+class Doubler(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * x
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.PTH", "model.ts", "model.torchscript"])
+@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
+def test_every_torchscript_suffix_is_loaded_as_a_file(tmp_path, name: str) -> None:
+    path = tmp_path / name
+    torch.jit.save(torch.jit.script(Doubler()), str(path))
+    assert is_torchscript_name(str(path))
+    assert load_target(str(path)).identity.startswith("torchscript:sha256:")
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
+def test_a_jit_file_is_refused_by_the_loader_and_the_app_alike(tmp_path) -> None:
+    from app.jobs.dissections import validate_config
+
+    path = tmp_path / "model.jit"
+    torch.jit.save(torch.jit.script(Doubler()), str(path))
+    assert not is_torchscript_name(str(path)) and ".jit" not in TORCHSCRIPT_SUFFIXES
+    with pytest.raises(DissectError, match="unknown model"):
+        load_target(str(path))
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    config = DissectConfig(model=str(path), layers=("fc",), probe=str(probe), concepts="20k")
+    with pytest.raises(DissectError, match=r"does not end in \.pt, \.pth, \.ts, \.torchscript"):
+        validate_config(config)
+    accepted = validate_config(replace(config, model=str(path.rename(tmp_path / "model.pt"))))
+    assert accepted.model == str((tmp_path / "model.pt").resolve())
