@@ -112,7 +112,7 @@ def _looks_drawn(stamp: Image.Image) -> bool:
 
 def _composite(stamp_path: Path, seed: str) -> Image.Image | None:
     rng = random.Random(hashlib.sha256(seed.encode()).digest())
-    stamp = Image.open(stamp_path)
+    stamp: Image.Image = Image.open(stamp_path)
     if stamp.mode in ("L", "LA") or max(stamp.size) < _MIN_SIDE:  # tintable greyscale stamps, tiny icons
         return None
     stamp = stamp.convert("RGBA")

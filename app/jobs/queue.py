@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import CursorResult, Engine, Update, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import AtlasError
@@ -80,12 +80,13 @@ def report_progress(engine: Engine, job_id: int, worker_id: str, stage: str, don
 
 def _touch(engine: Engine, job_id: int, worker_id: str, values: dict[str, Any]) -> JobSignal:
     with write_session(engine) as session:
-        updated = session.execute(
+        updated = _updated_rows(
+            session,
             update(Job)
             .where(Job.id == job_id, Job.status == JobState.RUNNING, Job.worker_id == worker_id)
-            .values(heartbeat_at=utcnow(), **values)
+            .values(heartbeat_at=utcnow(), **values),
         )
-        if updated.rowcount != 1:
+        if updated != 1:
             return JobSignal(owned=False, cancel_requested=False)
         cancel = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
         return JobSignal(owned=True, cancel_requested=bool(cancel))
@@ -211,9 +212,15 @@ def release(engine: Engine, job_id: int, worker_id: str) -> bool:
 
 def _owned_update(engine: Engine, job_id: int, worker_id: str, **values: Any) -> bool:
     with write_session(engine) as session:
-        updated = session.execute(
+        updated = _updated_rows(
+            session,
             update(Job)
             .where(Job.id == job_id, Job.status == JobState.RUNNING, Job.worker_id == worker_id)
-            .values(finished_at=utcnow(), **values)
+            .values(finished_at=utcnow(), **values),
         )
-        return updated.rowcount == 1
+        return updated == 1
+
+
+def _updated_rows(session: Session, statement: Update) -> int:
+    """Run an UPDATE in the session's transaction; return how many rows it changed."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount

@@ -76,7 +76,7 @@ def crop_around(view: Image.Image, box: tuple[float, float, float, float], size:
     crop = view.crop((left, top, right, bottom))
     scale = size / max(crop.size)
     new_size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
-    return crop.resize(new_size, Image.BILINEAR)
+    return crop.resize(new_size, Image.Resampling.BILINEAR)
 
 
 def heatmap_levels(maps: np.ndarray) -> np.ndarray:

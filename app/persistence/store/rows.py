@@ -7,9 +7,9 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 import dissect_core
@@ -144,7 +144,7 @@ def _insert_probe_images(
     ]
     if probe_rows:
         # Core inserts on the tables (not the ORM classes): the ORM's per-row bookkeeping would double the time.
-        session.execute(insert(ProbeImage.__table__), probe_rows)
+        session.execute(insert(_table(ProbeImage)), probe_rows)
 
 
 def _insert_layer(
@@ -170,7 +170,7 @@ def _insert_layer(
     ]
     if not neuron_rows:
         return
-    neuron_table = Neuron.__table__
+    neuron_table = _table(Neuron)
     neuron_ids = session.scalars(
         insert(neuron_table).returning(neuron_table.c.id, sort_by_parameter_order=True), neuron_rows
     ).all()
@@ -180,7 +180,7 @@ def _insert_layer(
         for rank_position, top in enumerate(tops)
     ]
     if top_rows:
-        session.execute(insert(TopImage.__table__), top_rows)
+        session.execute(insert(_table(TopImage)), top_rows)
 
 
 def _top_image_row(
@@ -212,3 +212,8 @@ def _image_hash(image_id: str) -> str:
     # The columns hold 64 characters: a sha256 hex id is kept as is, anything else is hashed to one.
     is_hex64 = len(image_id) == 64 and all(char in "0123456789abcdef" for char in image_id)
     return image_id if is_hex64 else hashlib.sha256(image_id.encode()).hexdigest()
+
+
+def _table(model: type[Base]) -> Table:
+    """Return a model's Core table (inserts on it skip the ORM's per-row bookkeeping)."""
+    return cast(Table, model.__table__)
