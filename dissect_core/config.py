@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS
@@ -48,6 +48,11 @@ class DissectConfig:
         data = asdict(self)
         data["layers"] = list(self.layers)
         return data
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Return the default of every setting that has one (the one place entry points take defaults from)."""
+        return {spec.name: spec.default for spec in fields(cls) if spec.default is not MISSING}
 
     def validate(self) -> None:
         """Raise DissectError naming the first setting of the wrong type, range or name, and how to fix it.

@@ -20,7 +20,7 @@ from app.core.config import Settings
 from app.core.errors import AtlasError
 from app.jobs.architectures import ArchitectureCatalog
 from app.persistence.db import write_session
-from dissect_core.config import DEFAULT_CLIP, DissectConfig
+from dissect_core.config import DissectConfig
 from dissect_core.errors import DissectError
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -38,8 +38,8 @@ class UploadValues:
     architecture: str = ""
     layers: tuple[str, ...] = field(default_factory=tuple)
     probe: str = "cifar100"
-    concepts: str = "20k"
-    encoder: str = DEFAULT_CLIP
+    concepts: str = DissectConfig.defaults()["concepts"]
+    encoder: str = DissectConfig.defaults()["encoder"]
 
     @classmethod
     def from_form(cls, form: FormData) -> UploadValues:

@@ -21,13 +21,12 @@ from app.persistence.models import Neuron, Run
 from app.read.queries import get_layer, get_run
 from app.read.schemas import ConceptHit, ConceptSearchResult, NeuronConceptScore
 from dissect_core.encoders.base import ImageTextEncoder
-from dissect_core.similarity.functions import score_new_concepts
+from dissect_core.similarity.functions import CONCEPT_SEARCH_DEFAULTS, score_new_concepts
 
 #: (encoder spec, device) -> encoder; tests pass a fake.
 EncoderLoader = Callable[[str, str], ImageTextEncoder]
 
 MAX_CONCEPT_CHARS = 200
-SOFT_WPMI_PARAMS = ("a", "lam", "p_start", "p_end", "min_prob")
 
 
 class ConceptSearchUnavailable(AtlasError):
@@ -164,7 +163,7 @@ def run_scoring(run: Run) -> RunScoring:
     return RunScoring(
         artifacts_dir=run.artifacts_dir,
         encoder=run.encoder,
-        params={key: float(params[key]) for key in SOFT_WPMI_PARAMS if key in params},
+        params={key: float(params[key]) for key in CONCEPT_SEARCH_DEFAULTS if key in params},
         prompt_template=(run.settings or {}).get("prompt_template"),
     )
 

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Register `neuron-atlas demo`."""
-    from dissect_core.config import DEFAULT_OFFLINE_ENCODER
+    from dissect_core.config import DEFAULT_OFFLINE_ENCODER, DissectConfig
 
     parser = subparsers.add_parser(
         "demo",
@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--clip", "--encoder", dest="clip", default=DEFAULT_OFFLINE_ENCODER)
-    parser.add_argument("--concepts", default="20k")
+    parser.add_argument("--concepts", default=DissectConfig.defaults()["concepts"])
     parser.add_argument("--layers", help=f"comma-separated layers (default: {','.join(DEMO_LAYERS)})")
     parser.add_argument("--max-images", type=int, help="use only the first N demo images")
     parser.add_argument("--no-serve", action="store_true", help="exit after storing instead of serving the dashboard")

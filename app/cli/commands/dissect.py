@@ -10,9 +10,11 @@ from typing import Any
 
 from app.cli.commands.progress import StageBars
 from app.core.errors import AtlasError
-from dissect_core.config import DEFAULT_CLIP, DissectConfig
+from dissect_core.config import DissectConfig
+from dissect_core.names import POOLING
 from dissect_core.similarity.functions import SIMILARITY_FUNCTIONS
 
+DEFAULTS = DissectConfig.defaults()
 ENCODER_HELP = (
     "image–text encoder: open_clip ARCH:PRETRAINED (default %(default)s, the paper's; downloads when online), "
     "ARCH:/path/to/checkpoint, or the offline ConSE encoder conse:CLASSIFIER+TEXT (e.g. "
@@ -40,23 +42,27 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, help="torchvision name, efficientnet_lite0/1/2, timm:NAME or TorchScript file"
     )
-    parser.add_argument("--weights", default="DEFAULT", help="weights enum member, DEFAULT, or none (random init)")
+    parser.add_argument(
+        "--weights", default=DEFAULTS["weights"], help="weights enum member, DEFAULT, or none (random init)"
+    )
     parser.add_argument("--checkpoint", help="state dict (.pt/.pth/.safetensors) to load onto --model")
     parser.add_argument(
         "--layers", required=True, help="comma-separated dotted layer names (see `neuron-atlas layers`)"
     )
     parser.add_argument("--probe", required=True, help="folder of probe images (recursive), or cifar100")
     parser.add_argument("--labels-file", help="optional CSV file,label for the probe images")
-    parser.add_argument("--concepts", default="20k", help="20k, imagenet, cifar100, or a text file (one per line)")
-    parser.add_argument("--clip", "--encoder", dest="encoder", default=DEFAULT_CLIP, help=ENCODER_HELP)
+    parser.add_argument(
+        "--concepts", default=DEFAULTS["concepts"], help="20k, imagenet, cifar100, or a text file (one per line)"
+    )
+    parser.add_argument("--clip", "--encoder", dest="encoder", default=DEFAULTS["encoder"], help=ENCODER_HELP)
     parser.add_argument("--template", help="prompt template for concepts, e.g. 'a photo of a {}' (default: none)")
-    parser.add_argument("--similarity", default="soft_wpmi", choices=sorted(SIMILARITY_FUNCTIONS))
+    parser.add_argument("--similarity", default=DEFAULTS["similarity"], choices=sorted(SIMILARITY_FUNCTIONS))
     parser.add_argument(
         "--top-k", type=int, help="top images per neuron (default: the paper's, scaled to the probe set)"
     )
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="similarity parameter")
-    parser.add_argument("--pool", default="avg", choices=["avg", "max"], help="spatial pooling of conv channels")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--pool", default=DEFAULTS["pool"], choices=POOLING, help="spatial pooling of conv channels")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--max-images", type=int, help="use only the first N probe images")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
 

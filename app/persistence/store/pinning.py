@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable
-from dataclasses import MISSING, fields
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ from dissect_core.results import DissectionResult
 def pin_settings(result: DissectionResult, config: DissectConfig | None) -> dict[str, Any]:
     """Return every setting of the run as plain JSON: config, pipeline settings, hashes, code version."""
     # Defaults first: a field neither the config nor the pipeline recorded had its default value.
-    pinned: dict[str, Any] = {spec.name: spec.default for spec in fields(DissectConfig) if spec.default is not MISSING}
+    pinned: dict[str, Any] = DissectConfig.defaults()
     if config is not None:
         pinned.update(config.to_dict())
     pinned.update(result.settings)
