@@ -66,7 +66,7 @@ _SORT_KEYS: dict[str, tuple[Callable[[IndexedNeuron], Any], bool]] = {
 }
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity, so an index can key (weak) caches that live exactly as long as it does
 class LayerIndex:
     """Every neuron of one stored layer in unit order, with the orders of the grid's sorts computed once each."""
 
@@ -78,8 +78,6 @@ class LayerIndex:
     neurons: tuple[IndexedNeuron, ...]
     _position: dict[int, int] = field(init=False, repr=False)
     _orders: dict[str, tuple[IndexedNeuron, ...]] = field(init=False, repr=False, default_factory=dict)
-    #: Rendered grid cards by unit, filled by the templates (a card never changes once its run is stored).
-    card_memo: dict[int, Any] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._position = {neuron.unit: position for position, neuron in enumerate(self.neurons)}

@@ -59,7 +59,7 @@ def _run_summary(run: Run, n_layers: int, n_neurons: int) -> RunSummary:
     )
 
 
-def _runs_query() -> Select[tuple[Run]]:
+def _runs_query() -> Select[Run]:
     return select(Run).options(joinedload(Run.model), joinedload(Run.probe_set), joinedload(Run.concept_set))
 
 
@@ -161,6 +161,7 @@ def layer_score_stats(session: Session, layer_id: int) -> LayerScoreStats:
     quartile = session.scalar(
         select(Neuron.score).where(Neuron.layer_id == layer_id).order_by(Neuron.score.asc()).offset(n // 4).limit(1)
     )
+    assert quartile is not None  # n > 0 neurons, so offset n // 4 names one
     return LayerScoreStats(score_min=score_min, score_max=score_max, low_confidence_below=float(quartile))
 
 

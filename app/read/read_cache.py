@@ -1,13 +1,10 @@
-"""Per-app caches of what never changes once a run is stored: run details, layers, rendered bodies.
+"""Per-app caches of what never changes once a run is stored: run details, layer facts, layer indexes.
 
 A run is written once, in one transaction, and never edited (a relabel makes a new run), so anything
-derived from a run alone can be kept until evicted. Pages that mix in changing rows (jobs, typed
-concepts) are not cached here.
+derived from a run alone can be kept until evicted. Changing rows (jobs, typed concepts) are not cached here.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -17,21 +14,8 @@ from app.read.layer_index import LayerIndex, load_layer_index
 from app.read.schemas import RunDetail
 
 
-@dataclass(frozen=True)
-class CachedBody:
-    """A rendered 200 response of an immutable page: its bytes and content type."""
-
-    body: bytes
-    media_type: str
-
-
-def body_key(path: str, query: str, htmx: bool) -> str:
-    """Return the cache key of a GET: its path, its query string and whether htmx asked for a fragment."""
-    return f"{path}?{query}|{'hx' if htmx else 'page'}"
-
-
 class ReadCache:
-    """LRUs of run details, layer facts and rendered response bodies of immutable pages."""
+    """LRUs of run details, layer facts and in-memory layer indexes."""
 
     def __init__(
         self,
@@ -40,7 +24,6 @@ class ReadCache:
         max_layers: int = 512,
         max_layer_indexes: int = 8,
         max_index_top_images: int = 400_000,
-        max_bodies: int = 4096,
     ) -> None:
         self._runs: LRUCache[int, RunDetail] = LRUCache(max_runs)
         self._layers: LRUCache[tuple[int, str], queries.LayerFacts] = LRUCache(max_layers)
@@ -49,7 +32,6 @@ class ReadCache:
         self._indexes: LRUCache[tuple[int, str], LayerIndex] = LRUCache(
             max_layer_indexes, weigh=LayerIndex.n_top_images, max_weight=max_index_top_images
         )
-        self._bodies: LRUCache[str, CachedBody] = LRUCache(max_bodies)
 
     def run(self, session: Session, run_id: int) -> RunDetail:
         """Return the run's details (cached); NotFound is raised, never cached."""
@@ -84,13 +66,3 @@ class ReadCache:
             )
 
         return self._indexes.get_or_load((run_id, facts.name), load)
-
-    def body(self, key: str) -> CachedBody | None:
-        """Return the rendered body stored under key, or None."""
-        return self._bodies.get(key)
-
-    def keep(self, key: str, body: bytes, media_type: str) -> CachedBody:
-        """Store a rendered body under key; return it."""
-        cached = CachedBody(body, media_type)
-        self._bodies.put(key, cached)
-        return cached

@@ -108,7 +108,7 @@ class NeuronList(BaseModel):
 class NeuronDetail(NeuronSummary):
     """One neuron on its permalink page."""
 
-    top_images: list[TopImageView]
+    top_images: list[TopImageView]  # type: ignore[assignment]  # pydantic narrows the field; mypy sees list as invariant
     run_id: int
     model_name: str
     layer: str

@@ -1,8 +1,13 @@
-"""htmx glue: the event names pages listen for, and telling fragment requests from full-page ones."""
+"""htmx glue: the event names pages listen for, the one rule telling fragment requests from full-page ones, and
+the route class of answers that depend on it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
 from fastapi import Request, Response
+from fastapi.routing import APIRoute
 
 #: Sent (HX-Trigger) after a typed concept is kept; the saved-concepts list reloads on it.
 TYPED_CONCEPTS_CHANGED = "typed-concepts-changed"
@@ -10,9 +15,9 @@ TYPED_CONCEPTS_CHANGED = "typed-concepts-changed"
 JOB_FINISHED = "job-finished"
 
 
-def is_htmx(request: Request) -> bool:
-    """Return whether htmx asked for a fragment (a history restore wants the full page)."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
+def is_htmx(headers: Mapping[str, str]) -> bool:
+    """Return whether these request headers ask for a fragment (htmx's history restore wants the full page)."""
+    return headers.get("hx-request") == "true" and headers.get("hx-history-restore-request") != "true"
 
 
 def vary_on_htmx(response: Response) -> Response:
@@ -26,3 +31,16 @@ def trigger(response: Response, event: str) -> Response:
     """Ask htmx to fire `event` on the body when it receives this response."""
     response.headers["HX-Trigger"] = event
     return response
+
+
+class HtmxAwareRoute(APIRoute):
+    """A route that answers htmx with something else (a fragment): its answers say they vary on HX-Request."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Return FastAPI's handler, with Vary: HX-Request added to what it answers."""
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            return vary_on_htmx(await handler(request))
+
+        return answer

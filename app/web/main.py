@@ -1,15 +1,14 @@
-"""The web app: `create_app(settings)` wires the database, caches, templates and routers together."""
+"""The web app: `create_app(settings)` puts the database, caches and templates on app.state and adds the routers."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.orm import Session
 
 import dissect_core
 from app.core.config import Settings
@@ -19,16 +18,23 @@ from app.read.concept_search import ConceptSearcher, EncoderLoader
 from app.read.read_cache import ReadCache
 from app.web.cache_middleware import ServeCachedBodies
 from app.web.errors import install_error_handlers
-from app.web.routes.api import make_api_router
-from app.web.routes.concepts import make_concepts_router
-from app.web.routes.docs import make_docs_router
-from app.web.routes.jobs import make_jobs_router
-from app.web.routes.media import make_media_router
-from app.web.routes.pages import make_pages_router
-from app.web.routes.upload import make_upload_router
+from app.web.response_cache import ResponseCache
+from app.web.routes import concepts, docs, jobs, layers, media, neurons, runs, upload
 from app.web.templating import make_templates
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+# Routes are tried in this order. Media first: a grid page loads hundreds of images, each matched in turn. The
+# neuron and concept routes end in fixed suffixes under `{layer:path}`, so they come before the layer's own route.
+ROUTERS = (
+    media.router,
+    runs.router,
+    neurons.router,
+    concepts.router,
+    layers.router,
+    jobs.router,
+    upload.router,
+    docs.router,
+)
 
 
 def create_app(
@@ -40,15 +46,8 @@ def create_app(
     """Return the dashboard app for a migrated database; tests may pass a fake encoder loader or catalog."""
     settings.ensure_dirs()
     engine = create_db_engine(settings.database_url)
-    sessions = session_factory(engine)
     templates = make_templates()
-    searcher = ConceptSearcher(encoder_loader=encoder_loader)
-    cache = ReadCache()
-    catalog = catalog or ArchitectureCatalog()
-
-    def get_session() -> Iterator[Session]:
-        with sessions() as session:
-            yield session
+    response_cache = ResponseCache()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -71,23 +70,18 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    # What the routes' dependencies (app.web.deps) hand out.
     app.state.settings = settings
     app.state.engine = engine
-    app.state.concept_searcher = searcher
-    app.state.catalog = catalog
-    app.state.read_cache = cache
+    app.state.sessions = session_factory(engine)
+    app.state.templates = templates
+    app.state.concept_searcher = ConceptSearcher(encoder_loader=encoder_loader)
+    app.state.catalog = catalog or ArchitectureCatalog()
+    app.state.read_cache = ReadCache()
+    app.state.response_cache = response_cache
     install_error_handlers(app, templates)
-    app.add_middleware(ServeCachedBodies, cache=cache)
+    app.add_middleware(ServeCachedBodies, cache=response_cache)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    common = {"get_session": get_session, "templates": templates}
-    app.include_router(make_media_router(media_dir=settings.media_dir))
-    app.include_router(make_upload_router(**common, engine=engine, settings=settings, catalog=catalog))
-    app.include_router(
-        make_api_router(**common, engine=engine, settings=settings, searcher=searcher, catalog=catalog, cache=cache)
-    )
-    # Concept routes end in fixed suffixes under `{layer:path}`, so they must be tried before the layer page.
-    app.include_router(make_concepts_router(**common, engine=engine, settings=settings, searcher=searcher, cache=cache))
-    app.include_router(make_jobs_router(**common, engine=engine))
-    app.include_router(make_docs_router(templates=templates))
-    app.include_router(make_pages_router(**common, cache=cache))
+    for router in ROUTERS:
+        app.include_router(router)
     return app

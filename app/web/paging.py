@@ -1,4 +1,4 @@
-"""Paging of a layer's neuron grid: page numbers, the neurons shown, and the links between pages."""
+"""Paging: the most items an API answer lists, and a layer grid's page numbers, neurons shown and links."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from app.core.urls import layer_url
 from app.read.schemas import NeuronList, NeuronSort
 
 PAGE_SIZE = 96
+#: The largest `limit` an API list accepts.
+MAX_LIMIT = 500
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
-from jinja2 import pass_context
-from jinja2.runtime import Context
-from markupsafe import Markup
 
 from app.core import urls
-from app.read.schemas import NeuronSummary
 from app.web import htmx
+from app.web.cards import CardMemo, card_renderer
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
@@ -31,21 +28,8 @@ def format_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-@pass_context
-def neuron_card(context: Context, neuron: NeuronSummary) -> Markup:
-    """Return one grid card, rendered once per neuron when the page passes its layer's `card_memo`."""
-    memo: dict[int, Markup] | None = context.get("card_memo")
-    card = memo.get(neuron.unit) if memo is not None else None
-    if card is None:
-        template = context.environment.get_template("partials/neuron_card.html")
-        card = Markup(template.render(run=context["run"], page=context["page"], neuron=neuron))
-        if memo is not None:
-            memo[neuron.unit] = card
-    return card
-
-
 def make_templates() -> Jinja2Templates:
-    """Return the page templates with the dashboard's URL helpers, filters and htmx event names."""
+    """Return the page templates with the dashboard's URL helpers, filters, card memo and htmx event names."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.trim_blocks = True
@@ -61,7 +45,7 @@ def make_templates() -> Jinja2Templates:
         search_url=urls.search_url,
         job_url=urls.job_url,
         model_neuron_url=urls.model_neuron_url,
-        neuron_card=neuron_card,
+        neuron_card=card_renderer(CardMemo()),
         api_url=urls.api_url,
         TYPED_CONCEPTS_CHANGED=htmx.TYPED_CONCEPTS_CHANGED,
         JOB_FINISHED=htmx.JOB_FINISHED,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from app.jobs.dissections import StoredDissection
 from app.jobs.worker import run_worker
 from tests.browser.conftest import LiveServer
 from tests.support.dashboard_seed import LayerSpec, TinyNet, seed_run
@@ -120,15 +121,18 @@ def test_type_a_concept_and_see_ranked_neurons(browser: Any, live_server: LiveSe
     assert "ranks 2 of 2048" in text
 
 
-def fake_executor(settings: Any, config: Any, progress: Any, should_stop: Any, *, engine: Any, **_: Any) -> int:
+def fake_executor(
+    settings: Any, config: Any, progress: Any, should_stop: Any, *, engine: Any, **_: Any
+) -> StoredDissection:
     """Stand in for the pipeline: report progress slowly, then store a small run."""
     for done in range(4):
         progress("activations", done, 4)
         time.sleep(0.6)
     progress("store", 4, 4)
-    return seed_run(
+    seeded = seed_run(
         engine, settings, model_name=config.model, layers=(LayerSpec("conv", "conv", 4), LayerSpec("fc", "linear", 3))
-    ).run_id
+    )
+    return StoredDissection(run_id=seeded.run_id, result=None)  # type: ignore[arg-type]  # the worker reads the id
 
 
 def test_upload_a_checkpoint_and_watch_its_job_finish(

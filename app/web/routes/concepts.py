@@ -1,100 +1,137 @@
 """Concepts on demand: rank a layer by a typed concept, score one on a neuron, keep them, relabel with them."""
 
-from collections.abc import Callable, Iterator
+# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Form, Query
 
-from app.core.config import Settings
-from app.core.urls import job_url, run_url
+from app.core.urls import api_url, job_url, run_url
 from app.jobs.typed_concepts import keep_typed_concept, relabel_with_typed_concepts
 from app.persistence.db import write_session
 from app.read import queries
-from app.read.concept_search import ConceptSearcher, score_neuron, search_layer
-from app.read.read_cache import ReadCache
-from app.web.htmx import TYPED_CONCEPTS_CHANGED, is_htmx, trigger, vary_on_htmx
-from app.web.routes.pages import layer_page_context, neuron_page_context
+from app.read.concept_search import score_neuron, search_layer
+from app.read.schemas import ConceptSearchResult, JobCreated, NeuronConceptScore, TypedConceptView
+from app.web.deps import EngineDep, ReadCacheDep, SearcherDep, SessionDep, SettingsDep
+from app.web.htmx import TYPED_CONCEPTS_CHANGED
+from app.web.paging import MAX_LIMIT
+from app.web.resources import Page, Redirect, resource
+from app.web.routes.layers import layer_page_context
+from app.web.routes.neurons import neuron, neuron_page_context
 from dissect_core.errors import DissectError
 
-
-def _local_path(url: str, fallback: str) -> str:
-    # Only same-site paths: a form's `back` field must not send the browser elsewhere.
-    return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else fallback
+router = APIRouter(tags=["concepts"])
 
 
-def make_concepts_router(
-    *,
-    get_session: Callable[[], Iterator[Session]],
-    engine: Engine,
-    settings: Settings,
-    templates: Jinja2Templates,
-    searcher: ConceptSearcher,
-    cache: ReadCache,
-) -> APIRouter:
-    """Return the router of the concept-search pages and fragments."""
-    router = APIRouter(include_in_schema=False)
-    SessionDep = Annotated[Session, Depends(get_session)]
+def typed_concepts_panel(kept: list[TypedConceptView], run_id: int) -> dict[str, object]:
+    """Return the context of the kept-concepts panel (an htmx fragment, also on its own)."""
+    return {"run_id": run_id, "typed_concepts": kept}
 
-    @router.get("/runs/{run_id}/layers/{layer:path}/neurons/{unit}/concept", response_class=HTMLResponse)
-    def neuron_concept(
-        request: Request, run_id: int, layer: str, unit: int, session: SessionDep, q: str = ""
-    ) -> Response:
-        """A typed concept's score on one neuron and the neuron's rank for it; htmx gets the fragment."""
-        context = neuron_page_context(session, cache, run_id, layer, unit) if not is_htmx(request) else {}
-        context["concept"] = q
-        context["concept_score"] = None
-        context["concept_error"] = None
-        if q.strip():
-            try:
-                context["concept_score"] = score_neuron(session, searcher, run_id, layer, unit, q)
-            except DissectError as error:
-                context["concept_error"] = str(error)
-        name = "partials/neuron_concept.html" if is_htmx(request) else "neuron.html"
-        return vary_on_htmx(templates.TemplateResponse(request, name, context))
 
-    @router.get("/runs/{run_id}/layers/{layer:path}/concepts", response_class=HTMLResponse)
-    def layer_concepts(request: Request, run_id: int, layer: str, session: SessionDep, q: str = "") -> Response:
-        """The layer's neurons ranked by a typed concept; htmx gets the ranked list alone."""
-        if is_htmx(request):
-            context: dict[str, object] = {"run_id": run_id, "layer": queries.layer_summary(session, run_id, layer)}
-        else:
-            context = layer_page_context(session, cache, run_id, layer, sort="unit", q="", page=1)
-        context.update(concept=q, result=None, error=None)
-        if q.strip():
-            try:
-                context["result"] = search_layer(session, searcher, run_id, layer, q)
-            except DissectError as error:
-                context["error"] = str(error)
-        name = "partials/concept_results.html" if is_htmx(request) else "layer.html"
-        return vary_on_htmx(templates.TemplateResponse(request, name, context))
+@resource(router, "/runs/{run_id}/typed-concepts", html=Page("partials/typed_concepts.html", typed_concepts_panel))
+def typed_concepts(run_id: int, session: SessionDep) -> list[TypedConceptView]:
+    """Concepts kept on the run's pages for a relabel."""
+    queries.get_run(session, run_id)
+    return queries.list_typed_concepts(session, run_id)
 
-    @router.get("/runs/{run_id}/typed-concepts", response_class=HTMLResponse)
-    def typed_concepts_panel(request: Request, run_id: int, session: SessionDep) -> Response:
-        """The panel of a run's kept concepts (an htmx fragment)."""
-        queries.get_run(session, run_id)
-        context = {"run_id": run_id, "typed_concepts": queries.list_typed_concepts(session, run_id)}
-        return templates.TemplateResponse(request, "partials/typed_concepts.html", context)
 
-    @router.post("/runs/{run_id}/typed-concepts")
-    def keep_concept(
-        request: Request, run_id: int, text: Annotated[str, Form()] = "", back: Annotated[str, Form()] = ""
-    ) -> Response:
-        """Keep a typed concept for the run; htmx gets the change event (the panel reloads on it)."""
-        with write_session(engine) as session:
-            keep_typed_concept(session, run_id, text)
-        if not is_htmx(request):
-            return RedirectResponse(_local_path(back, run_url(run_id)), status_code=303)
-        return trigger(Response(status_code=204), TYPED_CONCEPTS_CHANGED)
+def back_to_the_form(_kept: TypedConceptView, run_id: int, back: Annotated[str, Form()] = "") -> str:
+    """Return where the keep form goes back to: the page it was on (same site only), else the run's page."""
+    return back if back.startswith("/") and not back.startswith("//") and "\\" not in back else run_url(run_id)
 
-    @router.post("/runs/{run_id}/relabel")
-    def relabel(run_id: int) -> Response:
-        """Queue a relabel of the run with its typed concepts added to its vocabulary; go to the job."""
-        with write_session(engine) as session:
-            job_id = relabel_with_typed_concepts(session, settings, run_id)
-        return RedirectResponse(job_url(job_id), status_code=303)
 
-    return router
+@resource(
+    router,
+    "/runs/{run_id}/typed-concepts",
+    method="POST",
+    html=Redirect(back_to_the_form, htmx_event=TYPED_CONCEPTS_CHANGED),
+    status_code=201,
+)
+def keep_concept(run_id: int, text: Annotated[str, Form()], engine: EngineDep) -> TypedConceptView:
+    """Keep a typed concept for the run (idempotent)."""
+    with write_session(engine) as session:
+        row = keep_typed_concept(session, run_id, text)
+        return TypedConceptView(id=row.id, text=row.text, created_at=row.created_at)
+
+
+@resource(
+    router, "/runs/{run_id}/relabel", method="POST", html=Redirect(lambda created: created.job_url), status_code=201
+)
+def relabel(run_id: int, settings: SettingsDep, engine: EngineDep) -> JobCreated:
+    """Queue a relabel with the run's settings and its typed concepts added to its vocabulary."""
+    with write_session(engine) as session:
+        job_id = relabel_with_typed_concepts(session, settings, run_id)
+    return JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
+
+
+def _problem(outcome: object, q: str) -> str | None:
+    # A blank box is a form not filled in yet rather than a mistake: pages show no problem for it.
+    return str(outcome) if isinstance(outcome, DissectError) and q.strip() else None
+
+
+def neuron_concept_score(outcome: NeuronConceptScore | DissectError, q: str = "") -> dict[str, object]:
+    """Return the context of a concept's score on a neuron: the score, or what kept it from being scored."""
+    score = outcome if isinstance(outcome, NeuronConceptScore) else None
+    return {"concept": q, "concept_score": score, "concept_error": _problem(outcome, q)}
+
+
+def scored_neuron_page(
+    run_id: int, layer: str, unit: int, session: SessionDep, cache: ReadCacheDep
+) -> dict[str, object]:
+    """Return the neuron page around the score: the neuron, as its permalink shows it."""
+    return neuron_page_context(cache.run(session, run_id), neuron(run_id, layer, unit, session, cache))
+
+
+@resource(
+    router,
+    "/runs/{run_id}/layers/{layer:path}/neurons/{unit}/concept",
+    html=Page(
+        "neuron.html",
+        context=neuron_concept_score,
+        fragment="partials/neuron_concept.html",
+        page_context=scored_neuron_page,
+        shown_errors=(DissectError,),
+    ),
+)
+def neuron_concept(
+    run_id: int, layer: str, unit: int, q: str, session: SessionDep, searcher: SearcherDep
+) -> NeuronConceptScore:
+    """A typed concept's soft-WPMI score on one neuron and the neuron's rank for it in the layer."""
+    return score_neuron(session, searcher, run_id, layer, unit, q)
+
+
+def concept_ranking(
+    outcome: ConceptSearchResult | DissectError, run_id: int, layer: str, session: SessionDep, q: str = ""
+) -> dict[str, object]:
+    """Return the context of a layer ranked by a concept: the ranking, or what kept it from being ranked."""
+    result = outcome if isinstance(outcome, ConceptSearchResult) else None
+    layer_summary = queries.layer_summary(session, run_id, layer)
+    return {"run_id": run_id, "layer": layer_summary, "concept": q, "result": result, "error": _problem(outcome, q)}
+
+
+def ranked_layer_page(run_id: int, layer: str, session: SessionDep, cache: ReadCacheDep) -> dict[str, object]:
+    """Return the layer page around the ranking: the grid's first page, in unit order."""
+    return layer_page_context(session, cache, run_id, layer, sort="unit", q="", page=1)
+
+
+@resource(
+    router,
+    "/runs/{run_id}/layers/{layer:path}/concepts",
+    html=Page(
+        "layer.html",
+        context=concept_ranking,
+        fragment="partials/concept_results.html",
+        page_context=ranked_layer_page,
+        shown_errors=(DissectError,),
+    ),
+)
+def concept_search(
+    run_id: int,
+    layer: str,
+    q: str,
+    session: SessionDep,
+    searcher: SearcherDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 24,
+) -> ConceptSearchResult:
+    """The layer's neurons ranked by the soft-WPMI score a typed concept would get."""
+    return search_layer(session, searcher, run_id, layer, q, limit=limit)

@@ -1,13 +1,18 @@
 """A self-hosted API reference at /docs, rendered from the OpenAPI schema (FastAPI's default loads a CDN)."""
 
+# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+
 from collections import defaultdict
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
+
+from app.web.deps import TemplatesDep
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+router = APIRouter(include_in_schema=False)
 
 
 def _type_name(schema: dict[str, Any]) -> str:
@@ -57,15 +62,9 @@ def endpoints_by_tag(openapi: dict[str, Any]) -> dict[str, list[dict[str, Any]]]
     return dict(grouped)
 
 
-def make_docs_router(*, templates: Jinja2Templates) -> APIRouter:
-    """Return the router of the offline API reference."""
-    router = APIRouter(include_in_schema=False)
-
-    @router.get("/docs", response_class=HTMLResponse)
-    def docs(request: Request) -> Response:
-        """The API reference, from the app's OpenAPI schema, with no script from outside."""
-        schema = request.app.openapi()
-        context = {"title": "API", "info": schema.get("info", {}), "groups": endpoints_by_tag(schema)}
-        return templates.TemplateResponse(request, "docs.html", context)
-
-    return router
+@router.get("/docs", response_class=HTMLResponse)
+def docs(request: Request, templates: TemplatesDep) -> Response:
+    """The API reference, from the app's OpenAPI schema, with no script from outside."""
+    schema = request.app.openapi()
+    context = {"title": "API", "info": schema.get("info", {}), "groups": endpoints_by_tag(schema)}
+    return templates.TemplateResponse(request, "docs.html", context)

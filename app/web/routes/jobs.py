@@ -1,41 +1,53 @@
-"""Job pages: live progress (htmx polls the fragment every second) and cancelling."""
+"""Jobs: the newest jobs, one job's live progress (htmx polls its fragment every second), and cancelling."""
 
-from collections.abc import Callable, Iterator
+# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query
 
-from app.core.urls import job_url
+from app.core.urls import API_PREFIX, job_url
 from app.jobs import queue
 from app.read import queries
-from app.web.htmx import JOB_FINISHED, is_htmx, trigger, vary_on_htmx
+from app.read.schemas import JobView
+from app.web.deps import EngineDep, SessionDep
+from app.web.htmx import JOB_FINISHED
+from app.web.paging import MAX_LIMIT
+from app.web.resources import Page, Redirect, resource
+
+router = APIRouter(tags=["jobs"])
 
 
-def make_jobs_router(
-    *, get_session: Callable[[], Iterator[Session]], engine: Engine, templates: Jinja2Templates
-) -> APIRouter:
-    """Return the router of the job pages."""
-    router = APIRouter(include_in_schema=False)
-    SessionDep = Annotated[Session, Depends(get_session)]
+@router.get(API_PREFIX + "/jobs")
+def jobs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50) -> list[JobView]:
+    """The newest jobs first."""
+    return queries.list_jobs(session, limit=limit)
 
-    @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-    def job_page(request: Request, job_id: int, session: SessionDep) -> Response:
-        """A job's status and progress; htmx gets the progress fragment, which stops polling once finished."""
-        job = queries.get_job(session, job_id)
-        context = {"title": f"job {job_id}", "job": job}
-        if not is_htmx(request):
-            return vary_on_htmx(templates.TemplateResponse(request, "job.html", context))
-        response = templates.TemplateResponse(request, "partials/job_progress.html", context)
-        return vary_on_htmx(trigger(response, JOB_FINISHED) if job.finished else response)
 
-    @router.post("/jobs/{job_id}/cancel")
-    def cancel_job(job_id: int) -> Response:
-        """Cancel a queued job, or ask a running one to stop; back to the job page."""
-        queue.cancel(engine, job_id)
-        return RedirectResponse(job_url(job_id), status_code=303)
+def job_page(job: JobView) -> dict[str, object]:
+    """Return the context of job.html and of its progress fragment."""
+    return {"title": f"job {job.id}", "job": job}
 
-    return router
+
+def finished_event(job: JobView) -> str | None:
+    """Return the event sent with a finished job's last fragment (which also stops the polling)."""
+    return JOB_FINISHED if job.finished else None
+
+
+@resource(
+    router,
+    "/jobs/{job_id}",
+    html=Page("job.html", context=job_page, fragment="partials/job_progress.html", fragment_event=finished_event),
+)
+def job(job_id: int, session: SessionDep) -> JobView:
+    """One job's status and progress."""
+    return queries.get_job(session, job_id)
+
+
+@resource(router, "/jobs/{job_id}/cancel", method="POST", html=Redirect(lambda cancelled: job_url(cancelled.id)))
+def cancel_job(job_id: int, session: SessionDep, engine: EngineDep) -> JobView:
+    """Cancel a queued job, or ask a running one to stop at its next progress report."""
+    queries.get_job(session, job_id)
+    session.rollback()  # end the read snapshot, so the re-read below sees the cancellation
+    queue.cancel(engine, job_id)
+    return queries.get_job(session, job_id)

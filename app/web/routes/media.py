@@ -1,13 +1,18 @@
 """Media files (views, crops, heatmaps) from the media dir; names are content hashes, so cached forever."""
 
+# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+
 from pathlib import Path, PurePosixPath
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
 from app.core.errors import NotFound
+from app.web.deps import SettingsDep
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+
+router = APIRouter(prefix="/media", include_in_schema=False)
 
 
 def resolve_media_path(media_dir: Path, relative: str) -> Path:
@@ -28,13 +33,7 @@ def resolve_media_path(media_dir: Path, relative: str) -> Path:
     return path
 
 
-def make_media_router(*, media_dir: Path) -> APIRouter:
-    """Return the router that serves the media dir with immutable cache headers."""
-    router = APIRouter(include_in_schema=False)
-
-    @router.get("/media/{path:path}")
-    def media(path: str) -> Response:
-        """One content-addressed media file."""
-        return FileResponse(resolve_media_path(media_dir, path), headers={"Cache-Control": IMMUTABLE})
-
-    return router
+@router.get("/{path:path}")
+def media(path: str, settings: SettingsDep) -> Response:
+    """One content-addressed media file."""
+    return FileResponse(resolve_media_path(settings.media_dir, path), headers={"Cache-Control": IMMUTABLE})

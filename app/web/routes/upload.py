@@ -1,22 +1,25 @@
-"""The upload page: a checkpoint plus its architecture, layers, probe set, concepts and encoder, checked first."""
+"""Uploads: the upload page and API (a checkpoint plus its architecture, layers, probe set, concepts and encoder,
+checked first), and the architectures a checkpoint can be for."""
 
-from collections.abc import Callable, Iterator
+# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from app.core.config import Settings
-from app.core.urls import api_url, job_url
+from app.core.urls import API_PREFIX, api_url, job_url
 from app.jobs.architectures import ArchitectureCatalog
 from app.jobs.uploads import BadUpload, UploadValues, accept_upload, receive_checkpoint
 from app.read import queries
-from app.read.schemas import JobCreated
+from app.read.schemas import JobCreated, LayerOption
+from app.web.deps import CatalogDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
+from app.web.htmx import HtmxAwareRoute, is_htmx
 from dissect_core.errors import DissectError
 
 # Multipart framing and the small form fields on top of the file itself.
@@ -43,6 +46,8 @@ UPLOAD_REQUEST_BODY = {
     },
 }
 
+router = APIRouter(tags=["upload"])
+
 
 async def submit_upload(request: Request, engine: Engine, settings: Settings, catalog: ArchitectureCatalog) -> int:
     """Receive, check and queue an uploaded checkpoint from a multipart request; return the job id."""
@@ -62,73 +67,101 @@ async def submit_upload(request: Request, engine: Engine, settings: Settings, ca
     return await run_in_threadpool(accept_upload, engine, settings, catalog, request.state.upload_values, received)
 
 
-def make_upload_router(
-    *,
-    get_session: Callable[[], Iterator[Session]],
-    engine: Engine,
-    settings: Settings,
-    templates: Jinja2Templates,
-    catalog: ArchitectureCatalog,
-) -> APIRouter:
-    """Return the router of the upload page and the upload API."""
-    router = APIRouter()
-    SessionDep = Annotated[Session, Depends(get_session)]
+@dataclass
+class UploadForm:
+    """The upload form with what it offers: architectures and their layers, specs used before, the size limit."""
 
-    def render(request: Request, session: Session, values: UploadValues, error: str | None, status: int) -> Response:
+    request: Request
+    session: SessionDep
+    templates: TemplatesDep
+    catalog: CatalogDep
+    settings: SettingsDep
+
+    def render(self, values: UploadValues, error: str | None = None, status: int = 200) -> Response:
+        """Return the form filled with `values`, saying what was wrong with the last upload if anything was."""
         layer_options, layer_error = [], None
         try:
-            layer_options = catalog.layers(values.architecture) if values.architecture else []
+            layer_options = self.catalog.layers(values.architecture) if values.architecture else []
         except Exception as problem:  # the form must still render when one architecture cannot be built
             layer_error = f"Could not list the layers of {values.architecture} ({problem}); pick another architecture."
-        specs = queries.known_specs(session)
+        specs = queries.known_specs(self.session)
         context = {
             "title": "Upload",
-            "architectures": catalog.names(),
+            "architectures": self.catalog.names(),
             "values": values,
             "layer_options": layer_options,
             "layer_error": layer_error,
             "error": error,
-            "limit_mb": round(settings.upload_limit_bytes / 2**20),
+            "limit_mb": round(self.settings.upload_limit_bytes / 2**20),
             "probe_options": specs["probes"],
             "concept_options": specs["concepts"],
             "encoder_options": specs["encoders"],
         }
-        return templates.TemplateResponse(request, "upload.html", context, status_code=status)
+        return self.templates.TemplateResponse(self.request, "upload.html", context, status_code=status)
 
-    @router.get("/upload", response_class=HTMLResponse, include_in_schema=False)
-    def upload_page(request: Request, session: SessionDep, architecture: str = "") -> Response:
-        """The upload form; `architecture` picks whose layers are listed."""
-        chosen = architecture if architecture in catalog.names() else catalog.default()
-        return render(request, session, UploadValues(architecture=chosen), None, 200)
 
-    @router.post("/upload", response_class=HTMLResponse, include_in_schema=False)
-    async def upload_submit(request: Request) -> Response:
-        """Check and queue an upload, then go to its job; a bad upload re-renders the form with the problem."""
-        try:
-            job_id = await submit_upload(request, engine, settings, catalog)
-        except DissectError as error:
-            values = getattr(request.state, "upload_values", None) or UploadValues(architecture=catalog.default())
-            status = 400 if isinstance(error, BadUpload) else 422
-            with Session(engine) as session:
-                return render(request, session, values, str(error), status)
-        return RedirectResponse(job_url(job_id), status_code=303)
+UploadFormDep = Annotated[UploadForm, Depends()]
 
-    @router.post(
-        "/api/v1/uploads",
-        status_code=201,
-        response_model=JobCreated,
-        tags=["upload"],
-        responses={400: {"description": "unusable file"}, 422: {"description": "does not fit / bad fields"}},
-        openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
-    )
-    async def upload_api(request: Request) -> Response:
-        """Upload a checkpoint (multipart: checkpoint, architecture, layers, probe, concepts, encoder) and queue it."""
-        try:
-            job_id = await submit_upload(request, engine, settings, catalog)
-        except DissectError as error:
-            status = 400 if isinstance(error, BadUpload) else 422
-            return JSONResponse({"detail": str(error)}, status_code=status)
-        created = JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
-        return JSONResponse(created.model_dump(), status_code=201, headers={"Location": created.api_url})
 
-    return router
+@router.get("/upload", response_class=HTMLResponse, include_in_schema=False)
+def upload_page(form: UploadFormDep, catalog: CatalogDep, architecture: str = "") -> Response:
+    """The upload form; `architecture` picks whose layers are listed."""
+    chosen = architecture if architecture in catalog.names() else catalog.default()
+    return form.render(UploadValues(architecture=chosen))
+
+
+@router.post("/upload", response_class=HTMLResponse, include_in_schema=False)
+async def upload_submit(
+    request: Request, form: UploadFormDep, engine: EngineDep, settings: SettingsDep, catalog: CatalogDep
+) -> Response:
+    """Check and queue an upload, then go to its job; a bad upload re-renders the form with the problem."""
+    try:
+        job_id = await submit_upload(request, engine, settings, catalog)
+    except DissectError as error:
+        values = getattr(request.state, "upload_values", None) or UploadValues(architecture=catalog.default())
+        status = 400 if isinstance(error, BadUpload) else 422
+        return await run_in_threadpool(form.render, values, str(error), status)
+    return RedirectResponse(job_url(job_id), status_code=303)
+
+
+@router.post(
+    API_PREFIX + "/uploads",
+    status_code=201,
+    response_model=JobCreated,
+    responses={400: {"description": "unusable file"}, 422: {"description": "does not fit / bad fields"}},
+    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+)
+async def upload_api(request: Request, engine: EngineDep, settings: SettingsDep, catalog: CatalogDep) -> Response:
+    """Upload a checkpoint (multipart: checkpoint, architecture, layers, probe, concepts, encoder) and queue it."""
+    try:
+        job_id = await submit_upload(request, engine, settings, catalog)
+    except DissectError as error:
+        status = 400 if isinstance(error, BadUpload) else 422
+        return JSONResponse({"detail": str(error)}, status_code=status)
+    created = JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
+    return JSONResponse(created.model_dump(), status_code=201, headers={"Location": created.api_url})
+
+
+@router.get(API_PREFIX + "/architectures")
+def architectures(catalog: CatalogDep) -> list[str]:
+    """The architectures a checkpoint can be uploaded for."""
+    return catalog.names()
+
+
+def architecture_layers(request: Request, architecture: str, catalog: CatalogDep, templates: TemplatesDep) -> Response:
+    """The architecture's layers in forward order; htmx gets the upload form's layer picker instead."""
+    options = catalog.layers(architecture)
+    if is_htmx(request.headers):
+        context = {"layer_options": options, "values": UploadValues(architecture=architecture), "layer_error": None}
+        return templates.TemplateResponse(request, "partials/layer_picker.html", context)
+    return JSONResponse([option.model_dump() for option in options])
+
+
+# The upload form's script asks this API path for the picker, so the fragment is served here rather than on a page.
+router.add_api_route(
+    API_PREFIX + "/architectures/{architecture}/layers",
+    architecture_layers,
+    methods=["GET"],
+    response_model=list[LayerOption],
+    route_class_override=HtmxAwareRoute,
+)

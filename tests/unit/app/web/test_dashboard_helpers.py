@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from app.core.errors import NotFound
 from app.core.lru import LRUCache
 from app.core.urls import layer_url, media_url, model_neuron_url, neuron_url
-from app.read.read_cache import ReadCache, body_key
 from app.read.schemas import LayerScoreStats, NeuronList
 from app.web.cache_middleware import ServeCachedBodies
-from app.core.errors import NotFound
 from app.web.paging import grid_params, make_pager
+from app.web.response_cache import ResponseCache, body_key
 from app.web.routes.media import resolve_media_path
 
 
@@ -111,7 +111,7 @@ def test_media_path_of_a_stored_file(tmp_path: Path) -> None:
 
 
 def test_cached_bodies_are_replayed_before_the_app() -> None:
-    cache = ReadCache()
+    cache = ResponseCache()
     cache.keep(body_key("/runs/1/layers/fc", "page=2", htmx=True), b"<div>grid</div>", "text/html; charset=utf-8")
     reached: list[str] = []
 

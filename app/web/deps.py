@@ -1,0 +1,72 @@
+"""The routes' dependencies, declared once: what `create_app` put on app.state, as Annotated aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.jobs.architectures import ArchitectureCatalog
+from app.read.concept_search import ConceptSearcher
+from app.read.read_cache import ReadCache
+
+# The getters are async: they only read app.state, so FastAPI calls them on the event loop, not in a thread.
+
+
+async def get_settings(request: Request) -> Settings:
+    """Return the app's settings."""
+    return request.app.state.settings
+
+
+async def get_engine(request: Request) -> Engine:
+    """Return the app's database engine (for writes, which open their own transaction)."""
+    return request.app.state.engine
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """Yield a read session from the app's session factory, closed once the answer is sent."""
+    session: Session = request.app.state.sessions()
+    try:
+        yield session
+    finally:
+        # Only closing a session that began a transaction does I/O (it hands its connection back); that goes to a
+        # worker thread, while answers served from the in-memory caches skip the thread pool altogether.
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
+async def get_templates(request: Request) -> Jinja2Templates:
+    """Return the app's page templates."""
+    return request.app.state.templates
+
+
+async def get_read_cache(request: Request) -> ReadCache:
+    """Return the app's cache of stored runs, layers and layer indexes."""
+    return request.app.state.read_cache
+
+
+async def get_searcher(request: Request) -> ConceptSearcher:
+    """Return the app's concept searcher (encoders and run artifacts, loaded once)."""
+    return request.app.state.concept_searcher
+
+
+async def get_catalog(request: Request) -> ArchitectureCatalog:
+    """Return the architectures checkpoints can be uploaded for."""
+    return request.app.state.catalog
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionDep = Annotated[Session, Depends(get_session)]
+TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
+ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
+SearcherDep = Annotated[ConceptSearcher, Depends(get_searcher)]
+CatalogDep = Annotated[ArchitectureCatalog, Depends(get_catalog)]

@@ -1,0 +1,75 @@
+"""A layer: its summary, and its page, the neuron grid in any sort, filter and page (htmx swaps the grid alone)."""
+
+# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy.orm import Session
+
+from app.read.read_cache import ReadCache
+from app.read.schemas import LayerSummary, NeuronSort
+from app.web.deps import ReadCacheDep, SessionDep
+from app.web.paging import PAGE_SIZE, make_pager, page_offset
+from app.web.resources import Page, resource
+
+SORT_CHOICES: tuple[tuple[str, str], ...] = (
+    ("unit", "Unit ↑"),
+    ("-unit", "Unit ↓"),
+    ("-score", "Score ↓ (best first)"),
+    ("score", "Score ↑ (weakest first)"),
+    ("label", "Label A→Z"),
+    ("-label", "Label Z→A"),
+)
+
+router = APIRouter(tags=["runs"])
+
+
+def layer_page_context(
+    session: Session, cache: ReadCache, run_id: int, layer: str, *, sort: NeuronSort, q: str, page: int
+) -> dict[str, object]:
+    """Return what layer.html and its grid partials need for one grid state."""
+    run = cache.run(session, run_id)
+    facts = cache.layer(session, run_id, layer)
+    index = cache.layer_index(session, run_id, layer)
+    listing = index.page(offset=page_offset(page), limit=PAGE_SIZE, sort=sort, q=q)
+    return {
+        "title": f"{facts.name} · run {run_id}",
+        "run": run,
+        "run_id": run_id,
+        "layer": facts.summary,
+        "page": listing,
+        "pager": make_pager(listing, page),
+        "sorts": SORT_CHOICES,
+        "layer_index": index,
+    }
+
+
+def layer_page(
+    _summary: LayerSummary,
+    run_id: int,
+    layer: str,
+    session: SessionDep,
+    cache: ReadCacheDep,
+    sort: NeuronSort = "unit",
+    q: str = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> dict[str, object]:
+    """Return layer.html's context for the grid state in the URL."""
+    return layer_page_context(session, cache, run_id, layer, sort=sort, q=q.strip(), page=page)
+
+
+def grid_fragment(request: Request) -> str:
+    """Return what htmx gets of a layer page: the next cards alone for "load more" (`part=cards`), or the grid."""
+    return "partials/neuron_cards.html" if request.query_params.get("part") == "cards" else "partials/neuron_grid.html"
+
+
+# Last among the layer's routes: `{layer:path}` would also match the fixed suffixes of the neuron and concept routes.
+@resource(
+    router,
+    "/runs/{run_id}/layers/{layer:path}",
+    html=Page("layer.html", context=layer_page, fragment=grid_fragment, immutable=True),
+)
+def layer(run_id: int, layer: str, session: SessionDep, cache: ReadCacheDep) -> LayerSummary:
+    """One layer of a run."""
+    return cache.layer(session, run_id, layer).summary

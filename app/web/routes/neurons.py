@@ -1,0 +1,74 @@
+"""Neurons: one neuron's permalink, one page of a layer's neurons, and a model's latest-run permalink."""
+
+# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import RedirectResponse
+
+from app.core.urls import api_url, neuron_url
+from app.read import queries
+from app.read.schemas import NeuronDetail, NeuronList, NeuronSort, RunDetail
+from app.web.deps import ReadCacheDep, SessionDep
+from app.web.paging import MAX_LIMIT
+from app.web.resources import Page, Redirect, resource
+
+router = APIRouter(tags=["neurons"])
+
+
+def neuron_page_context(run: RunDetail, neuron: NeuronDetail) -> dict[str, object]:
+    """Return what neuron.html needs for a neuron (no concept scored yet)."""
+    return {
+        "title": f"{neuron.label} · {neuron.layer}/{neuron.unit}",
+        "run": run,
+        "neuron": neuron,
+        "concept": None,
+        "concept_score": None,
+        "concept_error": None,
+    }
+
+
+def neuron_page(neuron: NeuronDetail, session: SessionDep, cache: ReadCacheDep) -> dict[str, object]:
+    """Return neuron.html's context: label, runners-up, top images with boxes and heatmaps, the run's settings."""
+    return neuron_page_context(cache.run(session, neuron.run_id), neuron)
+
+
+# The neuron route comes before `neurons`, and both before the layer's own route: `{layer:path}` matches slashes.
+@resource(
+    router,
+    "/runs/{run_id}/layers/{layer:path}/neurons/{unit}",
+    html=Page("neuron.html", context=neuron_page, immutable=True),
+    immutable=True,
+)
+def neuron(run_id: int, layer: str, unit: int, session: SessionDep, cache: ReadCacheDep) -> NeuronDetail:
+    """One neuron: label, score, runners-up, all top images, neighbours."""
+    return cache.layer_index(session, run_id, layer).detail(cache.run(session, run_id), unit)
+
+
+@resource(router, "/runs/{run_id}/layers/{layer:path}/neurons", html=None, immutable=True)
+def neurons(
+    run_id: int,
+    layer: str,
+    session: SessionDep,
+    cache: ReadCacheDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 96,
+    sort: NeuronSort = "unit",
+    q: str = "",
+) -> NeuronList:
+    """One page of a layer's neurons; sort by unit, score or label (`-` for descending), filter by q."""
+    return cache.layer_index(session, run_id, layer).page(offset=offset, limit=limit, sort=sort, q=q)
+
+
+@resource(
+    router,
+    "/models/{model_name}/layers/{layer:path}/neurons/{unit}",
+    html=Redirect(status_code=307),
+    json=Redirect(api_url, status_code=307),
+    response_class=RedirectResponse,
+    status_code=307,
+)
+def model_neuron(model_name: str, layer: str, unit: int, session: SessionDep) -> str:
+    """Redirect to the neuron in the model's latest run that has the layer."""
+    return neuron_url(queries.latest_run_with_layer(session, model_name, layer), layer, unit)

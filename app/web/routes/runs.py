@@ -1,0 +1,74 @@
+"""Runs: the home page, the run list, one run, its layer list (and the layer switcher), label search."""
+
+# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.core.urls import API_PREFIX, layer_url, run_url
+from app.read import queries
+from app.read.schemas import LayerSummary, RunDetail, RunSummary, SearchResult
+from app.web.deps import SessionDep, TemplatesDep
+from app.web.paging import MAX_LIMIT
+from app.web.resources import Page, Redirect, resource
+
+router = APIRouter(tags=["runs"])
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def home(request: Request, session: SessionDep, templates: TemplatesDep) -> Response:
+    """Runs and jobs."""
+    context = {"title": "Runs", "runs": queries.list_runs(session), "jobs": queries.list_jobs(session)}
+    return templates.TemplateResponse(request, "home.html", context)
+
+
+@router.get(API_PREFIX + "/runs")
+def runs(session: SessionDep) -> list[RunSummary]:
+    """Every run, newest first."""
+    return queries.list_runs(session)
+
+
+def run_page(run: RunDetail, session: SessionDep) -> dict[str, object]:
+    """Return run.html's context: the run, and the concepts kept on its pages so far."""
+    return {
+        "title": f"run {run.id} · {run.model_name}",
+        "run": run,
+        "run_id": run.id,
+        "typed_concepts": queries.list_typed_concepts(session, run.id),
+    }
+
+
+@resource(router, "/runs/{run_id}", html=Page("run.html", context=run_page))
+def run(run_id: int, session: SessionDep) -> RunDetail:
+    """One run with its pinned settings and layers."""
+    return queries.run_detail(session, run_id)
+
+
+def chosen_layer(_layers: list[LayerSummary], run_id: int, session: SessionDep, layer: str = "") -> str:
+    """Return where the layer switcher goes: the chosen layer's page, or the run's page (it lists the layers)."""
+    return layer_url(run_id, queries.get_layer(session, run_id, layer).name) if layer else run_url(run_id)
+
+
+@resource(router, "/runs/{run_id}/layers", html=Redirect(chosen_layer))
+def layers(run_id: int, session: SessionDep) -> list[LayerSummary]:
+    """A run's layers in forward order."""
+    return queries.list_layers(session, run_id)
+
+
+def search_page(result: SearchResult, session: SessionDep) -> dict[str, object]:
+    """Return search.html's context: the run and the labels that matched."""
+    return {
+        "title": f"search · run {result.run_id}",
+        "run": queries.run_detail(session, result.run_id),
+        "result": result,
+    }
+
+
+@resource(router, "/runs/{run_id}/search", html=Page("search.html", context=search_page))
+def search(
+    run_id: int, session: SessionDep, q: str = "", limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 200
+) -> SearchResult:
+    """Neurons of every layer whose label contains q."""
+    return queries.search_labels(session, run_id, q, limit=limit)
