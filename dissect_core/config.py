@@ -7,7 +7,8 @@ from typing import Any
 
 from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS
 from dissect_core.errors import DissectError
-from dissect_core.names import BUILT_IN_PROBE_SETS, POOLING
+from dissect_core.names import BUILT_IN_PROBE_SETS, POOLING, random_init_seed
+from dissect_core.preprocessing import check_overrides
 
 DEFAULT_CLIP = "ViT-B-16:openai"
 DEFAULT_OFFLINE_ENCODER = "conse:efficientnet_lite2+minilm"
@@ -19,11 +20,16 @@ class DissectConfig:
     """Everything that determines a dissection's result.
 
     model: a torchvision name (`resnet18`), a built-in (`efficientnet_lite0`), `timm:NAME`, or a
-        TorchScript file. weights: a torchvision weights enum member name, `DEFAULT`, or `none` for random
-        initialisation. checkpoint: a state dict (.pt/.pth/.safetensors) put onto the architecture.
-    probe: a folder of images, or `cifar100`. concepts: `20k`, `imagenet`, `cifar100` or a text file.
-    encoder: `ARCH:PRETRAINED` for open_clip, a local open_clip checkpoint, or `conse:CLASSIFIER+TEXT`.
+        TorchScript file. weights: a torchvision weights enum member name, `DEFAULT`, or `none` (`none@SEED`)
+        for random initialisation from seed 0 (SEED). checkpoint: a state dict (.pt/.pth/.safetensors) put
+        onto the architecture.
+    probe: a folder of images, or `cifar100`. concepts: `20k` (wordfreq's, also `wordfreq-20k`),
+        `clip-dissect-20k` (the paper's, downloaded), `imagenet`, `cifar100` or a text file.
+    encoder: `ARCH:PRETRAINED` for open_clip, a local open_clip checkpoint, `ARCH:none` (`ARCH:none@SEED`)
+        for seeded random weights, or `conse:CLASSIFIER+TEXT`.
     similarity_params: overrides of the similarity function's defaults (for example {"top_k": 5}).
+    preprocessing: overrides of how the target sees images (resize, crop, interpolation, mean, std,
+        antialias), which otherwise follows its weights; the run's settings record the resolved values.
     """
 
     model: str
@@ -33,6 +39,7 @@ class DissectConfig:
     encoder: str = DEFAULT_CLIP
     similarity: str = DEFAULT_SIMILARITY
     similarity_params: dict[str, Any] = field(default_factory=dict)
+    preprocessing: dict[str, Any] = field(default_factory=dict)
     weights: str | None = "DEFAULT"
     checkpoint: str | None = None
     pool: str = "avg"
@@ -47,6 +54,9 @@ class DissectConfig:
         """Return the settings as a JSON-ready dict."""
         data = asdict(self)
         data["layers"] = list(self.layers)
+        data["preprocessing"] = {
+            key: list(value) if isinstance(value, tuple) else value for key, value in self.preprocessing.items()
+        }
         return data
 
     @classmethod
@@ -67,10 +77,13 @@ class DissectConfig:
         if self.pool not in POOLING:
             raise DissectError(f"unknown pooling {self.pool!r}; use one of {', '.join(POOLING)}")
         _check_similarity(self.similarity, self.similarity_params)
+        check_overrides(self.preprocessing)
         for name in ("weights", "prompt_template", "device"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise DissectError(f"{name} must be text or left out, not {value!r}")
+        if self.weights:
+            random_init_seed(self.weights)  # raises on a malformed seed (`none@x`)
         if self.prompt_template is not None and "{}" not in self.prompt_template:
             raise DissectError(
                 f"prompt template {self.prompt_template!r} has no {{}} for the concept; write e.g. 'a photo of a {{}}'"

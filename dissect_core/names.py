@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dissect_core.errors import DissectError
+
 #: How a conv layer's [h, w] map becomes one activation per image.
 POOLING = ("avg", "max")
 #: The probe set `load_probe` downloads by name instead of reading a folder.
@@ -11,8 +13,26 @@ CIFAR100_PROBE = "cifar100"
 BUILT_IN_PROBE_SETS = (CIFAR100_PROBE,)
 #: The suffixes of the model files `load_target` reads as TorchScript (compared in lower case).
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
+#: The weights names that ask for random initialisation (of a target, or an open_clip encoder); `none@SEED` seeds it.
+RANDOM_WEIGHTS = ("none", "random")
+#: The seed of a random initialisation that names none (`none` means `none@0`).
+DEFAULT_SEED = 0
 
 
 def is_torchscript_name(model: str) -> bool:
     """Return whether `model` ends in a TorchScript suffix, i.e. names a file rather than an architecture."""
     return Path(model).suffix.lower() in TORCHSCRIPT_SUFFIXES
+
+
+def random_init_seed(weights: str) -> int | None:
+    """Return the seed `none`, `none@SEED` (or `random`, `random@SEED`) asks for, or None for real weights."""
+    name, sep, seed = weights.partition("@")
+    if name.lower() not in RANDOM_WEIGHTS:
+        return None
+    if not sep:
+        return DEFAULT_SEED
+    if not seed.isascii() or not seed.isdigit():
+        raise DissectError(
+            f"weights {weights!r} do not end in a whole-number seed; write {name} or {name}@SEED, e.g. {name}@1"
+        )
+    return int(seed)

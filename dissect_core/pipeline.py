@@ -270,7 +270,9 @@ def _stop_checker(should_stop: Callable[[], bool] | None) -> Callable[[], None]:
     return check_stop
 
 
-def _load_inputs(config: DissectConfig, device: torch.device, data_dir: Path | None, report: Progress) -> _Inputs:
+def _load_inputs(
+    config: DissectConfig, device: torch.device, data_dir: Path | None, cache_dir: Path | None, report: Progress
+) -> _Inputs:
     """Return the probe set, similarity parameters, concept set, target and encoder, reporting each load."""
     report("load", 0, 4)
     probe = load_probe(config.probe, config.labels_file, config.max_images, data_dir=data_dir)
@@ -281,9 +283,9 @@ def _load_inputs(config: DissectConfig, device: torch.device, data_dir: Path | N
             "more probe images"
         )
     report("load", 1, 4)
-    concepts = load_concepts(config.concepts)
+    concepts = load_concepts(config.concepts, cache_dir=cache_dir)
     report("load", 2, 4)
-    target = load_target(config.model, config.weights, config.checkpoint, device)
+    target = load_target(config.model, config.weights, config.checkpoint, device, config.preprocessing)
     for layer in config.layers:
         get_layer(target.model, layer)
     report("load", 3, 4)
@@ -369,6 +371,7 @@ def _run_settings(
         "concept_set_name": inputs.concepts.name,
         "target_identity": inputs.target.identity,
         "encoder_identity": inputs.encoder.identity,
+        "preprocessing": asdict(inputs.target.preprocessing),
         "view": {"resize": inputs.target.preprocessing.resize, "crop": inputs.target.preprocessing.crop},
         "device": str(device),
         "code_version": dissect_core.__version__,
@@ -390,7 +393,7 @@ def run_dissection(
     config.validate()
     _check_encoder_is_not_target(config)
     device = choose_device(config.device)
-    inputs = _load_inputs(config, device, data_dir, report)
+    inputs = _load_inputs(config, device, data_dir, cache_dir, report)
     timer.lap("load")
     check_stop()
 

@@ -1,15 +1,32 @@
-"""Concept sets by name (`20k`, `imagenet`, `cifar100`) or file, cleaned so indices never shift."""
+"""Concept sets by name (`20k`, `clip-dissect-20k`, `imagenet`, `cifar100`) or file, cleaned so indices never shift."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import os
+import tempfile
+import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from pathlib import Path
+from typing import IO
 
+from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
 
-BUILT_IN_CONCEPT_SETS = ("20k", "imagenet", "cifar100")
+#: wordfreq's 20,000 most frequent English words, shipped with wordfreq; `20k` is its short name.
+WORDFREQ_20K = "wordfreq-20k"
+#: The CLIP-Dissect paper's 20k list. Its repository has no licence, so it is downloaded, never shipped.
+CLIP_DISSECT_20K = "clip-dissect-20k"
+BUILT_IN_CONCEPT_SETS = ("20k", WORDFREQ_20K, CLIP_DISSECT_20K, "imagenet", "cifar100")
+CLIP_DISSECT_20K_URL = (
+    "https://raw.githubusercontent.com/Trustworthy-ML-Lab/CLIP-dissect/"
+    "21e7697feaea3bf7d7bc2d2cc8e4047d5f5fd502/data/20k.txt"
+)
+CLIP_DISSECT_20K_SHA256 = "4ed6e5336d7760d281f7e72df31827da880c861363e820d8c65666b0f10d9ac0"
+#: Opens a URL for reading bytes (urllib's urlopen; a test passes its own).
+Opener = Callable[[str], IO[bytes]]
 
 CIFAR100_CLASSES = [
     "apple",
@@ -161,10 +178,65 @@ def imagenet_class_names() -> list[str]:
     return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def load_concepts(spec: str) -> ConceptSet:
-    """Return the concept set named `spec` (`20k`, `imagenet`, `cifar100`) or read from a text file."""
-    if spec == "20k":
-        return ConceptSet("20k", clean_concepts(common_english_words()))
+def _open_url(url: str) -> IO[bytes]:
+    """Return the response to a GET of `url`."""
+    return urllib.request.urlopen(url, timeout=60)
+
+
+def fetch_clip_dissect_20k(
+    folder: Path, url: str = CLIP_DISSECT_20K_URL, sha256: str = CLIP_DISSECT_20K_SHA256, opener: Opener = _open_url
+) -> Path:
+    """Return the path of the paper's 20k list under `folder`, downloading it there once and checking its sha256."""
+    path = Path(folder) / "concepts" / f"{CLIP_DISSECT_20K}-{sha256[:16]}.txt"
+    if path.is_file() and file_sha256(path) == sha256:
+        return path
+    fix = f"download {url}, check its sha256 is {sha256}, and pass it as --concepts path/to/20k.txt"
+    try:
+        with opener(url) as response:
+            data = response.read()
+    except (OSError, HTTPException) as error:  # offline: URLError, timeouts, dropped connections
+        raise DissectError(
+            f"could not download the CLIP-Dissect paper's concept list ({type(error).__name__}: {error}); go online "
+            f"once, or {fix}"
+        ) from error
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise DissectError(f"the concept list downloaded from {url} has sha256 {digest}, not the pinned one; {fix}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+def read_concept_file(path: Path, name: str) -> ConceptSet:
+    """Return the cleaned concepts of a UTF-8 text file holding one concept per line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DissectError(f"concept file {path} is not UTF-8 text ({error}); save it as UTF-8") from error
+    concepts = clean_concepts(text.splitlines())
+    if not concepts:
+        raise DissectError(f"concept file {path} holds no concepts; write one concept per line")
+    return ConceptSet(name, concepts)
+
+
+def load_concepts(spec: str, cache_dir: Path | None = None) -> ConceptSet:
+    """Return the concept set named `spec` (see BUILT_IN_CONCEPT_SETS) or read from a text file.
+
+    `clip-dissect-20k` is downloaded once into `cache_dir` (else the default cache folder).
+    """
+    if spec in ("20k", WORDFREQ_20K):
+        return ConceptSet(spec, clean_concepts(common_english_words()))
+    if spec == CLIP_DISSECT_20K:
+        from dissect_core.encoders.text import cache_dir as default_cache_dir
+
+        return read_concept_file(fetch_clip_dissect_20k(cache_dir or default_cache_dir()), CLIP_DISSECT_20K)
     if spec == "imagenet":
         return ConceptSet("imagenet", clean_concepts(imagenet_class_names()))
     if spec == "cifar100":
@@ -175,11 +247,4 @@ def load_concepts(spec: str) -> ConceptSet:
             f"concept set {spec!r} is neither a built-in ({', '.join(BUILT_IN_CONCEPT_SETS)}) nor an existing "
             "file; pass one of those names or a text file with one concept per line"
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise DissectError(f"concept file {path} is not UTF-8 text ({error}); save it as UTF-8") from error
-    concepts = clean_concepts(text.splitlines())
-    if not concepts:
-        raise DissectError(f"concept file {path} holds no concepts; write one concept per line")
-    return ConceptSet(path.stem, concepts)
+    return read_concept_file(path, path.stem)

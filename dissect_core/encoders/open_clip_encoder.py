@@ -1,4 +1,6 @@
-"""open_clip image–text encoders: `ARCH:PRETRAINED` (downloaded when online) or `ARCH:/path/to/weights`."""
+"""open_clip image–text encoders: `ARCH:PRETRAINED` (downloaded when online), `ARCH:/path/to/weights`, or
+`ARCH:none` / `ARCH:none@SEED`, random weights drawn from a seed (0 for plain `none`) for tests and plumbing
+checks, never for labels."""
 
 from __future__ import annotations
 
@@ -10,9 +12,8 @@ import torch
 
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
-
-#: `ARCH:none` builds a randomly initialised model: for tests and plumbing checks, never for labels.
-RANDOM_WEIGHTS = "none"
+from dissect_core.names import random_init_seed
+from dissect_core.seeding import seeded_init
 
 
 def parse_open_clip_spec(spec: str) -> tuple[str, str]:
@@ -37,13 +38,15 @@ class OpenClipEncoder:
             raise DissectError(
                 f"open_clip has no architecture {arch!r}; see open_clip.list_models() (e.g. ViT-B-16, RN50)"
             )
-        weights_id = pretrained
-        if pretrained != RANDOM_WEIGHTS and Path(pretrained).expanduser().is_file():
+        seed = random_init_seed(pretrained)
+        weights_id = pretrained if seed is None else f"none@{seed}"
+        if seed is None and Path(pretrained).expanduser().is_file():
             weights_id = "sha256:" + file_sha256(Path(pretrained).expanduser())
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                arch, pretrained=None if pretrained == RANDOM_WEIGHTS else pretrained, device=device
-            )
+            with seeded_init(seed):
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    arch, pretrained=None if seed is not None else pretrained, device=device
+                )
         except Exception as error:  # downloads fail offline with many exception types
             raise DissectError(
                 f"could not load open_clip {arch} weights {pretrained!r} ({type(error).__name__}: {error}); "

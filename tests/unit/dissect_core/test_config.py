@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -74,6 +75,16 @@ def test_a_good_config_passes_and_defaults_pass() -> None:
         ({"concepts": " "}, ["concepts must be non-empty text", "20k, imagenet, cifar100"]),
         ({"checkpoint": ""}, ["checkpoint must be non-empty text", "checkpoint file"]),
         ({"labels_file": ""}, ["labels_file must be non-empty text", "labels file"]),
+        ({"weights": "none@one"}, ["weights 'none@one' do not end in a whole-number seed", "none@1"]),
+        ({"preprocessing": [("resize", 256)]}, ["preprocessing must map settings to values"]),
+        ({"preprocessing": {"size": 256}}, ["preprocessing has no setting 'size'", "resize, crop, interpolation"]),
+        ({"preprocessing": {"resize": 0}}, ["resize must be a whole number of pixels of at least 1, not 0"]),
+        ({"preprocessing": {"crop": 224.0}}, ["crop must be a whole number of pixels"]),
+        ({"preprocessing": {"resize": 200, "crop": 224}}, ["crop 224 is larger than the resized shorter side 200"]),
+        ({"preprocessing": {"interpolation": "area"}}, ["unknown interpolation 'area'", "bilinear, bicubic, nearest"]),
+        ({"preprocessing": {"mean": [0.5, 0.5]}}, ["mean must be three numbers R,G,B", "0.485,0.456,0.406"]),
+        ({"preprocessing": {"std": [0.5, 0, 0.5]}}, ["std must be three numbers R,G,B (std above 0)"]),
+        ({"preprocessing": {"antialias": "yes"}}, ["antialias must be true or false"]),
     ],
 )
 def test_each_bad_field_is_named_with_the_fix(change: dict[str, Any], words: list[str]) -> None:
@@ -84,6 +95,15 @@ def test_each_bad_field_is_named_with_the_fix(change: dict[str, Any], words: lis
 
 def test_optional_fields_may_be_left_out() -> None:
     replace(GOOD, weights=None, prompt_template=None, device=None, max_images=None, checkpoint=None).validate()
+
+
+def test_preprocessing_overrides_survive_a_json_round_trip() -> None:
+    overrides = {"resize": 40, "crop": 32, "interpolation": "nearest", "mean": (0.5,) * 3, "antialias": False}
+    config = replace(GOOD, preprocessing=overrides, weights="none@3")
+    config.validate()
+    data = json.loads(json.dumps(config.to_dict()))
+    assert data["preprocessing"] == {**overrides, "mean": [0.5, 0.5, 0.5]}
+    DissectConfig(**{**data, "layers": tuple(data["layers"])}).validate()
 
 
 def test_config_imports_without_torch() -> None:
