@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole test suite: unit, integration (SQLite and a throwaway PostgreSQL) and headless-browser tests.
+# Run the checks and the whole test suite: ruff (lint and format), mypy, then unit, integration (SQLite and a
+# throwaway PostgreSQL) and headless-browser tests with a coverage report. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ -x .venv/bin/python ]] || bash scripts/install.sh
@@ -16,5 +17,5 @@ fi
 cleanup() { [[ -n "$pg_dir" && -x "$pg_dir/stop" ]] && "$pg_dir/stop" || true; }
 trap cleanup EXIT
 
-.venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+bash scripts/lint.sh
+.venv/bin/python -m pytest --cov=app --cov=dissect_core --cov-report=term:skip-covered "$@"
