@@ -22,6 +22,7 @@ from app.jobs.architectures import ArchitectureCatalog
 from app.persistence.db import write_session
 from dissect_core.config import DissectConfig
 from dissect_core.errors import DissectError
+from dissect_core.names import CIFAR100_PROBE
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 CHUNK_BYTES = 1 << 20
@@ -37,7 +38,7 @@ class UploadValues:
 
     architecture: str = ""
     layers: tuple[str, ...] = field(default_factory=tuple)
-    probe: str = "cifar100"
+    probe: str = CIFAR100_PROBE
     concepts: str = DissectConfig.defaults()["concepts"]
     encoder: str = DissectConfig.defaults()["encoder"]
 

@@ -37,9 +37,9 @@ UPLOAD_REQUEST_BODY = {
                     "checkpoint": {"type": "string", "format": "binary", "description": ".pt/.pth/.safetensors"},
                     "architecture": {"type": "string", "example": "resnet18"},
                     "layers": {"type": "array", "items": {"type": "string"}, "example": ["layer4"]},
-                    "probe": {"type": "string", "default": "cifar100"},
-                    "concepts": {"type": "string", "default": "20k"},
-                    "encoder": {"type": "string", "default": "ViT-B-16:openai"},
+                    "probe": {"type": "string", "default": UploadValues.probe},
+                    "concepts": {"type": "string", "default": UploadValues.concepts},
+                    "encoder": {"type": "string", "default": UploadValues.encoder},
                 },
             }
         }
