@@ -1,0 +1,143 @@
+"""The probe pass: one hooked pass over the probe images giving image embeddings and layer activations.
+
+Both are cached by content (encoder, target, preprocessing, pooling and probe set in the key), so a pass runs
+only for what no earlier run computed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict
+
+import torch
+from torch import Tensor
+
+from dissect_core.activations import ActivationRecorder, RecordedLayer
+from dissect_core.config import DissectConfig
+from dissect_core.data.cache import TensorCache, cache_key
+from dissect_core.data.probe import ProbeSet, iter_decoded_batches
+from dissect_core.encoders import ImageTextEncoder
+from dissect_core.errors import DissectError
+from dissect_core.models.targets import Target
+from dissect_core.progress import Progress
+
+
+def _probe_cache_keys(
+    probe: ProbeSet, target: Target, encoder: ImageTextEncoder, config: DissectConfig
+) -> tuple[str, dict[str, str]]:
+    """Return the cache key of the probe set's image embeddings and that of each layer's activations."""
+    image_key = cache_key("images", encoder.identity, encoder.preprocess_identity, probe.content_hash)
+    layer_keys = {
+        layer: cache_key(
+            "activations",
+            target.identity,
+            layer,
+            config.pool,
+            config.n_top_images,
+            asdict(target.preprocessing),
+            probe.content_hash,
+        )
+        for layer in config.layers
+    }
+    return image_key, layer_keys
+
+
+def _cached_layers(cache: TensorCache, layer_keys: dict[str, str]) -> tuple[dict[str, RecordedLayer], Tensor | None]:
+    """Return the layers whose activations are cached, and the readable-image mask cached with the last of them."""
+    recorded: dict[str, RecordedLayer] = {}
+    valid: Tensor | None = None
+    for layer, key in layer_keys.items():
+        hit = cache.load("activations", key)
+        if hit is not None:
+            recorded[layer] = RecordedLayer(
+                hit["kind"], hit["activations"], hit["top_values"], hit["top_indices"], hit.get("top_maps")
+            )
+            valid = hit["valid"]
+    return recorded, valid
+
+
+def _fresh_pass(
+    probe: ProbeSet,
+    target: Target,
+    encoder: ImageTextEncoder,
+    config: DissectConfig,
+    cached_embeddings: Tensor | None,
+    layers: list[str],
+    report: Progress,
+    check_stop: Callable[[], None],
+) -> tuple[Tensor, dict[str, RecordedLayer], Tensor]:
+    """Return image embeddings (fresh unless cached), the named layers' recordings and the readable-image mask."""
+    embed_images = cached_embeddings is None
+    n_images = len(probe)
+    transforms = []
+    if embed_images:
+        transforms.append(encoder.image_transform)
+    if layers:
+        transforms.append(target.preprocessing.transform())
+    embedding_rows: dict[int, Tensor] = {}
+    valid_mask = torch.zeros(n_images, dtype=torch.bool)
+    total_batches = math.ceil(n_images / config.batch_size)
+    workers = 2 if n_images > 4 * config.batch_size else 0
+    recorder = ActivationRecorder(target.model, layers, n_images, config.n_top_images, config.pool)
+    with recorder:
+        batches = iter_decoded_batches(probe, transforms, config.batch_size, num_workers=workers)
+        for batch_number, (good, _bad, tensors) in enumerate(batches, start=1):
+            check_stop()
+            if good:
+                valid_mask[good] = True
+                column = 0
+                if embed_images:
+                    for index, row in zip(good, encoder.encode_images(tensors[0]).cpu(), strict=True):
+                        embedding_rows[index] = row
+                    column = 1
+                if layers:
+                    recorder.run_batch(tensors[column], good)
+            report("probe pass", batch_number, total_batches)
+    if not valid_mask.any():
+        raise DissectError(f"none of the {n_images} probe images could be read; check the probe folder's files")
+    embeddings = (
+        cached_embeddings
+        if cached_embeddings is not None
+        else torch.stack([embedding_rows[i] for i in sorted(embedding_rows)])
+    )
+    return embeddings, recorder.results() if layers else {}, valid_mask
+
+
+def probe_pass(
+    probe: ProbeSet,
+    target: Target,
+    encoder: ImageTextEncoder,
+    config: DissectConfig,
+    cache: TensorCache,
+    report: Progress,
+    check_stop: Callable[[], None],
+) -> tuple[Tensor, dict[str, RecordedLayer], Tensor]:
+    """Return image embeddings, recorded layers and the readable-image mask, using caches where they hit."""
+    image_key, layer_keys = _probe_cache_keys(probe, target, encoder, config)
+    cached_images = cache.load("images", image_key)
+    recorded, cached_valid = _cached_layers(cache, layer_keys)
+    if cached_valid is None and cached_images is not None:
+        cached_valid = cached_images["valid"]
+    missing_layers = [layer for layer in config.layers if layer not in recorded]
+    if cached_images is not None and cached_valid is not None and not missing_layers:
+        return cached_images["embeddings"], recorded, cached_valid
+
+    embeddings, fresh_layers, valid_mask = _fresh_pass(
+        probe,
+        target,
+        encoder,
+        config,
+        cached_images["embeddings"] if cached_images is not None else None,
+        missing_layers,
+        report,
+        check_stop,
+    )
+    if cached_images is None:
+        cache.save("images", image_key, {"embeddings": embeddings, "valid": valid_mask})
+    for layer, result in fresh_layers.items():
+        recorded[layer] = result
+        cache.save("activations", layer_keys[layer], {**asdict(result), "valid": valid_mask})
+    if cached_valid is not None and not torch.equal(cached_valid, valid_mask):
+        raise DissectError("cached and fresh passes disagree on which images are readable; clear the cache dir")
+    return embeddings, recorded, valid_mask
