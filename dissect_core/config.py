@@ -30,6 +30,8 @@ class DissectConfig:
     similarity_params: overrides of the similarity function's defaults (for example {"top_k": 5}).
     preprocessing: overrides of how the target sees images (resize, crop, interpolation, mean, std,
         antialias), which otherwise follows its weights; the run's settings record the resolved values.
+    model_name: what a stored run calls the model (default: `model`); it changes no result, and the app
+        names each uploaded checkpoint by it.
     """
 
     model: str
@@ -49,6 +51,7 @@ class DissectConfig:
     max_images: int | None = None
     device: str | None = None
     labels_file: str | None = None
+    model_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-ready dict."""
@@ -78,7 +81,7 @@ class DissectConfig:
             raise DissectError(f"unknown pooling {self.pool!r}; use one of {', '.join(POOLING)}")
         _check_similarity(self.similarity, self.similarity_params)
         check_overrides(self.preprocessing)
-        for name in ("weights", "prompt_template", "device"):
+        for name in ("weights", "prompt_template", "device", "model_name"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise DissectError(f"{name} must be text or left out, not {value!r}")

@@ -8,7 +8,8 @@ import sys
 
 from dissect_core.errors import DissectError
 
-SUBCOMMANDS = ("dissect", "layers", "demo", "worker", "serve", "migrate")
+#: The modules of app.cli.commands, one per subcommand (`probe_sets` registers `probe-sets`).
+SUBCOMMANDS = ("dissect", "layers", "demo", "worker", "serve", "migrate", "users", "tokens", "probe_sets")
 
 
 def build_parser() -> argparse.ArgumentParser:

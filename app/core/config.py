@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.errors import AtlasError
 
 ENV_PREFIX = "NEURON_ATLAS_"
+#: Who may read runs, layers, neurons and concept scores: anyone with the link, or logged-in users only.
+READ_ACCESS_CHOICES = ("public", "users")
+MIN_SECRET_KEY_CHARS = 32
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,32 @@ class Settings:
     heartbeat_interval_s: float = 5.0
     stale_timeout_s: float = 60.0
     max_attempts: int = 3
+    #: Bounds on an uploaded probe-set archive: files in it, their total uncompressed bytes, pixels per image.
+    probe_max_files: int = 20_000
+    probe_max_bytes: int = 2 * 1024**3
+    probe_max_pixels: int = 40_000_000
+    #: Bounds on an uploaded concept list: its lines and its bytes.
+    concepts_max_lines: int = 50_000
+    concepts_max_bytes: int = 2 * 1024 * 1024
+    #: The most tensor bytes an uploaded checkpoint may declare (torchvision's largest models hold 2.6 GB).
+    checkpoint_max_bytes: int = 4 * 1024**3
+    #: The most bytes of rendered answers the web server keeps to replay (app.web.response_cache).
+    response_cache_bytes: int = 256 * 1024 * 1024
+    #: The encoders web users may choose; None means the library's (ConSE's, and open_clip's pretrained names).
+    encoders: tuple[str, ...] | None = None
+    #: "public": reading needs no account (permalinks open for anyone); "users": every page needs a login.
+    read_access: str = "public"
+    #: Signs session cookies and CSRF tokens; None: a random key kept in `<data_dir>/secret_key`.
+    secret_key: str | None = field(default=None, repr=False)
+    #: Host names the server answers to; empty: derived from `bind_host` (see `trusted_hosts`).
+    allowed_hosts: tuple[str, ...] = ()
+    #: The address `serve` listens on.
+    bind_host: str = "127.0.0.1"
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """Host header values accepted: NEURON_ATLAS_ALLOWED_HOSTS, else the names of the bound address."""
+        return self.allowed_hosts or default_allowed_hosts(self.bind_host)
 
     @property
     def media_dir(self) -> Path:
@@ -60,12 +92,41 @@ class Settings:
             overrides["stale_timeout_s"] = _number(env, "STALE_TIMEOUT_S", minimum=0.1)
         if f"{ENV_PREFIX}MAX_ATTEMPTS" in env:
             overrides["max_attempts"] = int(_number(env, "MAX_ATTEMPTS", minimum=1, integer=True))
+        for name, field_name, scale in _BOUNDS:
+            if f"{ENV_PREFIX}{name}" in env:
+                overrides[field_name] = int(_number(env, name, minimum=1, integer=True)) * scale
+        if env.get(f"{ENV_PREFIX}ENCODERS", "").strip():
+            overrides["encoders"] = _names(env, "ENCODERS")
+        if f"{ENV_PREFIX}READ_ACCESS" in env:
+            overrides["read_access"] = env[f"{ENV_PREFIX}READ_ACCESS"].strip().lower()
+        if env.get(f"{ENV_PREFIX}SECRET_KEY"):
+            overrides["secret_key"] = env[f"{ENV_PREFIX}SECRET_KEY"]
+        if env.get(f"{ENV_PREFIX}ALLOWED_HOSTS", "").strip():
+            hosts = env[f"{ENV_PREFIX}ALLOWED_HOSTS"].split(",")
+            overrides["allowed_hosts"] = tuple(host.strip().lower() for host in hosts if host.strip())
         settings = cls.for_data_dir(env.get(f"{ENV_PREFIX}DATA_DIR") or "./data", **overrides)
         settings.validate()
         return settings
 
     def validate(self) -> None:
-        """Raise AtlasError when the settings contradict each other."""
+        """Raise AtlasError when the settings contradict each other or a value is unusable."""
+        if self.read_access not in READ_ACCESS_CHOICES:
+            raise AtlasError(
+                f"{ENV_PREFIX}READ_ACCESS={self.read_access!r} is not one of {', '.join(READ_ACCESS_CHOICES)}; "
+                "use 'public' (anyone with a link may read) or 'users' (every page needs a login)"
+            )
+        if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_CHARS:
+            raise AtlasError(
+                f"{ENV_PREFIX}SECRET_KEY has {len(self.secret_key)} characters, fewer than {MIN_SECRET_KEY_CHARS}; "
+                "set it to a long random string, e.g. the output of "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))', or unset it to use a generated key"
+            )
+        for host in self.allowed_hosts:
+            if "*" in host[1:] or (host.startswith("*") and host != "*" and not host.startswith("*.")):
+                raise AtlasError(
+                    f"{ENV_PREFIX}ALLOWED_HOSTS has {host!r}; a wildcard may only start a name, as in "
+                    "'*.example.org', or stand alone ('*' accepts any host)"
+                )
         if self.stale_timeout_s <= 2 * self.heartbeat_interval_s:
             raise AtlasError(
                 f"{ENV_PREFIX}STALE_TIMEOUT_S ({self.stale_timeout_s:g}) must be more than twice "
@@ -79,9 +140,52 @@ class Settings:
             folder.mkdir(parents=True, exist_ok=True)
 
 
+def default_allowed_hosts(bind_host: str) -> tuple[str, ...]:
+    """Return the host names a server bound to `bind_host` answers to by default.
+
+    A loopback address answers to the loopback names; every interface (0.0.0.0, ::) also to this machine's
+    name; any other address or name to itself only. Other names go in NEURON_ATLAS_ALLOWED_HOSTS.
+    """
+    host = bind_host.strip().strip("[]").lower()
+    if host in ("", "0.0.0.0", "::"):
+        return (*LOOPBACK_HOSTS, socket.gethostname().lower())
+    if host == "localhost":
+        return LOOPBACK_HOSTS
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return (host,)
+    if address.is_loopback:
+        return LOOPBACK_HOSTS if host in ("127.0.0.1", "::1") else (*LOOPBACK_HOSTS, host)
+    return (f"[{host}]",) if address.version == 6 else (host,)
+
+
 def sqlite_url(path: Path) -> str:
     """Return the SQLAlchemy URL of a SQLite database file."""
     return f"sqlite:///{path}"
+
+
+#: Environment variable, Settings field and unit of the upload and cache bounds.
+_BOUNDS = (
+    ("PROBE_MAX_FILES", "probe_max_files", 1),
+    ("PROBE_MAX_MB", "probe_max_bytes", 1024 * 1024),
+    ("PROBE_MAX_PIXELS", "probe_max_pixels", 1),
+    ("CONCEPTS_MAX_LINES", "concepts_max_lines", 1),
+    ("CONCEPTS_MAX_KB", "concepts_max_bytes", 1024),
+    ("CHECKPOINT_MAX_MB", "checkpoint_max_bytes", 1024 * 1024),
+    ("RESPONSE_CACHE_MB", "response_cache_bytes", 1024 * 1024),
+)
+
+
+def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in env[f"{ENV_PREFIX}{name}"].split(",") if part.strip()))
+    spaced = [item for item in names if any(char.isspace() for char in item)]
+    if spaced:
+        raise AtlasError(
+            f"{ENV_PREFIX}{name} holds {spaced[0]!r} with a space; separate the names with commas, "
+            "e.g. ViT-B-16:openai,conse:efficientnet_lite2+minilm"
+        )
+    return names
 
 
 def _number(env: Mapping[str, str], name: str, *, minimum: float, integer: bool = False) -> float:

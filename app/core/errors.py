@@ -13,6 +13,10 @@ class AtlasError(DissectError):
     """A problem with input the app checks (settings, job parameters, uploads, typed concepts); names the fix."""
 
 
+class BadUpload(AtlasError):
+    """An uploaded file itself is unusable (too big, empty, unreadable, unsafe): HTTP 400 rather than 422."""
+
+
 class NotFound(LookupError):
     """Something a URL names does not exist; the message says what exists instead."""
 

@@ -1,27 +1,57 @@
-"""The architectures a checkpoint can be uploaded for: their names, their layers, and whether a state dict fits."""
+"""The architectures a checkpoint can be uploaded for: their names, their layers, and whether a state dict fits.
+
+Nothing here builds a model with weights: an architecture is built once on PyTorch's meta device (shapes only;
+vit_h_14's 632 million parameters take no memory), its layers traced there, and only what the upload form and
+checks need is kept, per architecture, each computed under a lock of its own.
+"""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-from torch import Tensor, nn
+from torch import nn
 
 from app.core.errors import AtlasError
 from app.core.lru import LRUCache
 from app.read.schemas import LayerOption
-from dissect_core.models.targets import state_dict_mismatch
+from dissect_core.errors import DissectError
+from dissect_core.models.targets import build_skeleton, list_layers, state_dict_mismatch, tensor_shapes
 
 DEFAULT_ARCHITECTURE = "resnet18"
+#: A checkpoint declaring more tensor bytes than this many times the architecture's is refused unread: a training
+#: checkpoint holds the weights and Adam's two moments (3x), and nothing fitting the architecture holds more.
+PLAUSIBLE_CHECKPOINT_FACTOR = 4
 
-#: architecture name -> freshly built model with random weights (nothing downloaded); tests pass a small one.
+#: architecture name -> the model built without weights (default: on the meta device); tests pass a small one.
 ModelBuilder = Callable[[str], nn.Module]
 
 
-def _build_random(architecture: str) -> nn.Module:
-    from dissect_core.models.targets import load_target
+@dataclass(frozen=True)
+class ArchitectureFacts:
+    """What uploads need of an architecture: its layers, its state dict's shapes and its parameters' bytes."""
 
-    return load_target(architecture, weights="none").model
+    layers: list[LayerOption]
+    shapes: dict[str, tuple[int, ...]]
+    parameter_bytes: int
+
+
+def architecture_facts(architecture: str, model: nn.Module) -> ArchitectureFacts:
+    """Return the facts of an architecture built as `model` (on the meta device or not), tracing its layers."""
+    try:
+        layers = list_layers(model.eval(), strict=True)
+    except DissectError as error:
+        raise AtlasError(
+            f"The layers of {architecture} cannot be traced without weights: {error}. Pick another architecture, "
+            f"or list them with `neuron-atlas layers --model {architecture}`."
+        ) from None
+    state = model.state_dict()
+    return ArchitectureFacts(
+        layers=[LayerOption(name=info.name, type=info.type_name, n_units=info.n_units) for info in layers],
+        shapes=tensor_shapes(state),
+        parameter_bytes=sum(tensor.numel() * tensor.element_size() for tensor in state.values()),
+    )
 
 
 def default_architecture_names() -> list[str]:
@@ -34,19 +64,19 @@ def default_architecture_names() -> list[str]:
 
 
 class ArchitectureCatalog:
-    """Names, layer lists and state-dict checks of architectures, building each model once (LRU)."""
+    """Names, layer lists and state-dict checks of architectures, each architecture built once without weights."""
 
     def __init__(
         self,
         names: list[str] | None = None,
         *,
         build: ModelBuilder | None = None,
-        max_models: int = 2,
+        max_architectures: int = 256,
     ) -> None:
         self._names = names
-        self._build = build or _build_random
-        self._models: LRUCache[str, nn.Module] = LRUCache(max_models)
-        self._layers: LRUCache[str, list[LayerOption]] = LRUCache(64)
+        self._build = build or build_skeleton
+        # Per-key loads: listing one architecture never waits for another being built.
+        self._facts: LRUCache[str, ArchitectureFacts] = LRUCache(max_architectures, loads_per_key=True)
 
     def names(self) -> list[str]:
         """Return the architectures offered on the upload form."""
@@ -67,22 +97,16 @@ class ArchitectureCatalog:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise AtlasError(f"Unknown architecture '{architecture}'.{hint} Pick one from the list.")
 
-    def model(self, architecture: str) -> nn.Module:
-        """Return the architecture built with random weights (cached)."""
+    def facts(self, architecture: str) -> ArchitectureFacts:
+        """Return the architecture's layers, state-dict shapes and parameter bytes (computed once, cached)."""
         self.check_name(architecture)
-        return self._models.get_or_load(architecture, lambda: self._build(architecture))
+        return self._facts.get_or_load(
+            architecture, lambda: architecture_facts(architecture, self._build(architecture))
+        )
 
     def layers(self, architecture: str) -> list[LayerOption]:
         """Return the architecture's layers in forward order, with their module types and unit counts."""
-        from dissect_core.models.targets import list_layers
-
-        def load() -> list[LayerOption]:
-            return [
-                LayerOption(name=info.name, type=info.type_name, n_units=info.n_units)
-                for info in list_layers(self.model(architecture))
-            ]
-
-        return self._layers.get_or_load(architecture, load)
+        return self.facts(architecture).layers
 
     def check_layers(self, architecture: str, layers: list[str]) -> list[str]:
         """Return the chosen layers if all exist in the architecture, or raise naming the ones that do not."""
@@ -97,8 +121,19 @@ class ArchitectureCatalog:
             )
         return layers
 
-    def check_state_dict(self, architecture: str, state_dict: Mapping[str, Tensor]) -> None:
-        """Raise AtlasError listing missing, unexpected and wrongly shaped keys unless the state dict fits."""
-        problem = state_dict_mismatch(self.model(architecture).state_dict(), state_dict, architecture)
+    def check_size(self, architecture: str, tensor_bytes: int) -> None:
+        """Raise AtlasError when a checkpoint declaring `tensor_bytes` is far too big to fit the architecture."""
+        own = self.facts(architecture).parameter_bytes
+        if tensor_bytes > PLAUSIBLE_CHECKPOINT_FACTOR * own:
+            raise AtlasError(
+                f"The checkpoint holds {tensor_bytes / 2**20:,.1f} MB of tensors, more than "
+                f"{PLAUSIBLE_CHECKPOINT_FACTOR}x the {own / 2**20:,.1f} MB of {architecture}'s parameters, so it "
+                "cannot be that architecture's. Pick the architecture it was trained with, or save the model's "
+                "state_dict() alone."
+            )
+
+    def check_shapes(self, architecture: str, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        """Raise AtlasError listing missing, unexpected and wrongly shaped keys unless the shapes fit."""
+        problem = state_dict_mismatch(self.facts(architecture).shapes, shapes, architecture)
         if problem:
             raise AtlasError(problem)

@@ -75,13 +75,13 @@ def execute_dissection(
     return StoredDissection(run_id=run_id, result=result)
 
 
-def submit_dissection(session: Session, config: DissectConfig) -> int:
-    """Validate the config and add it as a queued job to the caller's transaction; return the job id.
+def submit_dissection(session: Session, config: DissectConfig, *, owner_id: int | None = None) -> int:
+    """Validate the config and add it as a queued job of `owner_id` to the caller's transaction; return the job id.
 
     Bad input adds nothing. The caller owns the transaction and commits it (e.g. `with write_session(engine)`).
     """
     config = validate_config(config)
-    return enqueue(session, config_to_params(config)).id
+    return enqueue(session, config_to_params(config), owner_id=owner_id).id
 
 
 def config_to_params(config: DissectConfig) -> dict[str, Any]:

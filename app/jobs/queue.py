@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Update, or_, select, update
+from sqlalchemy import CursorResult, Engine, Update, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import AtlasError
 from app.persistence.db import write_session
-from app.persistence.models import Job, JobState, utcnow
+from app.persistence.models import Job, JobState, Run, utcnow
 
 
 class JobLost(RuntimeError):
@@ -32,8 +32,8 @@ class JobSignal:
     cancel_requested: bool
 
 
-def enqueue(session: Session, params: dict[str, Any], kind: str = "dissect") -> Job:
-    """Add a queued job to the session's transaction (flushed so it has an id; the caller commits)."""
+def enqueue(session: Session, params: dict[str, Any], kind: str = "dissect", *, owner_id: int | None = None) -> Job:
+    """Add a queued job of `owner_id` to the session's transaction (flushed so it has an id; the caller commits)."""
     try:
         json.dumps(params, allow_nan=False)
     except (TypeError, ValueError) as error:
@@ -41,7 +41,16 @@ def enqueue(session: Session, params: dict[str, Any], kind: str = "dissect") -> 
             f"job parameters must be plain JSON (strings, numbers, lists, dicts): {error}; "
             "pass paths as strings and leave out NaN or infinite numbers"
         ) from None
-    job = Job(kind=kind, params=params, status=JobState.QUEUED, done=0, total=0, attempts=0, cancel_requested=False)
+    job = Job(
+        kind=kind,
+        params=params,
+        status=JobState.QUEUED,
+        done=0,
+        total=0,
+        attempts=0,
+        cancel_requested=False,
+        owner_id=owner_id,
+    )
     session.add(job)
     session.flush()
     return job
@@ -161,7 +170,8 @@ def get_job(engine: Engine, job_id: int) -> Job | None:
 
 
 def complete_in_session(session: Session, job_id: int, worker_id: str, run_id: int) -> None:
-    """Mark the job succeeded inside the caller's transaction (the one storing its run).
+    """Mark the job succeeded inside the caller's transaction (the one storing its run); the run becomes the job
+    owner's, and so does its model when this is the model's first run.
 
     Raises JobLost when the worker no longer owns the job, which rolls the run back: a job that was
     requeued and picked up elsewhere therefore never gets two runs.
@@ -171,6 +181,13 @@ def complete_in_session(session: Session, job_id: int, worker_id: str, run_id: i
         raise JobLost(f"job {job_id} is no longer owned by worker {worker_id}; its result is discarded")
     _close(job, JobState.SUCCEEDED)
     job.run_id = run_id
+    run = session.get(Run, run_id)
+    if run is not None and job.owner_id is not None:
+        run.owner_id = job.owner_id
+        model = run.model
+        first_run = session.scalar(select(func.count(Run.id)).where(Run.model_id == model.id)) == 1
+        if model.owner_id is None and first_run:
+            model.owner_id = job.owner_id
 
 
 def finish(engine: Engine, job_id: int, worker_id: str, run_id: int | None) -> bool:

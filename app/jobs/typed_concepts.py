@@ -12,15 +12,18 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import AtlasError
+from app.core.redact import redact_paths
 from app.persistence.models import Run, TypedConcept
+from app.read.catalogue import public_names
 from app.read.concept_search import clean_concept
 from app.read.queries import get_run
 from dissect_core.config import DissectConfig
 from dissect_core.data.concepts import clean_concepts
+from dissect_core.errors import DissectError
 
 
-def keep_typed_concept(session: Session, run_id: int, text: str) -> TypedConcept:
-    """Store a typed concept for the run (once); return its row."""
+def keep_typed_concept(session: Session, run_id: int, text: str, *, owner_id: int | None = None) -> TypedConcept:
+    """Store a typed concept for the run (once, kept by `owner_id`); return its row."""
     get_run(session, run_id)
     concept = clean_concept(text)
     existing = session.scalars(
@@ -28,7 +31,7 @@ def keep_typed_concept(session: Session, run_id: int, text: str) -> TypedConcept
     ).first()
     if existing is not None:
         return existing
-    row = TypedConcept(run_id=run_id, text=concept)
+    row = TypedConcept(run_id=run_id, text=concept, owner_id=owner_id)
     session.add(row)
     session.flush()
     return row
@@ -44,8 +47,7 @@ def run_concepts(settings: Settings, run: Run) -> list[str]:
         if path.is_file():
             return clean_concepts(path.read_text(encoding="utf-8").splitlines())
     raise AtlasError(
-        f"Run {run.id}'s concept list is missing (looked in {', '.join(str(path) for path in candidates)}); "
-        "dissect the model again instead of relabelling."
+        f"Run {run.id}'s concept list is missing from its stored files; dissect the model again instead of relabelling."
     )
 
 
@@ -66,8 +68,10 @@ def relabel_config(run: Run, concepts_file: Path) -> DissectConfig:
     return DissectConfig(**pinned)
 
 
-def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: int) -> int:
-    """Queue a dissection with the run's settings and its vocabulary extended by its typed concepts."""
+def relabel_with_typed_concepts(
+    session: Session, settings: Settings, run_id: int, *, owner_id: int | None = None
+) -> int:
+    """Queue a dissection (of `owner_id`) with the run's settings and its vocabulary extended by its typed concepts."""
     from app.jobs.dissections import submit_dissection
 
     run = get_run(session, run_id)
@@ -78,15 +82,19 @@ def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: in
     extended = clean_concepts([*vocabulary, *typed])
     text = "".join(f"{concept}\n" for concept in extended)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    base = Path(str((run.settings or {}).get("concepts") or run.concept_set.name)).stem or "concepts"
+    names = public_names(session)
+    recorded = str((run.settings or {}).get("concepts") or run.concept_set.name)
+    base = names.get(recorded) or Path(recorded).stem or "concepts"
     path = settings.data_dir / "concepts" / f"{base}+typed-{digest}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     existed = path.exists()
     if not existed:
         path.write_text(text, encoding="utf-8")
     try:
-        return submit_dissection(session, relabel_config(run, path))
-    except BaseException:
+        return submit_dissection(session, relabel_config(run, path), owner_id=owner_id)
+    except BaseException as error:
         if not existed:
             path.unlink(missing_ok=True)
+        if isinstance(error, DissectError):  # e.g. the run's probe folder is gone: told without the server path
+            raise AtlasError(redact_paths(str(error), names)) from None
         raise

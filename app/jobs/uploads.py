@@ -1,6 +1,8 @@
 """Checkpoint uploads: receive the file within the size limit, check it fits the architecture, then queue it.
 
-Nothing is kept unless every check passes: the file waits in a temporary name until the job is queued.
+The probe set, concept set and encoder are chosen by catalogue name (app.jobs.catalogue turns them into what the
+server loads), and the upload becomes a model of its own name (app.jobs.model_names). Nothing is kept unless every
+check passes: the file waits in a temporary name until the job is queued.
 """
 
 from __future__ import annotations
@@ -10,26 +12,27 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from app.core.config import Settings
-from app.core.errors import AtlasError
+from app.core.errors import AtlasError, BadUpload
+from app.core.redact import redact_paths
 from app.jobs.architectures import ArchitectureCatalog
+from app.jobs.catalogue import check_encoder, resolve_concept_set, resolve_probe_set
+from app.jobs.model_names import check_model_name, default_model_name, reserve_model_name
 from app.persistence.db import write_session
 from dissect_core.config import DissectConfig
 from dissect_core.errors import DissectError
+from dissect_core.models.checkpoint_inspection import CHECKPOINT_SUFFIXES, CheckpointFacts
 from dissect_core.names import CIFAR100_PROBE
 
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 CHUNK_BYTES = 1 << 20
-
-
-class BadUpload(AtlasError):
-    """The uploaded file itself is unusable (too big, empty, unreadable): HTTP 400 rather than 422."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class UploadValues:
     probe: str = CIFAR100_PROBE
     concepts: str = DissectConfig.defaults()["concepts"]
     encoder: str = DissectConfig.defaults()["encoder"]
+    #: What the upload is called (unique); blank: its file's name without suffix.
+    model_name: str = ""
 
     @classmethod
     def from_form(cls, form: FormData) -> UploadValues:
@@ -60,6 +65,7 @@ class UploadValues:
             probe=text("probe", defaults.probe),
             concepts=text("concepts", defaults.concepts),
             encoder=text("encoder", defaults.encoder),
+            model_name=text("model_name", defaults.model_name),
         )
 
 
@@ -119,34 +125,51 @@ async def receive_checkpoint(upload: UploadFile, settings: Settings) -> Received
     return ReceivedFile(path=Path(temporary), filename=filename, sha256=digest.hexdigest(), size=size)
 
 
-def check_upload(received: ReceivedFile, values: UploadValues, catalog: ArchitectureCatalog) -> list[str]:
+def check_upload(
+    received: ReceivedFile, values: UploadValues, catalog: ArchitectureCatalog, max_bytes: int
+) -> list[str]:
     """Return the chosen layers if the file is a state dict fitting the architecture; else raise every problem.
 
+    The file is inspected before anything in it is read: it must declare at most `max_bytes` of tensors, and no
+    more than the architecture could hold; then only its tensors' shapes are read (memory-mapped, not kept).
     The raised error is a BadUpload (HTTP 400) when the file itself is unusable, an AtlasError (422) when
     only the choices are wrong; either way its message lists all the problems found, one per line.
     """
-    from dissect_core.models.targets import read_state_dict
+    from dissect_core.models.targets import read_state_shapes
 
     problems: list[DissectError] = []
-    state_dict = None
+    facts: CheckpointFacts | None = None
     try:
-        state_dict = read_state_dict(received.path)
-    except DissectError as error:
-        # The message names the temporary path; the user knows the file by the name they uploaded.
-        problems.append(BadUpload(str(error).replace(str(received.path), f"'{received.filename}'")))
+        facts = _declared_facts(received, max_bytes)
+    except BadUpload as error:
+        problems.append(error)
     layers: list[str] = []
+    known = True
     try:
         catalog.check_name(values.architecture)
     except DissectError as error:
         problems.append(error)
+        known = False
     else:
         try:
             layers = catalog.check_layers(values.architecture, list(values.layers))
         except DissectError as error:
             problems.append(error)
-        if state_dict is not None:
+        if facts is not None:
             try:
-                catalog.check_state_dict(values.architecture, state_dict)
+                catalog.check_size(values.architecture, facts.tensor_bytes)
+            except DissectError as error:  # far too big for the architecture: not read at all
+                problems.append(error)
+                facts = None
+    if facts is not None:
+        try:
+            shapes = read_state_shapes(received.path)
+        except DissectError as error:
+            problems.append(_unusable(received, error))
+        else:
+            try:
+                if known:
+                    catalog.check_shapes(values.architecture, shapes)
             except DissectError as error:
                 problems.append(error)
     if problems:
@@ -155,40 +178,118 @@ def check_upload(received: ReceivedFile, values: UploadValues, catalog: Architec
     return layers
 
 
+def _declared_facts(received: ReceivedFile, max_bytes: int) -> CheckpointFacts:
+    """Return what the uploaded file declares, or raise BadUpload when it is malformed or over `max_bytes`."""
+    from dissect_core.models.checkpoint_inspection import inspect_checkpoint
+
+    try:
+        facts = inspect_checkpoint(received.path)
+    except DissectError as error:
+        raise _unusable(received, error) from None
+    if facts.tensor_bytes > max_bytes:
+        raise BadUpload(
+            f"The checkpoint declares {facts.tensor_bytes / 2**20:,.0f} MB of tensors, over the limit of "
+            f"{max_bytes / 2**20:,.0f} MB; upload a smaller checkpoint or raise NEURON_ATLAS_CHECKPOINT_MAX_MB "
+            "on the server."
+        )
+    return facts
+
+
+def _unusable(received: ReceivedFile, error: DissectError) -> BadUpload:
+    """Return the file's problem as a BadUpload naming the file as uploaded (not its temporary path)."""
+    return BadUpload(str(error).replace(str(received.path), f"'{received.filename}'"))
+
+
+@dataclass(frozen=True)
+class ResolvedChoices:
+    """What an upload's named choices stand for on the server, and the name its model gets."""
+
+    probe: str
+    concepts: str
+    encoder: str
+    model_name: str
+
+
+def resolve_choices(
+    session: Session,
+    settings: Settings,
+    catalog: ArchitectureCatalog,
+    values: UploadValues,
+    filename: str,
+    problem: DissectError | None = None,
+) -> ResolvedChoices:
+    """Return what the upload's names stand for; else raise one error listing `problem` and every wrong name.
+
+    `problem` is what checking the file found; the error is a BadUpload (400) if it is one, else an AtlasError.
+    """
+    problems = [problem] if problem is not None else []
+
+    def attempt(check: Callable[..., str], *args: object) -> str:
+        try:
+            return check(*args)
+        except DissectError as error:
+            problems.append(error)
+            return ""
+
+    choices = ResolvedChoices(
+        probe=attempt(resolve_probe_set, session, values.probe),
+        concepts=attempt(resolve_concept_set, session, values.concepts),
+        encoder=attempt(check_encoder, settings, values.encoder),
+        model_name=attempt(check_model_name, session, catalog, values.model_name or default_model_name(filename)),
+    )
+    if problems:
+        kind = BadUpload if any(isinstance(found, BadUpload) for found in problems) else AtlasError
+        raise kind("\n".join(str(found) for found in problems))
+    return choices
+
+
 def accept_upload(
     engine: Engine,
     settings: Settings,
     catalog: ArchitectureCatalog,
     values: UploadValues,
     received: ReceivedFile,
+    *,
+    owner_id: int | None = None,
 ) -> int:
     """Check the upload, keep the file and queue its dissection; return the job id. On any error keep nothing."""
     from app.jobs.dissections import submit_dissection
 
     try:
-        layers = check_upload(received, values, catalog)
-        # A folder per content hash keeps the user's file name (the model's label) and deduplicates uploads.
-        final = uploads_dir(settings) / received.sha256[:16] / received.filename
-        existed = final.exists()
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(received.path, final)
-        config = DissectConfig(
-            model=values.architecture,
-            layers=tuple(layers),
-            probe=values.probe,
-            concepts=values.concepts,
-            encoder=values.encoder,
-            weights="none",
-            checkpoint=str(final),
-        )
-        try:
-            with write_session(engine) as session:
-                return submit_dissection(session, config)
-        except BaseException:
-            if not existed:
-                final.unlink(missing_ok=True)
-                _remove_empty(final.parent)
-            raise
+        file_problem: DissectError | None = None
+        layers: list[str] = []
+        try:  # outside the transaction: SQLite's write lock would hold up every writer while a state dict loads
+            layers = check_upload(received, values, catalog, settings.checkpoint_max_bytes)
+        except DissectError as error:
+            file_problem = error
+        with write_session(engine) as session:
+            choices = resolve_choices(session, settings, catalog, values, received.filename, file_problem)
+            # A folder per content hash keeps the user's file name and deduplicates uploads.
+            final = uploads_dir(settings) / received.sha256[:16] / received.filename
+            existed = final.exists()
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(received.path, final)
+            try:
+                config = DissectConfig(
+                    model=values.architecture,
+                    layers=tuple(layers),
+                    probe=choices.probe,
+                    concepts=choices.concepts,
+                    encoder=choices.encoder,
+                    weights="none",
+                    checkpoint=str(final),
+                    model_name=choices.model_name,
+                )
+                reserve_model_name(session, config, received.sha256, owner_id)
+                try:
+                    return submit_dissection(session, config, owner_id=owner_id)
+                except DissectError as error:  # e.g. a catalogued folder vanished just now: no server path shown
+                    raise AtlasError(redact_paths(str(error))) from None
+            except BaseException:
+                if not existed:
+                    final.unlink(missing_ok=True)
+                    _remove_empty(final.parent)
+                raise
     finally:
         received.path.unlink(missing_ok=True)
 

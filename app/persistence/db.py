@@ -56,6 +56,19 @@ def _configure_sqlite_connection(dbapi_connection: object, _record: object) -> N
     cursor.close()
 
 
+def _disable_sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
+    dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[attr-defined]
+
+
+def _check_sqlite_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise AtlasError(
+            f"the migration left {len(broken)} rows pointing at missing rows (first: table {broken[0][0]!r}, "
+            f"row {broken[0][1]}, missing in {broken[0][2]!r}); it was rolled back, so report this with the revision"
+        )
+
+
 def _begin_sqlite_transaction(connection: Connection) -> None:
     mode = "IMMEDIATE" if connection.get_execution_options().get("sqlite_immediate") else "DEFERRED"
     connection.exec_driver_sql(f"BEGIN {mode}")
@@ -133,6 +146,11 @@ def _migrate(settings: Settings, direction: str, revision: str) -> str | None:
 
     config = alembic_config()
     engine = create_db_engine(settings.database_url)
+    if is_sqlite(engine):
+        # SQLite's batch migrations copy a table and drop the original: with foreign keys enforced, that
+        # drop would cascade-delete every child row (layers of a run, ...). SQLite's own recipe for schema
+        # changes: enforcement off for the migrating connection (it is disposed after), then a check.
+        event.listen(engine, "connect", _disable_sqlite_foreign_keys)
     try:
         # One transaction holding the write lock (SQLite) or an advisory lock (PostgreSQL): a server and
         # a worker starting together migrate one after the other, and the second finds nothing to do.
@@ -144,6 +162,8 @@ def _migrate(settings: Settings, direction: str, revision: str) -> str | None:
                 command.upgrade(config, revision)
             else:
                 command.downgrade(config, revision)
+            if is_sqlite(connection):
+                _check_sqlite_foreign_keys(connection)
             return MigrationContext.configure(connection).get_current_revision()
     except Exception as error:
         if "Can't locate revision" in str(error) or "No such revision" in str(error):

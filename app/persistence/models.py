@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.x ORM schema: models, probe and concept sets, runs, layers, neurons, top images, jobs."""
+"""SQLAlchemy 2.x ORM schema: users and their tokens, models, probe and concept sets, runs, layers, neurons, jobs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -43,6 +44,57 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+class Role(StrEnum):
+    """What a user may do: viewers read, editors also upload and curate their own work, admins anything."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+
+class User(Base):
+    """An account; `password_hash` is an Argon2 hash, or None for an account that logs in by link or token only."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('viewer', 'editor', 'admin')", name="role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for scripts; only the SHA-256 of the token is kept, and a revoked one stays for the record."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginLink(Base):
+    """A one-time login link: the SHA-256 of its token, when it expires and when it was used."""
+
+    __tablename__ = "login_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def owner_column() -> Mapped[int | None]:
+    """Return a new `owner_id` column: the creating user, NULL for objects stored by the command line."""
+    return mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+
+
 class TargetModel(Base):
     """A network that can be dissected: an architecture plus optional checkpoint."""
 
@@ -54,6 +106,9 @@ class TargetModel(Base):
     checkpoint_sha256: Mapped[str | None] = mapped_column(String(64))
     checkpoint_file: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    owner_id: Mapped[int | None] = owner_column()
+    #: The name an uploaded checkpoint was given (also its `name`), unique among uploads; None for the others.
+    uploaded_name: Mapped[str | None] = mapped_column(String(200), unique=True)
     runs: Mapped[list[Run]] = relationship(back_populates="model")
 
 
@@ -78,6 +133,47 @@ class ConceptSet(Base):
     file: Mapped[str] = mapped_column(Text)
 
 
+class CatalogKind(StrEnum):
+    """Where a catalogued probe or concept set comes from."""
+
+    BUILTIN = "builtin"  # shipped or built by the app itself (the demo's photographs)
+    FOLDER = "folder"  # a server folder an operator registered with `neuron-atlas probe-sets add`
+    UPLOADED = "uploaded"  # an archive or list an editor uploaded
+
+
+class CatalogProbeSet(Base):
+    """A probe set web users may choose by name; `folder` is where its images are on the server (never shown)."""
+
+    __tablename__ = "catalog_probe_sets"
+    __table_args__ = (CheckConstraint("kind IN ('builtin', 'folder', 'uploaded')", name="kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    folder: Mapped[str] = mapped_column(Text)
+    n_images: Mapped[int] = mapped_column(Integer)
+    #: The library's probe-set id of its images (as catalogued): the same images are offered under one name only.
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Media files (relative to the media dir) of a few of its images, as thumbnails.
+    thumbnails: Mapped[list[Any]] = mapped_column(JSON)
+    owner_id: Mapped[int | None] = owner_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CatalogConceptSet(Base):
+    """An uploaded concept list web users may choose by name; `file` holds its cleaned concepts (never shown)."""
+
+    __tablename__ = "catalog_concept_sets"
+    __table_args__ = (CheckConstraint("kind IN ('builtin', 'folder', 'uploaded')", name="kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    file: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    n_concepts: Mapped[int] = mapped_column(Integer)
+    owner_id: Mapped[int | None] = owner_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Run(Base):
     """One finished dissection; `settings` pins everything, `artifacts_dir` holds its tensors."""
 
@@ -94,6 +190,8 @@ class Run(Base):
     code_version: Mapped[str] = mapped_column(String(50))
     artifacts_dir: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    owner_id: Mapped[int | None] = owner_column()
+    owner: Mapped[User | None] = relationship()
     model: Mapped[TargetModel] = relationship(back_populates="runs")
     probe_set: Mapped[ProbeSet] = relationship()
     concept_set: Mapped[ConceptSet] = relationship()
@@ -176,6 +274,7 @@ class TypedConcept(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     text: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    owner_id: Mapped[int | None] = owner_column()
 
 
 class JobState(StrEnum):
@@ -217,3 +316,5 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owner_id: Mapped[int | None] = owner_column()
+    owner: Mapped[User | None] = relationship()

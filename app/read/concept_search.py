@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import AtlasError, NotFound
 from app.core.lru import LRUCache
+from app.core.redact import redact_paths
 from app.persistence.models import Neuron, Run
 from app.read.queries import get_layer, get_run
 from app.read.schemas import ConceptHit, ConceptSearchResult, NeuronConceptScore
 from dissect_core.encoders.base import ImageTextEncoder
+from dissect_core.errors import DissectError
 from dissect_core.similarity.functions import CONCEPT_SEARCH_DEFAULTS, score_new_concepts
 
 #: (encoder spec, device) -> encoder; tests pass a fake.
@@ -72,10 +74,10 @@ def clean_concept(text: str) -> str:
     return cleaned
 
 
-def _load_tensor(path: Path, run_hint: str) -> torch.Tensor:
-    if not path.is_file():
+def _load_tensor(path: Path, what: str) -> torch.Tensor:
+    if not path.is_file():  # the message names the file, never the server folder it is missing from
         raise ConceptSearchUnavailable(
-            f"{run_hint} has no {path.name} in {path.parent}, so typed concepts cannot be scored; "
+            f"{what} has no stored {path.name}, so typed concepts cannot be scored; "
             "dissect the model again to store its artifacts."
         )
     return torch.load(path, map_location="cpu", weights_only=True)
@@ -106,12 +108,12 @@ class ConceptSearcher:
         return self._artifacts.get_or_load(artifacts_dir, lambda: self._read_artifacts(Path(artifacts_dir)))
 
     def _read_artifacts(self, folder: Path) -> RunArtifacts:
-        hint = f"The run stored at {folder}"
+        hint = "This run"
         embeddings = _load_tensor(folder / "image_embeddings.pt", hint)
         normalisers_file = folder / "log_normalisers.pt"
         if not normalisers_file.is_file():
             raise ConceptSearchUnavailable(
-                f"{hint} has no log_normalisers.pt: only soft-WPMI and WPMI runs store them. "
+                f"{hint} has no stored log_normalisers.pt: only soft-WPMI and WPMI runs store them. "
                 "Dissect with --similarity soft_wpmi to search typed concepts."
             )
         normalisers = _load_tensor(normalisers_file, hint)
@@ -122,12 +124,19 @@ class ConceptSearcher:
         path = Path(artifacts_dir) / "top_indices" / f"{layer}.pt"
         return self._top_indices.get_or_load(
             (artifacts_dir, layer),
-            lambda: _load_tensor(path, f"Layer '{layer}' of the run at {artifacts_dir}"),
+            lambda: _load_tensor(path, f"Layer '{layer}' of this run"),
         )
 
     def encoder(self, spec: str) -> ImageTextEncoder:
-        """Return the loaded encoder for a spec (cached)."""
-        return self._encoders.get_or_load(spec, lambda: self._load_encoder(spec, self.device))
+        """Return the loaded encoder for a spec (cached); a failure to load it is told without server paths."""
+
+        def load() -> ImageTextEncoder:
+            try:
+                return self._load_encoder(spec, self.device)
+            except DissectError as error:
+                raise ConceptSearchUnavailable(redact_paths(str(error))) from None
+
+        return self._encoders.get_or_load(spec, load)
 
     def embed(self, spec: str, texts: Sequence[str]) -> torch.Tensor:
         """Return the [T, D] embeddings of texts with the spec's encoder, reusing ones seen before."""

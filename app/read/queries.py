@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.core.errors import NotFound
+from app.core.redact import redact_paths, redact_value
 from app.persistence.models import (
     FINISHED_STATES,
-    ConceptSet,
     Job,
+    JobState,
     Layer,
     Neuron,
-    ProbeSet,
     Run,
     TargetModel,
     TypedConcept,
 )
+from app.read.catalogue import public_names
 from app.read.label_query import LabelQuery
 from app.read.schemas import (
     JobView,
@@ -33,34 +34,45 @@ from app.read.schemas import (
 )
 
 
-def _settings_summary(run: Run) -> str:
+def _settings_summary(run: Run, encoder: str) -> str:
     params = ", ".join(f"{key}={value}" for key, value in sorted(run.similarity_params.items()))
     similarity = f"{run.similarity}({params})" if params else run.similarity
-    return f"{similarity} · {run.pooling} pooling · {run.encoder}"
+    return f"{similarity} · {run.pooling} pooling · {encoder}"
 
 
-def _run_summary(run: Run, n_layers: int, n_neurons: int) -> RunSummary:
+def _public_name(recorded: object, stored: str, names: Mapping[str, str]) -> str:
+    """Return the catalogue name of what a run recorded (a folder, a file), else its row's name without paths."""
+    return names[recorded] if isinstance(recorded, str) and recorded in names else redact_paths(stored, names)
+
+
+def _run_summary(run: Run, n_layers: int, n_neurons: int, names: Mapping[str, str]) -> RunSummary:
+    """Return a run as web users see it: what it used by catalogue name, never a server path."""
+    settings = run.settings or {}
+    encoder = redact_paths(run.encoder, names)
     return RunSummary(
         id=run.id,
         model_name=run.model.name,
         architecture=run.model.architecture,
-        encoder=run.encoder,
+        encoder=encoder,
         similarity=run.similarity,
         pooling=run.pooling,
-        probe_set=run.probe_set.name,
+        probe_set=_public_name(settings.get("probe"), run.probe_set.name, names),
         n_images=run.probe_set.n_images,
-        concept_set=run.concept_set.name,
+        concept_set=_public_name(settings.get("concepts"), run.concept_set.name, names),
         n_concepts=run.concept_set.n_concepts,
         n_layers=n_layers,
         n_neurons=n_neurons,
         code_version=run.code_version,
         created_at=run.created_at,
-        settings_summary=_settings_summary(run),
+        settings_summary=_settings_summary(run, encoder),
+        owner=run.owner.name if run.owner is not None else None,
     )
 
 
 def _runs_query() -> Select[Run]:
-    return select(Run).options(joinedload(Run.model), joinedload(Run.probe_set), joinedload(Run.concept_set))
+    return select(Run).options(
+        joinedload(Run.model), joinedload(Run.probe_set), joinedload(Run.concept_set), joinedload(Run.owner)
+    )
 
 
 def list_runs(session: Session) -> list[RunSummary]:
@@ -72,7 +84,8 @@ def list_runs(session: Session) -> list[RunSummary]:
         )
     )
     runs = session.scalars(_runs_query().order_by(Run.created_at.desc(), Run.id.desc())).all()
-    return [_run_summary(run, *counts.get(run.id, (0, 0))) for run in runs]
+    names = public_names(session)
+    return [_run_summary(run, *counts.get(run.id, (0, 0)), names) for run in runs]
 
 
 def get_run(session: Session, run_id: int) -> Run:
@@ -89,9 +102,13 @@ def run_detail(session: Session, run_id: int) -> RunDetail:
     """Return one run with its settings and layers."""
     run = get_run(session, run_id)
     layers = [_layer_summary(layer) for layer in run.layers]
-    summary = _run_summary(run, len(layers), sum(layer.n_units for layer in layers))
+    names = public_names(session)
+    summary = _run_summary(run, len(layers), sum(layer.n_units for layer in layers), names)
     return RunDetail(
-        **summary.model_dump(), settings=run.settings, similarity_params=run.similarity_params, layers=layers
+        **summary.model_dump(),
+        settings=redact_value(run.settings or {}, names),
+        similarity_params=run.similarity_params,
+        layers=layers,
     )
 
 
@@ -166,12 +183,24 @@ def layer_score_stats(session: Session, layer_id: int) -> LayerScoreStats:
 
 
 def latest_run_with_layer(session: Session, model_name: str, layer_name: str) -> int:
-    """Return the id of the newest run of the named model that dissected that layer, or raise NotFound."""
+    """Return the id of the newest succeeded run of the named model that dissected that layer, or raise NotFound.
+
+    An uploaded model's name is unique and only its own runs answer to it; any other name means the models the
+    command line stored under it (an architecture's reference runs). A run counts unless a job that did not
+    succeed stored it.
+    """
+    uploaded = session.scalar(select(TargetModel.id).where(TargetModel.uploaded_name == model_name))
+    named = (
+        TargetModel.id == uploaded
+        if uploaded is not None
+        else and_(TargetModel.name == model_name, TargetModel.uploaded_name.is_(None))
+    )
+    unsucceeded_job = select(Job.id).where(Job.run_id == Run.id, Job.status != JobState.SUCCEEDED).exists()
     run_id = session.scalar(
         select(Run.id)
         .join(TargetModel, Run.model_id == TargetModel.id)
         .join(Layer, Layer.run_id == Run.id)
-        .where(TargetModel.name == model_name, Layer.name == layer_name)
+        .where(named, Layer.name == layer_name, ~unsucceeded_job)
         .order_by(Run.created_at.desc(), Run.id.desc())
         .limit(1)
     )
@@ -204,8 +233,8 @@ def search_labels(session: Session, run_id: int, q: str, *, limit: int = 200) ->
     return SearchResult(run_id=run_id, q=q, total=len(matching), hits=hits)
 
 
-def job_view(job: Job) -> JobView:
-    """Return the view of a job row."""
+def job_view(job: Job, names: Mapping[str, str]) -> JobView:
+    """Return the view of a job row: its model by name and its error without server paths (`names`' by name)."""
     params = job.params or {}
     layers = params.get("layers") or []
     return JobView(
@@ -216,22 +245,25 @@ def job_view(job: Job) -> JobView:
         done=job.done,
         total=job.total,
         fraction=min(1.0, job.done / job.total) if job.total else None,
-        error=job.error,
+        error=redact_paths(job.error, names) if job.error else None,
         cancel_requested=job.cancel_requested,
         run_id=job.run_id,
-        model=params.get("model"),
+        model=redact_value(params.get("model_name") or params.get("model"), names),
         layers=[str(layer) for layer in layers] if isinstance(layers, list) else [str(layers)],
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
         finished=job.status in FINISHED_STATES,
+        owner=job.owner.name if job.owner is not None else None,
     )
 
 
 def list_jobs(session: Session, *, limit: int = 50) -> list[JobView]:
     """Return the newest jobs first."""
-    jobs = session.scalars(select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)).all()
-    return [job_view(job) for job in jobs]
+    query = select(Job).options(joinedload(Job.owner)).order_by(Job.created_at.desc(), Job.id.desc())
+    jobs = session.scalars(query.limit(limit)).all()
+    names = public_names(session) if any(job.error for job in jobs) else {}
+    return [job_view(job, names) for job in jobs]
 
 
 def get_job(session: Session, job_id: int) -> JobView:
@@ -239,7 +271,7 @@ def get_job(session: Session, job_id: int) -> JobView:
     job = session.get(Job, job_id)
     if job is None:
         raise NotFound(f"There is no job {job_id}. The jobs are listed on the home page, /.")
-    return job_view(job)
+    return job_view(job, public_names(session) if job.error else {})  # a job page polls: no lookup without need
 
 
 def list_typed_concepts(session: Session, run_id: int) -> list[TypedConceptView]:
@@ -248,18 +280,3 @@ def list_typed_concepts(session: Session, run_id: int) -> list[TypedConceptView]
         select(TypedConcept).where(TypedConcept.run_id == run_id).order_by(TypedConcept.created_at, TypedConcept.id)
     ).all()
     return [TypedConceptView(id=row.id, text=row.text, created_at=row.created_at) for row in rows]
-
-
-def known_specs(session: Session) -> dict[str, list[str]]:
-    """Return the probe sets, concept sets and encoders used before, for the upload form's suggestions."""
-    from dissect_core.config import DEFAULT_CLIP, DEFAULT_OFFLINE_ENCODER
-    from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS
-
-    def distinct(column: Any) -> list[str]:
-        return [value for value in session.scalars(select(column).distinct().order_by(column)) if value]
-
-    return {
-        "probes": list(dict.fromkeys(["cifar100", *distinct(ProbeSet.name)])),
-        "concepts": list(dict.fromkeys([*BUILT_IN_CONCEPT_SETS, *distinct(ConceptSet.name)])),
-        "encoders": list(dict.fromkeys([DEFAULT_CLIP, DEFAULT_OFFLINE_ENCODER, *distinct(Run.encoder)])),
-    }

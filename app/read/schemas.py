@@ -28,6 +28,8 @@ class RunSummary(BaseModel):
     code_version: str
     created_at: datetime
     settings_summary: str
+    #: Who stored it (the user whose job made it); None for runs stored from the command line.
+    owner: str | None = None
 
 
 class RunDetail(RunSummary):
@@ -200,6 +202,34 @@ class JobView(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     finished: bool
+    #: Who queued it; None for jobs queued from the command line.
+    owner: str | None = None
+
+
+class UserView(BaseModel):
+    """Who a request is authenticated as."""
+
+    name: str
+    role: str
+
+
+class ProbeSetView(BaseModel):
+    """A probe set web users may choose by name, with a few of its images (never where it lies on the server)."""
+
+    name: str
+    kind: str = Field(description="builtin, folder (registered by the operator) or uploaded")
+    n_images: int
+    thumbnails: list[str] = Field(description="media URLs of a few of its images")
+    created_at: datetime | None
+
+
+class ConceptSetView(BaseModel):
+    """A concept set web users may choose by name."""
+
+    name: str
+    kind: str = Field(description="builtin or uploaded")
+    n_concepts: int | None = Field(description="unknown for a built-in until a run uses it")
+    created_at: datetime | None
 
 
 class JobCreated(BaseModel):

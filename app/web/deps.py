@@ -11,10 +11,16 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from app.auth.permissions import require_editor
 from app.core.config import Settings
 from app.jobs.architectures import ArchitectureCatalog
+from app.persistence.models import User
 from app.read.concept_search import ConceptSearcher
 from app.read.read_cache import ReadCache
+from app.web.auth import current_user
+
+#: What an editor may do, named in the answer to anyone else.
+EDITING = "upload checkpoints, relabel runs, keep typed concepts or cancel jobs"
 
 # The getters are async: they only read app.state, so FastAPI calls them on the event loop, not in a thread.
 
@@ -63,6 +69,16 @@ async def get_catalog(request: Request) -> ArchitectureCatalog:
     return request.app.state.catalog
 
 
+async def get_current_user(request: Request) -> User | None:
+    """Return the user of the request's API token or session cookie, or None for an anonymous request."""
+    return await current_user(request)
+
+
+async def get_editor(request: Request) -> User:
+    """Return the requesting user if they may edit; else raise LoginRequired (anonymous) or Forbidden (viewer)."""
+    return require_editor(await current_user(request), EDITING)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -70,3 +86,5 @@ TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
 SearcherDep = Annotated[ConceptSearcher, Depends(get_searcher)]
 CatalogDep = Annotated[ArchitectureCatalog, Depends(get_catalog)]
+CurrentUserDep = Annotated[User | None, Depends(get_current_user)]
+EditorDep = Annotated[User, Depends(get_editor)]

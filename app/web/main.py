@@ -1,4 +1,5 @@
-"""The web app: `create_app(settings)` puts the database, caches and templates on app.state and adds the routers."""
+"""The web app: `create_app(settings)` puts the database, caches and templates on app.state, wraps the app in its
+protections (hosts, headers, sessions, logins, CSRF) and adds the routers."""
 
 from __future__ import annotations
 
@@ -9,20 +10,27 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 import dissect_core
+from app.auth.sessions import derived_key, secret_key
 from app.core.config import Settings
 from app.jobs.architectures import ArchitectureCatalog
 from app.persistence.db import create_db_engine, session_factory
 from app.read.concept_search import ConceptSearcher, EncoderLoader
 from app.read.read_cache import ReadCache
+from app.web.auth import Authenticate, install_auth_handlers
 from app.web.cache_middleware import ServeCachedBodies
 from app.web.errors import install_error_handlers
 from app.web.response_cache import ResponseCache
-from app.web.routes import concepts, docs, jobs, layers, media, neurons, runs, upload
+from app.web.routes import account, catalogue, concepts, docs, health, jobs, layers, media, neurons, runs, upload
+from app.web.security import CsrfProtection, SecureCookiesOnHttps, SecurityHeaders
 from app.web.templating import make_templates
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+SESSION_COOKIE = "neuron_atlas_session"
+SESSION_MAX_AGE_S = 7 * 24 * 3600
 # Routes are tried in this order. Media first: a grid page loads hundreds of images, each matched in turn. The
 # neuron and concept routes end in fixed suffixes under `{layer:path}`, so they come before the layer's own route.
 ROUTERS = (
@@ -33,6 +41,9 @@ ROUTERS = (
     layers.router,
     jobs.router,
     upload.router,
+    catalogue.router,
+    account.router,
+    health.router,
     docs.router,
 )
 
@@ -80,7 +91,24 @@ def create_app(
     app.state.read_cache = ReadCache()
     app.state.response_cache = response_cache
     install_error_handlers(app, templates)
+    install_auth_handlers(app, templates)
+    # Added innermost first: a request meets the security headers, the host check, https cookies, the session,
+    # the login check, the CSRF check, then the cache of rendered bodies (so cached pages also need a login).
     app.add_middleware(ServeCachedBodies, cache=response_cache)
+    app.add_middleware(CsrfProtection, templates=templates, session_cookie=SESSION_COOKIE)
+    app.add_middleware(
+        Authenticate, engine=engine, sessions=app.state.sessions, users_only=settings.read_access == "users"
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=derived_key(secret_key(settings), "session"),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE_S,
+        same_site="lax",
+    )
+    app.add_middleware(SecureCookiesOnHttps)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False)
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:
         app.include_router(router)

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from app.core import urls
 from app.web import htmx
 from app.web.cards import CardMemo, card_renderer
+from app.web.security import csrf_field
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
@@ -29,7 +30,7 @@ def format_time(value: datetime | None) -> str:
 
 
 def make_templates() -> Jinja2Templates:
-    """Return the page templates with the dashboard's URL helpers, filters, card memo and htmx event names."""
+    """Return the page templates with the dashboard's URL helpers, filters, card memo, CSRF field, htmx events."""
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.trim_blocks = True
@@ -47,6 +48,7 @@ def make_templates() -> Jinja2Templates:
         model_neuron_url=urls.model_neuron_url,
         neuron_card=card_renderer(CardMemo()),
         api_url=urls.api_url,
+        csrf_field=csrf_field,
         TYPED_CONCEPTS_CHANGED=htmx.TYPED_CONCEPTS_CHANGED,
         JOB_FINISHED=htmx.JOB_FINISHED,
     )

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Callable, Mapping
+import functools
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
+from dissect_core.models.checkpoint_inspection import RESAVE_HINT, inspect_checkpoint
 from dissect_core.names import DEFAULT_SEED, is_torchscript_name, random_init_seed
 from dissect_core.preprocessing import (
     FALLBACK_PREPROCESSING,
@@ -25,6 +29,7 @@ from dissect_core.seeding import seeded_init
 
 EFFICIENTNET_LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 TIMM_PREFIX = "timm:"
+T = TypeVar("T")
 
 
 @dataclass
@@ -67,6 +72,13 @@ def _unknown_model(name: str) -> DissectError:
         f"unknown model {name!r}.{hint} Use a torchvision name (resnet18, vit_b_16, ...), "
         f"{', '.join(EFFICIENTNET_LITE)}, timm:NAME, or a TorchScript file"
     )
+
+
+def _unknown_timm_model(name: str) -> DissectError:
+    import timm
+
+    close = difflib.get_close_matches(name, timm.list_models(), n=3)
+    return DissectError(f"timm has no model {name!r}; close names: {', '.join(close) or 'none'}")
 
 
 def _random_seed(weights: str | None) -> int | None:
@@ -126,8 +138,7 @@ def _load_timm(name: str, weights: str | None) -> tuple[nn.Module, Preprocessing
             model = timm.create_model(name, pretrained=seed is None)
     except RuntimeError as error:
         if "Unknown model" in str(error):
-            close = difflib.get_close_matches(name, timm.list_models(), n=3)
-            raise DissectError(f"timm has no model {name!r}; close names: {', '.join(close) or 'none'}") from None
+            raise _unknown_timm_model(name) from None
         raise DissectError(f"could not create timm model {name} ({error})") from error
     except Exception as error:
         raise DissectError(
@@ -155,24 +166,135 @@ def _load_efficientnet_lite(name: str, weights: str | None) -> tuple[nn.Module, 
     return model, preprocessing, f"efficientnet_lite:{name}:{weights_id}"
 
 
+def build_skeleton(name: str) -> nn.Module:
+    """Return architecture `name` with its parameters and buffers on PyTorch's meta device: their shapes and
+    dtypes, with no weights allocated, initialised or downloaded. Raise DissectError when it cannot be built so."""
+    _check_architecture_name(name)
+    # On the meta device every tensor the constructor makes is shapes only; a constructor that computes with
+    # tensors (RegNet's stage widths) cannot run there, so it is built on the CPU with each parameter and buffer
+    # moved to the meta device as it is registered, before any initialisation touches it.
+    with contextlib.suppress(Exception), torch.device("meta"):
+        return _architecture(name)
+    try:
+        with _registering_on_meta():
+            return _architecture(name)
+    except Exception as error:
+        raise DissectError(
+            f"{name} cannot be built without weights on PyTorch's meta device ({type(error).__name__}: "
+            f"{str(error)[:200]}); list its layers with `neuron-atlas layers --model {name}` instead"
+        ) from error
+
+
+def _check_architecture_name(name: str) -> None:
+    """Raise DissectError with the closest names unless `name` is a built-in, torchvision or timm architecture."""
+    if name in EFFICIENTNET_LITE:
+        return
+    if name.startswith(TIMM_PREFIX):
+        import timm
+
+        if not timm.is_model(name[len(TIMM_PREFIX) :]):
+            raise _unknown_timm_model(name[len(TIMM_PREFIX) :])
+    elif name not in _torchvision_model_names():
+        raise _unknown_model(name)
+
+
+def _architecture(name: str) -> nn.Module:
+    """Return architecture `name` as its constructor initialises it (no weights loaded or downloaded)."""
+    if name in EFFICIENTNET_LITE:
+        from dissect_core.models.efficientnet_lite import build_efficientnet_lite
+
+        return build_efficientnet_lite(name, pretrained=False)
+    if name.startswith(TIMM_PREFIX):
+        import timm
+
+        return timm.create_model(name[len(TIMM_PREFIX) :], pretrained=False)
+    from torchvision import models
+
+    return models.get_model(name, weights=None)
+
+
+_META_REGISTRATION = threading.local()
+
+
+def _onto_meta(_module: nn.Module, _name: str, value: Tensor | None) -> Tensor | None:
+    """Return a registered parameter or buffer moved to the meta device while this thread builds a skeleton,
+    else None (registered as it is)."""
+    if value is None or value.is_meta or not getattr(_META_REGISTRATION, "active", False):
+        return None
+    if isinstance(value, nn.Parameter):
+        return nn.Parameter(value.to("meta"), requires_grad=value.requires_grad)
+    return value.to("meta")
+
+
+@functools.cache
+def _install_meta_registration() -> None:
+    """Install the registration hooks once per process; they act only in a thread inside `_registering_on_meta`."""
+    from torch.nn.modules.module import (
+        register_module_buffer_registration_hook,
+        register_module_parameter_registration_hook,
+    )
+
+    # torch annotates the hooks as returning None; its documentation lets them return the value to register.
+    register_module_parameter_registration_hook(_onto_meta)  # type: ignore[arg-type]
+    register_module_buffer_registration_hook(_onto_meta)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def _registering_on_meta() -> Iterator[None]:
+    """Return a context in which modules built by this thread register their parameters and buffers on meta."""
+    _install_meta_registration()
+    _META_REGISTRATION.active = True
+    try:
+        yield
+    finally:
+        _META_REGISTRATION.active = False
+
+
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """Return the tensors of a checkpoint (.safetensors, or a torch file loaded with weights_only=True)."""
+    """Return the tensors of a checkpoint (.safetensors in any case, or a torch zip memory-mapped with
+    weights_only=True), after checking that it declares no more than the file holds."""
+    path = _existing_checkpoint(path)
+    if inspect_checkpoint(path).format == "torch":
+        return _torch_state_dict(path)
+    from safetensors.torch import load_file
+
+    try:
+        return _without_module_prefix(load_file(str(path)))
+    except Exception as error:
+        raise DissectError(f"checkpoint {path} is not a readable safetensors file ({error})") from error
+
+
+def read_state_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Return the shape of each tensor in a checkpoint: from a safetensors header, or from a torch file's pickle
+    with its tensors memory-mapped (nothing is read into memory, and nothing is kept)."""
+    path = _existing_checkpoint(path)
+    facts = inspect_checkpoint(path)
+    if facts.shapes is not None:
+        return _without_module_prefix(facts.shapes)
+    return tensor_shapes(_torch_state_dict(path))
+
+
+def tensor_shapes(state_dict: Mapping[str, Tensor]) -> dict[str, tuple[int, ...]]:
+    """Return the shape of each tensor in a state dict."""
+    return {key: tuple(value.shape) for key, value in state_dict.items()}
+
+
+def _existing_checkpoint(path: str | Path) -> Path:
+    """Return the checkpoint's path, or raise DissectError when there is no such file."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise DissectError(f"checkpoint {path} does not exist; pass the path of a .pt/.pth/.safetensors file")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    return path
 
-        try:
-            return load_file(str(path))
-        except Exception as error:
-            raise DissectError(f"checkpoint {path} is not a readable safetensors file ({error})") from error
+
+def _torch_state_dict(path: Path) -> dict[str, Tensor]:
+    """Return the state dict in a torch zip, its tensors memory-mapped from the file (read when first used)."""
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:
         raise DissectError(
             f"checkpoint {path} could not be loaded with weights_only=True ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:200]}); save a plain state dict with torch.save(model.state_dict())"
+            f"{str(error).splitlines()[0][:200]}); {RESAVE_HINT}"
         ) from error
     for wrapper in ("state_dict", "model_state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
@@ -181,20 +303,30 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         raise DissectError(
             f"checkpoint {path} holds a {type(loaded).__name__}, not a state dict of tensors; save model.state_dict()"
         )
+    return _without_module_prefix(loaded)
+
+
+def _without_module_prefix(state: dict[str, T]) -> dict[str, T]:
+    """Return the mapping with the `module.` prefix DataParallel adds to every key removed."""
     prefix = "module."
-    if loaded and all(key.startswith(prefix) for key in loaded):
-        loaded = {key[len(prefix) :]: value for key, value in loaded.items()}
-    return loaded
+    if state and all(key.startswith(prefix) for key in state):
+        return {key[len(prefix) :]: value for key, value in state.items()}
+    return state
 
 
-def state_dict_mismatch(expected: Mapping[str, Tensor], given: Mapping[str, Tensor], architecture: str) -> str | None:
-    """Return one line naming the missing, unexpected and wrongly shaped keys, or None when `given` fits."""
+def state_dict_mismatch(
+    expected: Mapping[str, tuple[int, ...]], given: Mapping[str, tuple[int, ...]], architecture: str
+) -> str | None:
+    """Return one line naming the missing, unexpected and wrongly shaped keys, or None when `given` fits.
+
+    Both map state-dict keys to tensor shapes (`tensor_shapes`, `read_state_shapes`).
+    """
     missing = [key for key in expected if key not in given]
     unexpected = [key for key in given if key not in expected]
     mismatched = [
-        f"{key} is {tuple(given[key].shape)}, expected {tuple(expected[key].shape)}"
+        f"{key} is {given[key]}, expected {expected[key]}"
         for key in expected
-        if key in given and tuple(given[key].shape) != tuple(expected[key].shape)
+        if key in given and tuple(given[key]) != tuple(expected[key])
     ]
     if not (missing or unexpected or mismatched):
         return None
@@ -209,7 +341,7 @@ def state_dict_mismatch(expected: Mapping[str, Tensor], given: Mapping[str, Tens
 
 def apply_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], architecture: str) -> None:
     """Load `state_dict` into `model` strictly, or raise listing what does not fit and how to fix it."""
-    problem = state_dict_mismatch(model.state_dict(), state_dict, architecture)
+    problem = state_dict_mismatch(tensor_shapes(model.state_dict()), tensor_shapes(state_dict), architecture)
     if problem:
         raise DissectError(problem)
     model.load_state_dict(state_dict, strict=True)
@@ -268,8 +400,12 @@ def get_layer(model: nn.Module, name: str) -> nn.Module:
         ) from None
 
 
-def list_layers(model: nn.Module, input_size: int = 224) -> list[LayerInfo]:
-    """Return every named submodule in the order a forward pass first calls it, with its output shape."""
+def list_layers(model: nn.Module, input_size: int = 224, *, strict: bool = False) -> list[LayerInfo]:
+    """Return every named submodule in the order a forward pass first calls it, with its output shape.
+
+    The model may be on any device, the meta device included (shapes are traced, nothing is computed). When the
+    forward pass fails, the layers come in definition order without shapes, or `strict` raises DissectError.
+    """
     order: list[str] = []
     shapes: dict[str, tuple[int, ...]] = {}
     handles = []
@@ -291,7 +427,12 @@ def list_layers(model: nn.Module, input_size: int = 224) -> list[LayerInfo]:
     try:
         with torch.inference_mode():
             model(torch.zeros(1, 3, input_size, input_size, device=device))
-    except Exception:  # some models need other input sizes; fall back to definition order
+    except Exception as error:  # some models need other input sizes; fall back to definition order
+        if strict:
+            raise DissectError(
+                f"a forward pass of one {input_size}x{input_size} image failed ({type(error).__name__}: "
+                f"{str(error).splitlines()[0][:200] if str(error) else 'no message'})"
+            ) from error
         order.clear()
     finally:
         for handle in handles:

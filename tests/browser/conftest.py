@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from app.cli.accounts import first_start_link
 from tests.support.dashboard_seed import Dashboard, build_dashboard
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,6 +55,12 @@ class LiveServer:
         """Ask uvicorn to exit and wait for it."""
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+    def login_link(self, next_path: str = "/") -> str:
+        """Return a one-time login link of the seeded (passwordless) admin, as `serve` prints it on start."""
+        link = first_start_link(self.dashboard.settings, self.url, next_path)
+        assert link is not None, "the seeded admin has a password, so serve would print no link"
+        return link
 
 
 def start_server(dashboard: Dashboard) -> LiveServer:
@@ -121,9 +128,11 @@ def new_browser() -> Iterator[Callable[[], Any]]:
 
 
 @pytest.fixture(scope="session")
-def browser(new_browser: Callable[[], Any]) -> Any:
-    """One headless Chromium shared by the flows."""
-    return new_browser()
+def browser(new_browser: Callable[[], Any], live_server: LiveServer) -> Any:
+    """One headless Chromium shared by the flows, logged in as the admin (who may change the seeded runs)."""
+    driver = new_browser()
+    driver.get(live_server.login_link())
+    return driver
 
 
 @pytest.fixture(scope="session")

@@ -136,13 +136,18 @@ def fake_executor(
 
 
 def test_upload_a_checkpoint_and_watch_its_job_finish(
-    browser: Any, live_server: LiveServer, screenshot: Callable, tmp_path: Path
+    new_browser: Callable[[], Any], live_server: LiveServer, screenshot: Callable, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
 
     checkpoint = tmp_path / "tiny.pt"
     torch.save(TinyNet().state_dict(), checkpoint)
+    browser = new_browser()
     browser.get(f"{live_server.url}/upload")
+    wait_for(lambda: "/login?next=/upload" in browser.current_url, message="the login page")
+    browser.get(live_server.login_link("/upload"))  # the link `serve` prints on a first start
+    wait_for(lambda: browser.current_url == f"{live_server.url}/upload", message="the upload page, logged in")
+    wait_for(lambda: browser.find_element(By.ID, "account").text == "admin", message="the account link")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "input[name=layers]"), message="the layer picker")
     screenshot(browser, "upload")
 
@@ -159,6 +164,7 @@ def test_upload_a_checkpoint_and_watch_its_job_finish(
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait_for(lambda: "/jobs/" in browser.current_url, message="the job page")
     assert "queued" in browser.find_element(By.ID, "job-progress").text
+    assert browser.find_element(By.ID, "job-owner").text == "by admin"
     browser.execute_script("window.__sameDocument = true")
 
     settings = live_server.dashboard.settings

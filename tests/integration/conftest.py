@@ -79,6 +79,6 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
 
 @pytest.fixture(scope="module")
 def client(dashboard: Dashboard) -> Iterator[TestClient]:
-    """A client on the app over the seeded data."""
-    with TestClient(dashboard.app()) as test_client:
+    """A client on the app over the seeded data, authenticated as the seeded admin."""
+    with TestClient(dashboard.app(), headers=dashboard.admin_headers) as test_client:
         yield test_client

@@ -323,7 +323,7 @@ def test_upload_over_the_size_limit_is_refused(dashboard: Dashboard) -> None:
 
     small = replace(dashboard.settings, upload_limit_bytes=1024)
     app = create_app(small, encoder_loader=fake_encoder_loader(), catalog=tiny_catalog())
-    with TestClient(app) as small_client:
+    with TestClient(app, headers=dashboard.admin_headers) as small_client:
         jobs_before, files_before = count_jobs(dashboard), stored_checkpoints(dashboard)
         response = upload(small_client, checkpoint_bytes(TinyNet(width=64).state_dict()))
     assert response.status_code == 400 and "upload limit" in response.json()["detail"].lower()

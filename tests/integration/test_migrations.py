@@ -75,3 +75,27 @@ def test_processes_starting_together_both_migrate(tmp_path: Path, database_url: 
         assert process.exitcode == 0
     assert current_revision(settings) == head_revision()
     assert schema_differences(database_url) == []
+
+
+def test_downgrading_past_the_accounts_keeps_every_run_and_its_rows(tmp_path: Path, database_url: str) -> None:
+    from sqlalchemy import text
+
+    from tests.support.dashboard_seed import seed_run
+
+    settings = Settings.for_data_dir(tmp_path / "data", database_url=database_url)
+    upgrade_database(settings)
+    engine = create_db_engine(database_url)
+    seed_run(engine, settings)
+    tables = ("runs", "layers", "neurons", "top_images", "probe_images", "jobs")
+
+    def counts() -> dict[str, int]:
+        with engine.connect() as connection:
+            return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() for table in tables}
+
+    before = counts()
+    assert before["layers"] == 3 and before["neurons"] > 0
+    assert downgrade_database(settings, "0001") == "0001"
+    assert counts() == before  # SQLite's batch copies did not cascade-delete a run's rows
+    assert upgrade_database(settings) == head_revision()
+    assert counts() == before and schema_differences(database_url) == []
+    engine.dispose()

@@ -36,6 +36,8 @@ TOP_K = 10
 SOFTMAX_A = 10.0
 N_RUNNERS_UP = 4
 GRID_IMAGES = 5
+#: TestClient's host and the loopback names the browser tests use.
+TEST_HOSTS = ("testserver", "127.0.0.1", "localhost")
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,7 @@ def prepare_database(data_dir: Path) -> tuple[Settings, Engine]:
     """Return settings for a fresh data folder with a migrated SQLite database, and an engine on it."""
     from app.persistence.db import create_db_engine
 
-    settings = Settings.for_data_dir(data_dir)
+    settings = Settings.for_data_dir(data_dir, allowed_hosts=TEST_HOSTS)
     settings.ensure_dirs()
     upgrade_database(settings)
     return settings, create_db_engine(settings.database_url)
@@ -371,10 +373,26 @@ class Dashboard:
     older: SeededRun
     newer: SeededRun
     encoder: FakeEncoder
+    #: An API token of the seeded admin (the seeded runs, stored without an owner, are theirs to change).
+    admin_token: str
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Return the headers authenticating a client as the seeded admin."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
     def app(self) -> FastAPI:
         """Return a new app on the seeded data, with the fake encoder and the tiny catalog."""
         return create_app(self.settings, encoder_loader=fake_encoder_loader(self.encoder), catalog=tiny_catalog())
+
+
+def add_account(engine: Engine, name: str, role: str, password: str | None = None) -> str:
+    """Add a user and return a fresh API token of theirs."""
+    from app.auth.tokens import create_api_token
+    from app.auth.users import add_user
+
+    with write_session(engine) as session:
+        return create_api_token(session, add_user(session, name, role, password))[1]
 
 
 def build_dashboard(data_dir: Path) -> Dashboard:
@@ -382,4 +400,7 @@ def build_dashboard(data_dir: Path) -> Dashboard:
     settings, engine = prepare_database(data_dir)
     (settings.data_dir / "probe").mkdir(exist_ok=True)  # the runs' probe folder, so relabel jobs validate
     older, newer = seed_two_runs(engine, settings)
-    return Dashboard(settings=settings, engine=engine, older=older, newer=newer, encoder=FakeEncoder())
+    admin_token = add_account(engine, "admin", "admin")
+    return Dashboard(
+        settings=settings, engine=engine, older=older, newer=newer, encoder=FakeEncoder(), admin_token=admin_token
+    )

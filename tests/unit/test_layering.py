@@ -13,10 +13,11 @@ ALLOWED = {
     "dissect_core": set(),
     "app.core": {"dissect_core"},
     "app.persistence": {"dissect_core", "app.core"},
+    "app.auth": {"dissect_core", "app.core", "app.persistence"},
     "app.read": {"dissect_core", "app.core", "app.persistence"},
-    "app.jobs": {"dissect_core", "app.core", "app.persistence", "app.read"},
-    "app.web": {"dissect_core", "app.core", "app.persistence", "app.read", "app.jobs"},
-    "app.cli": {"dissect_core", "app.core", "app.persistence", "app.read", "app.jobs", "app.web"},
+    "app.jobs": {"dissect_core", "app.core", "app.persistence", "app.read", "app.auth"},
+    "app.web": {"dissect_core", "app.core", "app.persistence", "app.read", "app.jobs", "app.auth"},
+    "app.cli": {"dissect_core", "app.core", "app.persistence", "app.read", "app.jobs", "app.web", "app.auth"},
 }
 
 

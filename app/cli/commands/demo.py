@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli.commands.progress import StageBars
+
+if TYPE_CHECKING:
+    from app.core.config import Settings
 
 DEMO_MODEL = "efficientnet_lite0"
 #: The stem, blocks from early to late, the head and the final classifier: 2,608 neurons.
 DEMO_LAYERS = ("conv_stem", "blocks.1", "blocks.3", "blocks.5", "conv_head", "classifier")
+#: The name the demo's photographs are offered under on the upload form.
+DEMO_PROBE_SET = "demo-photos"
+
+
+def offer_demo_probe(settings: Settings, folder: Path) -> None:
+    """Catalogue the demo's photographs as the built-in probe set `demo-photos` (brought up to date if there)."""
+    from app.jobs.catalogue import register_probe_folder
+    from app.persistence.db import create_db_engine, upgrade_database, write_session
+    from app.persistence.models import CatalogKind
+
+    upgrade_database(settings)
+    engine = create_db_engine(settings.database_url)
+    try:
+        with write_session(engine) as session:
+            register_probe_folder(session, settings, DEMO_PROBE_SET, folder, kind=CatalogKind.BUILTIN)
+    finally:
+        engine.dispose()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     settings.ensure_dirs()
     probe = build_demo_probe(settings.data_dir / "demo-probe")
+    offer_demo_probe(settings, probe)
     config = DissectConfig(
         model=DEMO_MODEL,
         layers=tuple(args.layers.split(",")) if args.layers else DEMO_LAYERS,
@@ -53,9 +76,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import uvicorn
 
+    from app.cli.commands.serve import print_access, serving_settings
     from app.web.main import create_app
 
-    print(f"dashboard: http://{args.host}:{args.port}/runs/{run_id}/layers/{result.layers[-1].name}  (Ctrl-C stops)")
+    page = f"/runs/{run_id}/layers/{result.layers[-1].name}"
+    settings, link = serving_settings(args.host, args.port, page)
+    print(f"dashboard: http://{args.host}:{args.port}{page}  (Ctrl-C stops)")
+    print_access(settings, link)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -1,27 +1,50 @@
-"""`neuron-atlas serve`: migrate the database, then serve the dashboard and the JSON API with uvicorn."""
+"""`neuron-atlas serve`: migrate the database, then serve the dashboard and the JSON API with uvicorn.
+
+On a first start (no account yet) it makes a passwordless admin and prints a one-time login link for it."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.core.config import Settings
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve the dashboard (after migrating the database to the latest schema)."""
     import uvicorn
 
-    from app.core.config import Settings
     from app.core.errors import AtlasError
-    from app.persistence.db import upgrade_database
     from app.web.main import create_app
 
     if not 0 < args.port < 65536:
         raise AtlasError(f"--port {args.port} is not a TCP port; pick one from 1 to 65535, e.g. --port 8000")
-    settings = Settings.from_env()
-    settings.ensure_dirs()
-    upgrade_database(settings)
+    settings, link = serving_settings(args.host, args.port)
     print(f"neuron-atlas: serving {settings.data_dir} at http://{args.host}:{args.port}/", flush=True)
+    print_access(settings, link)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def serving_settings(host: str, port: int, next_path: str = "/") -> tuple[Settings, str | None]:
+    """Return the environment's settings for a server bound to host (migrated), and a first-start login link."""
+    from app.cli.accounts import base_url, first_start_link
+    from app.core.config import Settings
+
+    settings = replace(Settings.from_env(), bind_host=host)
+    return settings, first_start_link(settings, base_url(host, port), next_path)
+
+
+def print_access(settings: Settings, link: str | None) -> None:
+    """Print the host names the server answers to, who may read, and the login link when there is one."""
+    hosts = ", ".join(settings.trusted_hosts)
+    print(f"  answers to the host names {hosts} (add others to NEURON_ATLAS_ALLOWED_HOSTS)")
+    readers = "logged-in users only" if settings.read_access == "users" else "anyone with a link"
+    print(f"  reading: {readers} (NEURON_ATLAS_READ_ACCESS); uploads and changes: editors and admins")
+    if link is not None:
+        print(f"  log in as the admin with this one-time link (valid 24 hours): {link}", flush=True)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -45,16 +45,20 @@ class ModelInfo:
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> ModelInfo:
-        """Derive the model identity from a run's settings, hashing a checkpoint or TorchScript file."""
+        """Derive the model identity from a run's settings, hashing a checkpoint or TorchScript file.
+
+        The name is the settings' `model_name` when given (an uploaded checkpoint's), else the model's own.
+        """
         model = str(settings["model"])
+        name = settings.get("model_name")
         checkpoint = settings.get("checkpoint")
         weights = settings.get("weights")
         if checkpoint:
             digest = settings.get("checkpoint_sha256") or _recorded_sha256(Path(checkpoint))
-            return cls(model, model, weights, digest, str(checkpoint))
+            return cls(name or model, model, weights, digest, str(checkpoint))
         if Path(model).is_file():
-            return cls(Path(model).name, "torchscript", None, _recorded_sha256(Path(model)), model)
-        return cls(model, model, None if weights is None else str(weights))
+            return cls(name or Path(model).name, "torchscript", None, _recorded_sha256(Path(model)), model)
+        return cls(name or model, model, None if weights is None else str(weights))
 
 
 def _recorded_sha256(path: Path) -> str:
@@ -102,7 +106,19 @@ def _model_row(session: Session, model_info: ModelInfo) -> TargetModel:
         "weights": model_info.weights,
         "checkpoint_sha256": model_info.checkpoint_sha256,
     }
-    return _get_or_create(session, TargetModel, identity, {"checkpoint_file": model_info.checkpoint_file})
+    found = session.scalars(select(TargetModel).filter_by(**identity).order_by(TargetModel.id).limit(1)).first()
+    if found is not None:
+        return found
+    # An uploaded model's name is its own: a run of any other network never joins it.
+    if session.scalar(select(TargetModel.id).where(TargetModel.uploaded_name == model_info.name)) is not None:
+        raise AtlasError(
+            f"the model name {model_info.name!r} belongs to an uploaded checkpoint; store this run under another "
+            "model_name"
+        )
+    row = TargetModel(**identity, checkpoint_file=model_info.checkpoint_file)
+    session.add(row)
+    session.flush()
+    return row
 
 
 def _probe_set_row(session: Session, pinned: dict[str, Any], n_images: int) -> ProbeSet:

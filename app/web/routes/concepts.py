@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query
 
+from app.auth.permissions import require_owner
 from app.core.urls import api_url, job_url, run_url
 from app.jobs.typed_concepts import keep_typed_concept, relabel_with_typed_concepts
 from app.persistence.db import write_session
 from app.read import queries
 from app.read.concept_search import score_neuron, search_layer
 from app.read.schemas import ConceptSearchResult, JobCreated, NeuronConceptScore, TypedConceptView
-from app.web.deps import EngineDep, ReadCacheDep, SearcherDep, SessionDep, SettingsDep
+from app.web.deps import EditorDep, EngineDep, ReadCacheDep, SearcherDep, SessionDep, SettingsDep
 from app.web.htmx import TYPED_CONCEPTS_CHANGED
 from app.web.paging import MAX_LIMIT
 from app.web.resources import Page, Redirect, resource
@@ -47,20 +48,23 @@ def back_to_the_form(_kept: TypedConceptView, run_id: int, back: Annotated[str, 
     html=Redirect(back_to_the_form, htmx_event=TYPED_CONCEPTS_CHANGED),
     status_code=201,
 )
-def keep_concept(run_id: int, text: Annotated[str, Form()], engine: EngineDep) -> TypedConceptView:
-    """Keep a typed concept for the run (idempotent)."""
+def keep_concept(run_id: int, text: Annotated[str, Form()], engine: EngineDep, user: EditorDep) -> TypedConceptView:
+    """Keep a typed concept for the run (idempotent; its owner or an admin)."""
     with write_session(engine) as session:
-        row = keep_typed_concept(session, run_id, text)
+        run = queries.get_run(session, run_id)
+        require_owner(user, run.owner, f"Run {run_id}", "keep typed concepts for it")
+        row = keep_typed_concept(session, run_id, text, owner_id=user.id)
         return TypedConceptView(id=row.id, text=row.text, created_at=row.created_at)
 
 
 @resource(
     router, "/runs/{run_id}/relabel", method="POST", html=Redirect(lambda created: created.job_url), status_code=201
 )
-def relabel(run_id: int, settings: SettingsDep, engine: EngineDep) -> JobCreated:
-    """Queue a relabel with the run's settings and its typed concepts added to its vocabulary."""
+def relabel(run_id: int, settings: SettingsDep, engine: EngineDep, user: EditorDep) -> JobCreated:
+    """Queue a relabel with the run's settings and its typed concepts added to its vocabulary (owner or admin)."""
     with write_session(engine) as session:
-        job_id = relabel_with_typed_concepts(session, settings, run_id)
+        require_owner(user, queries.get_run(session, run_id).owner, f"Run {run_id}", "relabel it")
+        job_id = relabel_with_typed_concepts(session, settings, run_id, owner_id=user.id)
     return JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
 
 

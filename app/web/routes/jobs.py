@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.auth.permissions import require_owner
 from app.core.urls import API_PREFIX, job_url
 from app.jobs import queue
+from app.persistence.models import Job
 from app.read import queries
 from app.read.schemas import JobView
-from app.web.deps import EngineDep, SessionDep
+from app.web.deps import EditorDep, EngineDep, SessionDep
 from app.web.htmx import JOB_FINISHED
 from app.web.paging import MAX_LIMIT
 from app.web.resources import Page, Redirect, resource
@@ -45,9 +47,11 @@ def job(job_id: int, session: SessionDep) -> JobView:
 
 
 @resource(router, "/jobs/{job_id}/cancel", method="POST", html=Redirect(lambda cancelled: job_url(cancelled.id)))
-def cancel_job(job_id: int, session: SessionDep, engine: EngineDep) -> JobView:
-    """Cancel a queued job, or ask a running one to stop at its next progress report."""
+def cancel_job(job_id: int, session: SessionDep, engine: EngineDep, user: EditorDep) -> JobView:
+    """Cancel a queued job, or ask a running one to stop at its next progress report (its owner or an admin)."""
     queries.get_job(session, job_id)
+    job = session.get(Job, job_id)
+    require_owner(user, job.owner if job is not None else None, f"Job {job_id}", "cancel it")
     session.rollback()  # end the read snapshot, so the re-read below sees the cancellation
     queue.cancel(engine, job_id)
     return queries.get_job(session, job_id)

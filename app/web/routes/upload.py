@@ -4,6 +4,7 @@ checked first), and the architectures a checkpoint can be for."""
 # No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -13,12 +14,15 @@ from sqlalchemy import Engine
 from starlette.datastructures import UploadFile
 
 from app.core.config import Settings
+from app.core.redact import redact_paths
 from app.core.urls import API_PREFIX, api_url, job_url
 from app.jobs.architectures import ArchitectureCatalog
+from app.jobs.catalogue import allowed_encoders
 from app.jobs.uploads import BadUpload, UploadValues, accept_upload, receive_checkpoint
-from app.read import queries
+from app.persistence.models import User
+from app.read.catalogue import list_concept_sets, list_probe_sets
 from app.read.schemas import JobCreated, LayerOption
-from app.web.deps import CatalogDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
+from app.web.deps import CatalogDep, EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
 from app.web.htmx import HtmxAwareRoute, is_htmx
 from dissect_core.errors import DissectError
 
@@ -37,9 +41,25 @@ UPLOAD_REQUEST_BODY = {
                     "checkpoint": {"type": "string", "format": "binary", "description": ".pt/.pth/.safetensors"},
                     "architecture": {"type": "string", "example": "resnet18"},
                     "layers": {"type": "array", "items": {"type": "string"}, "example": ["layer4"]},
-                    "probe": {"type": "string", "default": UploadValues.probe},
-                    "concepts": {"type": "string", "default": UploadValues.concepts},
-                    "encoder": {"type": "string", "default": UploadValues.encoder},
+                    "probe": {
+                        "type": "string",
+                        "default": UploadValues.probe,
+                        "description": "a probe set's name, from GET /api/v1/probe-sets",
+                    },
+                    "concepts": {
+                        "type": "string",
+                        "default": UploadValues.concepts,
+                        "description": "a concept set's name, from GET /api/v1/concept-sets",
+                    },
+                    "encoder": {
+                        "type": "string",
+                        "default": UploadValues.encoder,
+                        "description": "an encoder's name, from GET /api/v1/encoders",
+                    },
+                    "model_name": {
+                        "type": "string",
+                        "description": "what the upload is called, unique (default: the file's name without suffix)",
+                    },
                 },
             }
         }
@@ -49,8 +69,10 @@ UPLOAD_REQUEST_BODY = {
 router = APIRouter(tags=["upload"])
 
 
-async def submit_upload(request: Request, engine: Engine, settings: Settings, catalog: ArchitectureCatalog) -> int:
-    """Receive, check and queue an uploaded checkpoint from a multipart request; return the job id."""
+async def submit_upload(
+    request: Request, engine: Engine, settings: Settings, catalog: ArchitectureCatalog, owner: User
+) -> int:
+    """Receive, check and queue an uploaded checkpoint from a multipart request as `owner`'s job; return its id."""
     declared = request.headers.get("content-length", "")
     limit = settings.upload_limit_bytes
     if declared.isdecimal() and int(declared) > limit + FORM_OVERHEAD_BYTES:
@@ -64,12 +86,15 @@ async def submit_upload(request: Request, engine: Engine, settings: Settings, ca
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise BadUpload("No checkpoint file was sent; choose a .pt, .pth or .safetensors file.")
         received = await receive_checkpoint(upload, settings)
-    return await run_in_threadpool(accept_upload, engine, settings, catalog, request.state.upload_values, received)
+    values = request.state.upload_values
+    return await run_in_threadpool(
+        partial(accept_upload, engine, settings, catalog, values, received, owner_id=owner.id)
+    )
 
 
 @dataclass
 class UploadForm:
-    """The upload form with what it offers: architectures and their layers, specs used before, the size limit."""
+    """The upload form with what it offers: architectures and their layers, the catalogue, the size limit."""
 
     request: Request
     session: SessionDep
@@ -83,8 +108,8 @@ class UploadForm:
         try:
             layer_options = self.catalog.layers(values.architecture) if values.architecture else []
         except Exception as problem:  # the form must still render when one architecture cannot be built
-            layer_error = f"Could not list the layers of {values.architecture} ({problem}); pick another architecture."
-        specs = queries.known_specs(self.session)
+            cause = redact_paths(str(problem))
+            layer_error = f"Could not list the layers of {values.architecture} ({cause}); pick another architecture."
         context = {
             "title": "Upload",
             "architectures": self.catalog.names(),
@@ -93,9 +118,9 @@ class UploadForm:
             "layer_error": layer_error,
             "error": error,
             "limit_mb": round(self.settings.upload_limit_bytes / 2**20),
-            "probe_options": specs["probes"],
-            "concept_options": specs["concepts"],
-            "encoder_options": specs["encoders"],
+            "probe_options": [probe_set.name for probe_set in list_probe_sets(self.session)],
+            "concept_options": [concept_set.name for concept_set in list_concept_sets(self.session)],
+            "encoder_options": allowed_encoders(self.settings),
         }
         return self.templates.TemplateResponse(self.request, "upload.html", context, status_code=status)
 
@@ -104,19 +129,24 @@ UploadFormDep = Annotated[UploadForm, Depends()]
 
 
 @router.get("/upload", response_class=HTMLResponse, include_in_schema=False)
-def upload_page(form: UploadFormDep, catalog: CatalogDep, architecture: str = "") -> Response:
-    """The upload form; `architecture` picks whose layers are listed."""
+def upload_page(form: UploadFormDep, catalog: CatalogDep, _user: EditorDep, architecture: str = "") -> Response:
+    """The upload form (for editors); `architecture` picks whose layers are listed."""
     chosen = architecture if architecture in catalog.names() else catalog.default()
     return form.render(UploadValues(architecture=chosen))
 
 
 @router.post("/upload", response_class=HTMLResponse, include_in_schema=False)
 async def upload_submit(
-    request: Request, form: UploadFormDep, engine: EngineDep, settings: SettingsDep, catalog: CatalogDep
+    request: Request,
+    form: UploadFormDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    user: EditorDep,
 ) -> Response:
     """Check and queue an upload, then go to its job; a bad upload re-renders the form with the problem."""
     try:
-        job_id = await submit_upload(request, engine, settings, catalog)
+        job_id = await submit_upload(request, engine, settings, catalog, user)
     except DissectError as error:
         values = getattr(request.state, "upload_values", None) or UploadValues(architecture=catalog.default())
         status = 400 if isinstance(error, BadUpload) else 422
@@ -131,10 +161,13 @@ async def upload_submit(
     responses={400: {"description": "unusable file"}, 422: {"description": "does not fit / bad fields"}},
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
 )
-async def upload_api(request: Request, engine: EngineDep, settings: SettingsDep, catalog: CatalogDep) -> Response:
-    """Upload a checkpoint (multipart: checkpoint, architecture, layers, probe, concepts, encoder) and queue it."""
+async def upload_api(
+    request: Request, engine: EngineDep, settings: SettingsDep, catalog: CatalogDep, user: EditorDep
+) -> Response:
+    """Upload a checkpoint (multipart: checkpoint, architecture, layers, probe, concepts, encoder, model_name)
+    and queue it; the probe, concept set and encoder are catalogue names, never paths."""
     try:
-        job_id = await submit_upload(request, engine, settings, catalog)
+        job_id = await submit_upload(request, engine, settings, catalog, user)
     except DissectError as error:
         status = 400 if isinstance(error, BadUpload) else 422
         return JSONResponse({"detail": str(error)}, status_code=status)

@@ -1,0 +1,227 @@
+"""The catalogue: probe sets (listed with thumbnails; editors upload an archive of images), concept sets (editors
+upload a list) and the encoders the upload form offers. Web users choose each by name, never by server path."""
+
+# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import Engine
+from starlette.datastructures import UploadFile
+
+from app.core.config import Settings
+from app.core.errors import AtlasError, BadUpload
+from app.core.urls import API_PREFIX
+from app.jobs.catalogue import allowed_encoders, store_uploaded_concept_set, store_uploaded_probe_set
+from app.read.catalogue import concept_set_view, list_concept_sets, list_probe_sets, probe_set_view
+from app.read.schemas import ConceptSetView, ProbeSetView
+from app.web.deps import EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
+from app.web.resources import Page, resource
+from dissect_core.errors import DissectError
+
+# Multipart framing and the name field on top of the archive or list itself.
+FORM_OVERHEAD_BYTES = 64 * 1024
+PROBE_SETS_PAGE = "/probe-sets"
+CONCEPT_SETS_PAGE = "/concept-sets"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "unusable file (unsafe, too large, not images)"},
+    422: {"description": "bad or taken name"},
+}
+
+
+def _form_schema(required: list[str], properties: dict[str, object]) -> dict[str, object]:
+    """Return an OpenAPI request body of one multipart form (the forms are parsed by hand, within bounds)."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+
+
+NAME_FIELD = {"type": "string", "example": "street-photos", "description": "lower-case letters, digits, . _ -"}
+PROBE_SET_BODY = _form_schema(
+    ["name", "archive"],
+    {"name": NAME_FIELD, "archive": {"type": "string", "format": "binary", "description": ".zip or .tar(.gz)"}},
+)
+CONCEPT_SET_BODY = _form_schema(
+    ["name"],
+    {
+        "name": NAME_FIELD,
+        "concepts": {"type": "string", "description": "one concept per line"},
+        "file": {"type": "string", "format": "binary", "description": "or a UTF-8 text file, one concept per line"},
+    },
+)
+
+router = APIRouter(tags=["catalogue"])
+
+
+def _status(error: DissectError) -> int:
+    return 400 if isinstance(error, BadUpload) else 422
+
+
+def _check_length(request: Request, limit: int, what: str) -> None:
+    """Raise BadUpload unless the request declares its body's length (which the server then holds it to) in bounds."""
+    declared = request.headers.get("content-length", "")
+    if not declared.isdecimal() or "transfer-encoding" in request.headers:
+        raise BadUpload(f"Send the {what} with a Content-Length header (as browsers and HTTP clients do by default).")
+    if int(declared) > limit:
+        raise BadUpload(
+            f"The upload is {int(declared) / 2**20:,.1f} MB, over the {what} limit of {limit / 2**20:,.1f} MB; "
+            "send a smaller one."
+        )
+
+
+def _name(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise AtlasError(f"Name the {what}: lower-case letters, digits, '.', '_' or '-', e.g. 'street-photos'.")
+    return value
+
+
+# --- probe sets ----------------------------------------------------------------------------------------------
+
+
+def probe_sets_page(probe_sets: list[ProbeSetView], settings: SettingsDep) -> dict[str, object]:
+    """Return probe_sets.html's context: the probe sets and the bounds on an uploaded archive."""
+    return {
+        "title": "Probe sets",
+        "probe_sets": probe_sets,
+        "error": None,
+        "max_files": settings.probe_max_files,
+        "max_mb": round(settings.probe_max_bytes / 2**20),
+        "max_megapixels": round(settings.probe_max_pixels / 1e6),
+    }
+
+
+@resource(router, PROBE_SETS_PAGE, html=Page("probe_sets.html", context=probe_sets_page))
+def probe_sets(session: SessionDep) -> list[ProbeSetView]:
+    """The probe sets an upload may name: built-ins, the operator's folders and uploaded archives, with thumbnails."""
+    return list_probe_sets(session)
+
+
+async def receive_probe_set(request: Request, engine: Engine, settings: Settings, owner_id: int) -> ProbeSetView:
+    """Receive a multipart `name` + `archive`, then check, extract and catalogue the archive; return the new set."""
+    _check_length(request, settings.probe_max_bytes + FORM_OVERHEAD_BYTES, "probe-set archive")
+    async with request.form(max_files=1, max_fields=10) as form:
+        name = _name(form.get("name"), "probe set")
+        archive = form.get("archive")
+        if not isinstance(archive, UploadFile) or not archive.filename:
+            raise BadUpload("No archive was sent; choose a .zip or .tar (.tar.gz) of images.")
+        row = await run_in_threadpool(
+            lambda: store_uploaded_probe_set(engine, settings, name, archive.file, owner_id=owner_id)
+        )
+    return probe_set_view(row)
+
+
+@router.post(
+    API_PREFIX + PROBE_SETS_PAGE,
+    status_code=201,
+    response_model=ProbeSetView,
+    responses=ERRORS,
+    openapi_extra={"requestBody": PROBE_SET_BODY},
+)
+async def upload_probe_set(request: Request, engine: EngineDep, settings: SettingsDep, user: EditorDep) -> Response:
+    """Upload a .zip or .tar(.gz) of images as a probe set (multipart: name, archive); editors only."""
+    try:
+        created = await receive_probe_set(request, engine, settings, user.id)
+    except DissectError as error:
+        return JSONResponse({"detail": str(error)}, status_code=_status(error))
+    return JSONResponse(created.model_dump(mode="json"), status_code=201)
+
+
+@router.post(PROBE_SETS_PAGE, response_class=HTMLResponse, include_in_schema=False)
+async def upload_probe_set_page(
+    request: Request,
+    session: SessionDep,
+    templates: TemplatesDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    user: EditorDep,
+) -> Response:
+    """Add an uploaded archive as a probe set, then list the probe sets; a refused one re-renders with why."""
+    try:
+        await receive_probe_set(request, engine, settings, user.id)
+    except DissectError as error:
+        listed = await run_in_threadpool(list_probe_sets, session)
+        context = {**probe_sets_page(listed, settings), "error": str(error)}
+        return templates.TemplateResponse(request, "probe_sets.html", context, status_code=_status(error))
+    return RedirectResponse(PROBE_SETS_PAGE, status_code=303)
+
+
+# --- concept sets --------------------------------------------------------------------------------------------
+
+
+def concept_sets_page(concept_sets: list[ConceptSetView], settings: SettingsDep) -> dict[str, object]:
+    """Return concept_sets.html's context: the concept sets and the bounds on an uploaded list."""
+    return {
+        "title": "Concept sets",
+        "concept_sets": concept_sets,
+        "error": None,
+        "max_lines": settings.concepts_max_lines,
+        "max_kb": settings.concepts_max_bytes // 1024,
+    }
+
+
+@resource(router, CONCEPT_SETS_PAGE, html=Page("concept_sets.html", context=concept_sets_page))
+def concept_sets(session: SessionDep) -> list[ConceptSetView]:
+    """The concept sets an upload may name: the library's built-ins and uploaded lists."""
+    return list_concept_sets(session)
+
+
+async def receive_concept_set(request: Request, engine: Engine, settings: Settings, owner_id: int) -> ConceptSetView:
+    """Receive a `name` and a list (`concepts` text or a `file`), then check and catalogue it; return the new set."""
+    limit = settings.concepts_max_bytes
+    _check_length(request, limit + FORM_OVERHEAD_BYTES, "concept list")
+    async with request.form(max_files=1, max_fields=10, max_part_size=limit + FORM_OVERHEAD_BYTES) as form:
+        name = _name(form.get("name"), "concept set")
+        upload, text = form.get("file"), form.get("concepts")
+        if isinstance(upload, UploadFile) and upload.filename:
+            data = await upload.read(limit + 1)
+        elif isinstance(text, str) and text.strip():
+            data = text.encode()
+        else:
+            raise BadUpload("No concepts were sent; type them one per line, or choose a text file.")
+    row = await run_in_threadpool(lambda: store_uploaded_concept_set(engine, settings, name, data, owner_id=owner_id))
+    return concept_set_view(row)
+
+
+@router.post(
+    API_PREFIX + CONCEPT_SETS_PAGE,
+    status_code=201,
+    response_model=ConceptSetView,
+    responses=ERRORS,
+    openapi_extra={"requestBody": CONCEPT_SET_BODY},
+)
+async def upload_concept_set(request: Request, engine: EngineDep, settings: SettingsDep, user: EditorDep) -> Response:
+    """Upload a concept list (form: name, and concepts as text or a file, one per line); editors only."""
+    try:
+        created = await receive_concept_set(request, engine, settings, user.id)
+    except DissectError as error:
+        return JSONResponse({"detail": str(error)}, status_code=_status(error))
+    return JSONResponse(created.model_dump(mode="json"), status_code=201)
+
+
+@router.post(CONCEPT_SETS_PAGE, response_class=HTMLResponse, include_in_schema=False)
+async def upload_concept_set_page(
+    request: Request,
+    session: SessionDep,
+    templates: TemplatesDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    user: EditorDep,
+) -> Response:
+    """Add an uploaded list as a concept set, then list the concept sets; a refused one re-renders with why."""
+    try:
+        await receive_concept_set(request, engine, settings, user.id)
+    except DissectError as error:
+        listed = await run_in_threadpool(list_concept_sets, session)
+        context = {**concept_sets_page(listed, settings), "error": str(error)}
+        return templates.TemplateResponse(request, "concept_sets.html", context, status_code=_status(error))
+    return RedirectResponse(CONCEPT_SETS_PAGE, status_code=303)
+
+
+# --- encoders ------------------------------------------------------------------------------------------------
+
+
+@router.get(API_PREFIX + "/encoders")
+def encoders(settings: SettingsDep) -> list[str]:
+    """The image–text encoders an upload may name (NEURON_ATLAS_ENCODERS, else the library's)."""
+    return list(allowed_encoders(settings))
