@@ -13,7 +13,7 @@ import torch
 
 from app.jobs.dissections import StoredDissection
 from app.jobs.worker import run_worker
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import SCREENSHOTS, LiveServer
 from tests.support.dashboard_seed import LayerSpec, TinyNet, seed_run
 
 pytestmark = pytest.mark.browser
@@ -220,3 +220,35 @@ def test_search_docs_and_error_pages(browser: Any, live_server: LiveServer, scre
     browser.get(f"{live_server.url}/runs/{run_id}/layers/blocks.9")
     assert "Its layers are: conv1, blocks.3, fc" in browser.find_element(By.TAG_NAME, "main").text
     screenshot(browser, "not-found")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_pages_fit_a_phone_screen(browser: Any, live_server: LiveServer, scheme: str) -> None:
+    """At 390 px wide no page scrolls sideways, in either colour scheme (the login and catalogue pages too)."""
+    run_id = live_server.dashboard.newer.run_id
+    pages = {
+        "home": "/",
+        "run": f"/runs/{run_id}",
+        "layer": f"/runs/{run_id}/layers/{LAYER}?sort=-score",
+        "neuron": f"/runs/{run_id}/layers/{LAYER}/neurons/3",
+        "upload": "/upload",
+        "probe-sets": "/probe-sets",
+        "login": "/login",
+    }
+    phone = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", phone)
+    browser.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
+    )
+    try:
+        for name, path in pages.items():
+            browser.get(live_server.url + path)
+            overflow = browser.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            SCREENSHOTS.mkdir(exist_ok=True)
+            browser.save_screenshot(str(SCREENSHOTS / f"phone-{scheme}-{name}.png"))
+            assert overflow <= 1, f"{path} is {overflow} px wider than a 390 px screen ({scheme})"
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
