@@ -9,7 +9,7 @@ import sys
 from dissect_core.errors import DissectError
 
 #: The modules of app.cli.commands, one per subcommand (`probe_sets` registers `probe-sets`).
-SUBCOMMANDS = ("dissect", "layers", "demo", "worker", "serve", "migrate", "users", "tokens", "probe_sets")
+SUBCOMMANDS = ("dissect", "layers", "demo", "worker", "serve", "migrate", "users", "tokens", "probe_sets", "gc")
 
 
 def build_parser() -> argparse.ArgumentParser:

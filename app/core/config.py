@@ -49,6 +49,11 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     #: The address `serve` listens on.
     bind_host: str = "127.0.0.1"
+    #: Per-user limits (admins and the command line are exempt): jobs waiting in the queue, checkpoints
+    #: uploaded in the last hour, concepts kept per run for a relabel.
+    max_queued_jobs: int = 5
+    max_uploads_per_hour: int = 20
+    max_typed_concepts: int = 200
 
     @property
     def trusted_hosts(self) -> tuple[str, ...]:
@@ -165,7 +170,7 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-#: Environment variable, Settings field and unit of the upload and cache bounds.
+#: Environment variable, Settings field and unit of the upload, cache and per-user bounds.
 _BOUNDS = (
     ("PROBE_MAX_FILES", "probe_max_files", 1),
     ("PROBE_MAX_MB", "probe_max_bytes", 1024 * 1024),
@@ -174,6 +179,9 @@ _BOUNDS = (
     ("CONCEPTS_MAX_KB", "concepts_max_bytes", 1024),
     ("CHECKPOINT_MAX_MB", "checkpoint_max_bytes", 1024 * 1024),
     ("RESPONSE_CACHE_MB", "response_cache_bytes", 1024 * 1024),
+    ("MAX_QUEUED_JOBS", "max_queued_jobs", 1),
+    ("MAX_UPLOADS_PER_HOUR", "max_uploads_per_hour", 1),
+    ("MAX_TYPED_CONCEPTS", "max_typed_concepts", 1),
 )
 
 

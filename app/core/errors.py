@@ -17,6 +17,14 @@ class BadUpload(AtlasError):
     """An uploaded file itself is unusable (too big, empty, unreadable, unsafe): HTTP 400 rather than 422."""
 
 
+class QuotaExceeded(AtlasError):
+    """A user reached a limit on queued jobs, uploads or typed concepts (HTTP 429); names the limit and the fix."""
+
+
+class StorageUnavailable(AtlasError):
+    """The database or the data folder cannot be written (HTTP 503); the message says why and what to fix."""
+
+
 class NotFound(LookupError):
     """Something a URL names does not exist; the message says what exists instead."""
 

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.paths import resolved_path, stored_path
 from app.jobs.queue import enqueue
 from app.persistence.db import create_db_engine, upgrade_database
 from app.persistence.store import BeforeCommit, ViewLoader, store_run
@@ -22,6 +23,8 @@ from dissect_core.progress import Progress
 from dissect_core.results import DissectionResult
 
 REQUIRED_PARAMS = ("model", "layers", "probe")
+#: Params naming files under the data folder, stored relative to it (a moved data folder keeps working).
+DATA_PATH_PARAMS = ("checkpoint", "concepts")
 
 
 @dataclass(frozen=True)
@@ -75,22 +78,31 @@ def execute_dissection(
     return StoredDissection(run_id=run_id, result=result)
 
 
-def submit_dissection(session: Session, config: DissectConfig, *, owner_id: int | None = None) -> int:
+def submit_dissection(
+    session: Session, config: DissectConfig, *, owner_id: int | None = None, data_dir: Path | None = None
+) -> int:
     """Validate the config and add it as a queued job of `owner_id` to the caller's transaction; return the job id.
 
-    Bad input adds nothing. The caller owns the transaction and commits it (e.g. `with write_session(engine)`).
+    Files under `data_dir` are kept relative to it. Bad input adds nothing. The caller owns the transaction and
+    commits it (e.g. `with write_session(engine)`).
     """
     config = validate_config(config)
-    return enqueue(session, config_to_params(config), owner_id=owner_id).id
+    return enqueue(session, config_to_params(config, data_dir), owner_id=owner_id).id
 
 
-def config_to_params(config: DissectConfig) -> dict[str, Any]:
-    """Return a config as the JSON stored in a job's params."""
-    return config.to_dict()
+def config_to_params(config: DissectConfig, data_dir: Path | None = None) -> dict[str, Any]:
+    """Return a config as the JSON stored in a job's params, its files under `data_dir` relative to it."""
+    params = config.to_dict()
+    if data_dir is not None:
+        for name in DATA_PATH_PARAMS:
+            if params.get(name) and Path(params[name]).is_absolute():
+                params[name] = stored_path(params[name], data_dir)
+    return params
 
 
-def config_from_params(params: Mapping[str, Any]) -> DissectConfig:
-    """Return the validated DissectConfig a job's params describe, or raise DissectError saying what is wrong."""
+def config_from_params(params: Mapping[str, Any], data_dir: Path | None = None) -> DissectConfig:
+    """Return the validated DissectConfig a job's params describe (relative files under `data_dir`), or raise
+    DissectError saying what is wrong."""
     if not isinstance(params, Mapping):
         raise DissectError("job parameters must be a JSON object of dissection settings; submit the job again")
     known = [spec.name for spec in fields(DissectConfig)]
@@ -101,6 +113,12 @@ def config_from_params(params: Mapping[str, Any]) -> DissectConfig:
     if missing:
         raise DissectError(f"missing setting(s) {', '.join(missing)}; give the model, its layers and a probe set")
     values = dict(params)
+    if data_dir is not None:
+        checkpoint, concepts = values.get("checkpoint"), values.get("concepts")
+        if isinstance(checkpoint, str) and checkpoint:
+            values["checkpoint"] = str(resolved_path(checkpoint, data_dir))
+        if isinstance(concepts, str) and concepts and concepts.strip() not in BUILT_IN_CONCEPT_SETS:
+            values["concepts"] = str(resolved_path(concepts, data_dir))
     layers = values["layers"]
     if isinstance(layers, str):
         layers = [name.strip() for name in layers.split(",") if name.strip()]

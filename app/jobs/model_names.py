@@ -79,8 +79,15 @@ def check_model_name(session: Session, catalog: ArchitectureCatalog, name: str) 
     raise AtlasError(f"The model name {cleaned!r} {problem}; give the upload another model_name, e.g. {suggestion!r}.")
 
 
-def reserve_model_name(session: Session, config: DissectConfig, checkpoint_sha256: str, owner_id: int | None) -> None:
-    """Add the uploaded model (its name, architecture, weights and checkpoint) to the caller's transaction.
+def reserve_model_name(
+    session: Session,
+    config: DissectConfig,
+    checkpoint_sha256: str,
+    owner_id: int | None,
+    checkpoint_file: str | None = None,
+) -> None:
+    """Add the uploaded model (its name, architecture, weights and checkpoint, kept as `checkpoint_file` when
+    given) to the caller's transaction.
 
     The store finds this row when the job's run is stored, by the same name, architecture, weights and hash.
     """
@@ -92,7 +99,7 @@ def reserve_model_name(session: Session, config: DissectConfig, checkpoint_sha25
             architecture=config.model,
             weights=config.weights,
             checkpoint_sha256=checkpoint_sha256,
-            checkpoint_file=config.checkpoint,
+            checkpoint_file=checkpoint_file or config.checkpoint,
             owner_id=owner_id,
         )
     )

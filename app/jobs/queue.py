@@ -7,6 +7,7 @@ can no longer change or finish the job.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +33,28 @@ class JobSignal:
     cancel_requested: bool
 
 
+#: States of a job an identical request reuses instead of queuing another.
+REUSABLE_STATES = (JobState.QUEUED.value, JobState.RUNNING.value, JobState.SUCCEEDED.value)
+
+
+def params_sha256(params: dict[str, Any]) -> str:
+    """Return the SHA-256 of job params as canonical JSON (sorted keys, no spaces)."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def identical_job(session: Session, params: dict[str, Any], kind: str = "dissect") -> Job | None:
+    """Return the newest queued, running or succeeded job with exactly these params (and a run, if it succeeded)."""
+    candidates = session.scalars(
+        select(Job)
+        .where(Job.kind == kind, Job.params_sha256 == params_sha256(params), Job.status.in_(REUSABLE_STATES))
+        .order_by(Job.id.desc())
+    )
+    for job in candidates:
+        if job.params == params and (job.status != JobState.SUCCEEDED or job.run_id is not None):
+            return job
+    return None
+
+
 def enqueue(session: Session, params: dict[str, Any], kind: str = "dissect", *, owner_id: int | None = None) -> Job:
     """Add a queued job of `owner_id` to the session's transaction (flushed so it has an id; the caller commits)."""
     try:
@@ -50,6 +73,8 @@ def enqueue(session: Session, params: dict[str, Any], kind: str = "dissect", *, 
         attempts=0,
         cancel_requested=False,
         owner_id=owner_id,
+        params_sha256=params_sha256(params),
+        history=[],
     )
     session.add(job)
     session.flush()
@@ -134,14 +159,21 @@ def _expire(job: Job, timeout_s: float, max_attempts: int) -> None:
             "the job again",
         )
     else:
+        _note(job, JobState.QUEUED, f"attempt {job.attempts} of {max_attempts} was interrupted: {silent}; queued again")
         job.status = JobState.QUEUED
         job.worker_id = None
-        job.error = f"attempt {job.attempts} of {max_attempts} was interrupted: {silent}; queued again"
+
+
+def _note(job: Job, status: str, note: str | None) -> None:
+    """Set the job's error to `note` and add the attempt's outcome to its history (kept across requeues)."""
+    job.error = note
+    entry = {"attempt": job.attempts, "at": utcnow().isoformat(), "worker": job.worker_id, "status": str(status)}
+    job.history = [*(job.history or []), {**entry, "note": note}]
 
 
 def _close(job: Job, status: str, error: str | None = None) -> None:
+    _note(job, status, error)
     job.status = status
-    job.error = error
     job.finished_at = utcnow()
 
 
@@ -192,7 +224,7 @@ def complete_in_session(session: Session, job_id: int, worker_id: str, run_id: i
 
 def finish(engine: Engine, job_id: int, worker_id: str, run_id: int | None) -> bool:
     """Mark the worker's job succeeded with its run; True if it did (or `complete_in_session` already had)."""
-    if _owned_update(engine, job_id, worker_id, status=JobState.SUCCEEDED, run_id=run_id, error=None):
+    if _owned_update(engine, job_id, worker_id, JobState.SUCCEEDED, None, run_id=run_id):
         return True
     job = get_job(engine, job_id)
     return job is not None and job.status == JobState.SUCCEEDED and job.worker_id == worker_id and job.run_id == run_id
@@ -200,12 +232,12 @@ def finish(engine: Engine, job_id: int, worker_id: str, run_id: int | None) -> b
 
 def fail(engine: Engine, job_id: int, worker_id: str, error: str) -> bool:
     """Mark the worker's job failed with an error message for the user; False if it was not its job."""
-    return _owned_update(engine, job_id, worker_id, status=JobState.FAILED, error=error)
+    return _owned_update(engine, job_id, worker_id, JobState.FAILED, error)
 
 
 def mark_cancelled(engine: Engine, job_id: int, worker_id: str) -> bool:
     """Mark the worker's job cancelled after it stopped on request; False if it was not its job."""
-    return _owned_update(engine, job_id, worker_id, status=JobState.CANCELLED, error="cancelled while running")
+    return _owned_update(engine, job_id, worker_id, JobState.CANCELLED, "cancelled while running")
 
 
 def release(engine: Engine, job_id: int, worker_id: str) -> bool:
@@ -220,22 +252,25 @@ def release(engine: Engine, job_id: int, worker_id: str) -> bool:
         if job.cancel_requested:
             _close(job, JobState.CANCELLED, "cancelled while running")
             return True
+        _note(job, JobState.QUEUED, f"worker {worker_id} shut down while running it; queued again")
         job.status = JobState.QUEUED
         job.worker_id = None
         job.attempts -= 1
-        job.error = f"worker {worker_id} shut down while running it; queued again"
         return True
 
 
-def _owned_update(engine: Engine, job_id: int, worker_id: str, **values: Any) -> bool:
+def _owned_update(
+    engine: Engine, job_id: int, worker_id: str, status: JobState, note: str | None, run_id: int | None = None
+) -> bool:
+    """Close the worker's job with `status` and `note` (and its run); return False when it is not the worker's."""
     with write_session(engine) as session:
-        updated = _updated_rows(
-            session,
-            update(Job)
-            .where(Job.id == job_id, Job.status == JobState.RUNNING, Job.worker_id == worker_id)
-            .values(finished_at=utcnow(), **values),
-        )
-        return updated == 1
+        job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+        if job is None or job.status != JobState.RUNNING or job.worker_id != worker_id:
+            return False
+        _close(job, status, note)
+        if run_id is not None:
+            job.run_id = run_id
+        return True
 
 
 def _updated_rows(session: Session, statement: Update) -> int:

@@ -11,9 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.errors import AtlasError
+from app.core.errors import AtlasError, QuotaExceeded
+from app.core.paths import resolved_path
 from app.core.redact import redact_paths
-from app.persistence.models import Run, TypedConcept
+from app.jobs.queue import identical_job
+from app.jobs.quotas import check_queued_jobs, check_typed_concepts
+from app.persistence.models import Run, TypedConcept, User
 from app.read.catalogue import public_names
 from app.read.concept_search import clean_concept
 from app.read.queries import get_run
@@ -22,8 +25,10 @@ from dissect_core.data.concepts import clean_concepts
 from dissect_core.errors import DissectError
 
 
-def keep_typed_concept(session: Session, run_id: int, text: str, *, owner_id: int | None = None) -> TypedConcept:
-    """Store a typed concept for the run (once, kept by `owner_id`); return its row."""
+def keep_typed_concept(
+    session: Session, run_id: int, text: str, *, owner_id: int | None = None, limit: tuple[Settings, User] | None = None
+) -> TypedConcept:
+    """Store a typed concept for the run (once, kept by `owner_id`, within the user's `limit`); return its row."""
     get_run(session, run_id)
     concept = clean_concept(text)
     existing = session.scalars(
@@ -31,6 +36,8 @@ def keep_typed_concept(session: Session, run_id: int, text: str, *, owner_id: in
     ).first()
     if existing is not None:
         return existing
+    if limit is not None:
+        check_typed_concepts(session, *limit, run_id)
     row = TypedConcept(run_id=run_id, text=concept, owner_id=owner_id)
     session.add(row)
     session.flush()
@@ -39,7 +46,7 @@ def keep_typed_concept(session: Session, run_id: int, text: str, *, owner_id: in
 
 def run_concepts(settings: Settings, run: Run) -> list[str]:
     """Return the run's concept vocabulary as stored with its artifacts (or in the media dir)."""
-    candidates = [Path(run.artifacts_dir) / "concepts.txt"]
+    candidates = [resolved_path(run.artifacts_dir, settings.data_dir) / "concepts.txt"]
     if run.concept_set.file:
         stored = Path(run.concept_set.file)
         candidates.append(stored if stored.is_absolute() else settings.media_dir / stored)
@@ -68,11 +75,10 @@ def relabel_config(run: Run, concepts_file: Path) -> DissectConfig:
     return DissectConfig(**pinned)
 
 
-def relabel_with_typed_concepts(
-    session: Session, settings: Settings, run_id: int, *, owner_id: int | None = None
-) -> int:
-    """Queue a dissection (of `owner_id`) with the run's settings and its vocabulary extended by its typed concepts."""
-    from app.jobs.dissections import submit_dissection
+def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: int, *, owner: User | None = None) -> int:
+    """Queue a dissection (of `owner`) with the run's settings and its vocabulary extended by its typed concepts;
+    return its job id, or the id of a queued, running or succeeded job with the same settings."""
+    from app.jobs.dissections import config_to_params, submit_dissection, validate_config
 
     run = get_run(session, run_id)
     typed = [row.text for row in session.scalars(select(TypedConcept).where(TypedConcept.run_id == run_id))]
@@ -91,10 +97,16 @@ def relabel_with_typed_concepts(
     if not existed:
         path.write_text(text, encoding="utf-8")
     try:
-        return submit_dissection(session, relabel_config(run, path), owner_id=owner_id)
+        config = validate_config(relabel_config(run, path))
+        same = identical_job(session, config_to_params(config, settings.data_dir))
+        if same is not None:
+            return same.id
+        check_queued_jobs(session, settings, owner)
+        owner_id = owner.id if owner is not None else None
+        return submit_dissection(session, config, owner_id=owner_id, data_dir=settings.data_dir)
     except BaseException as error:
         if not existed:
             path.unlink(missing_ok=True)
-        if isinstance(error, DissectError):  # e.g. the run's probe folder is gone: told without the server path
+        if isinstance(error, DissectError) and not isinstance(error, QuotaExceeded):  # told without server paths
             raise AtlasError(redact_paths(str(error), names)) from None
         raise

@@ -22,17 +22,22 @@ from starlette.datastructures import FormData, UploadFile
 
 from app.core.config import Settings
 from app.core.errors import AtlasError, BadUpload
+from app.core.paths import stored_path
 from app.core.redact import redact_paths
 from app.jobs.architectures import ArchitectureCatalog
 from app.jobs.catalogue import check_encoder, resolve_concept_set, resolve_probe_set
 from app.jobs.model_names import check_model_name, default_model_name, reserve_model_name
+from app.jobs.quotas import check_queued_jobs, check_uploads_per_hour
 from app.persistence.db import write_session
+from app.persistence.models import User
 from dissect_core.config import DissectConfig
 from dissect_core.errors import DissectError
 from dissect_core.models.checkpoint_inspection import CHECKPOINT_SUFFIXES, CheckpointFacts
 from dissect_core.names import CIFAR100_PROBE
 
 CHUNK_BYTES = 1 << 20
+#: The longest stored file name; a longer one is shortened before its suffix.
+MAX_FILENAME_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -85,10 +90,13 @@ def uploads_dir(settings: Settings) -> Path:
 
 
 def safe_filename(filename: str) -> str:
-    """Return the base name of an uploaded file with anything but letters, digits, `._-` replaced by `_`."""
+    """Return the base name of an uploaded file with anything but letters, digits, `._-` replaced by `_`, at most
+    MAX_FILENAME_CHARS long with its suffix kept."""
     base = Path(filename.replace("\\", "/")).name
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")
-    return cleaned[:120] or "checkpoint.pt"
+    suffix = Path(cleaned).suffix if len(Path(cleaned).suffix) < MAX_FILENAME_CHARS // 2 else ""
+    stem = cleaned[: len(cleaned) - len(suffix)] if suffix else cleaned
+    return (stem[: MAX_FILENAME_CHARS - len(suffix)] + suffix) if stem else "checkpoint.pt"
 
 
 async def receive_checkpoint(upload: UploadFile, settings: Settings) -> ReceivedFile:
@@ -243,6 +251,18 @@ def resolve_choices(
     return choices
 
 
+def stored_checkpoint(settings: Settings, received: ReceivedFile) -> Path:
+    """Return where an upload's content is kept: the file already stored with that content and suffix, if any
+    (one copy per content whatever it was called), else a new file under its own name in its content's folder."""
+    folder = uploads_dir(settings) / received.sha256[:16]
+    suffix = Path(received.filename).suffix.lower()
+    if folder.is_dir():
+        for existing in sorted(folder.iterdir()):
+            if existing.is_file() and existing.suffix.lower() == suffix and not existing.name.startswith("."):
+                return existing
+    return folder / received.filename
+
+
 def accept_upload(
     engine: Engine,
     settings: Settings,
@@ -250,7 +270,7 @@ def accept_upload(
     values: UploadValues,
     received: ReceivedFile,
     *,
-    owner_id: int | None = None,
+    owner: User | None = None,
 ) -> int:
     """Check the upload, keep the file and queue its dissection; return the job id. On any error keep nothing."""
     from app.jobs.dissections import submit_dissection
@@ -262,13 +282,17 @@ def accept_upload(
             layers = check_upload(received, values, catalog, settings.checkpoint_max_bytes)
         except DissectError as error:
             file_problem = error
+        owner_id = owner.id if owner is not None else None
         with write_session(engine) as session:
+            check_uploads_per_hour(session, settings, owner)
+            check_queued_jobs(session, settings, owner)
             choices = resolve_choices(session, settings, catalog, values, received.filename, file_problem)
-            # A folder per content hash keeps the user's file name and deduplicates uploads.
-            final = uploads_dir(settings) / received.sha256[:16] / received.filename
+            # A folder per content hash keeps the first uploader's file name; the same content is stored once.
+            final = stored_checkpoint(settings, received)
             existed = final.exists()
             final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(received.path, final)
+            if not existed:
+                os.replace(received.path, final)
             try:
                 config = DissectConfig(
                     model=values.architecture,
@@ -280,9 +304,9 @@ def accept_upload(
                     checkpoint=str(final),
                     model_name=choices.model_name,
                 )
-                reserve_model_name(session, config, received.sha256, owner_id)
+                reserve_model_name(session, config, received.sha256, owner_id, stored_path(final, settings.data_dir))
                 try:
-                    return submit_dissection(session, config, owner_id=owner_id)
+                    return submit_dissection(session, config, owner_id=owner_id, data_dir=settings.data_dir)
                 except DissectError as error:  # e.g. a catalogued folder vanished just now: no server path shown
                     raise AtlasError(redact_paths(str(error))) from None
             except BaseException:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from app.core.config import Settings
 from app.jobs import queue
 from app.jobs.dissections import StoredDissection, config_from_params, execute_dissection
+from app.persistence import cleanup
 from app.persistence.db import create_db_engine
 from app.persistence.models import Job
 from app.persistence.store import BeforeCommit
@@ -79,6 +80,7 @@ def run_worker(
     engine = create_db_engine(settings.database_url)
     processed = 0
     log.info("worker %s polling %s", worker_id, engine.url.render_as_string(hide_password=True))
+    _remove_orphans(engine, settings)
     with _signals_set(shutdown, enabled=handle_signals):
         try:
             while not shutdown.is_set():
@@ -96,6 +98,14 @@ def run_worker(
             engine.dispose()
     log.info("worker %s stopped after %d job(s)", worker_id, processed)
     return processed
+
+
+def _remove_orphans(engine: Engine, settings: Settings) -> None:
+    """Remove artifacts folders no run references (left by a worker killed while storing)."""
+    orphans = cleanup.find_removable(engine, settings, orphans_only=True)
+    cleanup.remove(orphans)
+    for path in orphans.paths:
+        log.info("removed %s: no run references it (a store was interrupted)", path)
 
 
 def _next_job(engine: Engine, settings: Settings, worker_id: str) -> Job | None:
@@ -180,7 +190,7 @@ class _JobRun:
         beater = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
         beater.start()
         try:
-            config = config_from_params(self.job.params)
+            config = config_from_params(self.job.params, self.settings.data_dir)
             before_commit = partial(_complete, job_id=job_id, worker_id=self.worker_id)
             run_id = executor(
                 self.settings,

@@ -36,7 +36,7 @@ def create_db_engine(url: str) -> Engine:
             f"database URL {url!r} is not usable ({error}); set NEURON_ATLAS_DATABASE_URL to e.g. "
             "sqlite:////path/atlas.db or postgresql+psycopg://user@host/dbname"
         ) from None
-    if parsed.database and parsed.database != ":memory:":
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed)
     event.listen(engine, "connect", _configure_sqlite_connection)
@@ -158,6 +158,7 @@ def _migrate(settings: Settings, direction: str, revision: str) -> str | None:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             config.attributes["connection"] = connection
+            config.attributes["data_dir"] = settings.data_dir.resolve()  # 0004 stores paths relative to it
             if direction == "upgrade":
                 command.upgrade(config, revision)
             else:

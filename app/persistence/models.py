@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -318,3 +319,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     owner_id: Mapped[int | None] = owner_column()
     owner: Mapped[User | None] = relationship()
+    #: SHA-256 of the params as canonical JSON: an identical relabel finds the job it repeats.
+    params_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: What each attempt came to, oldest first: [{"attempt", "at", "worker", "status", "note"}, ...].
+    history: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import AtlasError, NotFound
 from app.core.lru import LRUCache
+from app.core.paths import resolved_path
 from app.core.redact import redact_paths
 from app.persistence.models import Neuron, Run
 from app.read.queries import get_layer, get_run
@@ -74,13 +75,29 @@ def clean_concept(text: str) -> str:
     return cleaned
 
 
-def _load_tensor(path: Path, what: str) -> torch.Tensor:
+def _load_tensor(path: Path, what: str, ndim: int) -> torch.Tensor:
+    """Return the stored `ndim`-D tensor at `path`; raise ConceptSearchUnavailable when it is missing or damaged."""
     if not path.is_file():  # the message names the file, never the server folder it is missing from
         raise ConceptSearchUnavailable(
             f"{what} has no stored {path.name}, so typed concepts cannot be scored; "
             "dissect the model again to store its artifacts."
         )
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated or overwritten: told like a missing file (its message may name paths)
+        raise _damaged_artifact(path, what, f"it cannot be read: {type(error).__name__}") from None
+    if not isinstance(loaded, torch.Tensor) or loaded.ndim != ndim:
+        shape = f"a {loaded.ndim}-D tensor" if isinstance(loaded, torch.Tensor) else f"a {type(loaded).__name__}"
+        raise _damaged_artifact(path, what, f"it holds {shape}, not a {ndim}-D tensor")
+    return loaded
+
+
+def _damaged_artifact(path: Path, what: str, problem: str) -> ConceptSearchUnavailable:
+    """Return the error telling that a stored artifact is damaged, and how to store it again."""
+    return ConceptSearchUnavailable(
+        f"{what}'s stored {path.name} is damaged ({problem}), so typed concepts cannot be scored; "
+        "dissect the model again to store its artifacts."
+    )
 
 
 class ConceptSearcher:
@@ -95,9 +112,11 @@ class ConceptSearcher:
         max_runs: int = 4,
         max_layers: int = 32,
         max_texts: int = 2048,
+        data_dir: Path | None = None,
     ) -> None:
         self._load_encoder = encoder_loader or _default_encoder_loader
         self.device = device
+        self.data_dir = data_dir
         self._encoders: LRUCache[str, ImageTextEncoder] = LRUCache(max_encoders)
         self._artifacts: LRUCache[str, RunArtifacts] = LRUCache(max_runs)
         self._top_indices: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(max_layers)
@@ -105,27 +124,40 @@ class ConceptSearcher:
 
     def artifacts(self, artifacts_dir: str) -> RunArtifacts:
         """Return a run's embeddings, normalisers and settings (cached)."""
-        return self._artifacts.get_or_load(artifacts_dir, lambda: self._read_artifacts(Path(artifacts_dir)))
+        return self._artifacts.get_or_load(artifacts_dir, lambda: self._read_artifacts(self.folder(artifacts_dir)))
+
+    def folder(self, artifacts_dir: str) -> Path:
+        """Return a run's artifacts folder: a stored relative path lies under the data folder."""
+        return resolved_path(artifacts_dir, self.data_dir) if self.data_dir is not None else Path(artifacts_dir)
 
     def _read_artifacts(self, folder: Path) -> RunArtifacts:
         hint = "This run"
-        embeddings = _load_tensor(folder / "image_embeddings.pt", hint)
+        embeddings = _load_tensor(folder / "image_embeddings.pt", hint, ndim=2)
         normalisers_file = folder / "log_normalisers.pt"
         if not normalisers_file.is_file():
             raise ConceptSearchUnavailable(
                 f"{hint} has no stored log_normalisers.pt: only soft-WPMI and WPMI runs store them. "
                 "Dissect with --similarity soft_wpmi to search typed concepts."
             )
-        normalisers = _load_tensor(normalisers_file, hint)
+        normalisers = _load_tensor(normalisers_file, hint, ndim=1)
+        if normalisers.shape[0] != embeddings.shape[0]:
+            problem = f"{normalisers.shape[0]} values for {embeddings.shape[0]} stored images"
+            raise _damaged_artifact(normalisers_file, hint, problem)
         return RunArtifacts(image_embeddings=embeddings.float(), log_normalisers=normalisers)
 
     def top_indices(self, artifacts_dir: str, layer: str) -> torch.Tensor:
         """Return the layer's [K, top_k] top image indices (cached)."""
-        path = Path(artifacts_dir) / "top_indices" / f"{layer}.pt"
-        return self._top_indices.get_or_load(
-            (artifacts_dir, layer),
-            lambda: _load_tensor(path, f"Layer '{layer}' of this run"),
-        )
+        path = self.folder(artifacts_dir) / "top_indices" / f"{layer}.pt"
+        what = f"Layer '{layer}' of this run"
+
+        def load() -> torch.Tensor:
+            top = _load_tensor(path, what, ndim=2)
+            n_images = self.artifacts(artifacts_dir).image_embeddings.shape[0]
+            if top.is_floating_point() or (top.numel() and not 0 <= int(top.min()) <= int(top.max()) < n_images):
+                raise _damaged_artifact(path, what, f"its entries are not indices of the {n_images} stored images")
+            return top
+
+        return self._top_indices.get_or_load((artifacts_dir, layer), load)
 
     def encoder(self, spec: str) -> ImageTextEncoder:
         """Return the loaded encoder for a spec (cached); a failure to load it is told without server paths."""

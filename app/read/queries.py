@@ -255,6 +255,14 @@ def job_view(job: Job, names: Mapping[str, str]) -> JobView:
         finished_at=job.finished_at,
         finished=job.status in FINISHED_STATES,
         owner=job.owner.name if job.owner is not None else None,
+        history=[
+            {
+                **{key: value for key, value in entry.items() if key != "worker"},  # worker ids name server hosts
+                "note": redact_paths(entry["note"], names) if entry.get("note") else None,
+            }
+            for entry in job.history or []
+            if isinstance(entry, dict)
+        ],
     )
 
 

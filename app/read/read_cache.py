@@ -33,6 +33,12 @@ class ReadCache:
             max_layer_indexes, weigh=LayerIndex.n_top_images, max_weight=max_index_top_images
         )
 
+    def forget_run(self, run_id: int) -> None:
+        """Drop everything kept about a run (it was deleted: the one change a stored run can undergo)."""
+        self._runs.discard(lambda key: key == run_id)
+        self._layers.discard(lambda key: key[0] == run_id)
+        self._indexes.discard(lambda key: key[0] == run_id)
+
     def run(self, session: Session, run_id: int) -> RunDetail:
         """Return the run's details (cached); NotFound is raised, never cached."""
         cached = self._runs.get(run_id)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+
+def as_utc(moment: datetime) -> datetime:
+    """Return the moment in UTC; a naive one (as SQLite returns every stored time) is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+#: A stored time as the API answers it: in UTC, with its offset (`…Z`), whichever database it came from.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 NeuronSort = Literal["unit", "-unit", "score", "-score", "label", "-label"]
 
 
@@ -26,7 +34,7 @@ class RunSummary(BaseModel):
     n_layers: int
     n_neurons: int
     code_version: str
-    created_at: datetime
+    created_at: UtcDatetime
     settings_summary: str
     #: Who stored it (the user whose job made it); None for runs stored from the command line.
     owner: str | None = None
@@ -180,7 +188,7 @@ class TypedConceptView(BaseModel):
 
     id: int
     text: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class JobView(BaseModel):
@@ -198,12 +206,14 @@ class JobView(BaseModel):
     run_id: int | None
     model: str | None
     layers: list[str]
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
     finished: bool
     #: Who queued it; None for jobs queued from the command line.
     owner: str | None = None
+    #: What each attempt came to, oldest first: {"attempt", "at", "worker", "status", "note"}.
+    history: list[dict[str, Any]] = []
 
 
 class UserView(BaseModel):
@@ -220,7 +230,7 @@ class ProbeSetView(BaseModel):
     kind: str = Field(description="builtin, folder (registered by the operator) or uploaded")
     n_images: int
     thumbnails: list[str] = Field(description="media URLs of a few of its images")
-    created_at: datetime | None
+    created_at: UtcDatetime | None
 
 
 class ConceptSetView(BaseModel):
@@ -229,7 +239,7 @@ class ConceptSetView(BaseModel):
     name: str
     kind: str = Field(description="builtin or uploaded")
     n_concepts: int | None = Field(description="unknown for a built-in until a run uses it")
-    created_at: datetime | None
+    created_at: UtcDatetime | None
 
 
 class JobCreated(BaseModel):

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -19,6 +20,7 @@ from app.auth.sessions import session_user
 from app.auth.tokens import find_api_token, record_token_use, use_is_unrecorded
 from app.persistence.db import write_session
 from app.persistence.models import User
+from app.persistence.writable import database_write_problem
 from app.web.errors import error_response, wants_json
 from app.web.htmx import is_htmx
 
@@ -124,8 +126,12 @@ class Authenticate:
                 return None
             user, stale = row.user, use_is_unrecorded(row)
         if stale:
-            with write_session(self.engine) as db:
-                record_token_use(db, row.id)
+            try:
+                with write_session(self.engine) as db:
+                    record_token_use(db, row.id)
+            except DBAPIError as error:  # a read-only database still serves reads; only the use goes unrecorded
+                if database_write_problem(error) is None:
+                    raise
         return user
 
 

@@ -2,16 +2,68 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import NotFound
+from app.core.errors import BadUpload, NotFound, QuotaExceeded, StorageUnavailable
 from app.core.urls import API_PREFIX
+from app.persistence.writable import database_write_problem, folder_write_problem
+from app.web.paging import MAX_ID
 from dissect_core.errors import DissectError
+
+log = logging.getLogger(__name__)
+
+#: Pydantic's error types of a number in a path that is out of the ids' range, or too long to parse.
+#: The methods an `Allow` header may name.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+OUT_OF_RANGE = frozenset({"greater_than_equal", "less_than_equal", "int_parsing_size"})
+SERVER_ERROR = "The server failed to answer this request (its log says why). Try again; if it persists, report it."
+
+
+class ValidationProblem(BaseModel):
+    """One part of a request that does not fit the schema, as FastAPI names it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int] = Field(description="where: path, query or body, then the field")
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API: `detail` names the problem and its fix; a request that does not fit the
+    schema (422 from FastAPI's own checks) gets the list of problems instead."""
+
+    detail: str | list[ValidationProblem]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: The error answers any API operation can give (a router's `responses`).
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("the bearer token is unknown or revoked, or a login is required"),
+    404: _error("nothing has that id or name (ids out of range included)"),
+    422: _error("the request does not fit the schema, or its input cannot be used"),
+}
+#: What a change (POST) can also answer: not the user's to make, over a quota, or storage refusing writes.
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: _error("the user may not make this change"),
+    429: _error("over a quota or rate limit; the message says which and when it frees up"),
+    503: _error("the database or data folder refuses writes now"),
+}
 
 
 def wants_json(request: Request) -> bool:
@@ -26,8 +78,18 @@ def error_response(request: Request, templates: Jinja2Templates, status: int, ti
     return templates.TemplateResponse(request, "error.html", {"title": title, "message": message}, status_code=status)
 
 
+def error_status(error: DissectError) -> int:
+    """Return the HTTP status of an input error: 400 unusable upload, 429 over a limit, 503 unwritable, else 422."""
+    if isinstance(error, BadUpload):
+        return 400
+    if isinstance(error, QuotaExceeded):
+        return 429
+    return 503 if isinstance(error, StorageUnavailable) else 422
+
+
 def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
-    """Register handlers: NotFound (404), DissectError and AtlasError (422), pages for the framework's own errors."""
+    """Register handlers: NotFound (404), DissectError and AtlasError (422; 429 over a limit, 503 unwritable), a
+    refused database or data-folder write (503 with the reason), pages for the framework's own errors."""
 
     async def not_found(request: Request, error: Exception) -> Response:
         return error_response(request, templates, 404, "Not found", str(error))
@@ -35,23 +97,42 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     async def bad_input(request: Request, error: Exception) -> Response:
         return error_response(request, templates, 422, "Cannot do that", str(error))
 
+    async def over_limit(request: Request, error: Exception) -> Response:
+        return error_response(request, templates, 429, "Over the limit", str(error))
+
+    async def unwritable(request: Request, error: Exception) -> Response:
+        return error_response(request, templates, 503, "Cannot store that now", str(error))
+
+    async def refused_write(request: Request, error: Exception) -> Response:
+        problem = database_write_problem(error) or folder_write_problem(error)
+        if problem is None:
+            raise error
+        return error_response(request, templates, 503, "Cannot store that now", problem)
+
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
+        if error.status_code == 405:
+            error = HTTPException(405, error.detail, headers={"Allow": allowed_methods(request)})
         if wants_json(request) or error.status_code < 400:
             return await http_exception_handler(request, error)
         message = str(error.detail)
         if error.status_code == 404 and message == "Not Found":
             message = f"There is no page at {request.url.path}. Start from the list of runs at /."
-        return error_response(
+        page = error_response(
             request,
             templates,
             error.status_code,
             "Not found" if error.status_code == 404 else "Error",
             message,
         )
+        page.headers.update(error.headers or {})
+        return page
 
     async def invalid_request(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
+        missing = out_of_range_id(error)
+        if missing is not None:
+            return error_response(request, templates, 404, "Not found", missing)
         if wants_json(request):
             return await request_validation_exception_handler(request, error)
         problems = "; ".join(
@@ -61,5 +142,71 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
 
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(DissectError, bad_input)
+    app.add_exception_handler(QuotaExceeded, over_limit)
+    app.add_exception_handler(StorageUnavailable, unwritable)
+    app.add_exception_handler(DBAPIError, refused_write)
+    app.add_exception_handler(OSError, refused_write)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
+
+
+def out_of_range_id(error: RequestValidationError) -> str | None:
+    """Return why nothing exists at a path whose number is out of the ids' range (answered 404), else None."""
+    for problem in error.errors():
+        location = problem.get("loc", ())
+        if len(location) == 2 and location[0] == "path" and problem.get("type") in OUT_OF_RANGE:
+            value = str(problem.get("input", ""))
+            shown = value if len(value) <= 24 else f"{value[:10]}…({len(value)} digits)"
+            return (
+                f"There is no {location[1]} {shown}: ids and unit numbers run from 0 to {MAX_ID}. "
+                "Check the number in the address."
+            )
+    return None
+
+
+def allowed_methods(request: Request) -> str:
+    """Return the `Allow` header of a path: every method some route at it answers (one route per method here)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
+
+
+class AnswerServerErrors:
+    """Answer an unhandled exception with a plain 500 (JSON for the API), logged, and keep the connection open.
+
+    Starlette's outermost handler re-raises after answering, which makes uvicorn drop the keep-alive connection;
+    an exception after the answer has started still does (the answer cannot be finished).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; answer 500 in place of an exception raised before the answer started."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            if started:
+                raise
+            log.exception("Unhandled error answering %s %s", scope["method"], scope["path"])
+            request = Request(scope)
+            response: Response = (
+                JSONResponse({"detail": SERVER_ERROR}, status_code=500)
+                if wants_json(request)
+                else Response(SERVER_ERROR, status_code=500, media_type="text/plain")
+            )
+            await response(scope, receive, send)

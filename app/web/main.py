@@ -22,7 +22,7 @@ from app.read.concept_search import ConceptSearcher, EncoderLoader
 from app.read.read_cache import ReadCache
 from app.web.auth import Authenticate, install_auth_handlers
 from app.web.cache_middleware import ServeCachedBodies
-from app.web.errors import install_error_handlers
+from app.web.errors import AnswerServerErrors, install_error_handlers
 from app.web.response_cache import ResponseCache
 from app.web.routes import account, catalogue, concepts, docs, health, jobs, layers, media, neurons, runs, upload
 from app.web.security import CsrfProtection, SecureCookiesOnHttps, SecurityHeaders
@@ -58,7 +58,7 @@ def create_app(
     settings.ensure_dirs()
     engine = create_db_engine(settings.database_url)
     templates = make_templates()
-    response_cache = ResponseCache()
+    response_cache = ResponseCache(max_bytes=settings.response_cache_bytes)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -86,7 +86,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.templates = templates
-    app.state.concept_searcher = ConceptSearcher(encoder_loader=encoder_loader)
+    app.state.concept_searcher = ConceptSearcher(encoder_loader=encoder_loader, data_dir=settings.data_dir)
     app.state.catalog = catalog or ArchitectureCatalog()
     app.state.read_cache = ReadCache()
     app.state.response_cache = response_cache
@@ -108,6 +108,7 @@ def create_app(
     )
     app.add_middleware(SecureCookiesOnHttps)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False)
+    app.add_middleware(AnswerServerErrors)  # inside the headers: a 500 gets them too
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:

@@ -1,8 +1,12 @@
-"""Paging: the most items an API answer lists, and a layer grid's page numbers, neurons shown and links."""
+"""Bounds on what a URL may ask for (ids, units, limits, offsets, pages), and a layer grid's page numbers, neurons
+shown and links."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Path, Query
 
 from app.core.errors import NotFound
 from app.core.urls import layer_url
@@ -11,6 +15,17 @@ from app.read.schemas import NeuronList, NeuronSort
 PAGE_SIZE = 96
 #: The largest `limit` an API list accepts.
 MAX_LIMIT = 500
+#: The largest id, unit number or offset a URL may name: the largest signed 64-bit integer, what the databases store.
+MAX_ID = 2**63 - 1
+#: The largest grid page a URL may name.
+MAX_PAGE = MAX_ID // PAGE_SIZE
+
+#: A run id, job id or unit number in a path; one out of range is answered 404 (app.web.errors), as a missing one.
+Id = Annotated[int, Path(ge=0, le=MAX_ID, description="a whole number from 0 to 2^63 − 1")]
+#: How many items an API list skips.
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="how many items to skip, 0 to 2^63 − 1")]
+#: How many grid pages in a layer page is.
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 
 from app.core.urls import API_PREFIX
 from app.web.deps import TemplatesDep
+from app.web.errors import WRITE_ERRORS
 from app.web.htmx import HtmxAwareRoute, is_htmx, trigger
 from app.web.response_cache import ImmutableRoute
 
@@ -172,8 +173,11 @@ def resource(
     """Return a decorator serving a function at API_PREFIX + path (its JSON) and at path (the `html` answer).
 
     `json` makes the API answer a redirect too (a permalink points at its API twin); `immutable` keeps the JSON
-    bodies; `api_options` (tags, status_code, …) go to the API route.
+    bodies; `api_options` (tags, status_code, …) go to the API route, which documents WRITE_ERRORS unless a GET.
     """
+
+    if method != "GET":
+        api_options = {**api_options, "responses": {**WRITE_ERRORS, **api_options.get("responses", {})}}
 
     def register(function: Endpoint) -> Endpoint:
         router.add_api_route(

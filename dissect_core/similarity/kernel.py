@@ -9,13 +9,18 @@ fit the memory budget), and the sums go into float64 totals; the PMI (log p(m) =
 neurons minus log K) is a second compiled pass. torch has no fused gather-multiply-reduce: as separate torch
 ops the same sum makes several passes over gigabytes.
 
-numba's default threading layer must not be entered by two threads at once, so calls are serialised.
+numba's default threading layer must not be entered by two threads at once, so calls are serialised. The compiled
+code is cached where numba finds a writable folder: NUMBA_CACHE_DIR when set (the Docker image sets it under the
+data volume), else next to this file, else the user's cache folder; with none, each process compiles afresh.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
@@ -26,6 +31,20 @@ SLAB = 256
 _SMALLEST_PRODUCT = 1e-290
 _LARGEST_PRODUCT = 1e290
 _LOCK = threading.Lock()
+
+
+def _compiled(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Return `function` compiled by numba (parallel, without the GIL), cached on disk when a folder is writable."""
+    try:
+        return numba.njit(parallel=True, cache=True, nogil=True)(function)
+    except RuntimeError:  # numba found no writable cache folder (a read-only install, no home folder)
+        warnings.warn(
+            "numba cannot cache the similarity kernels (no writable folder), so every process compiles them "
+            "(a few seconds); set NUMBA_CACHE_DIR to a writable folder to keep them",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return numba.njit(parallel=True, nogil=True)(function)
 
 
 def float64_group_size(smallest_shift: float, largest_shift: float, n_slots: int) -> int:
@@ -40,7 +59,7 @@ def float64_group_size(smallest_shift: float, largest_shift: float, n_slots: int
     return max(1, group)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@_compiled
 def _add_log_products(probabilities, neurons, slot_starts, slot_rows, slot_shifts, group, totals):  # pragma: no cover
     n_concepts = probabilities.shape[1]
     n_slabs = (n_concepts + SLAB - 1) // SLAB
@@ -63,7 +82,7 @@ def _add_log_products(probabilities, neurons, slot_starts, slot_rows, slot_shift
                     total[m] += math.log(product[m])
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@_compiled
 def _pmi(totals, lam, out):  # pragma: no cover - compiled
     n_neurons, n_concepts = totals.shape
     log_n_neurons = math.log(n_neurons)
@@ -93,7 +112,7 @@ def _pmi(totals, lam, out):  # pragma: no cover - compiled
                 out[neuron, start + m] = np.float32(total[m] - lam * log_p_concept[m])
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@_compiled
 def _row_sums(values, out):  # pragma: no cover - compiled
     for row in numba.prange(values.shape[0]):
         total = 0.0

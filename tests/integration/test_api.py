@@ -228,7 +228,7 @@ def test_typed_concepts_are_kept_once_and_relabel_queues_extended_vocabulary(
     assert job["status"] == "queued" and job["model"] == "tinynet" and job["layers"] == ["conv1", "fc"]
     with Session(dashboard.engine) as session:
         params = session.get(Job, job["id"]).params
-    words = Path(params["concepts"]).read_text().split("\n")
+    words = (dashboard.settings.data_dir / params["concepts"]).read_text().split("\n")  # stored relative
     assert words[:3] == ["grass", "sky", "fur"] and "zebra stripes" in words
     assert params["encoder"] == "fake:encoder" and params["similarity_params"]["top_k"] == 10
 
@@ -267,7 +267,8 @@ def test_upload_of_a_fitting_checkpoint_queues_a_job(client: TestClient, dashboa
     with Session(dashboard.engine) as session:
         params = session.get(Job, body["job_id"]).params
     assert params["model"] == "tinynet" and params["layers"] == ["conv", "fc"] and params["weights"] == "none"
-    assert Path(params["checkpoint"]).is_file() and Path(params["checkpoint"]).name == "my_net.pt"
+    checkpoint = dashboard.settings.data_dir / params["checkpoint"]  # stored relative to the data folder
+    assert checkpoint.is_file() and checkpoint.name == "my_net.pt"
     assert not list((dashboard.settings.data_dir / "checkpoints").glob(".upload-*"))
 
 

@@ -489,7 +489,7 @@ def test_an_uploaded_concept_list_is_cleaned_stored_by_hash_and_chosen_by_name(
     assert created.status_code == 201, created.text
     with Session(dashboard.engine) as session:
         params = session.get(Job, created.json()["job_id"]).params
-    stored = Path(params["concepts"])
+    stored = dashboard.settings.data_dir / params["concepts"]  # stored relative to the data folder
     assert stored.parent == dashboard.settings.data_dir / "concept-sets" and stored.read_text() == "striped\ndotted\n"
     from_file = client.post("/api/v1/concept-sets", data={"name": "colours"}, files={"file": ("c.txt", b"red\nblue\n")})
     assert from_file.status_code == 201 and from_file.json()["n_concepts"] == 2

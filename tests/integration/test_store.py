@@ -92,7 +92,7 @@ def test_round_trip(settings: Settings, engine: Engine, images: list[str]) -> No
                             assert "transparency" in heatmap.info  # an overlay: silent places stay clear
                             assert heatmap.size == (width, height)
 
-        artifacts = Path(run.artifacts_dir)
+        artifacts = settings.data_dir / run.artifacts_dir  # stored relative to the data folder
         assert artifacts.parent == settings.artifacts_dir
         assert torch.equal(torch.load(artifacts / "image_embeddings.pt"), result.image_embeddings)
         assert torch.equal(torch.load(artifacts / "log_normalisers.pt"), result.log_normalisers)

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from app.core.config import Settings
 
+#: Connections and requests in flight before uvicorn answers 503.
+DEFAULT_LIMIT_CONCURRENCY = 512
+
 
 def run(args: argparse.Namespace) -> int:
     """Serve the dashboard (after migrating the database to the latest schema)."""
@@ -18,23 +21,43 @@ def run(args: argparse.Namespace) -> int:
 
     from app.core.errors import AtlasError
     from app.web.main import create_app
+    from app.web.server import uvicorn_options
 
     if not 0 < args.port < 65536:
         raise AtlasError(f"--port {args.port} is not a TCP port; pick one from 1 to 65535, e.g. --port 8000")
-    settings, link = serving_settings(args.host, args.port)
+    if args.limit_concurrency < 1:
+        raise AtlasError(f"--limit-concurrency {args.limit_concurrency} would refuse every request; pass 1 or more")
+    from app.core.config import Settings
+    from app.persistence.writable import start_problem
+
+    problem = start_problem(Settings.from_env())
+    settings, link = serving_settings(args.host, args.port) if problem is None else (serving(args.host), None)
     print(f"neuron-atlas: serving {settings.data_dir} at http://{args.host}:{args.port}/", flush=True)
+    if problem is not None:
+        print(f"  read-only: {problem} Pages and the API read; every change answers 503 with this reason.")
     print_access(settings, link)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    options = uvicorn_options(
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        limit_concurrency=args.limit_concurrency,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, **options)
     return 0
 
 
 def serving_settings(host: str, port: int, next_path: str = "/") -> tuple[Settings, str | None]:
     """Return the environment's settings for a server bound to host (migrated), and a first-start login link."""
     from app.cli.accounts import base_url, first_start_link
+
+    settings = serving(host)
+    return settings, first_start_link(settings, base_url(host, port), next_path)
+
+
+def serving(host: str) -> Settings:
+    """Return the environment's settings for a server bound to host."""
     from app.core.config import Settings
 
-    settings = replace(Settings.from_env(), bind_host=host)
-    return settings, first_start_link(settings, base_url(host, port), next_path)
+    return replace(Settings.from_env(), bind_host=host)
 
 
 def print_access(settings: Settings, link: str | None) -> None:
@@ -57,5 +80,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="info",
         choices=("critical", "error", "warning", "info", "debug"),
         help="uvicorn log level",
+    )
+    parser.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="behind a reverse proxy: trust its X-Forwarded-For/-Proto (the client's address, https) from the "
+        "addresses in --forwarded-allow-ips; never set it when clients reach the server directly",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        help="comma-separated addresses of the reverse proxies trusted with --proxy-headers (default: 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=DEFAULT_LIMIT_CONCURRENCY,
+        help=f"connections and requests in flight before answering 503 (default: {DEFAULT_LIMIT_CONCURRENCY})",
     )
     parser.set_defaults(func=run)

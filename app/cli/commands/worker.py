@@ -7,18 +7,19 @@ import logging
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the job worker (after migrating the database to the latest schema)."""
+    """Run the job worker (after migrating the database); an unwritable database or data folder stops it."""
     from app.core.config import Settings
-    from app.core.errors import AtlasError
+    from app.core.errors import AtlasError, StorageUnavailable
     from app.jobs.worker import run_worker
-    from app.persistence.db import upgrade_database
+    from app.persistence.writable import start_problem
 
     if args.poll <= 0:
         raise AtlasError(f"--poll {args.poll:g} must be a positive number of seconds, e.g. --poll 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
-    settings.ensure_dirs()
-    upgrade_database(settings)
+    problem = start_problem(settings)
+    if problem is not None:
+        raise StorageUnavailable(f"{problem} The worker did not start: it could not store a run.")
     run_worker(settings, worker_id=args.id, once=args.once, poll_interval=args.poll)
     return 0
 

@@ -75,9 +75,10 @@ def insert_rows(
     model_info: ModelInfo,
     media: RunMedia,
     concepts_file: str,
-    run_dir: Path,
+    artifacts_dir: str,
 ) -> int:
-    """Insert the run and everything under it into the session's transaction; return the run's id."""
+    """Insert the run (its artifacts folder as stored, e.g. relative to the data folder) and everything under it
+    into the session's transaction; return the run's id."""
     run = Run(
         model_id=_model_row(session, model_info).id,
         probe_set_id=_probe_set_row(session, pinned, len(result.image_ids)).id,
@@ -88,7 +89,7 @@ def insert_rows(
         pooling=str(pinned.get("pool") or pinned.get("pooling"))[:10],
         settings=pinned,
         code_version=dissect_core.__version__,
-        artifacts_dir=str(run_dir),
+        artifacts_dir=artifacts_dir,
     )
     session.add(run)
     session.flush()

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.paths import stored_path
 from app.persistence.db import write_session
 from app.persistence.media import MediaStore
 from app.persistence.store.artifacts import write_artifacts
@@ -58,7 +59,9 @@ def store_run(
         with write_session(engine) as session:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORE_LOCK_KEY})
-            run_id = insert_rows(session, result, pinned, model_info, media, concepts_file, run_dir)
+            run_id = insert_rows(
+                session, result, pinned, model_info, media, concepts_file, stored_path(run_dir, settings.data_dir)
+            )
             if before_commit:
                 before_commit(session, run_id)
         if progress:

@@ -20,8 +20,9 @@ from app.persistence.models import User
 from app.read.schemas import UserView
 from app.web.auth import LOGIN_PATH, safe_local_path
 from app.web.deps import CurrentUserDep, EngineDep, TemplatesDep
+from app.web.errors import API_ERRORS
 
-router = APIRouter(tags=["account"])
+router = APIRouter(tags=["account"], responses=API_ERRORS)
 
 LINK_UNUSABLE = (
     "This login link was used already or has expired (a link logs in once, within 24 hours). Restart "

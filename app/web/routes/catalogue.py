@@ -18,6 +18,7 @@ from app.jobs.catalogue import allowed_encoders, store_uploaded_concept_set, sto
 from app.read.catalogue import concept_set_view, list_concept_sets, list_probe_sets, probe_set_view
 from app.read.schemas import ConceptSetView, ProbeSetView
 from app.web.deps import EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
+from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody
 from app.web.resources import Page, resource
 from dissect_core.errors import DissectError
 
@@ -26,8 +27,9 @@ FORM_OVERHEAD_BYTES = 64 * 1024
 PROBE_SETS_PAGE = "/probe-sets"
 CONCEPT_SETS_PAGE = "/concept-sets"
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "unusable file (unsafe, too large, not images)"},
-    422: {"description": "bad or taken name"},
+    **WRITE_ERRORS,
+    400: {"model": ErrorBody, "description": "unusable file (unsafe, too large, not images)"},
+    422: {"model": ErrorBody, "description": "bad or taken name"},
 }
 
 
@@ -51,7 +53,7 @@ CONCEPT_SET_BODY = _form_schema(
     },
 )
 
-router = APIRouter(tags=["catalogue"])
+router = APIRouter(tags=["catalogue"], responses=API_ERRORS)
 
 
 def _status(error: DissectError) -> int:

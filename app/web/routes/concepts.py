@@ -14,29 +14,33 @@ from app.read import queries
 from app.read.concept_search import score_neuron, search_layer
 from app.read.schemas import ConceptSearchResult, JobCreated, NeuronConceptScore, TypedConceptView
 from app.web.deps import EditorDep, EngineDep, ReadCacheDep, SearcherDep, SessionDep, SettingsDep
+from app.web.errors import API_ERRORS
 from app.web.htmx import TYPED_CONCEPTS_CHANGED
-from app.web.paging import MAX_LIMIT
+from app.web.paging import MAX_LIMIT, Id
 from app.web.resources import Page, Redirect, resource
 from app.web.routes.layers import layer_page_context
 from app.web.routes.neurons import neuron, neuron_page_context
 from dissect_core.errors import DissectError
 
-router = APIRouter(tags=["concepts"])
+router = APIRouter(tags=["concepts"], responses=API_ERRORS)
+#: A typed concept in the API: some text besides spaces. The schema says so; the search itself refuses a blank one
+#: (422, saying to type a concept), and the pages take a blank box as a form not filled in yet.
+Concept = Annotated[str, Query(json_schema_extra={"pattern": r"\S"}, description="the concept, e.g. 'striped'")]
 
 
-def typed_concepts_panel(kept: list[TypedConceptView], run_id: int) -> dict[str, object]:
+def typed_concepts_panel(kept: list[TypedConceptView], run_id: Id) -> dict[str, object]:
     """Return the context of the kept-concepts panel (an htmx fragment, also on its own)."""
     return {"run_id": run_id, "typed_concepts": kept}
 
 
 @resource(router, "/runs/{run_id}/typed-concepts", html=Page("partials/typed_concepts.html", typed_concepts_panel))
-def typed_concepts(run_id: int, session: SessionDep) -> list[TypedConceptView]:
+def typed_concepts(run_id: Id, session: SessionDep) -> list[TypedConceptView]:
     """Concepts kept on the run's pages for a relabel."""
     queries.get_run(session, run_id)
     return queries.list_typed_concepts(session, run_id)
 
 
-def back_to_the_form(_kept: TypedConceptView, run_id: int, back: Annotated[str, Form()] = "") -> str:
+def back_to_the_form(_kept: TypedConceptView, run_id: Id, back: Annotated[str, Form()] = "") -> str:
     """Return where the keep form goes back to: the page it was on (same site only), else the run's page."""
     return back if back.startswith("/") and not back.startswith("//") and "\\" not in back else run_url(run_id)
 
@@ -48,23 +52,26 @@ def back_to_the_form(_kept: TypedConceptView, run_id: int, back: Annotated[str, 
     html=Redirect(back_to_the_form, htmx_event=TYPED_CONCEPTS_CHANGED),
     status_code=201,
 )
-def keep_concept(run_id: int, text: Annotated[str, Form()], engine: EngineDep, user: EditorDep) -> TypedConceptView:
-    """Keep a typed concept for the run (idempotent; its owner or an admin)."""
+def keep_concept(
+    run_id: Id, text: Annotated[str, Form()], engine: EngineDep, settings: SettingsDep, user: EditorDep
+) -> TypedConceptView:
+    """Keep a typed concept for the run (idempotent; its owner or an admin; at most a limit per run)."""
     with write_session(engine) as session:
         run = queries.get_run(session, run_id)
         require_owner(user, run.owner, f"Run {run_id}", "keep typed concepts for it")
-        row = keep_typed_concept(session, run_id, text, owner_id=user.id)
+        row = keep_typed_concept(session, run_id, text, owner_id=user.id, limit=(settings, user))
         return TypedConceptView(id=row.id, text=row.text, created_at=row.created_at)
 
 
 @resource(
     router, "/runs/{run_id}/relabel", method="POST", html=Redirect(lambda created: created.job_url), status_code=201
 )
-def relabel(run_id: int, settings: SettingsDep, engine: EngineDep, user: EditorDep) -> JobCreated:
-    """Queue a relabel with the run's settings and its typed concepts added to its vocabulary (owner or admin)."""
+def relabel(run_id: Id, settings: SettingsDep, engine: EngineDep, user: EditorDep) -> JobCreated:
+    """Queue a relabel with the run's settings and its typed concepts added to its vocabulary (owner or admin); an
+    identical queued, running or succeeded relabel is answered with its job instead."""
     with write_session(engine) as session:
         require_owner(user, queries.get_run(session, run_id).owner, f"Run {run_id}", "relabel it")
-        job_id = relabel_with_typed_concepts(session, settings, run_id, owner_id=user.id)
+        job_id = relabel_with_typed_concepts(session, settings, run_id, owner=user)
     return JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
 
 
@@ -79,9 +86,7 @@ def neuron_concept_score(outcome: NeuronConceptScore | DissectError, q: str = ""
     return {"concept": q, "concept_score": score, "concept_error": _problem(outcome, q)}
 
 
-def scored_neuron_page(
-    run_id: int, layer: str, unit: int, session: SessionDep, cache: ReadCacheDep
-) -> dict[str, object]:
+def scored_neuron_page(run_id: Id, layer: str, unit: Id, session: SessionDep, cache: ReadCacheDep) -> dict[str, object]:
     """Return the neuron page around the score: the neuron, as its permalink shows it."""
     return neuron_page_context(cache.run(session, run_id), neuron(run_id, layer, unit, session, cache))
 
@@ -98,14 +103,14 @@ def scored_neuron_page(
     ),
 )
 def neuron_concept(
-    run_id: int, layer: str, unit: int, q: str, session: SessionDep, searcher: SearcherDep
+    run_id: Id, layer: str, unit: Id, q: Concept, session: SessionDep, searcher: SearcherDep
 ) -> NeuronConceptScore:
     """A typed concept's soft-WPMI score on one neuron and the neuron's rank for it in the layer."""
     return score_neuron(session, searcher, run_id, layer, unit, q)
 
 
 def concept_ranking(
-    outcome: ConceptSearchResult | DissectError, run_id: int, layer: str, session: SessionDep, q: str = ""
+    outcome: ConceptSearchResult | DissectError, run_id: Id, layer: str, session: SessionDep, q: str = ""
 ) -> dict[str, object]:
     """Return the context of a layer ranked by a concept: the ranking, or what kept it from being ranked."""
     result = outcome if isinstance(outcome, ConceptSearchResult) else None
@@ -113,7 +118,7 @@ def concept_ranking(
     return {"run_id": run_id, "layer": layer_summary, "concept": q, "result": result, "error": _problem(outcome, q)}
 
 
-def ranked_layer_page(run_id: int, layer: str, session: SessionDep, cache: ReadCacheDep) -> dict[str, object]:
+def ranked_layer_page(run_id: Id, layer: str, session: SessionDep, cache: ReadCacheDep) -> dict[str, object]:
     """Return the layer page around the ranking: the grid's first page, in unit order."""
     return layer_page_context(session, cache, run_id, layer, sort="unit", q="", page=1)
 
@@ -130,9 +135,9 @@ def ranked_layer_page(run_id: int, layer: str, session: SessionDep, cache: ReadC
     ),
 )
 def concept_search(
-    run_id: int,
+    run_id: Id,
     layer: str,
-    q: str,
+    q: Concept,
     session: SessionDep,
     searcher: SearcherDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 24,

@@ -13,11 +13,12 @@ from app.persistence.models import Job
 from app.read import queries
 from app.read.schemas import JobView
 from app.web.deps import EditorDep, EngineDep, SessionDep
+from app.web.errors import API_ERRORS
 from app.web.htmx import JOB_FINISHED
-from app.web.paging import MAX_LIMIT
+from app.web.paging import MAX_LIMIT, Id
 from app.web.resources import Page, Redirect, resource
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], responses=API_ERRORS)
 
 
 @router.get(API_PREFIX + "/jobs")
@@ -41,13 +42,13 @@ def finished_event(job: JobView) -> str | None:
     "/jobs/{job_id}",
     html=Page("job.html", context=job_page, fragment="partials/job_progress.html", fragment_event=finished_event),
 )
-def job(job_id: int, session: SessionDep) -> JobView:
+def job(job_id: Id, session: SessionDep) -> JobView:
     """One job's status and progress."""
     return queries.get_job(session, job_id)
 
 
 @resource(router, "/jobs/{job_id}/cancel", method="POST", html=Redirect(lambda cancelled: job_url(cancelled.id)))
-def cancel_job(job_id: int, session: SessionDep, engine: EngineDep, user: EditorDep) -> JobView:
+def cancel_job(job_id: Id, session: SessionDep, engine: EngineDep, user: EditorDep) -> JobView:
     """Cancel a queued job, or ask a running one to stop at its next progress report (its owner or an admin)."""
     queries.get_job(session, job_id)
     job = session.get(Job, job_id)

@@ -2,15 +2,16 @@
 
 # No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
 
-from typing import Annotated
+from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
 from app.read.read_cache import ReadCache
 from app.read.schemas import LayerSummary, NeuronSort
 from app.web.deps import ReadCacheDep, SessionDep
-from app.web.paging import PAGE_SIZE, make_pager, page_offset
+from app.web.errors import API_ERRORS
+from app.web.paging import PAGE_SIZE, Id, PageNumber, make_pager, page_offset
 from app.web.resources import Page, resource
 
 SORT_CHOICES: tuple[tuple[str, str], ...] = (
@@ -22,11 +23,14 @@ SORT_CHOICES: tuple[tuple[str, str], ...] = (
     ("-label", "Label Z→A"),
 )
 
-router = APIRouter(tags=["runs"])
+#: What htmx gets of a layer page: the whole grid, or the next cards alone ("load more").
+GridPart = Literal["grid", "cards"]
+
+router = APIRouter(tags=["runs"], responses=API_ERRORS)
 
 
 def layer_page_context(
-    session: Session, cache: ReadCache, run_id: int, layer: str, *, sort: NeuronSort, q: str, page: int
+    session: Session, cache: ReadCache, run_id: Id, layer: str, *, sort: NeuronSort, q: str, page: int
 ) -> dict[str, object]:
     """Return what layer.html and its grid partials need for one grid state."""
     run = cache.run(session, run_id)
@@ -47,15 +51,19 @@ def layer_page_context(
 
 def layer_page(
     _summary: LayerSummary,
-    run_id: int,
+    run_id: Id,
     layer: str,
     session: SessionDep,
     cache: ReadCacheDep,
     sort: NeuronSort = "unit",
     q: str = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
+    part: GridPart = "grid",
 ) -> dict[str, object]:
-    """Return layer.html's context for the grid state in the URL."""
+    """Return layer.html's context for the grid state in the URL.
+
+    `part` is what htmx gets (`grid_fragment` reads it); it is declared so that kept answers are keyed by it.
+    """
     return layer_page_context(session, cache, run_id, layer, sort=sort, q=q.strip(), page=page)
 
 
@@ -70,6 +78,6 @@ def grid_fragment(request: Request) -> str:
     "/runs/{run_id}/layers/{layer:path}",
     html=Page("layer.html", context=layer_page, fragment=grid_fragment, immutable=True),
 )
-def layer(run_id: int, layer: str, session: SessionDep, cache: ReadCacheDep) -> LayerSummary:
+def layer(run_id: Id, layer: str, session: SessionDep, cache: ReadCacheDep) -> LayerSummary:
     """One layer of a run."""
     return cache.layer(session, run_id, layer).summary

@@ -11,10 +11,11 @@ from app.core.urls import api_url, neuron_url
 from app.read import queries
 from app.read.schemas import NeuronDetail, NeuronList, NeuronSort, RunDetail
 from app.web.deps import ReadCacheDep, SessionDep
-from app.web.paging import MAX_LIMIT
+from app.web.errors import API_ERRORS
+from app.web.paging import MAX_LIMIT, Id, Offset
 from app.web.resources import Page, Redirect, resource
 
-router = APIRouter(tags=["neurons"])
+router = APIRouter(tags=["neurons"], responses=API_ERRORS)
 
 
 def neuron_page_context(run: RunDetail, neuron: NeuronDetail) -> dict[str, object]:
@@ -41,18 +42,18 @@ def neuron_page(neuron: NeuronDetail, session: SessionDep, cache: ReadCacheDep) 
     html=Page("neuron.html", context=neuron_page, immutable=True),
     immutable=True,
 )
-def neuron(run_id: int, layer: str, unit: int, session: SessionDep, cache: ReadCacheDep) -> NeuronDetail:
+def neuron(run_id: Id, layer: str, unit: Id, session: SessionDep, cache: ReadCacheDep) -> NeuronDetail:
     """One neuron: label, score, runners-up, all top images, neighbours."""
     return cache.layer_index(session, run_id, layer).detail(cache.run(session, run_id), unit)
 
 
 @resource(router, "/runs/{run_id}/layers/{layer:path}/neurons", html=None, immutable=True)
 def neurons(
-    run_id: int,
+    run_id: Id,
     layer: str,
     session: SessionDep,
     cache: ReadCacheDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 96,
     sort: NeuronSort = "unit",
     q: str = "",
@@ -69,6 +70,6 @@ def neurons(
     response_class=RedirectResponse,
     status_code=307,
 )
-def model_neuron(model_name: str, layer: str, unit: int, session: SessionDep) -> str:
+def model_neuron(model_name: str, layer: str, unit: Id, session: SessionDep) -> str:
     """Redirect to the neuron in the model's latest run that has the layer."""
     return neuron_url(queries.latest_run_with_layer(session, model_name, layer), layer, unit)

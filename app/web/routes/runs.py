@@ -5,16 +5,21 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine, delete
 
+from app.auth.permissions import require_owner
 from app.core.urls import API_PREFIX, layer_url, run_url
+from app.persistence.db import write_session
+from app.persistence.models import Run, User
 from app.read import queries
 from app.read.schemas import LayerSummary, RunDetail, RunSummary, SearchResult
-from app.web.deps import SessionDep, TemplatesDep
-from app.web.paging import MAX_LIMIT
+from app.web.deps import EditorDep, EngineDep, SessionDep, TemplatesDep
+from app.web.errors import API_ERRORS
+from app.web.paging import MAX_LIMIT, Id
 from app.web.resources import Page, Redirect, resource
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], responses=API_ERRORS)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -41,18 +46,18 @@ def run_page(run: RunDetail, session: SessionDep) -> dict[str, object]:
 
 
 @resource(router, "/runs/{run_id}", html=Page("run.html", context=run_page))
-def run(run_id: int, session: SessionDep) -> RunDetail:
+def run(run_id: Id, session: SessionDep) -> RunDetail:
     """One run with its pinned settings and layers."""
     return queries.run_detail(session, run_id)
 
 
-def chosen_layer(_layers: list[LayerSummary], run_id: int, session: SessionDep, layer: str = "") -> str:
+def chosen_layer(_layers: list[LayerSummary], run_id: Id, session: SessionDep, layer: str = "") -> str:
     """Return where the layer switcher goes: the chosen layer's page, or the run's page (it lists the layers)."""
     return layer_url(run_id, queries.get_layer(session, run_id, layer).name) if layer else run_url(run_id)
 
 
 @resource(router, "/runs/{run_id}/layers", html=Redirect(chosen_layer))
-def layers(run_id: int, session: SessionDep) -> list[LayerSummary]:
+def layers(run_id: Id, session: SessionDep) -> list[LayerSummary]:
     """A run's layers in forward order."""
     return queries.list_layers(session, run_id)
 
@@ -68,7 +73,31 @@ def search_page(result: SearchResult, session: SessionDep) -> dict[str, object]:
 
 @resource(router, "/runs/{run_id}/search", html=Page("search.html", context=search_page))
 def search(
-    run_id: int, session: SessionDep, q: str = "", limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 200
+    run_id: Id, session: SessionDep, q: str = "", limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 200
 ) -> SearchResult:
     """Neurons of every layer whose label contains q."""
     return queries.search_labels(session, run_id, q, limit=limit)
+
+
+def delete_run(run_id: int, engine: Engine, user: User, request: Request) -> None:
+    """Delete a run and its layers, neurons and typed concepts (its owner or an admin), and forget its cached pages;
+    `neuron-atlas gc` removes its files."""
+    with write_session(engine) as session:
+        require_owner(user, queries.get_run(session, run_id).owner, f"Run {run_id}", "delete it")
+        session.execute(delete(Run).where(Run.id == run_id))
+    request.app.state.read_cache.forget_run(run_id)
+    request.app.state.response_cache.forget_run(run_id)
+
+
+@router.delete(API_PREFIX + "/runs/{run_id}", status_code=204, responses={403: {"description": "not the owner"}})
+def delete_run_api(run_id: Id, engine: EngineDep, user: EditorDep, request: Request) -> Response:
+    """Delete a run (its owner or an admin); its files stay until `neuron-atlas gc`."""
+    delete_run(run_id, engine, user, request)
+    return Response(status_code=204)
+
+
+@router.post("/runs/{run_id}/delete", include_in_schema=False)
+def delete_run_form(run_id: Id, engine: EngineDep, user: EditorDep, request: Request) -> Response:
+    """Delete a run from its page's form, then go to the list of runs."""
+    delete_run(run_id, engine, user, request)
+    return RedirectResponse("/", status_code=303)

@@ -23,6 +23,7 @@ from app.persistence.models import User
 from app.read.catalogue import list_concept_sets, list_probe_sets
 from app.read.schemas import JobCreated, LayerOption
 from app.web.deps import CatalogDep, EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
+from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody, error_status
 from app.web.htmx import HtmxAwareRoute, is_htmx
 from dissect_core.errors import DissectError
 
@@ -66,7 +67,7 @@ UPLOAD_REQUEST_BODY = {
     },
 }
 
-router = APIRouter(tags=["upload"])
+router = APIRouter(tags=["upload"], responses=API_ERRORS)
 
 
 async def submit_upload(
@@ -87,9 +88,7 @@ async def submit_upload(
             raise BadUpload("No checkpoint file was sent; choose a .pt, .pth or .safetensors file.")
         received = await receive_checkpoint(upload, settings)
     values = request.state.upload_values
-    return await run_in_threadpool(
-        partial(accept_upload, engine, settings, catalog, values, received, owner_id=owner.id)
-    )
+    return await run_in_threadpool(partial(accept_upload, engine, settings, catalog, values, received, owner=owner))
 
 
 @dataclass
@@ -149,8 +148,7 @@ async def upload_submit(
         job_id = await submit_upload(request, engine, settings, catalog, user)
     except DissectError as error:
         values = getattr(request.state, "upload_values", None) or UploadValues(architecture=catalog.default())
-        status = 400 if isinstance(error, BadUpload) else 422
-        return await run_in_threadpool(form.render, values, str(error), status)
+        return await run_in_threadpool(form.render, values, str(error), error_status(error))
     return RedirectResponse(job_url(job_id), status_code=303)
 
 
@@ -158,7 +156,12 @@ async def upload_submit(
     API_PREFIX + "/uploads",
     status_code=201,
     response_model=JobCreated,
-    responses={400: {"description": "unusable file"}, 422: {"description": "does not fit / bad fields"}},
+    responses={
+        **WRITE_ERRORS,
+        400: {"model": ErrorBody, "description": "unusable file"},
+        422: {"model": ErrorBody, "description": "does not fit / bad fields"},
+        429: {"model": ErrorBody, "description": "over the uploads-per-hour or queued-jobs limit"},
+    },
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
 )
 async def upload_api(
@@ -169,8 +172,7 @@ async def upload_api(
     try:
         job_id = await submit_upload(request, engine, settings, catalog, user)
     except DissectError as error:
-        status = 400 if isinstance(error, BadUpload) else 422
-        return JSONResponse({"detail": str(error)}, status_code=status)
+        return JSONResponse({"detail": str(error)}, status_code=error_status(error))
     created = JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
     return JSONResponse(created.model_dump(), status_code=201, headers={"Location": created.api_url})
 

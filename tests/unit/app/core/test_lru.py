@@ -45,3 +45,35 @@ def test_lru_loads_a_missing_value_once_under_concurrency() -> None:
     for thread in threads:
         thread.join()
     assert cache.get("k") == 42 and len(calls) == 1
+
+
+def test_per_key_loads_run_at_once_for_different_keys_and_once_per_key() -> None:
+    cache: LRUCache[str, str] = LRUCache(4, loads_per_key=True)
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow() -> str:
+        calls.append("slow")
+        started.set()
+        assert release.wait(10)
+        return "slow"
+
+    waiting = [threading.Thread(target=lambda: cache.get_or_load("slow", slow)) for _ in range(3)]
+    for thread in waiting:
+        thread.start()
+    assert started.wait(10)
+    assert cache.get_or_load("fast", lambda: "fast") == "fast"  # not held up by the load of "slow"
+    release.set()
+    for thread in waiting:
+        thread.join(10)
+    assert cache.get("slow") == "slow" and calls == ["slow"] and not cache._key_locks
+
+
+def test_total_weight_follows_puts_replacements_and_evictions() -> None:
+    cache: LRUCache[str, bytes] = LRUCache(10, weigh=len, max_weight=10)
+    cache.put("a", b"1234")
+    cache.put("a", b"12")  # a replacement counts once
+    cache.put("b", b"123456")
+    assert cache.total_weight == 8
+    cache.put("c", b"123")
+    assert "a" not in cache and cache.total_weight == 9

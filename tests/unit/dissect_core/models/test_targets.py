@@ -53,3 +53,15 @@ def test_safetensors_checkpoint(tmp_path):
     path = tmp_path / "weights.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     assert set(read_state_dict(path)) == set(model.state_dict())
+
+
+def test_skeletons_hold_shapes_on_the_meta_device_and_unknown_names_suggest_others():
+    from dissect_core.models.targets import build_skeleton
+
+    skeleton = build_skeleton("timm:resnet18")
+    assert all(tensor.is_meta for tensor in skeleton.state_dict().values())
+    assert skeleton.state_dict()["fc.weight"].shape == (1000, 512)
+    with pytest.raises(DissectError, match="Did you mean resnet18"):
+        build_skeleton("resnet81")
+    with pytest.raises(DissectError, match="timm has no model 'resnet81'"):
+        build_skeleton("timm:resnet81")
