@@ -17,7 +17,8 @@ from app.core.errors import AtlasError
 from app.core.lru import LRUCache
 from app.read.schemas import LayerOption
 from dissect_core.errors import DissectError
-from dissect_core.models.targets import build_skeleton, list_layers, state_dict_mismatch, tensor_shapes
+from dissect_core.models.state_dicts import state_dict_mismatch, tensor_shapes
+from dissect_core.models.targets import build_skeleton, list_layers
 
 DEFAULT_ARCHITECTURE = "resnet18"
 #: A checkpoint declaring more tensor bytes than this many times the architecture's is refused unread: a training

@@ -143,7 +143,7 @@ def check_upload(
     The raised error is a BadUpload (HTTP 400) when the file itself is unusable, an AtlasError (422) when
     only the choices are wrong; either way its message lists all the problems found, one per line.
     """
-    from dissect_core.models.targets import read_state_shapes
+    from dissect_core.models.state_dicts import read_state_shapes
 
     problems: list[DissectError] = []
     facts: CheckpointFacts | None = None

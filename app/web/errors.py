@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -87,21 +88,27 @@ def error_status(error: DissectError) -> int:
     return 503 if isinstance(error, StorageUnavailable) else 422
 
 
+#: Errors whose message is the whole answer: (type, status, page title). A subclass matches before its base.
+_ANSWERED_AS_IS: tuple[tuple[type[Exception], int, str], ...] = (
+    (NotFound, 404, "Not found"),
+    (DissectError, 422, "Cannot do that"),
+    (QuotaExceeded, 429, "Over the limit"),
+    (StorageUnavailable, 503, "Cannot store that now"),
+)
+
+
+def _answer_as_is(templates: Jinja2Templates, status: int, title: str) -> Callable[[Request, Exception], Any]:
+    """Return a handler answering an error with its message, as JSON for the API and a page otherwise."""
+
+    async def answer(request: Request, error: Exception) -> Response:
+        return error_response(request, templates, status, title, str(error))
+
+    return answer
+
+
 def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     """Register handlers: NotFound (404), DissectError and AtlasError (422; 429 over a limit, 503 unwritable), a
     refused database or data-folder write (503 with the reason), pages for the framework's own errors."""
-
-    async def not_found(request: Request, error: Exception) -> Response:
-        return error_response(request, templates, 404, "Not found", str(error))
-
-    async def bad_input(request: Request, error: Exception) -> Response:
-        return error_response(request, templates, 422, "Cannot do that", str(error))
-
-    async def over_limit(request: Request, error: Exception) -> Response:
-        return error_response(request, templates, 429, "Over the limit", str(error))
-
-    async def unwritable(request: Request, error: Exception) -> Response:
-        return error_response(request, templates, 503, "Cannot store that now", str(error))
 
     async def refused_write(request: Request, error: Exception) -> Response:
         problem = database_write_problem(error) or folder_write_problem(error)
@@ -140,10 +147,8 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
         )
         return error_response(request, templates, 422, "Bad address", f"{problems}. Fix the address and reload.")
 
-    app.add_exception_handler(NotFound, not_found)
-    app.add_exception_handler(DissectError, bad_input)
-    app.add_exception_handler(QuotaExceeded, over_limit)
-    app.add_exception_handler(StorageUnavailable, unwritable)
+    for kind, status, title in _ANSWERED_AS_IS:
+        app.add_exception_handler(kind, _answer_as_is(templates, status, title))
     app.add_exception_handler(DBAPIError, refused_write)
     app.add_exception_handler(OSError, refused_write)
     app.add_exception_handler(HTTPException, http_error)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -92,7 +94,18 @@ def create_app(
     app.state.response_cache = response_cache
     install_error_handlers(app, templates)
     install_auth_handlers(app, templates)
-    # Added innermost first: a request meets the security headers, the host check, https cookies, the session,
+    _add_middleware(app, settings, engine, templates, response_cache)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def _add_middleware(
+    app: FastAPI, settings: Settings, engine: Engine, templates: Jinja2Templates, response_cache: ResponseCache
+) -> None:
+    """Wrap the app in its middleware, innermost first."""
+    # A request meets the security headers, the host check, https cookies, the session,
     # the login check, the CSRF check, then the cache of rendered bodies (so cached pages also need a login).
     app.add_middleware(ServeCachedBodies, cache=response_cache)
     app.add_middleware(CsrfProtection, templates=templates, session_cookie=SESSION_COOKIE)
@@ -110,7 +123,3 @@ def create_app(
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False)
     app.add_middleware(AnswerServerErrors)  # inside the headers: a 500 gets them too
     app.add_middleware(SecurityHeaders)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in ROUTERS:
-        app.include_router(router)
-    return app

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.persistence.models import Job
 from app.web.main import create_app
-from dissect_core.models.targets import read_state_dict
+from dissect_core.models.state_dicts import read_state_dict
 from tests.support.checkpoints import write_deflated_torch_bomb
 from tests.support.dashboard_seed import Dashboard, TinyNet, fake_encoder_loader, tiny_catalog
 

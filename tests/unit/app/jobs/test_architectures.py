@@ -11,7 +11,8 @@ from torch import nn
 
 from app.core.errors import AtlasError
 from app.jobs.architectures import ArchitectureCatalog, architecture_facts
-from dissect_core.models.targets import build_skeleton, load_target, tensor_shapes
+from dissect_core.models.state_dicts import tensor_shapes
+from dissect_core.models.targets import build_skeleton, load_target
 from tests.support.memory import measure_in_child
 
 #: vit_h_14's weights are 2.5 GB; its meta skeleton, traced, takes a few megabytes.

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from dissect_core.errors import DissectError
 from dissect_core.models.checkpoint_inspection import inspect_checkpoint
-from dissect_core.models.targets import read_state_dict, read_state_shapes
+from dissect_core.models.state_dicts import read_state_dict, read_state_shapes
 from tests.support.checkpoints import write_deflated_torch_bomb, write_safetensors
 from tests.support.memory import measure_in_child
 
@@ -31,7 +31,7 @@ def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_deflated_torch_zip_is_refused_fast_without_allocating(bomb: Path) -> None:
     assert bomb.stat().st_size < 10 * 2**20
     measured = measure_in_child(
-        "from dissect_core.models.targets import read_state_dict, read_state_shapes",
+        "from dissect_core.models.state_dicts import read_state_dict, read_state_shapes",
         f"""
         for read in (read_state_dict, read_state_shapes):
             try:

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from dissect_core.errors import DissectError
-from dissect_core.models.targets import get_layer, list_layers, load_target, read_state_dict
+from dissect_core.models.state_dicts import read_state_dict
+from dissect_core.models.targets import get_layer, list_layers, load_target
 
 
 def test_layers_are_listed_in_forward_order_with_shapes():
