@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.jobs.dissections import StoredDissection
 from app.jobs.worker import run_worker
+from app.persistence.models import CatalogProbeSet, Job
 from tests.browser.conftest import SCREENSHOTS, LiveServer
 from tests.support.dashboard_seed import LayerSpec, TinyNet, seed_run
 
@@ -148,7 +154,28 @@ def test_upload_a_checkpoint_and_watch_its_job_finish(
     browser.get(live_server.login_link("/upload"))  # the link `serve` prints on a first start
     wait_for(lambda: browser.current_url == f"{live_server.url}/upload", message="the upload page, logged in")
     wait_for(lambda: browser.find_element(By.ID, "account").text == "admin", message="the account link")
+
+    # The probe images come as an archive uploaded through the probe-set form, then chosen by name.
+    archive = tmp_path / "lab-photos.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        for index in range(3):
+            image = io.BytesIO()
+            Image.new("RGB", (24, 24), (40 * index, 90, 200)).save(image, format="PNG")
+            packed.writestr(f"photos/photo_{index}.png", image.getvalue())
+    browser.get(f"{live_server.url}/probe-sets")
+    browser.find_element(By.ID, "name").send_keys("lab-photos")
+    browser.find_element(By.ID, "archive").send_keys(str(archive))
+    browser.find_element(By.CSS_SELECTOR, "form.upload-form button[type=submit]").click()
+    row = wait_for(
+        lambda: [r for r in browser.find_elements(By.CSS_SELECTOR, "#probe-sets tr") if "lab-photos" in r.text],
+        message="the uploaded probe set in the list",
+    )
+    assert "3" in row[0].text
+    screenshot(browser, "probe-sets")
+
+    browser.get(f"{live_server.url}/upload")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "input[name=layers]"), message="the layer picker")
+    browser.find_element(By.CSS_SELECTOR, "#probe option[value=lab-photos]").click()
     screenshot(browser, "upload")
 
     wide = tmp_path / "wide.pt"
@@ -165,6 +192,11 @@ def test_upload_a_checkpoint_and_watch_its_job_finish(
     wait_for(lambda: "/jobs/" in browser.current_url, message="the job page")
     assert "queued" in browser.find_element(By.ID, "job-progress").text
     assert browser.find_element(By.ID, "job-owner").text == "by admin"
+    job_id = int(browser.current_url.rstrip("/").rsplit("/", 1)[1])
+    with Session(live_server.dashboard.engine) as session:
+        job = session.get(Job, job_id)
+        chosen = session.scalars(select(CatalogProbeSet).where(CatalogProbeSet.name == "lab-photos")).one()
+        assert job is not None and Path(job.params["probe"]).name == Path(chosen.folder).name  # the uploaded images
     browser.execute_script("window.__sameDocument = true")
 
     settings = live_server.dashboard.settings
