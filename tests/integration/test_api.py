@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -430,3 +431,32 @@ def test_run_search_and_layer_filter_apply_the_same_rule(client: TestClient, das
             page = client.get(f"/api/v1/runs/{run_id}/layers/{layer['name']}/neurons", params={"q": q, "limit": 500})
             from_layers |= {(layer["name"], neuron["unit"]) for neuron in page.json()["neurons"]}
         assert from_search == from_layers and from_search, q
+
+
+def test_a_chunked_upload_is_cut_off_at_the_limit(dashboard: Dashboard) -> None:
+    """A body without a Content-Length (chunked) is counted as it arrives and refused once past the limit."""
+    from dataclasses import replace
+
+    from app.web.main import create_app
+    from tests.support.dashboard_seed import fake_encoder_loader, tiny_catalog
+
+    small = replace(dashboard.settings, upload_limit_bytes=1 << 20)
+    app = create_app(small, encoder_loader=fake_encoder_loader(), catalog=tiny_catalog())
+    boundary = "atlasboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="checkpoint"; filename="big.pt"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        for _ in range(8):  # 8 MB of file, no Content-Length
+            yield b"\0" * (1 << 20)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    headers = {**dashboard.admin_headers, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    with TestClient(app) as small_client:
+        jobs_before, files_before = count_jobs(dashboard), stored_checkpoints(dashboard)
+        response = small_client.post("/api/v1/uploads", content=body(), headers=headers)
+    assert response.status_code == 400 and "while it was arriving" in response.json()["detail"], response.text
+    assert count_jobs(dashboard) == jobs_before and stored_checkpoints(dashboard) == files_before

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 from starlette.datastructures import UploadFile
+from starlette.types import Message, Receive
 
 from app.core.config import Settings
 from app.core.redact import redact_paths
@@ -81,7 +82,8 @@ async def submit_upload(
             f"The upload is {int(declared) / 2**20:.0f} MB, over the limit of {limit / 2**20:.0f} MB; upload a "
             "smaller checkpoint or raise NEURON_ATLAS_UPLOAD_LIMIT_MB on the server."
         )
-    async with request.form(max_files=1, max_fields=100) as form:
+    bounded = Request(request.scope, _counting_receive(request, limit + FORM_OVERHEAD_BYTES, limit))
+    async with bounded.form(max_files=1, max_fields=100) as form:
         request.state.upload_values = UploadValues.from_form(form)
         upload = form.get("checkpoint")
         if not isinstance(upload, UploadFile) or not upload.filename:
@@ -89,6 +91,26 @@ async def submit_upload(
         received = await receive_checkpoint(upload, settings)
     values = request.state.upload_values
     return await run_in_threadpool(partial(accept_upload, engine, settings, catalog, values, received, owner=owner))
+
+
+def _counting_receive(request: Request, max_body: int, limit: int) -> Receive:
+    """Return the request's receive, raising BadUpload once the body passes `max_body` bytes (chunked bodies too,
+    which declare no length), so nothing larger is spooled to disk."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_body:
+                raise BadUpload(
+                    f"The upload passed the limit of {limit / 2**20:.0f} MB while it was arriving; upload a smaller "
+                    "checkpoint or raise NEURON_ATLAS_UPLOAD_LIMIT_MB on the server."
+                )
+        return message
+
+    return receive
 
 
 @dataclass
