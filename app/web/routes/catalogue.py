@@ -3,12 +3,17 @@ upload a list) and the encoders the upload form offers. Web users choose each by
 
 # No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from app.core.config import Settings
@@ -72,6 +77,43 @@ def _check_length(request: Request, limit: int, what: str) -> None:
         )
 
 
+async def _created(stored: Awaitable[BaseModel]) -> Response:
+    """Return the API's answer to an upload: 201 with the stored set, or the refusal's status and why."""
+    try:
+        created = await stored
+    except DissectError as error:
+        return JSONResponse({"detail": str(error)}, status_code=_status(error))
+    return JSONResponse(created.model_dump(mode="json"), status_code=201)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """A catalogue page: its path, its template, how to list its sets and the template's context for them."""
+
+    path: str
+    template: str
+    list_sets: Callable[[Session], Any]
+    context: Callable[[Any, Settings], dict[str, object]]
+
+
+async def _added_or_shown_why(
+    stored: Awaitable[BaseModel],
+    listing: _Listing,
+    request: Request,
+    session: Session,
+    templates: Jinja2Templates,
+    settings: Settings,
+) -> Response:
+    """Return the form's answer to an upload: back to the list when stored, else the list with why it was not."""
+    try:
+        await stored
+    except DissectError as error:
+        listed = await run_in_threadpool(listing.list_sets, session)
+        context = {**listing.context(listed, settings), "error": str(error)}
+        return templates.TemplateResponse(request, listing.template, context, status_code=_status(error))
+    return RedirectResponse(listing.path, status_code=303)
+
+
 def _name(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise AtlasError(f"Name the {what}: lower-case letters, digits, '.', '_' or '-', e.g. 'street-photos'.")
@@ -122,11 +164,7 @@ async def receive_probe_set(request: Request, engine: Engine, settings: Settings
 )
 async def upload_probe_set(request: Request, engine: EngineDep, settings: SettingsDep, user: EditorDep) -> Response:
     """Upload a .zip or .tar(.gz) of images as a probe set (multipart: name, archive); editors only."""
-    try:
-        created = await receive_probe_set(request, engine, settings, user.id)
-    except DissectError as error:
-        return JSONResponse({"detail": str(error)}, status_code=_status(error))
-    return JSONResponse(created.model_dump(mode="json"), status_code=201)
+    return await _created(receive_probe_set(request, engine, settings, user.id))
 
 
 @router.post(PROBE_SETS_PAGE, response_class=HTMLResponse, include_in_schema=False)
@@ -139,13 +177,9 @@ async def upload_probe_set_page(
     user: EditorDep,
 ) -> Response:
     """Add an uploaded archive as a probe set, then list the probe sets; a refused one re-renders with why."""
-    try:
-        await receive_probe_set(request, engine, settings, user.id)
-    except DissectError as error:
-        listed = await run_in_threadpool(list_probe_sets, session)
-        context = {**probe_sets_page(listed, settings), "error": str(error)}
-        return templates.TemplateResponse(request, "probe_sets.html", context, status_code=_status(error))
-    return RedirectResponse(PROBE_SETS_PAGE, status_code=303)
+    stored = receive_probe_set(request, engine, settings, user.id)
+    listing = _Listing(PROBE_SETS_PAGE, "probe_sets.html", list_probe_sets, probe_sets_page)
+    return await _added_or_shown_why(stored, listing, request, session, templates, settings)
 
 
 # --- concept sets --------------------------------------------------------------------------------------------
@@ -194,11 +228,7 @@ async def receive_concept_set(request: Request, engine: Engine, settings: Settin
 )
 async def upload_concept_set(request: Request, engine: EngineDep, settings: SettingsDep, user: EditorDep) -> Response:
     """Upload a concept list (form: name, and concepts as text or a file, one per line); editors only."""
-    try:
-        created = await receive_concept_set(request, engine, settings, user.id)
-    except DissectError as error:
-        return JSONResponse({"detail": str(error)}, status_code=_status(error))
-    return JSONResponse(created.model_dump(mode="json"), status_code=201)
+    return await _created(receive_concept_set(request, engine, settings, user.id))
 
 
 @router.post(CONCEPT_SETS_PAGE, response_class=HTMLResponse, include_in_schema=False)
@@ -211,13 +241,9 @@ async def upload_concept_set_page(
     user: EditorDep,
 ) -> Response:
     """Add an uploaded list as a concept set, then list the concept sets; a refused one re-renders with why."""
-    try:
-        await receive_concept_set(request, engine, settings, user.id)
-    except DissectError as error:
-        listed = await run_in_threadpool(list_concept_sets, session)
-        context = {**concept_sets_page(listed, settings), "error": str(error)}
-        return templates.TemplateResponse(request, "concept_sets.html", context, status_code=_status(error))
-    return RedirectResponse(CONCEPT_SETS_PAGE, status_code=303)
+    stored = receive_concept_set(request, engine, settings, user.id)
+    listing = _Listing(CONCEPT_SETS_PAGE, "concept_sets.html", list_concept_sets, concept_sets_page)
+    return await _added_or_shown_why(stored, listing, request, session, templates, settings)
 
 
 # --- encoders ------------------------------------------------------------------------------------------------
