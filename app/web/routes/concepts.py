@@ -53,7 +53,7 @@ def back_to_the_form(_kept: TypedConceptView, run_id: Id, back: Annotated[str, F
     status_code=201,
 )
 def keep_concept(
-    run_id: Id, text: Annotated[str, Form()], engine: EngineDep, settings: SettingsDep, user: EditorDep
+    run_id: Id, text: Annotated[str, Form(min_length=1)], engine: EngineDep, settings: SettingsDep, user: EditorDep
 ) -> TypedConceptView:
     """Keep a typed concept for the run (idempotent; its owner or an admin; at most a limit per run)."""
     with write_session(engine) as session:
