@@ -263,6 +263,14 @@ def stored_checkpoint(settings: Settings, received: ReceivedFile) -> Path:
     return folder / received.filename
 
 
+def check_upload_quotas(engine: Engine, settings: Settings, owner: User | None) -> None:
+    """Raise QuotaExceeded when `owner` may not upload now: checked before the file is received, so an upload over a
+    limit costs no transfer (accept_upload checks again inside its transaction)."""
+    with Session(engine) as session:
+        check_uploads_per_hour(session, settings, owner)
+        check_queued_jobs(session, settings, owner)
+
+
 def accept_upload(
     engine: Engine,
     settings: Settings,

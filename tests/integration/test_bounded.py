@@ -103,6 +103,15 @@ def test_uploads_over_the_hourly_limit_get_429(fresh: Dashboard) -> None:
     assert over.status_code == 429 and "limit of 1 per hour" in over.json()["detail"]
 
 
+def test_an_upload_over_a_limit_is_refused_before_its_body_is_read(fresh: Dashboard) -> None:
+    with client_as(fresh, "ed", "editor", max_uploads_per_hour=1) as client:
+        assert upload(client, checkpoint_bytes(TinyNet().state_dict())).status_code == 201
+        junk = client.post(
+            "/api/v1/uploads", content=b"not a form at all", headers={"Content-Type": "multipart/form-data; boundary=x"}
+        )
+    assert junk.status_code == 429 and "limit of 1 per hour" in junk.json()["detail"]
+
+
 def test_gc_removes_only_unreferenced_files(fresh: Dashboard, capsys: pytest.CaptureFixture[str]) -> None:
     from app.cli.main import main
 

@@ -19,7 +19,7 @@ from app.core.redact import redact_paths
 from app.core.urls import API_PREFIX, api_url, job_url
 from app.jobs.architectures import ArchitectureCatalog
 from app.jobs.catalogue import allowed_encoders
-from app.jobs.uploads import BadUpload, UploadValues, accept_upload, receive_checkpoint
+from app.jobs.uploads import BadUpload, UploadValues, accept_upload, check_upload_quotas, receive_checkpoint
 from app.persistence.models import User
 from app.read.catalogue import list_concept_sets, list_probe_sets
 from app.read.schemas import JobCreated, LayerOption
@@ -82,6 +82,7 @@ async def submit_upload(
             f"The upload is {int(declared) / 2**20:.0f} MB, over the limit of {limit / 2**20:.0f} MB; upload a "
             "smaller checkpoint or raise NEURON_ATLAS_UPLOAD_LIMIT_MB on the server."
         )
+    await run_in_threadpool(check_upload_quotas, engine, settings, owner)
     bounded = Request(request.scope, _counting_receive(request, limit + FORM_OVERHEAD_BYTES, limit))
     async with bounded.form(max_files=1, max_fields=100) as form:
         request.state.upload_values = UploadValues.from_form(form)
