@@ -18,6 +18,7 @@ from app.persistence.models import User
 from app.read.concept_search import ConceptSearcher
 from app.read.read_cache import ReadCache
 from app.web.auth import current_user
+from app.web.response_cache import ResponseCache
 
 #: What an editor may do, named in the answer to anyone else.
 EDITING = "upload checkpoints, relabel runs, keep typed concepts or cancel jobs"
@@ -59,6 +60,11 @@ async def get_read_cache(request: Request) -> ReadCache:
     return request.app.state.read_cache
 
 
+async def get_response_cache(request: Request) -> ResponseCache:
+    """Return the app's kept bodies of immutable pages and JSON."""
+    return request.app.state.response_cache
+
+
 async def get_searcher(request: Request) -> ConceptSearcher:
     """Return the app's concept searcher (encoders and run artifacts, loaded once)."""
     return request.app.state.concept_searcher
@@ -84,6 +90,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
+ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
 SearcherDep = Annotated[ConceptSearcher, Depends(get_searcher)]
 CatalogDep = Annotated[ArchitectureCatalog, Depends(get_catalog)]
 CurrentUserDep = Annotated[User | None, Depends(get_current_user)]

@@ -13,11 +13,13 @@ from app.core.urls import API_PREFIX, layer_url, run_url
 from app.persistence.db import write_session
 from app.persistence.models import Run, User
 from app.read import queries
+from app.read.read_cache import ReadCache
 from app.read.schemas import LayerSummary, RunDetail, RunSummary, SearchResult
-from app.web.deps import EditorDep, EngineDep, SessionDep, TemplatesDep
+from app.web.deps import EditorDep, EngineDep, ReadCacheDep, ResponseCacheDep, SessionDep, TemplatesDep
 from app.web.errors import API_ERRORS
 from app.web.paging import MAX_LIMIT, Id
 from app.web.resources import Page, Redirect, resource
+from app.web.response_cache import ResponseCache
 
 router = APIRouter(tags=["runs"], responses=API_ERRORS)
 
@@ -79,25 +81,29 @@ def search(
     return queries.search_labels(session, run_id, q, limit=limit)
 
 
-def delete_run(run_id: int, engine: Engine, user: User, request: Request) -> None:
+def delete_run(run_id: int, engine: Engine, user: User, caches: tuple[ReadCache, ResponseCache]) -> None:
     """Delete a run and its layers, neurons and typed concepts (its owner or an admin), and forget its cached pages;
     `neuron-atlas gc` removes its files."""
     with write_session(engine) as session:
         require_owner(user, queries.get_run(session, run_id).owner, f"Run {run_id}", "delete it")
         session.execute(delete(Run).where(Run.id == run_id))
-    request.app.state.read_cache.forget_run(run_id)
-    request.app.state.response_cache.forget_run(run_id)
+    for cache in caches:
+        cache.forget_run(run_id)
 
 
 @router.delete(API_PREFIX + "/runs/{run_id}", status_code=204, responses={403: {"description": "not the owner"}})
-def delete_run_api(run_id: Id, engine: EngineDep, user: EditorDep, request: Request) -> Response:
+def delete_run_api(
+    run_id: Id, engine: EngineDep, user: EditorDep, read_cache: ReadCacheDep, response_cache: ResponseCacheDep
+) -> Response:
     """Delete a run (its owner or an admin); its files stay until `neuron-atlas gc`."""
-    delete_run(run_id, engine, user, request)
+    delete_run(run_id, engine, user, (read_cache, response_cache))
     return Response(status_code=204)
 
 
 @router.post("/runs/{run_id}/delete", include_in_schema=False)
-def delete_run_form(run_id: Id, engine: EngineDep, user: EditorDep, request: Request) -> Response:
+def delete_run_form(
+    run_id: Id, engine: EngineDep, user: EditorDep, read_cache: ReadCacheDep, response_cache: ResponseCacheDep
+) -> Response:
     """Delete a run from its page's form, then go to the list of runs."""
-    delete_run(run_id, engine, user, request)
+    delete_run(run_id, engine, user, (read_cache, response_cache))
     return RedirectResponse("/", status_code=303)
