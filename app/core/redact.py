@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from app.core.paths import names_a_path
 from app.core.urls import API_PREFIX
 
 # An absolute POSIX path: a `/` that starts no URL (`//`), follows no word, dot, dash or slash, up to a space,
@@ -17,10 +18,25 @@ def _last_part(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 
+def _under(path: str, known: str) -> str | None:
+    """Return what of the absolute `path` lies under the `known` path ("" for itself), else None. A relative known
+    path (stored relative to the data folder, wherever that is now) matches where the absolute one ends in it."""
+    known = known.rstrip("/")
+    if known.startswith("/"):
+        if path == known:
+            return ""
+        return path[len(known) + 1 :] if path.startswith(known + "/") else None
+    if path.endswith("/" + known):
+        return ""
+    at = path.find(f"/{known}/")
+    return path[at + len(known) + 2 :] if at >= 0 else None
+
+
 def redact_paths(text: str, names: Mapping[str, str] | None = None) -> str:
     """Return `text` with each of `names`' paths (and what lies under one) put as its name, other paths' last part.
 
-    `names` maps absolute server paths (a catalogued probe folder, a concept file) to what users know them as.
+    `names` maps server paths as stored (a catalogued probe folder, a concept file; absolute, or relative to the
+    data folder) to what users know them as.
     """
     known = sorted((names or {}).items(), key=lambda item: -len(item[0]))
 
@@ -29,10 +45,9 @@ def redact_paths(text: str, names: Mapping[str, str] | None = None) -> str:
         if path.startswith(API_PREFIX + "/"):
             return path
         for server_path, name in known:
-            if path == server_path:
-                return name
-            if path.startswith(server_path.rstrip("/") + "/"):
-                return f"{name}/{path[len(server_path.rstrip('/')) + 1 :]}"
+            rest = _under(path, server_path)
+            if rest is not None:
+                return f"{name}/{rest}" if rest else name
         return _last_part(path)
 
     return _ABSOLUTE_PATH.sub(public, text)
@@ -47,3 +62,19 @@ def redact_value(value: Any, names: Mapping[str, str] | None = None) -> Any:
     if isinstance(value, list):
         return [redact_value(item, names) for item in value]
     return value
+
+
+def redact_settings(settings: Mapping[str, Any], names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return a run's settings as web users see them: a file or folder by its catalogue name, else its last part
+    (stored relative to the data folder or not); every other value as `redact_value` shows it."""
+    return {
+        key: _public_path(value, names or {}) if names_a_path(key, value) else redact_value(value, names)
+        for key, value in settings.items()
+    }
+
+
+def _public_path(path: str, names: Mapping[str, str]) -> str:
+    known = names.get(path)
+    if known:
+        return known
+    return redact_paths(path, names) if path.startswith("/") else _last_part(path)

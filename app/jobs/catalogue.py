@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import AtlasError, BadUpload
+from app.core.paths import resolved_path, stored_path
 from app.core.urls import API_PREFIX
 from app.jobs.archives import ArchiveBounds, extract_images
 from app.persistence.db import write_session
@@ -83,8 +84,9 @@ def check_name(name: str, what: str) -> str:
 # --- choosing by name (the upload form and API) ------------------------------------------------------------------
 
 
-def resolve_probe_set(session: Session, name: str) -> str:
-    """Return what the library loads for the probe set `name`: a built-in's name or its server folder."""
+def resolve_probe_set(session: Session, name: str, data_dir: Path) -> str:
+    """Return what the library loads for the probe set `name`: a built-in's name or its server folder (a stored
+    relative folder lies under `data_dir`)."""
     if name in BUILT_IN_PROBE_SETS:
         return name
     row = session.scalar(select(CatalogProbeSet).where(CatalogProbeSet.name == name.lower()))
@@ -94,15 +96,17 @@ def resolve_probe_set(session: Session, name: str) -> str:
             f"Probe set {_shown(name)} does not exist: probe sets are chosen by name, not by path. Choose one of: "
             f"{_listed(names)}; or upload a .zip or .tar of images on the probe sets page."
         )
-    if not Path(row.folder).is_dir():
+    folder = resolved_path(row.folder, data_dir)
+    if not folder.is_dir():
         raise AtlasError(
             f"Probe set {_shown(name)} is no longer on the server; choose another, or ask the operator to add it again."
         )
-    return row.folder
+    return str(folder)
 
 
-def resolve_concept_set(session: Session, name: str) -> str:
-    """Return what the library loads for the concept set `name`: a built-in's name or its server file."""
+def resolve_concept_set(session: Session, name: str, data_dir: Path) -> str:
+    """Return what the library loads for the concept set `name`: a built-in's name or its server file (a stored
+    relative file lies under `data_dir`)."""
     if name in BUILT_IN_CONCEPT_SETS:
         return name
     row = session.scalar(select(CatalogConceptSet).where(CatalogConceptSet.name == name.lower()))
@@ -112,9 +116,10 @@ def resolve_concept_set(session: Session, name: str) -> str:
             f"Concept set {_shown(name)} does not exist: concept sets are chosen by name, not by path. Choose one "
             f"of: {_listed(names)}; or upload a list (one concept per line) on the concept sets page."
         )
-    if not Path(row.file).is_file():
+    file = resolved_path(row.file, data_dir)
+    if not file.is_file():
         raise AtlasError(f"Concept set {_shown(name)} is no longer on the server; choose another or upload it again.")
-    return row.file
+    return str(file)
 
 
 @functools.cache
@@ -213,7 +218,8 @@ def register_probe_folder(
     existing = session.scalar(select(CatalogProbeSet).where(CatalogProbeSet.name == name))
     if not (kind == CatalogKind.BUILTIN and existing is not None and existing.kind == CatalogKind.BUILTIN):
         check_new_probe_set_name(session, name)
-    same_folder = session.scalar(select(CatalogProbeSet).where(CatalogProbeSet.folder == str(root)))
+    stored = stored_path(root, settings.data_dir)
+    same_folder = session.scalar(select(CatalogProbeSet).where(CatalogProbeSet.folder.in_({stored, str(root)})))
     if same_folder is not None and same_folder is not existing:
         raise AtlasError(f"{root} is already the probe set {same_folder.name!r}; use that name.")
     probe = load_probe_folder(root)
@@ -221,7 +227,7 @@ def register_probe_folder(
     if same_images is not None and same_images is not existing:
         raise AtlasError(f"The images in {root} already are the probe set {same_images.name!r}; use that name.")
     row = existing or CatalogProbeSet(name=name, kind=kind, owner_id=owner_id)
-    row.folder, row.n_images, row.content_hash = str(root), len(probe), probe.content_hash
+    row.folder, row.n_images, row.content_hash = stored, len(probe), probe.content_hash
     row.thumbnails = make_thumbnails(settings, [image.path for image in probe.images])
     session.add(row)
     session.flush()
@@ -258,7 +264,7 @@ def store_uploaded_probe_set(
                 row = CatalogProbeSet(
                     name=name,
                     kind=CatalogKind.UPLOADED,
-                    folder=str(final),
+                    folder=stored_path(final, settings.data_dir),
                     n_images=len(images),
                     content_hash=content_hash,
                     thumbnails=make_thumbnails(settings, [str(final / image.relative) for image in images]),
@@ -285,7 +291,7 @@ def remove_probe_set(engine: Engine, settings: Settings, name: str) -> CatalogPr
             names = session.scalars(select(CatalogProbeSet.name).order_by(CatalogProbeSet.name)).all()
             raise AtlasError(f"There is no catalogued probe set {name!r}; the catalogued ones are: {_listed(names)}.")
         session.delete(row)
-    folder = Path(row.folder)
+    folder = resolved_path(row.folder, settings.data_dir)
     if row.kind == CatalogKind.UPLOADED and folder.parent == probe_sets_dir(settings):
         _remove_folder(folder)
     return row
@@ -359,7 +365,7 @@ def store_uploaded_concept_set(
                 row = CatalogConceptSet(
                     name=name,
                     kind=CatalogKind.UPLOADED,
-                    file=str(path),
+                    file=stored_path(path, settings.data_dir),
                     content_hash=content_hash,
                     n_concepts=len(concepts),
                     owner_id=owner_id,

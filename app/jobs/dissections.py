@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.paths import resolved_path, stored_path
+from app.core.paths import resolved_settings, stored_settings
 from app.jobs.queue import enqueue
 from app.persistence.db import create_db_engine, upgrade_database
 from app.persistence.store import BeforeCommit, ViewLoader, store_run
@@ -23,8 +23,6 @@ from dissect_core.progress import Progress
 from dissect_core.results import DissectionResult
 
 REQUIRED_PARAMS = ("model", "layers", "probe")
-#: Params naming files under the data folder, stored relative to it (a moved data folder keeps working).
-DATA_PATH_PARAMS = ("checkpoint", "concepts")
 
 
 @dataclass(frozen=True)
@@ -91,13 +89,10 @@ def submit_dissection(
 
 
 def config_to_params(config: DissectConfig, data_dir: Path | None = None) -> dict[str, Any]:
-    """Return a config as the JSON stored in a job's params, its files under `data_dir` relative to it."""
+    """Return a config as the JSON stored in a job's params, its files and folders under `data_dir` relative to it
+    (a moved data folder keeps working)."""
     params = config.to_dict()
-    if data_dir is not None:
-        for name in DATA_PATH_PARAMS:
-            if params.get(name) and Path(params[name]).is_absolute():
-                params[name] = stored_path(params[name], data_dir)
-    return params
+    return stored_settings(params, data_dir) if data_dir is not None else params
 
 
 def config_from_params(params: Mapping[str, Any], data_dir: Path | None = None) -> DissectConfig:
@@ -112,13 +107,7 @@ def config_from_params(params: Mapping[str, Any], data_dir: Path | None = None) 
     missing = [name for name in REQUIRED_PARAMS if params.get(name) in (None, "", [])]
     if missing:
         raise DissectError(f"missing setting(s) {', '.join(missing)}; give the model, its layers and a probe set")
-    values = dict(params)
-    if data_dir is not None:
-        checkpoint, concepts = values.get("checkpoint"), values.get("concepts")
-        if isinstance(checkpoint, str) and checkpoint:
-            values["checkpoint"] = str(resolved_path(checkpoint, data_dir))
-        if isinstance(concepts, str) and concepts and concepts.strip() not in BUILT_IN_CONCEPT_SETS:
-            values["concepts"] = str(resolved_path(concepts, data_dir))
+    values = resolved_settings(params, data_dir) if data_dir is not None else dict(params)
     layers = values["layers"]
     if isinstance(layers, str):
         layers = [name.strip() for name in layers.split(",") if name.strip()]

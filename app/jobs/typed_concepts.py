@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import AtlasError, QuotaExceeded
-from app.core.paths import resolved_path
+from app.core.paths import resolved_path, resolved_settings
 from app.core.redact import redact_paths
 from app.jobs.queue import identical_job
 from app.jobs.quotas import check_queued_jobs, check_typed_concepts
@@ -58,10 +58,12 @@ def run_concepts(settings: Settings, run: Run) -> list[str]:
     )
 
 
-def relabel_config(run: Run, concepts_file: Path) -> DissectConfig:
-    """Return the run's own settings as a DissectConfig, with the concept set swapped for `concepts_file`."""
+def relabel_config(run: Run, concepts_file: Path, data_dir: Path) -> DissectConfig:
+    """Return the run's own settings as a DissectConfig (its files and folders found under `data_dir` when stored
+    relative to it), with the concept set swapped for `concepts_file`."""
     names = {spec.name for spec in fields(DissectConfig)}
-    pinned: dict[str, Any] = {key: value for key, value in (run.settings or {}).items() if key in names}
+    recorded = resolved_settings(run.settings or {}, data_dir)
+    pinned: dict[str, Any] = {key: value for key, value in recorded.items() if key in names}
     pinned.setdefault("model", run.model.architecture)
     pinned.setdefault("encoder", run.encoder)
     pinned.setdefault("similarity", run.similarity)
@@ -97,7 +99,7 @@ def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: in
     if not existed:
         path.write_text(text, encoding="utf-8")
     try:
-        config = validate_config(relabel_config(run, path))
+        config = validate_config(relabel_config(run, path, settings.data_dir))
         same = identical_job(session, config_to_params(config, settings.data_dir))
         if same is not None:
             return same.id

@@ -240,8 +240,8 @@ def resolve_choices(
             return ""
 
     choices = ResolvedChoices(
-        probe=attempt(resolve_probe_set, session, values.probe),
-        concepts=attempt(resolve_concept_set, session, values.concepts),
+        probe=attempt(resolve_probe_set, session, values.probe, settings.data_dir),
+        concepts=attempt(resolve_concept_set, session, values.concepts, settings.data_dir),
         encoder=attempt(check_encoder, settings, values.encoder),
         model_name=attempt(check_model_name, session, catalog, values.model_name or default_model_name(filename)),
     )

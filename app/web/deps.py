@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from app.core.config import Settings
 from app.jobs.architectures import ArchitectureCatalog
 from app.persistence.models import User
 from app.read.concept_search import ConceptSearcher
+from app.read.preload import RunPreloader
 from app.read.read_cache import ReadCache
 from app.web.auth import current_user
 from app.web.response_cache import ResponseCache
@@ -70,6 +72,11 @@ async def get_searcher(request: Request) -> ConceptSearcher:
     return request.app.state.concept_searcher
 
 
+async def get_preloader(request: Request) -> RunPreloader:
+    """Return the app's concept-search preloader (loads a run's encoder and artifacts in the background)."""
+    return request.app.state.preloader
+
+
 async def get_catalog(request: Request) -> ArchitectureCatalog:
     """Return the architectures checkpoints can be uploaded for."""
     return request.app.state.catalog
@@ -80,7 +87,22 @@ async def get_current_user(request: Request) -> User | None:
     return await current_user(request)
 
 
-async def get_editor(request: Request) -> User:
+#: The OpenAPI security scheme of API tokens.
+BEARER_SCHEME = "bearerToken"
+#: Declares the API token in the OpenAPI schema. It never refuses: app.web.auth.Authenticate checks any token sent
+#: (401 when unknown or revoked) before a route runs, and the routes decide who may do what.
+bearer_token = HTTPBearer(
+    auto_error=False,
+    scheme_name=BEARER_SCHEME,
+    description=(
+        "An API token (`neuron-atlas tokens create NAME` prints one), sent as `Authorization: Bearer TOKEN`. "
+        "Changes need an editor's; reading needs none unless NEURON_ATLAS_READ_ACCESS=users."
+    ),
+)
+TokenDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_token)]
+
+
+async def get_editor(request: Request, _token: TokenDep) -> User:
     """Return the requesting user if they may edit; else raise LoginRequired (anonymous) or Forbidden (viewer)."""
     return require_editor(await current_user(request), EDITING)
 
@@ -92,6 +114,7 @@ TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
 ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
 SearcherDep = Annotated[ConceptSearcher, Depends(get_searcher)]
+PreloaderDep = Annotated[RunPreloader, Depends(get_preloader)]
 CatalogDep = Annotated[ArchitectureCatalog, Depends(get_catalog)]
 CurrentUserDep = Annotated[User | None, Depends(get_current_user)]
 EditorDep = Annotated[User, Depends(get_editor)]

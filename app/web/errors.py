@@ -170,14 +170,17 @@ def out_of_range_id(error: RequestValidationError) -> str | None:
 
 
 def allowed_methods(request: Request) -> str:
-    """Return the `Allow` header of a path: every method some route at it answers (one route per method here)."""
+    """Return the `Allow` header of a path: every method some route at it answers (one route per method here),
+    and HEAD wherever GET is (app.web.head answers it)."""
     routes = request.app.router.routes
-    allowed = [
+    allowed = {
         method
         for method in HTTP_METHODS
         if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
-    ]
-    return ", ".join(allowed)
+    }
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return ", ".join(method for method in HTTP_METHODS if method in allowed)
 
 
 class AnswerServerErrors:

@@ -21,10 +21,13 @@ from app.core.config import Settings
 from app.jobs.architectures import ArchitectureCatalog
 from app.persistence.db import create_db_engine, session_factory
 from app.read.concept_search import ConceptSearcher, EncoderLoader
+from app.read.preload import RunPreloader
 from app.read.read_cache import ReadCache
 from app.web.auth import Authenticate, install_auth_handlers
 from app.web.cache_middleware import ServeCachedBodies
 from app.web.errors import AnswerServerErrors, install_error_handlers
+from app.web.head import AnswerHeadAsGet
+from app.web.openapi_security import declare_tokens
 from app.web.response_cache import ResponseCache
 from app.web.routes import account, catalogue, concepts, docs, health, jobs, layers, media, neurons, runs, upload
 from app.web.security import CsrfProtection, SecureCookiesOnHttps, SecurityHeaders
@@ -61,6 +64,8 @@ def create_app(
     engine = create_db_engine(settings.database_url)
     templates = make_templates()
     response_cache = ResponseCache(max_bytes=settings.response_cache_bytes)
+    searcher = ConceptSearcher(encoder_loader=encoder_loader, data_dir=settings.data_dir)
+    preloader = RunPreloader(session_factory(engine), searcher, enabled=settings.preload_runs > 0)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -69,9 +74,11 @@ def create_app(
         for name in templates.env.list_templates(extensions=["html"]):
             templates.env.get_template(name)  # compile now, not inside the first request for each page
         gc.freeze()
+        preloader.request_newest(settings.preload_runs)  # after the freeze: what it loads may be evicted later
         try:
             yield
         finally:
+            preloader.close()
             gc.unfreeze()
         engine.dispose()
 
@@ -88,7 +95,8 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.templates = templates
-    app.state.concept_searcher = ConceptSearcher(encoder_loader=encoder_loader, data_dir=settings.data_dir)
+    app.state.concept_searcher = searcher
+    app.state.preloader = preloader
     app.state.catalog = catalog or ArchitectureCatalog()
     app.state.read_cache = ReadCache()
     app.state.response_cache = response_cache
@@ -98,6 +106,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:
         app.include_router(router)
+    declare_tokens(app)
     return app
 
 
@@ -105,7 +114,7 @@ def _add_middleware(
     app: FastAPI, settings: Settings, engine: Engine, templates: Jinja2Templates, response_cache: ResponseCache
 ) -> None:
     """Wrap the app in its middleware, innermost first."""
-    # A request meets the security headers, the host check, https cookies, the session,
+    # A request (a HEAD one as its GET) meets the security headers, the host check, https cookies, the session,
     # the login check, the CSRF check, then the cache of rendered bodies (so cached pages also need a login).
     app.add_middleware(ServeCachedBodies, cache=response_cache)
     app.add_middleware(CsrfProtection, templates=templates, session_cookie=SESSION_COOKIE)
@@ -123,3 +132,4 @@ def _add_middleware(
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False)
     app.add_middleware(AnswerServerErrors)  # inside the headers: a 500 gets them too
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AnswerHeadAsGet)  # outermost: everything inside sees the GET it stands for

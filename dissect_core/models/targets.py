@@ -345,3 +345,23 @@ def list_layers(model: nn.Module, input_size: int = 224, *, strict: bool = False
         LayerInfo(name, type(modules[name]).__name__, shapes.get(name) or None)
         for name in (order or [n for n in modules if n]) + ([] if not order else never_called)
     ]
+
+
+def skeleton_layers(name: str) -> list[LayerInfo]:
+    """Return architecture `name`'s layers in forward order with output shapes at the input size it is fed with
+    random weights or a checkpoint, traced on the meta device: no weights are built, initialised or downloaded."""
+    model = build_skeleton(name).eval()
+    return list_layers(model, _default_preprocessing(name, model).crop)
+
+
+def _default_preprocessing(name: str, model: nn.Module) -> Preprocessing:
+    """Return how `load_target` feeds architecture `name` images when it has random weights or a checkpoint."""
+    if name in EFFICIENTNET_LITE:
+        from dissect_core.models.efficientnet_lite import efficientnet_lite_target_preprocessing
+
+        return efficientnet_lite_target_preprocessing(name)
+    if name.startswith(TIMM_PREFIX):
+        import timm
+
+        return timm_preprocessing(timm.data.resolve_data_config({}, model=model))
+    return _torchvision_preprocessing(name, None)

@@ -7,22 +7,27 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.jobs import queue
+from app.jobs.dissections import StoredDissection
 from app.jobs.uploads import safe_filename
 from app.jobs.worker import run_worker
 from app.persistence.cleanup import find_removable
-from app.persistence.db import write_session
-from app.persistence.models import Job, JobState, Run, User, utcnow
+from app.persistence.db import create_db_engine, write_session
+from app.persistence.models import CatalogConceptSet, CatalogProbeSet, Job, JobState, Run, User, utcnow
+from app.persistence.store import store_run
 from app.persistence.writable import start_problem
 from app.web.main import create_app
+from dissect_core.config import DissectConfig
 from tests.integration.test_api import checkpoint_bytes, stored_checkpoints, upload
+from tests.integration.test_catalogue import png_bytes, post_probe_set, zip_bytes
 from tests.support.dashboard_seed import (
     Dashboard,
     TinyNet,
@@ -31,6 +36,7 @@ from tests.support.dashboard_seed import (
     fake_encoder_loader,
     tiny_catalog,
 )
+from tests.support.fakes import fake_result
 
 
 @pytest.fixture
@@ -201,6 +207,60 @@ def test_a_moved_data_folder_still_serves_concept_search(fresh: Dashboard, tmp_p
         found = client.get(f"/api/v1/runs/{fresh.newer.run_id}/layers/fc/concepts", params={"q": "sky"})
     assert found.status_code == 200, found.text
     assert found.json()["hits"]
+
+
+def fake_pipeline(
+    settings: Settings, config: DissectConfig, *_: Any, engine: Any, before_commit: Any
+) -> StoredDissection:
+    """Stand in for the pipeline: a small run over the probe folder's images, stored as the real one would be."""
+    paths = sorted(str(path) for path in Path(config.probe).glob("*.png"))
+    result = fake_result(paths, model=config.model, layers=(("conv", "conv", 4, (4, 4)), ("fc", "linear", 3, None)))
+    result.settings["probe"] = config.probe
+    run_id = store_run(engine, settings, result, config=config, before_commit=before_commit)
+    return StoredDissection(run_id=run_id, result=result)
+
+
+def test_a_run_made_before_the_data_folder_moved_still_relabels_and_searches(fresh: Dashboard, tmp_path: Path) -> None:
+    images = [(f"p{index}.png", png_bytes(color=(30 * index, 90, 9))) for index in range(4)]
+    with TestClient(fresh.app(), headers=fresh.admin_headers) as client:
+        assert post_probe_set(client, "pets", zip_bytes(images)).status_code == 201
+        words = client.post("/api/v1/concept-sets", data={"name": "words", "concepts": "sky\nfur\n"})
+        assert words.status_code == 201, words.text
+        created = upload(client, checkpoint_bytes(TinyNet().state_dict()), probe="pets", concepts="words")
+        assert created.status_code == 201, created.text
+    assert run_worker(fresh.settings, once=True, executor=fake_pipeline, handle_signals=False) == 1
+    with Session(fresh.engine) as session:
+        run = session.scalars(select(Run).order_by(Run.id.desc())).first()
+        assert run is not None and session.get(Job, created.json()["job_id"]).run_id == run.id  # type: ignore[union-attr]
+        run_id, stored = run.id, dict(run.settings)
+        folders = (
+            session.scalars(select(CatalogProbeSet.folder)).all()
+            + session.scalars(select(CatalogConceptSet.file)).all()
+        )
+    for key in ("probe", "concepts", "checkpoint"):
+        assert not Path(stored[key]).is_absolute(), (key, stored[key])
+    assert folders and not any(Path(folder).is_absolute() for folder in folders)
+    fresh.engine.dispose()
+    moved = tmp_path / "restored"
+    shutil.copytree(fresh.settings.data_dir, moved)  # restored from a backup elsewhere; the original is gone
+    shutil.rmtree(fresh.settings.data_dir)
+    settings = Settings.for_data_dir(moved, allowed_hosts=fresh.settings.allowed_hosts)
+    app = create_app(settings, encoder_loader=fake_encoder_loader(fresh.encoder), catalog=tiny_catalog())
+    with TestClient(app, headers=fresh.admin_headers) as client:
+        found = client.get(f"/api/v1/runs/{run_id}/layers/fc/concepts", params={"q": "sky"})
+        assert found.status_code == 200 and found.json()["hits"], found.text
+        assert client.get(f"/api/v1/runs/{run_id}").json()["settings"]["probe"] == "pets"
+        assert client.post(f"/api/v1/runs/{run_id}/typed-concepts", data={"text": "zebra"}).status_code == 201
+        relabel = client.post(f"/api/v1/runs/{run_id}/relabel")
+        assert relabel.status_code == 201, relabel.text
+        again = upload(client, checkpoint_bytes(TinyNet().state_dict()), probe="pets", model_name="again")
+        assert again.status_code == 201, again.text  # the catalogued names resolve in the new place too
+    assert run_worker(settings, once=True, executor=fake_pipeline, handle_signals=False) == 1
+    with Session(create_db_engine(settings.database_url)) as session:
+        job = session.get(Job, relabel.json()["job_id"])
+        assert job is not None and job.status == JobState.SUCCEEDED.value, job and job.error
+        relabelled = session.get(Run, job.run_id)
+        assert relabelled is not None and relabelled.settings["probe"] == stored["probe"]
 
 
 def test_a_long_file_name_keeps_its_suffix() -> None:

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from app.core.paths import resolved_path
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -39,7 +41,7 @@ def run_add(args: argparse.Namespace) -> int:
 
     with catalogue_engine() as (settings, engine), write_session(engine) as session:
         row = register_probe_folder(session, settings, args.name, args.folder)
-        print(f"added probe set {row.name}: {row.n_images:,} images in {row.folder}")
+        print(f"added probe set {row.name}: {row.n_images:,} images in {resolved_path(row.folder, settings.data_dir)}")
     return 0
 
 
@@ -51,11 +53,12 @@ def run_list(_args: argparse.Namespace) -> int:
     from app.persistence.models import CatalogProbeSet
     from app.read.catalogue import BUILT_IN_PROBE_SET_VIEWS
 
-    with catalogue_engine() as (_settings, engine), Session(engine) as session:
+    with catalogue_engine() as (settings, engine), Session(engine) as session:
         for view in BUILT_IN_PROBE_SET_VIEWS:
             print(f"{view.name:<32} {view.kind:<9} {view.n_images:>8,} images  (downloaded by the library)")
         for row in session.scalars(select(CatalogProbeSet).order_by(CatalogProbeSet.name)):
-            print(f"{row.name:<32} {row.kind:<9} {row.n_images:>8,} images  {row.folder}")
+            folder = resolved_path(row.folder, settings.data_dir)
+            print(f"{row.name:<32} {row.kind:<9} {row.n_images:>8,} images  {folder}")
     return 0
 
 
@@ -66,7 +69,8 @@ def run_remove(args: argparse.Namespace) -> int:
 
     with catalogue_engine() as (settings, engine):
         row = remove_probe_set(engine, settings, args.name)
-    kept = "its images were deleted" if row.kind == CatalogKind.UPLOADED else f"{row.folder} stays on disk"
+    folder = resolved_path(row.folder, settings.data_dir)
+    kept = "its images were deleted" if row.kind == CatalogKind.UPLOADED else f"{folder} stays on disk"
     print(f"removed probe set {row.name}; {kept}; runs made with it keep their images and labels")
     return 0
 

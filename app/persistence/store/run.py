@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.paths import stored_path
+from app.core.paths import stored_path, stored_settings
 from app.persistence.db import write_session
 from app.persistence.media import MediaStore
 from app.persistence.store.artifacts import write_artifacts
@@ -47,8 +49,9 @@ def store_run(
     """
     settings.ensure_dirs()
     pinned = pin_settings(result, config)
-    model_info = ModelInfo.from_settings(pinned)
+    model_info = ModelInfo.from_settings(pinned)  # hashes the files: before their paths are stored relative
     pinned["checkpoint_sha256"] = model_info.checkpoint_sha256
+    pinned, model_info = _stored_under(settings, pinned, model_info)
     media_store = MediaStore(settings.media_dir)
     media = write_run_media(media_store, result, load_view, progress, should_stop)
     concepts_file = media_store.put(concepts_text(result.concepts).encode(), ".txt")
@@ -70,3 +73,12 @@ def store_run(
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def _stored_under(
+    settings: Settings, pinned: dict[str, Any], model_info: ModelInfo
+) -> tuple[dict[str, Any], ModelInfo]:
+    """Return the settings and model identity with their files and folders under the data folder relative to it."""
+    if model_info.checkpoint_file:
+        model_info = replace(model_info, checkpoint_file=stored_path(model_info.checkpoint_file, settings.data_dir))
+    return stored_settings(pinned, settings.data_dir), model_info

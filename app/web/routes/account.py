@@ -6,7 +6,7 @@ link, and who a token or session belongs to."""
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -19,7 +19,7 @@ from app.persistence.db import write_session
 from app.persistence.models import User
 from app.read.schemas import UserView
 from app.web.auth import LOGIN_PATH, safe_local_path
-from app.web.deps import CurrentUserDep, EngineDep, TemplatesDep
+from app.web.deps import CurrentUserDep, EngineDep, TemplatesDep, bearer_token
 from app.web.errors import API_ERRORS
 
 router = APIRouter(tags=["account"], responses=API_ERRORS)
@@ -111,7 +111,7 @@ def account_link(request: Request, templates: TemplatesDep, user: CurrentUserDep
     return templates.TemplateResponse(request, "partials/account.html", {"user": user, "next": next_path})
 
 
-@router.get(API_PREFIX + "/me")
+@router.get(API_PREFIX + "/me", dependencies=[Depends(bearer_token)])
 def me(user: CurrentUserDep) -> UserView:
     """The user the request's API token (or session) belongs to; 401 without one."""
     known = require_login(user, "see who you are")

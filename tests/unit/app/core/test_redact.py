@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.redact import redact_paths, redact_value
+from app.core.redact import redact_paths, redact_settings, redact_value
 
 NAMES = {"/srv/data/probe-sets/ab12": "pets", "/srv/data/concept-sets/cd34.txt": "textures"}
 
@@ -43,3 +43,31 @@ def test_settings_are_redacted_at_any_depth() -> None:
         "checkpoint": "my.pt",
     }
     assert redact_value({"probe": "/srv/my images"}) == {"probe": "my images"}
+
+
+def test_paths_stored_relative_to_the_data_folder_are_named_wherever_it_is() -> None:
+    names = {"probe-sets/ab12": "pets", "/srv/street": "street"}
+    message = "probe image /mnt/restored/data/probe-sets/ab12/cats/a.png and /srv/street/b.png can no longer be read"
+    assert redact_paths(message, names) == "probe image pets/cats/a.png and street/b.png can no longer be read"
+    assert redact_paths("no folder /x/probe-sets/ab12", names) == "no folder pets"
+    assert redact_paths("no folder /x/probe-sets/ab123", names) == "no folder ab123"
+
+
+def test_run_settings_show_files_by_name_or_last_part_however_stored() -> None:
+    names = {"probe-sets/ab12": "pets"}
+    settings = {
+        "probe": "probe-sets/ab12",
+        "concepts": "20k",
+        "checkpoint": "checkpoints/0123/my.pt",
+        "labels_file": "/srv/labels.csv",
+        "model": "resnet18",
+        "skipped_images": ["/srv/data/probe-sets/ab12/bad.png"],
+    }
+    assert redact_settings(settings, names) == {
+        "probe": "pets",
+        "concepts": "20k",
+        "checkpoint": "my.pt",
+        "labels_file": "labels.csv",
+        "model": "resnet18",
+        "skipped_images": ["pets/bad.png"],
+    }
