@@ -73,7 +73,8 @@ def serve(data_dir: Path, port: int, encoder: str) -> None:
     def load(_spec: str, device: str) -> ImageTextEncoder:
         return load_encoder(encoder, device)
 
-    app = create_app(Settings.for_data_dir(data_dir), encoder_loader=load)
+    # No preloading: the first concept search is timed as it was, loading the encoder and artifacts itself.
+    app = create_app(Settings.for_data_dir(data_dir, preload_runs=0), encoder_loader=load)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -54,6 +54,10 @@ class Settings:
     max_queued_jobs: int = 5
     max_uploads_per_hour: int = 20
     max_typed_concepts: int = 200
+    #: Runs whose text encoder and concept-search artifacts the server loads in the background, so the first
+    #: concept typed does not wait for them: this many of the newest at start, and each run whose page is opened;
+    #: 0 turns preloading off.
+    preload_runs: int = 2
 
     @property
     def trusted_hosts(self) -> tuple[str, ...]:
@@ -100,6 +104,8 @@ class Settings:
         for name, field_name, scale in _BOUNDS:
             if f"{ENV_PREFIX}{name}" in env:
                 overrides[field_name] = int(_number(env, name, minimum=1, integer=True)) * scale
+        if f"{ENV_PREFIX}PRELOAD_RUNS" in env:
+            overrides["preload_runs"] = int(_number(env, "PRELOAD_RUNS", minimum=0, integer=True))
         if env.get(f"{ENV_PREFIX}ENCODERS", "").strip():
             overrides["encoders"] = _names(env, "ENCODERS")
         if f"{ENV_PREFIX}READ_ACCESS" in env:

@@ -185,6 +185,18 @@ class ConceptSearcher:
                 return self.encoder(spec).encode_texts(list(texts)).detach().float().cpu()
         return torch.stack([row for row in rows if row is not None])
 
+    def warm(self, run: RunScoring, layer: str | None = None) -> None:
+        """Load what scoring concepts on the run needs (encoder, artifacts, the layer's top images) into the caches."""
+        self.encoder(run.encoder)
+        self.artifacts(run.artifacts_dir)
+        if layer is not None:
+            self.top_indices(run.artifacts_dir, layer)
+
+    def is_warm(self, run: RunScoring, layer: str | None = None) -> bool:
+        """Return whether the run's encoder and artifacts (and the layer's top images) are in the caches."""
+        layer_held = layer is None or (run.artifacts_dir, layer) in self._top_indices
+        return run.encoder in self._encoders and run.artifacts_dir in self._artifacts and layer_held
+
     def score(self, run: RunScoring, layer: str, concepts: Sequence[str]) -> torch.Tensor:
         """Return the soft-WPMI scores [K, T] the concepts would get on the layer's K neurons."""
         artifacts = self.artifacts(run.artifacts_dir)

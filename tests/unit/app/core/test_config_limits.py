@@ -18,3 +18,11 @@ def test_checkpoint_and_response_cache_bounds_come_from_the_environment(tmp_path
     assert settings.checkpoint_max_bytes == 512 * 2**20 and settings.response_cache_bytes == 64 * 2**20
     with pytest.raises(AtlasError, match="RESPONSE_CACHE_MB='0' is too small"):
         Settings.from_env({**env, "NEURON_ATLAS_RESPONSE_CACHE_MB": "0"})
+
+
+def test_preloaded_runs_come_from_the_environment(tmp_path: Path) -> None:
+    assert Settings.for_data_dir(tmp_path).preload_runs == 2
+    env = {"NEURON_ATLAS_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env({**env, "NEURON_ATLAS_PRELOAD_RUNS": "0"}).preload_runs == 0
+    with pytest.raises(AtlasError, match="PRELOAD_RUNS='-1' is too small"):
+        Settings.from_env({**env, "NEURON_ATLAS_PRELOAD_RUNS": "-1"})
