@@ -7,7 +7,15 @@ from typing import Any
 
 from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS
 from dissect_core.errors import DissectError
-from dissect_core.names import BUILT_IN_PROBE_SETS, POOLING, random_init_seed
+from dissect_core.names import (
+    BUILT_IN_PROBE_SETS,
+    DEFAULT_FALSE_DISCOVERY_RATE,
+    DEFAULT_N_FOLDS,
+    DEFAULT_SIMULATION,
+    POOLING,
+    SIMULATIONS,
+    random_init_seed,
+)
 from dissect_core.preprocessing import check_overrides
 
 DEFAULT_CLIP = "ViT-B-16:openai"
@@ -32,6 +40,10 @@ class DissectConfig:
         antialias), which otherwise follows its weights; the run's settings record the resolved values.
     model_name: what a stored run calls the model (default: `model`); it changes no result, and the app
         names each uploaded checkpoint by it.
+    n_folds: folds of the probe set over which each label is scored on images it was not chosen from (0
+        skips that evaluation); false_discovery_rate: the Benjamini–Hochberg rate at which a label is called
+        reliable across its layer; simulation: how a concept's presence in an image is simulated (`cosine`
+        or `softmax`, see dissect_core.evaluation).
     """
 
     model: str
@@ -52,6 +64,9 @@ class DissectConfig:
     device: str | None = None
     labels_file: str | None = None
     model_name: str | None = None
+    n_folds: int = DEFAULT_N_FOLDS
+    false_discovery_rate: float = DEFAULT_FALSE_DISCOVERY_RATE
+    simulation: str = DEFAULT_SIMULATION
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-ready dict."""
@@ -94,6 +109,7 @@ class DissectConfig:
         _check_count(self.n_top_images, "n_top_images", allow_none=False)
         _check_count(self.batch_size, "batch_size", allow_none=False)
         _check_count(self.max_images, "max_images", allow_none=True)
+        _check_evaluation(self.n_folds, self.false_discovery_rate, self.simulation)
         _check_text(self.probe, "probe", f"a folder of images or {', '.join(BUILT_IN_PROBE_SETS)}")
         _check_text(self.concepts, "concepts", f"{', '.join(BUILT_IN_CONCEPT_SETS)} or a text file")
         for name, label in (("checkpoint", "checkpoint file"), ("labels_file", "labels file")):
@@ -128,6 +144,22 @@ def _check_similarity(name: str, params: object) -> None:
     from dissect_core.similarity.functions import check_similarity_params
 
     check_similarity_params(name, params)
+
+
+def _check_evaluation(n_folds: object, false_discovery_rate: object, simulation: object) -> None:
+    """Raise unless the label evaluation's folds, false-discovery rate and simulation are usable."""
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 0 or n_folds == 1:
+        raise DissectError(f"n_folds must be 0 (no evaluation) or a whole number of at least 2, not {n_folds!r}")
+    if (
+        isinstance(false_discovery_rate, bool)
+        or not isinstance(false_discovery_rate, int | float)
+        or not 0 < false_discovery_rate < 1
+    ):
+        raise DissectError(
+            f"false_discovery_rate must be a number between 0 and 1, e.g. 0.05, not {false_discovery_rate!r}"
+        )
+    if simulation not in SIMULATIONS:
+        raise DissectError(f"unknown simulation {simulation!r}; use one of {', '.join(SIMULATIONS)}")
 
 
 def _check_count(value: object, name: str, *, allow_none: bool) -> None:

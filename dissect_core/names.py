@@ -17,6 +17,13 @@ TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
 RANDOM_WEIGHTS = ("none", "random")
 #: The seed of a random initialisation that names none (`none` means `none@0`).
 DEFAULT_SEED = 0
+#: Folds of the probe set for scoring labels on held-out images (0 skips the evaluation).
+DEFAULT_N_FOLDS = 5
+#: The Benjamini–Hochberg false-discovery rate at which a label is called reliable, across a layer.
+DEFAULT_FALSE_DISCOVERY_RATE = 0.05
+#: How a concept's presence in an image is simulated from the image–concept cosine (see dissect_core.evaluation).
+SIMULATIONS = ("cosine", "softmax")
+DEFAULT_SIMULATION = "cosine"
 
 
 def is_torchscript_name(model: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,9 @@ from dissect_core.data.probe import ProbeSet, load_probe
 from dissect_core.encoders import CONSE_PREFIX, ImageTextEncoder, load_encoder
 from dissect_core.encoders.conse import parse_conse_spec
 from dissect_core.errors import DissectError
+from dissect_core.evaluation.evaluate import EvaluationSettings, evaluate_layer
+from dissect_core.evaluation.folds import fold_of_images
+from dissect_core.evaluation.signals import ConceptSignals
 from dissect_core.labels import label_neurons
 from dissect_core.models.targets import Target, get_layer, load_target
 from dissect_core.probe_pass import probe_pass
@@ -119,6 +122,7 @@ class _Readable:
     new_index: Tensor  # probe index -> index among the readable images
     image_ids: list[str]
     image_paths: list[str]
+    image_labels: list[str | None]
     skipped: list[str]
 
 
@@ -182,6 +186,7 @@ def _readable_images(probe: ProbeSet, valid: Tensor) -> _Readable:
         new_index=torch.cumsum(valid.long(), 0) - 1,
         image_ids=[probe.images[i].content_hash for i in kept.tolist()],
         image_paths=[probe.images[i].path for i in kept.tolist()],
+        image_labels=[probe.images[i].label for i in kept.tolist()],
         skipped=[probe.images[i].path for i in (~valid).nonzero().squeeze(1).tolist()],
     )
 
@@ -234,6 +239,65 @@ def _score_layers(
         )
         report("similarity", number, len(config.layers))
     return layers
+
+
+def _evaluation_skipped(config: DissectConfig, params: dict[str, Any], n_images: int) -> str | None:
+    """Return why the labels cannot be scored on held-out images (None when they can)."""
+    if config.n_folds == 0:
+        return "n_folds is 0"
+    if n_images < 2 * config.n_folds:
+        return f"{n_images} probe images are too few for {config.n_folds} folds of at least 2"
+    smallest_training_set = n_images - -(-n_images // config.n_folds)
+    if params.get("top_k", 0) > smallest_training_set:
+        return f"top_k={params['top_k']} is larger than a fold's {smallest_training_set} training images"
+    return None
+
+
+def _evaluate_layers(
+    config: DissectConfig,
+    inputs: _Inputs,
+    layers: list[LayerResult],
+    readable: _Readable,
+    cosine: CosineSource,
+    signals: ConceptSignals,
+    report: Progress,
+    check_stop: Callable[[], None],
+) -> list[LayerResult]:
+    """Return the layers with every neuron's label scored out of fold (see dissect_core.evaluation)."""
+    similarity_fn = get_similarity(config.similarity)
+
+    def score_fn(subset: CosineSource, activations: Tensor) -> Tensor:
+        return similarity_fn(subset, activations, **inputs.params)
+
+    folds = fold_of_images(readable.image_ids, config.n_folds)
+    settings = EvaluationSettings(
+        n_folds=config.n_folds, simulation=config.simulation, false_discovery_rate=config.false_discovery_rate
+    )
+    position = {concept: index for index, concept in enumerate(inputs.concepts.concepts)}
+    evaluated = []
+    for number, layer in enumerate(layers, start=1):
+        check_stop()
+        label_index = torch.tensor([position[neuron.label] for neuron in layer.neurons])
+        neurons, summary = evaluate_layer(
+            score_fn,
+            cosine,
+            signals,
+            layer.activations,
+            label_index,
+            folds,
+            inputs.concepts.concepts,
+            settings,
+            readable.image_labels,
+        )
+        evaluated.append(
+            replace(
+                layer,
+                neurons=[replace(n, evaluation=e) for n, e in zip(layer.neurons, neurons, strict=True)],
+                evaluation=summary,
+            )
+        )
+        report("evaluate", number, len(layers))
+    return evaluated
 
 
 def _run_settings(
@@ -299,16 +363,23 @@ def run_dissection(
     search_params = _concept_search_params(config, inputs.params, n_images)
     layers = _score_layers(config, inputs, recorded, readable, cosine, search_params["top_k"], report, check_stop)
     timer.lap("similarity")
-    log_normalisers = image_log_normalisers(cosine, search_params["a"]).float()
+    log_normalisers = image_log_normalisers(cosine, search_params["a"])
     timer.lap("normalisers")
+    skipped_evaluation = _evaluation_skipped(config, inputs.params, n_images)
+    if skipped_evaluation is None:
+        signals = ConceptSignals(cosine, config.simulation, search_params["a"], log_normalisers)
+        layers = _evaluate_layers(config, inputs, layers, readable, cosine, signals, report, check_stop)
+        timer.lap("evaluation")
+    settings = _run_settings(config, inputs, search_params, n_images, device)
+    settings["evaluation_skipped"] = skipped_evaluation
     return DissectionResult(
-        settings=_run_settings(config, inputs, search_params, n_images, device),
+        settings=settings,
         image_ids=readable.image_ids,
         image_paths=readable.image_paths,
         concepts=list(inputs.concepts.concepts),
         layers=layers,
         image_embeddings=embeddings,
-        log_normalisers=log_normalisers,
+        log_normalisers=log_normalisers.float(),
         skipped_images=readable.skipped,
         timings=timer.timings,
     )

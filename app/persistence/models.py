@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -225,17 +226,24 @@ class Layer(Base):
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))
     n_units: Mapped[int] = mapped_column(Integer)
+    #: The layer's evaluation (dissect_core.results.LayerEvaluation as a dict); None for runs stored before it.
+    evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     run: Mapped[Run] = relationship(back_populates="layers")
 
 
 class Neuron(Base):
-    """A labelled neuron: best concept, score, runners-up as [{"concept", "score"}, ...]."""
+    """A labelled neuron: best concept, score, runners-up as [{"concept", "score"}, ...], and its evaluation.
+
+    The evaluation columns (dissect_core.results.NeuronEvaluation; `explanation` as [{"concept", "weight"}, ...])
+    are NULL (SQL NULL, never JSON null) for neurons stored before evaluations existed.
+    """
 
     __tablename__ = "neurons"
     __table_args__ = (
         UniqueConstraint("layer_id", "unit"),
         Index("ix_neurons_layer_score", "layer_id", "score"),
         Index("ix_neurons_layer_label", "layer_id", "label"),
+        Index("ix_neurons_layer_explained_r", "layer_id", "explained_r"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     layer_id: Mapped[int] = mapped_column(ForeignKey("layers.id", ondelete="CASCADE"))
@@ -243,6 +251,13 @@ class Neuron(Base):
     label: Mapped[str] = mapped_column(String(500))
     score: Mapped[float] = mapped_column(Float)
     runners_up: Mapped[list[Any]] = mapped_column(JSON)
+    explained_r: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    reliable: Mapped[bool | None] = mapped_column(Boolean)
+    stability: Mapped[float | None] = mapped_column(Float)
+    explanation: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    explanation_r: Mapped[float | None] = mapped_column(Float)
+    ground_truth_r: Mapped[float | None] = mapped_column(Float)
     top_images: Mapped[list[TopImage]] = relationship(order_by="TopImage.rank")
 
 

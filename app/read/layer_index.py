@@ -23,6 +23,7 @@ from app.persistence.models import Neuron, TopImage
 from app.read.label_query import LabelQuery
 from app.read.schemas import (
     ConceptScoreView,
+    LayerEvaluationView,
     LayerScoreStats,
     NeuronDetail,
     NeuronList,
@@ -30,7 +31,9 @@ from app.read.schemas import (
     NeuronSummary,
     RunDetail,
     TopImageView,
+    WeightedConceptView,
 )
+from dissect_core.results import EVALUATION_FIELDS
 
 GRID_IMAGES = 5
 
@@ -55,6 +58,12 @@ def _score_fraction(score: float, stats: LayerScoreStats) -> float:
     return 1.0 if spread <= 0 else max(0.0, min(1.0, (score - stats.score_min) / spread))
 
 
+def _by_r(neuron: IndexedNeuron, sign: float) -> tuple[bool, float, int]:
+    # Neurons without an r (stored before evaluations, or with an undefined one) come last in either direction.
+    r = neuron.summary.explained_r
+    return (r is None, sign * (r or 0.0), neuron.unit)
+
+
 _SORT_KEYS: dict[str, tuple[Callable[[IndexedNeuron], Any], bool]] = {
     "unit": (lambda neuron: neuron.unit, False),
     "-unit": (lambda neuron: neuron.unit, True),
@@ -63,6 +72,8 @@ _SORT_KEYS: dict[str, tuple[Callable[[IndexedNeuron], Any], bool]] = {
     "label": (lambda neuron: (neuron.label_folded, neuron.unit), False),
     # Labels Z→A, ties still by ascending unit: a stable reverse sort of the unit order keeps that order.
     "-label": (lambda neuron: neuron.label_folded, True),
+    "r": (lambda neuron: _by_r(neuron, 1.0), False),
+    "-r": (lambda neuron: _by_r(neuron, -1.0), False),
 }
 
 
@@ -76,6 +87,7 @@ class LayerIndex:
     n_units: int
     stats: LayerScoreStats
     neurons: tuple[IndexedNeuron, ...]
+    evaluation: LayerEvaluationView | None = None
     _position: dict[int, int] = field(init=False, repr=False)
     _orders: dict[str, tuple[IndexedNeuron, ...]] = field(init=False, repr=False, default_factory=dict)
 
@@ -96,17 +108,23 @@ class LayerIndex:
             self._orders[sort] = order
         return order
 
-    def matching(self, sort: NeuronSort, q: str) -> Sequence[IndexedNeuron]:
-        """Return the neurons whose label contains q (any case), or whose unit q names (`7` or `#7`), in order."""
+    def matching(self, sort: NeuronSort, q: str, reliable: bool = False) -> Sequence[IndexedNeuron]:
+        """Return the neurons whose label contains q (any case), or whose unit q names (`7` or `#7`), in order;
+        with `reliable`, only those whose label is reliable."""
         ordered = self.ordered(sort)
         query = LabelQuery.parse(q)
-        if query.is_empty:
+        if query.is_empty and not reliable:
             return ordered
-        return [neuron for neuron in ordered if query.matches(neuron.label_folded, neuron.unit)]
+        return [
+            neuron
+            for neuron in ordered
+            if (query.is_empty or query.matches(neuron.label_folded, neuron.unit))
+            and (not reliable or neuron.summary.reliable is True)
+        ]
 
-    def page(self, *, offset: int, limit: int, sort: NeuronSort, q: str) -> NeuronList:
-        """Return one page of the grid: the matching neurons in `sort` order from `offset`."""
-        matches = self.matching(sort, q)
+    def page(self, *, offset: int, limit: int, sort: NeuronSort, q: str, reliable: bool = False) -> NeuronList:
+        """Return one page of the grid: the matching (and, with `reliable`, reliable) neurons in `sort` order."""
+        matches = self.matching(sort, q, reliable)
         return NeuronList(
             run_id=self.run_id,
             layer=self.layer,
@@ -116,7 +134,9 @@ class LayerIndex:
             limit=limit,
             sort=sort,
             q=q.strip(),
+            reliable=reliable,
             stats=self.stats,
+            layer_evaluation=self.evaluation,
             neurons=[neuron.summary for neuron in matches[offset : offset + limit]],
         )
 
@@ -134,6 +154,7 @@ class LayerIndex:
             score=summary.score,
             low_confidence=summary.low_confidence,
             score_fraction=summary.score_fraction,
+            **{name: getattr(summary, name) for name in EVALUATION_FIELDS},
             top_images=list(neuron.top_images),
             run_id=self.run_id,
             model_name=run.model_name,
@@ -144,6 +165,7 @@ class LayerIndex:
             previous_unit=self.neurons[position - 1].unit if position > 0 else None,
             next_unit=self.neurons[position + 1].unit if position + 1 < len(self.neurons) else None,
             stats=self.stats,
+            layer_evaluation=self.evaluation,
             permalink=neuron_url(self.run_id, self.layer, summary.unit),
         )
 
@@ -162,7 +184,15 @@ def _collector_paused() -> Iterator[None]:
 
 
 def load_layer_index(
-    session: Session, *, run_id: int, layer_id: int, layer: str, layer_kind: str, n_units: int, stats: LayerScoreStats
+    session: Session,
+    *,
+    run_id: int,
+    layer_id: int,
+    layer: str,
+    layer_kind: str,
+    n_units: int,
+    stats: LayerScoreStats,
+    evaluation: LayerEvaluationView | None = None,
 ) -> LayerIndex:
     """Read a stored layer's neurons and top images (two queries) into a LayerIndex."""
     image_rows = session.execute(
@@ -184,13 +214,28 @@ def load_layer_index(
         .order_by(TopImage.neuron_id, TopImage.rank)
     ).all()
     neuron_rows = session.execute(
-        select(Neuron.id, Neuron.unit, Neuron.label, Neuron.score, Neuron.runners_up)
+        select(
+            Neuron.id,
+            Neuron.unit,
+            Neuron.label,
+            Neuron.score,
+            Neuron.runners_up,
+            *(getattr(Neuron, name) for name in EVALUATION_FIELDS),
+        )
         .where(Neuron.layer_id == layer_id)
         .order_by(Neuron.unit)
     ).all()
     with _collector_paused():
         neurons = _indexed_neurons(neuron_rows, image_rows, stats)
-    return LayerIndex(run_id=run_id, layer=layer, layer_kind=layer_kind, n_units=n_units, stats=stats, neurons=neurons)
+    return LayerIndex(
+        run_id=run_id,
+        layer=layer,
+        layer_kind=layer_kind,
+        n_units=n_units,
+        stats=stats,
+        neurons=neurons,
+        evaluation=evaluation,
+    )
 
 
 def _indexed_neurons(
@@ -210,7 +255,7 @@ def _indexed_neurons(
             )
         )
     neurons = []
-    for neuron_id, unit, label, score, runners_up in neuron_rows:
+    for neuron_id, unit, label, score, runners_up, *evaluation in neuron_rows:
         top_images = tuple(images.get(neuron_id, ()))
         summary = NeuronSummary(
             unit=unit,
@@ -218,6 +263,7 @@ def _indexed_neurons(
             score=score,
             low_confidence=score < stats.low_confidence_below,
             score_fraction=_score_fraction(score, stats),
+            **_evaluation_fields(evaluation),
             # The card's images are the first top images themselves: a TopImageView is a GridImage, and pydantic
             # serialises it by the declared GridImage fields, so the JSON list is unchanged.
             top_images=list(top_images[:GRID_IMAGES]),
@@ -233,3 +279,14 @@ def _indexed_neurons(
             )
         )
     return tuple(neurons)
+
+
+def _evaluation_fields(columns: Sequence[Any]) -> dict[str, Any]:
+    """Return a neuron row's evaluation columns (in EVALUATION_FIELDS order) as NeuronSummary fields."""
+    fields = dict(zip(EVALUATION_FIELDS, columns, strict=True))
+    explanation = fields["explanation"]
+    if explanation is not None:
+        fields["explanation"] = [
+            WeightedConceptView(concept=str(term["concept"]), weight=float(term["weight"])) for term in explanation
+        ]
+    return fields

@@ -9,7 +9,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.core.errors import NotFound
-from app.core.redact import redact_paths, redact_value
+from app.core.redact import redact_paths, redact_settings, redact_value
 from app.persistence.models import (
     FINISHED_STATES,
     Job,
@@ -24,6 +24,7 @@ from app.read.catalogue import public_names
 from app.read.label_query import LabelQuery
 from app.read.schemas import (
     JobView,
+    LayerEvaluationView,
     LayerScoreStats,
     LayerSummary,
     RunDetail,
@@ -106,14 +107,20 @@ def run_detail(session: Session, run_id: int) -> RunDetail:
     summary = _run_summary(run, len(layers), sum(layer.n_units for layer in layers), names)
     return RunDetail(
         **summary.model_dump(),
-        settings=redact_value(run.settings or {}, names),
+        settings=redact_settings(run.settings or {}, names),
         similarity_params=run.similarity_params,
         layers=layers,
     )
 
 
 def _layer_summary(layer: Layer) -> LayerSummary:
-    return LayerSummary(name=layer.name, position=layer.position, kind=layer.kind, n_units=layer.n_units)
+    return LayerSummary(
+        name=layer.name,
+        position=layer.position,
+        kind=layer.kind,
+        n_units=layer.n_units,
+        evaluation=LayerEvaluationView.model_validate(layer.evaluation) if layer.evaluation else None,
+    )
 
 
 def list_layers(session: Session, run_id: int) -> list[LayerSummary]:

@@ -1,4 +1,4 @@
-"""Per-app caches of what never changes once a run is stored: run details, layer facts, layer indexes.
+"""Per-app caches of what never changes once a run is stored: run details and overviews, layer facts, layer indexes.
 
 A run is written once, in one transaction, and never edited (a relabel makes a new run), so anything
 derived from a run alone can be kept until evicted. Changing rows (jobs, typed concepts) are not cached here.
@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 from app.core.lru import LRUCache
 from app.read import queries
 from app.read.layer_index import LayerIndex, load_layer_index
-from app.read.schemas import RunDetail
+from app.read.run_overview import layer_overviews
+from app.read.schemas import LayerOverview, RunDetail
 
 
 class ReadCache:
-    """LRUs of run details, layer facts and in-memory layer indexes."""
+    """LRUs of run details and overviews, layer facts and in-memory layer indexes."""
 
     def __init__(
         self,
@@ -26,6 +27,7 @@ class ReadCache:
         max_index_top_images: int = 400_000,
     ) -> None:
         self._runs: LRUCache[int, RunDetail] = LRUCache(max_runs)
+        self._overviews: LRUCache[int, list[LayerOverview]] = LRUCache(max_runs)
         self._layers: LRUCache[tuple[int, str], queries.LayerFacts] = LRUCache(max_layers)
         # A few megabytes per 2,048-neuron layer with 5 top images each; weighed by top images held (about 1 KB
         # each), so layers of many neurons with many top images cannot pile up to gigabytes.
@@ -36,6 +38,7 @@ class ReadCache:
     def forget_run(self, run_id: int) -> None:
         """Drop everything kept about a run (it was deleted: the one change a stored run can undergo)."""
         self._runs.discard(lambda key: key == run_id)
+        self._overviews.discard(lambda key: key == run_id)
         self._layers.discard(lambda key: key[0] == run_id)
         self._indexes.discard(lambda key: key[0] == run_id)
 
@@ -45,6 +48,14 @@ class ReadCache:
         if cached is None:
             cached = queries.run_detail(session, run_id)
             self._runs.put(run_id, cached)
+        return cached
+
+    def overview(self, session: Session, run_id: int) -> list[LayerOverview]:
+        """Return the run's per-layer overview of its labels (cached)."""
+        cached = self._overviews.get(run_id)
+        if cached is None:
+            cached = layer_overviews(session, run_id)
+            self._overviews.put(run_id, cached)
         return cached
 
     def layer(self, session: Session, run_id: int, layer_name: str) -> queries.LayerFacts:
@@ -69,6 +80,7 @@ class ReadCache:
                 layer_kind=facts.summary.kind,
                 n_units=facts.summary.n_units,
                 stats=facts.stats,
+                evaluation=facts.summary.evaluation,
             )
 
         return self._indexes.get_or_load((run_id, facts.name), load)

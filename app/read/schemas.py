@@ -15,7 +15,7 @@ def as_utc(moment: datetime) -> datetime:
 
 #: A stored time as the API answers it: in UTC, with its offset (`…Z`), whichever database it came from.
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
-NeuronSort = Literal["unit", "-unit", "score", "-score", "label", "-label"]
+NeuronSort = Literal["unit", "-unit", "score", "-score", "label", "-label", "r", "-r"]
 
 
 class RunSummary(BaseModel):
@@ -48,6 +48,18 @@ class RunDetail(RunSummary):
     layers: list[LayerSummary]
 
 
+class LayerEvaluationView(BaseModel):
+    """How a layer's labels were evaluated, and its null: out-of-fold r of a label that explains nothing."""
+
+    n_folds: int
+    simulation: str = Field(description="how a concept's similarities simulate the neuron's activations")
+    false_discovery_rate: float = Field(description="the Benjamini–Hochberg level across the layer")
+    n_images: int
+    null_sd: float = Field(description="sd of an out-of-fold r under the null, about 1/sqrt(n_images - 1)")
+    reliable_min_r: float | None = Field(description="the smallest r called reliable; None when none was")
+    share_reliable: float
+
+
 class LayerSummary(BaseModel):
     """A dissected layer of a run."""
 
@@ -55,6 +67,33 @@ class LayerSummary(BaseModel):
     position: int
     kind: str
     n_units: int
+    #: None for layers stored before evaluations existed.
+    evaluation: LayerEvaluationView | None = None
+
+
+class RHistogram(BaseModel):
+    """A layer's explained_r counted in equal bins over [low, high] (values outside in the end bins), per decision."""
+
+    low: float
+    high: float
+    reliable: list[int]
+    unreliable: list[int]
+
+
+class LayerOverview(BaseModel):
+    """A layer's labels at a glance: how much of its neurons they explain, how many are reliable, how many generic."""
+
+    name: str
+    position: int
+    kind: str
+    n_units: int
+    n_evaluated: int = Field(description="neurons with an evaluation (0 for layers stored before evaluations)")
+    share_generic: float = Field(description="share of labels that are image-meta or function words (photo, the)")
+    share_reliable: float | None
+    mean_explained_r: float | None
+    mean_explanation_r: float | None
+    histogram: RHistogram | None
+    evaluation: LayerEvaluationView | None
 
 
 class GridImage(BaseModel):
@@ -89,14 +128,34 @@ class LayerScoreStats(BaseModel):
     low_confidence_below: float
 
 
+class WeightedConceptView(BaseModel):
+    """One term of a multi-concept explanation: a concept and its weight."""
+
+    concept: str
+    weight: float
+
+
 class NeuronSummary(BaseModel):
-    """A neuron as one card of the layer grid."""
+    """A neuron as one card of the layer grid; the evaluation fields are None for neurons stored before them."""
 
     unit: int
     label: str
     score: float
     low_confidence: bool
     score_fraction: float = Field(description="score placed in the layer's [min, max] range, 0..1")
+    explained_r: float | None = Field(
+        None, description="out-of-fold Pearson r between the label's simulated and the real activations"
+    )
+    p_value: float | None = Field(None, description="one-sided p of explained_r against a label that explains nothing")
+    reliable: bool | None = Field(None, description="the Benjamini–Hochberg decision across the layer")
+    stability: float | None = Field(None, description="share of folds whose training images chose this label")
+    explanation: list[WeightedConceptView] | None = Field(
+        None, description="a sparse non-negative weighted sum of up to five concepts, heaviest first"
+    )
+    explanation_r: float | None = Field(None, description="out-of-fold r of the explanation")
+    ground_truth_r: float | None = Field(
+        None, description="r between the activations and the probe set's own class column for the label"
+    )
     top_images: list[GridImage]
 
 
@@ -111,7 +170,9 @@ class NeuronList(BaseModel):
     limit: int
     sort: NeuronSort
     q: str
+    reliable: bool = Field(False, description="only neurons whose label is reliable")
     stats: LayerScoreStats
+    layer_evaluation: LayerEvaluationView | None = None
     neurons: list[NeuronSummary]
 
 
@@ -128,6 +189,7 @@ class NeuronDetail(NeuronSummary):
     previous_unit: int | None
     next_unit: int | None
     stats: LayerScoreStats
+    layer_evaluation: LayerEvaluationView | None = None
     permalink: str
 
 

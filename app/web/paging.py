@@ -47,13 +47,17 @@ def page_offset(page: int, page_size: int = PAGE_SIZE) -> int:
     return (page - 1) * page_size
 
 
-def grid_params(sort: NeuronSort, q: str, page: int | None = None, part: str | None = None) -> dict[str, str | int]:
+def grid_params(
+    sort: NeuronSort, q: str, page: int | None = None, part: str | None = None, *, reliable: bool = False
+) -> dict[str, str | int]:
     """Return the grid state as URL parameters, leaving out defaults so URLs stay short."""
     params: dict[str, str | int] = {}
     if q:
         params["q"] = q
     if sort != "unit":
         params["sort"] = sort
+    if reliable:
+        params["reliable"] = "true"
     if page and page > 1:
         params["page"] = page
     if part:
@@ -67,11 +71,12 @@ def make_pager(listing: NeuronList, page: int, page_size: int = PAGE_SIZE) -> Pa
     if page > n_pages:
         raise NotFound(
             f"Layer '{listing.layer}' has {n_pages} page{'s' if n_pages > 1 else ''} of {page_size} neurons"
-            f"{' matching the filter' if listing.q else ''}; there is no page {page}. Go to page 1."
+            f"{' matching the filter' if listing.q or listing.reliable else ''}; there is no page {page}. Go to page 1."
         )
 
     def url(target: int, part: str | None = None) -> str:
-        return layer_url(listing.run_id, listing.layer, **grid_params(listing.sort, listing.q, target, part))
+        params = grid_params(listing.sort, listing.q, target, part, reliable=listing.reliable)
+        return layer_url(listing.run_id, listing.layer, **params)
 
     has_next = page < n_pages
     remaining = listing.total - page * page_size

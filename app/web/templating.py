@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from app.core import urls
 from app.web import htmx
 from app.web.cards import CardMemo, card_renderer
+from app.web.charts import null_curve_svg, r_histogram_svg
 from app.web.security import csrf_field
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -18,6 +19,18 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 def format_score(value: float | None, digits: int = 3) -> str:
     """Return a score with a fixed number of decimals, or an em dash for none."""
     return "—" if value is None else f"{value:.{digits}f}"
+
+
+def format_p_value(value: float | None) -> str:
+    """Return a p-value with three decimals, in scientific notation below 0.001, or an em dash for none."""
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def format_share(value: float | None) -> str:
+    """Return a share in [0, 1] as a whole percentage, or an em dash for none."""
+    return "—" if value is None else f"{100 * value:.0f}%"
 
 
 def format_time(value: datetime | None) -> str:
@@ -38,6 +51,8 @@ def make_templates() -> Jinja2Templates:
     # Templates ship with the code: checking their files for changes on every render only costs stat calls.
     env.auto_reload = False
     env.filters["score"] = format_score
+    env.filters["p_value"] = format_p_value
+    env.filters["share"] = format_share
     env.filters["time"] = format_time
     env.globals.update(
         layer_url=urls.layer_url,
@@ -47,6 +62,8 @@ def make_templates() -> Jinja2Templates:
         job_url=urls.job_url,
         model_neuron_url=urls.model_neuron_url,
         neuron_card=card_renderer(CardMemo()),
+        null_curve_svg=null_curve_svg,
+        r_histogram_svg=r_histogram_svg,
         api_url=urls.api_url,
         csrf_field=csrf_field,
         TYPED_CONCEPTS_CHANGED=htmx.TYPED_CONCEPTS_CHANGED,

@@ -1,4 +1,5 @@
-"""Concept sets by name (`20k`, `clip-dissect-20k`, `imagenet`, `cifar100`) or file, cleaned so indices never shift."""
+"""Concept sets by name (`20k`, `20k-clean`, `clip-dissect-20k`, `imagenet`, `cifar100`) or file, cleaned so indices
+never shift."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from dissect_core.errors import DissectError
 WORDFREQ_20K = "wordfreq-20k"
 #: The CLIP-Dissect paper's 20k list. Its repository has no licence, so it is downloaded, never shipped.
 CLIP_DISSECT_20K = "clip-dissect-20k"
-BUILT_IN_CONCEPT_SETS = ("20k", WORDFREQ_20K, CLIP_DISSECT_20K, "imagenet", "cifar100")
+#: `20k` without generic and function words, abbreviations and inflections (see dissect_core.data.vocabulary).
+CLEAN_20K = "20k-clean"
+BUILT_IN_CONCEPT_SETS = ("20k", WORDFREQ_20K, CLEAN_20K, CLIP_DISSECT_20K, "imagenet", "cifar100")
 CLIP_DISSECT_20K_URL = (
     "https://raw.githubusercontent.com/Trustworthy-ML-Lab/CLIP-dissect/"
     "21e7697feaea3bf7d7bc2d2cc8e4047d5f5fd502/data/20k.txt"
@@ -233,6 +236,10 @@ def load_concepts(spec: str, cache_dir: Path | None = None) -> ConceptSet:
     """
     if spec in ("20k", WORDFREQ_20K):
         return ConceptSet(spec, clean_concepts(common_english_words()))
+    if spec == CLEAN_20K:
+        from dissect_core.data.vocabulary import clean_vocabulary
+
+        return ConceptSet(spec, clean_vocabulary(common_english_words()))
     if spec == CLIP_DISSECT_20K:
         from dissect_core.encoders.text import cache_dir as default_cache_dir
 

@@ -63,7 +63,7 @@ def test_run_detail_and_layers_keep_forward_order(client: TestClient, dashboard:
     layers = client.get(f"/api/v1/runs/{dashboard.newer.run_id}/layers").json()
     assert [(layer["name"], layer["n_units"]) for layer in layers] == [("conv1", 64), ("blocks.3", 2048), ("fc", 10)]
     layer = client.get(f"/api/v1/runs/{dashboard.newer.run_id}/layers/{LAYER}").json()
-    assert layer == {"name": LAYER, "position": 1, "kind": "vit", "n_units": 2048}
+    assert layer == {"name": LAYER, "position": 1, "kind": "vit", "n_units": 2048, "evaluation": None}
 
 
 def test_neurons_page_through_a_2048_unit_layer(client: TestClient, dashboard: Dashboard) -> None:

@@ -18,6 +18,7 @@ from dissect_core.errors import DissectError
 from dissect_core.models.targets import load_target
 from dissect_core.pipeline import run_dissection
 from tests.conftest import TINY_CLIP
+from tests.support.memory import measure_in_child
 
 pytestmark = pytest.mark.usefixtures("tiny_clip")
 
@@ -45,6 +46,15 @@ def test_dissect_writes_csv_json_and_settings(probe_folder, concept_file, tmp_pa
     assert first["top_images"][0]["peak"] is not None
     settings = json.loads((tmp_path / "out" / "settings.json").read_text())
     assert settings["similarity_params"]["top_k"] == 4 and settings["n_concepts"] == 5
+    # every label is scored on images it was not chosen from
+    assert settings["n_folds"] == 5 and settings["evaluation_skipped"] is None
+    assert all(-1 <= float(row["explained_r"]) <= 1 and 0 <= float(row["p_value"]) <= 1 for row in rows)
+    assert {row["reliable"] for row in rows} <= {"True", "False"}
+    assert all(float(row["stability"]) in {0.0, 0.2, 0.4, 0.6, 0.8, 1.0} for row in rows)
+    assert sum(bool(row["explanation"]) for row in rows) > len(rows) // 2
+    assert all(row["ground_truth_r"] == "" for row in rows)  # the folders "dots", "stripes" are no concept
+    assert {"explained_r", "explanation", "explanation_r", "reliable"} <= set(first)
+    assert result["layers"][0]["evaluation"]["n_folds"] == 5
     assert "labelled 1256 neurons" in capsys.readouterr().out
 
 
@@ -212,3 +222,28 @@ def test_changed_interpolation_never_reuses_activations(probe_folder, concept_fi
     assert not torch.allclose(bilinear, nearest)
     again = run_dissection(config, cache_dir=tmp_path / "cache").layers[0].activations
     assert torch.equal(bilinear, again)
+
+
+def test_layers_command_builds_no_weights_yet_lists_what_a_loaded_model_has(capsys, monkeypatch):
+    from dissect_core.models import targets
+
+    for model in ("resnet18", "efficientnet_lite0"):
+        target = targets.load_target(model, "none")
+        loaded = [
+            f"{layer.name}\t{layer.type_name}\t{'x'.join(map(str, layer.output_shape)) if layer.output_shape else '-'}"
+            for layer in targets.list_layers(target.model, target.preprocessing.crop)
+        ]
+        with monkeypatch.context() as patch:
+            patch.setattr(targets, "load_target", lambda *_args, **_kwargs: pytest.fail("built weights"))
+            assert main(["layers", "--model", model]) == 0
+        assert capsys.readouterr().out.splitlines() == loaded, model
+
+
+def test_layers_of_a_giant_architecture_take_no_memory():
+    """vit_h_14's 632 million parameters would take 2.5 GB with weights; listed on the meta device, next to none."""
+    measured = measure_in_child(
+        "from app.cli.main import main\nimport torchvision.models",
+        "assert main(['layers', '--model', 'vit_h_14']) == 0",
+    )
+    assert measured.error is None, measured.error
+    assert measured.growth_bytes < 300 * 2**20, measured

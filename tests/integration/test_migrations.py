@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from pathlib import Path
 
@@ -98,4 +99,56 @@ def test_downgrading_past_the_accounts_keeps_every_run_and_its_rows(tmp_path: Pa
     assert counts() == before  # SQLite's batch copies did not cascade-delete a run's rows
     assert upgrade_database(settings) == head_revision()
     assert counts() == before and schema_differences(database_url) == []
+    engine.dispose()
+
+
+def test_0005_stores_paths_under_the_data_folder_relative_to_it_and_back(tmp_path: Path, database_url: str) -> None:
+    from sqlalchemy import JSON, bindparam, text
+
+    from tests.support.dashboard_seed import seed_run
+
+    settings = Settings.for_data_dir(tmp_path / "data", database_url=database_url)
+    data = str(settings.data_dir)
+    upgrade_database(settings)
+    engine = create_db_engine(database_url)
+    seed_run(engine, settings)  # its settings name the probe folder under the data folder, absolute
+    assert downgrade_database(settings, "0004") == "0004"  # as 0004 left them
+    outside = str(tmp_path / "elsewhere")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO catalog_probe_sets (name, kind, folder, n_images, content_hash, thumbnails, created_at) "
+                "VALUES ('pets', 'uploaded', :inside, 3, 'a', '[]', CURRENT_TIMESTAMP), "
+                "('street', 'folder', :outside, 3, 'b', '[]', CURRENT_TIMESTAMP)"
+            ),
+            {"inside": f"{data}/probe-sets/ab12", "outside": outside},
+        )
+        (settings.data_dir / "probe-sets" / "ab12").mkdir(parents=True)
+        (settings.data_dir / "probe").mkdir()
+        params = {"model": "tinynet", "probe": f"{data}/probe-sets/ab12", "concepts": "20k"}
+        insert_job = text(
+            "INSERT INTO jobs (kind, params, params_sha256, status, done, total, attempts, cancel_requested, "
+            "created_at) VALUES ('dissect', :params, :digest, 'queued', 0, 0, 0, false, CURRENT_TIMESTAMP) RETURNING id"
+        ).bindparams(bindparam("params", type_=JSON))
+        job_id = connection.execute(insert_job, {"params": params, "digest": queue.params_sha256(params)}).scalar_one()
+
+    def stored() -> tuple[object, ...]:
+        with engine.connect() as connection:  # plain SQL: the models may be ahead of the revision read
+            settings_json = connection.execute(text("SELECT settings FROM runs")).scalar_one()
+            params, digest = connection.execute(
+                text("SELECT params, params_sha256 FROM jobs WHERE id = :id"), {"id": job_id}
+            ).one()
+            folders = dict(connection.execute(text("SELECT name, folder FROM catalog_probe_sets")).tuples().all())
+        pinned, params = (value if isinstance(value, dict) else json.loads(value) for value in (settings_json, params))
+        return pinned["probe"], pinned["concepts"], params["probe"], digest, folders
+
+    assert upgrade_database(settings) == head_revision()
+    probe, concepts, job_probe, digest, folders = stored()
+    assert (probe, concepts, job_probe) == ("probe", "seed-words", "probe-sets/ab12")
+    assert folders == {"pets": "probe-sets/ab12", "street": outside}
+    assert digest == queue.params_sha256({"model": "tinynet", "probe": "probe-sets/ab12", "concepts": "20k"})
+    assert downgrade_database(settings, "0004") == "0004"
+    probe, concepts, job_probe, _digest, folders = stored()
+    assert (probe, job_probe) == (f"{data}/probe", f"{data}/probe-sets/ab12") and concepts == "seed-words"
+    assert folders == {"pets": f"{data}/probe-sets/ab12", "street": outside}
     engine.dispose()

@@ -3,6 +3,9 @@
 Image i points along direction i % DIMENSIONS; a neuron's top images mostly share its unit's direction,
 and the fake encoder maps each word of DIRECTION_WORDS onto one direction, so "striped" ranks unit 3
 (direction 3, no off-direction images) first in every layer.
+
+An `evaluated` run also has evaluations (`seeded_evaluation`): a neuron is reliable when its r reaches
+RELIABLE_MIN_R, and every tenth label (units 9, 19, ...) is the generic word "photo".
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ TOP_K = 10
 SOFTMAX_A = 10.0
 N_RUNNERS_UP = 4
 GRID_IMAGES = 5
+#: An evaluated run's null (N_IMAGES images), the smallest reliable r and the folds of its stability.
+NULL_SD = 1 / math.sqrt(N_IMAGES - 1)
+RELIABLE_MIN_R = 0.25
+N_FOLDS = 5
 #: TestClient's host and the loopback names the browser tests use.
 TEST_HOSTS = ("testserver", "127.0.0.1", "localhost")
 
@@ -187,6 +194,49 @@ def _score(layer_position: int, unit: int) -> float:
     return round(0.2 + 1.8 * (0.5 + 0.5 * math.sin(unit * 1.7 + layer_position)), 4)
 
 
+def seeded_r(layer_position: int, unit: int) -> float:
+    """Return an evaluated neuron's explained_r: in [0.02, 0.62], in another order than the score's."""
+    return round(0.02 + 0.6 * (0.5 + 0.5 * math.sin(unit * 0.9 + layer_position)), 4)
+
+
+def seeded_label(unit: int, evaluated: bool) -> str:
+    """Return a seeded neuron's label: its direction's word, or for an evaluated run every tenth one "photo"."""
+    return "photo" if evaluated and unit % 10 == 9 else DIRECTION_WORDS[unit % DIMENSIONS]
+
+
+def seeded_evaluation(layer_position: int, unit: int, kind: str) -> dict[str, object]:
+    """Return an evaluated neuron's evaluation columns (reliable when r >= RELIABLE_MIN_R; ground truth for fc)."""
+    r = seeded_r(layer_position, unit)
+    reliable = r >= RELIABLE_MIN_R
+    words = [seeded_label(unit, True), *(DIRECTION_WORDS[(unit + step) % DIMENSIONS] for step in (1, 2))]
+    return {
+        "explained_r": r,
+        "p_value": 0.5 * math.erfc(r / NULL_SD / math.sqrt(2)),
+        "reliable": reliable,
+        "stability": (4 if reliable else 2) / N_FOLDS,
+        "explanation": [
+            {"concept": word, "weight": weight} for word, weight in zip(words, (0.8, 0.3, 0.1), strict=True)
+        ],
+        "explanation_r": round(min(0.95, r + 0.12), 4),
+        "ground_truth_r": round(r - 0.03, 4) if kind == "linear" else None,
+    }
+
+
+def seeded_layer_evaluation(layer_position: int, n_units: int) -> dict[str, object]:
+    """Return an evaluated layer's evaluation (a LayerEvaluation as a dict) matching `seeded_evaluation`."""
+    rs = [seeded_r(layer_position, unit) for unit in range(n_units)]
+    reliable = [r for r in rs if r >= RELIABLE_MIN_R]
+    return {
+        "n_folds": N_FOLDS,
+        "simulation": "cosine",
+        "false_discovery_rate": 0.05,
+        "n_images": N_IMAGES,
+        "null_sd": NULL_SD,
+        "reliable_min_r": min(reliable) if reliable else None,
+        "share_reliable": len(reliable) / n_units if n_units else 0.0,
+    }
+
+
 def _get_or_add(session: Session, row: object, model: type, **match: object) -> object:
     existing = session.scalars(select(model).filter_by(**match)).first()
     if existing is not None:
@@ -204,8 +254,12 @@ def seed_run(
     layers: Sequence[LayerSpec] = DEFAULT_LAYERS,
     created_at: datetime | None = None,
     similarity: str = "soft_wpmi",
+    evaluated: bool = False,
 ) -> SeededRun:
-    """Store one run of `model_name` with the given layers: rows, media files and artifacts; return it."""
+    """Store one run of `model_name` with the given layers: rows, media files and artifacts; return it.
+
+    `evaluated` gives every layer and neuron an evaluation; without it the run is as stored before evaluations.
+    """
     media = _image_media(settings.media_dir)
     created = created_at or datetime.now(UTC)
     with write_session(engine) as session:
@@ -268,7 +322,7 @@ def seed_run(
             ],
         )
         for position, spec in enumerate(layers):
-            _seed_layer(session, run.id, position, spec, media)
+            _seed_layer(session, run.id, position, spec, media, evaluated)
         run_id = run.id
     return SeededRun(
         run_id=run_id,
@@ -280,21 +334,35 @@ def seed_run(
 
 
 def _seed_layer(
-    session: Session, run_id: int, position: int, spec: LayerSpec, media: list[tuple[str, str, str]]
+    session: Session,
+    run_id: int,
+    position: int,
+    spec: LayerSpec,
+    media: list[tuple[str, str, str]],
+    evaluated: bool = False,
 ) -> None:
     layer = Layer(run_id=run_id, name=spec.name, position=position, kind=spec.kind, n_units=spec.n_units)
+    if evaluated:
+        layer.evaluation = seeded_layer_evaluation(position, spec.n_units)
     session.add(layer)
     session.flush()
     neuron_rows = []
     for unit in range(spec.n_units):
-        word = DIRECTION_WORDS[unit % DIMENSIONS]
+        word = seeded_label(unit, evaluated)
         score = _score(position, unit)
         runners_up = [
             {"concept": DIRECTION_WORDS[(unit + step) % DIMENSIONS] + f" {step}", "score": round(score - 0.1 * step, 4)}
             for step in range(1, N_RUNNERS_UP + 1)
         ]
         neuron_rows.append(
-            {"layer_id": layer.id, "unit": unit, "label": word, "score": score, "runners_up": runners_up}
+            {
+                "layer_id": layer.id,
+                "unit": unit,
+                "label": word,
+                "score": score,
+                "runners_up": runners_up,
+                **(seeded_evaluation(position, unit, spec.kind) if evaluated else {}),
+            }
         )
     session.execute(insert(Neuron), neuron_rows)
     ids = dict(session.execute(select(Neuron.unit, Neuron.id).where(Neuron.layer_id == layer.id)).tuples().all())
@@ -327,7 +395,8 @@ def prepare_database(data_dir: Path) -> tuple[Settings, Engine]:
     """Return settings for a fresh data folder with a migrated SQLite database, and an engine on it."""
     from app.persistence.db import create_db_engine
 
-    settings = Settings.for_data_dir(data_dir, allowed_hosts=TEST_HOSTS)
+    # No background preloading of concept search: tests that want it turn it on (tests/integration/test_preload.py).
+    settings = Settings.for_data_dir(data_dir, allowed_hosts=TEST_HOSTS, preload_runs=0)
     settings.ensure_dirs()
     upgrade_database(settings)
     return settings, create_db_engine(settings.database_url)

@@ -20,7 +20,16 @@ from app.jobs.dissections import StoredDissection
 from app.persistence.store import BeforeCommit, store_run
 from dissect_core.config import DissectConfig
 from dissect_core.progress import Progress
-from dissect_core.results import ConceptScore, DissectionResult, LayerResult, NeuronLabel, TopImage
+from dissect_core.results import (
+    ConceptScore,
+    DissectionResult,
+    LayerEvaluation,
+    LayerResult,
+    NeuronEvaluation,
+    NeuronLabel,
+    TopImage,
+    WeightedConcept,
+)
 
 VIEW = {"resize": 40, "crop": 32}
 CONCEPTS = ["cat", "dog", "striped", "car", "sky", "water"]
@@ -45,10 +54,50 @@ def make_images(folder: Path, n: int, seed: int = 0, size: tuple[int, int] = (48
     return paths
 
 
+def fake_evaluation(unit: int, label: str, *, n_units: int, with_ground_truth: bool) -> NeuronEvaluation:
+    """Return a made-up evaluation: even units reliable (r 0.3 and up), odd ones not (r under 0.1, p over 0.2)."""
+    reliable = unit % 2 == 0
+    explained_r = 0.3 + 0.5 * unit / max(1, n_units) if reliable else 0.02 * unit
+    explanation = tuple(
+        WeightedConcept(concept, round(0.9 / (rank + 1), 4))
+        for rank, concept in enumerate([label, *(c for c in CONCEPTS if c != label)][:3])
+    )
+    return NeuronEvaluation(
+        explained_r=explained_r,
+        p_value=1e-4 * (unit + 1) if reliable else 0.2 + 0.05 * unit,
+        reliable=reliable,
+        stability=1.0 if reliable else 0.4,
+        explanation=explanation,
+        explanation_r=explained_r + 0.1,
+        ground_truth_r=explained_r - 0.05 if with_ground_truth else None,
+    )
+
+
+def fake_layer_evaluation(neurons: list[NeuronLabel], n_images: int) -> LayerEvaluation:
+    """Return the layer evaluation matching `fake_evaluation`'s neurons."""
+    reliable = [n.evaluation.explained_r for n in neurons if n.evaluation is not None and n.evaluation.reliable]
+    return LayerEvaluation(
+        n_folds=5,
+        simulation="cosine",
+        false_discovery_rate=0.05,
+        n_images=n_images,
+        null_sd=1 / (max(2, n_images) - 1) ** 0.5,
+        reliable_min_r=min(reliable) if reliable else None,
+        share_reliable=len(reliable) / max(1, len(neurons)),
+    )
+
+
 def fake_result(
-    image_paths: list[str], *, n_top: int = 3, seed: int = 0, layers: tuple = LAYERS, model: str = "resnet18"
+    image_paths: list[str],
+    *,
+    n_top: int = 3,
+    seed: int = 0,
+    layers: tuple = LAYERS,
+    model: str = "resnet18",
+    evaluated: bool = False,
 ) -> DissectionResult:
-    """Return a DissectionResult over the images, with random labels, boxes and activation maps."""
+    """Return a DissectionResult over the images, with random labels, boxes and activation maps; `evaluated`
+    adds `fake_evaluation`s (even units reliable, the linear layer's with a ground-truth r) and layer evaluations."""
     generator = torch.Generator().manual_seed(seed)
     n_images = len(image_paths)
     image_ids = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in image_paths]
@@ -60,12 +109,17 @@ def fake_result(
         for unit in range(units):
             order = torch.randperm(len(CONCEPTS), generator=generator).tolist()
             scores = sorted(torch.rand(3, generator=generator).tolist(), reverse=True)
+            label = CONCEPTS[order[0]]
+            evaluation = (
+                fake_evaluation(unit, label, n_units=units, with_ground_truth=kind == "linear") if evaluated else None
+            )
             neurons.append(
                 NeuronLabel(
                     unit=unit,
-                    label=CONCEPTS[order[0]],
+                    label=label,
                     score=scores[0],
                     runners_up=tuple(ConceptScore(CONCEPTS[i], s) for i, s in zip(order[1:3], scores[1:], strict=True)),
+                    evaluation=evaluation,
                 )
             )
             unit_tops = []
@@ -83,7 +137,8 @@ def fake_result(
                 )
             tops.append(unit_tops)
         maps = torch.rand(units, n_top, *map_size, generator=generator) if map_size else None
-        results.append(LayerResult(name, kind, neurons, tops, activations, top_indices, maps))
+        layer_evaluation = fake_layer_evaluation(neurons, n_images) if evaluated else None
+        results.append(LayerResult(name, kind, neurons, tops, activations, top_indices, maps, layer_evaluation))
     return DissectionResult(
         settings={
             "model": model,

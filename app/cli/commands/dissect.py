@@ -11,8 +11,8 @@ from typing import Any
 from app.cli.commands.progress import StageBars
 from app.core.errors import AtlasError
 from dissect_core.config import DissectConfig
-from dissect_core.data.concepts import CLIP_DISSECT_20K, WORDFREQ_20K
-from dissect_core.names import POOLING
+from dissect_core.data.concepts import CLEAN_20K, CLIP_DISSECT_20K, WORDFREQ_20K
+from dissect_core.names import POOLING, SIMULATIONS
 from dissect_core.preprocessing import INTERPOLATIONS
 from dissect_core.similarity.functions import SIMILARITY_FUNCTIONS
 
@@ -27,7 +27,8 @@ ENCODER_HELP = (
 )
 CONCEPTS_HELP = (
     "concept set (default %(default)s): 20k (wordfreq's 20,000 most frequent English words, also "
-    f"{WORDFREQ_20K}), {CLIP_DISSECT_20K} (the CLIP-Dissect paper's list: downloaded once into the cache "
+    f"{WORDFREQ_20K}), {CLEAN_20K} (20k without generic and function words, inflections merged), "
+    f"{CLIP_DISSECT_20K} (the CLIP-Dissect paper's list: downloaded once into the cache "
     "folder from the paper's GitHub repository at a pinned commit and checked against its sha256; offline, "
     "download data/20k.txt from github.com/Trustworthy-ML-Lab/CLIP-dissect and pass --concepts "
     "path/to/20k.txt), imagenet, cifar100, or a text file (one concept per line)"
@@ -108,6 +109,26 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="similarity parameter")
     parser.add_argument("--pool", default=DEFAULTS["pool"], choices=POOLING, help="spatial pooling of conv channels")
+    parser.add_argument(
+        "--folds",
+        dest="n_folds",
+        type=int,
+        default=DEFAULTS["n_folds"],
+        help="folds for scoring each label on held-out images (0: no evaluation)",
+    )
+    parser.add_argument(
+        "--fdr",
+        dest="false_discovery_rate",
+        type=float,
+        default=DEFAULTS["false_discovery_rate"],
+        help="false-discovery rate at which a label is called reliable across its layer",
+    )
+    parser.add_argument(
+        "--simulation",
+        default=DEFAULTS["simulation"],
+        choices=SIMULATIONS,
+        help="how a concept's presence in an image is simulated from the image–concept cosine",
+    )
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--max-images", type=int, help="use only the first N probe images")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
@@ -136,6 +157,9 @@ def config_from_args(args: argparse.Namespace) -> DissectConfig:
         max_images=args.max_images,
         device=args.device,
         labels_file=args.labels_file,
+        n_folds=args.n_folds,
+        false_discovery_rate=args.false_discovery_rate,
+        simulation=args.simulation,
     )
 
 

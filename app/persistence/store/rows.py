@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -27,7 +27,7 @@ from app.persistence.models import (
 )
 from app.persistence.store.run_media import RunMedia, TopRef
 from dissect_core.data.hashing import file_sha256
-from dissect_core.results import DissectionResult, LayerResult
+from dissect_core.results import EVALUATION_FIELDS, DissectionResult, LayerResult, NeuronEvaluation
 from dissect_core.results import TopImage as FoundTopImage
 
 RowT = TypeVar("RowT", bound=Base)
@@ -172,7 +172,14 @@ def _insert_layer(
     media: RunMedia,
     image_hashes: list[str],
 ) -> None:
-    layer_row = Layer(run_id=run_id, name=layer.name, position=layer_position, kind=layer.kind, n_units=layer.n_units)
+    layer_row = Layer(
+        run_id=run_id,
+        name=layer.name,
+        position=layer_position,
+        kind=layer.kind,
+        n_units=layer.n_units,
+        evaluation=_json_safe(asdict(layer.evaluation)) if layer.evaluation is not None else None,
+    )
     session.add(layer_row)
     session.flush()
     neuron_rows = [
@@ -182,6 +189,7 @@ def _insert_layer(
             "label": neuron.label[:500],
             "score": _finite(neuron.score),
             "runners_up": [{"concept": alt.concept, "score": _finite(alt.score)} for alt in neuron.runners_up],
+            **evaluation_columns(neuron.evaluation),
         }
         for neuron in layer.neurons
     ]
@@ -220,9 +228,37 @@ def _top_image_row(
     }
 
 
+def evaluation_columns(evaluation: NeuronEvaluation | None) -> dict[str, Any]:
+    """Return a neuron's evaluation as `neurons` columns: NULLs when it was not evaluated, and for an undefined r."""
+    if evaluation is None:
+        return dict.fromkeys(EVALUATION_FIELDS)  # the columns are named as the fields; every row names them all
+    return {
+        "explained_r": _finite_or_none(evaluation.explained_r),
+        "p_value": _finite_or_none(evaluation.p_value),
+        "reliable": bool(evaluation.reliable),
+        "stability": _finite_or_none(evaluation.stability),
+        "explanation": [{"concept": term.concept, "weight": _finite(term.weight)} for term in evaluation.explanation],
+        "explanation_r": _finite_or_none(evaluation.explanation_r),
+        "ground_truth_r": _finite_or_none(evaluation.ground_truth_r),
+    }
+
+
 def _finite(value: float) -> float:
     number = float(value)
     return number if math.isfinite(number) else 0.0
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    # A correlation of a constant is undefined (NaN): stored as NULL, never as a made-up 0.
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
+    """Return a dict with its non-finite floats as None (JSON has no NaN or infinity)."""
+    return {key: _finite_or_none(value) if isinstance(value, float) else value for key, value in values.items()}
 
 
 def _image_hash(image_id: str) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.read.read_cache import ReadCache
 from app.read.schemas import LayerSummary, NeuronSort
-from app.web.deps import ReadCacheDep, SessionDep
+from app.web.deps import PreloaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
 from app.web.paging import PAGE_SIZE, Id, PageNumber, make_pager, page_offset
 from app.web.resources import Page, resource
@@ -22,6 +22,11 @@ SORT_CHOICES: tuple[tuple[str, str], ...] = (
     ("label", "Label A→Z"),
     ("-label", "Label Z→A"),
 )
+#: The sorts a layer with an evaluation also offers: by the label's out-of-fold r.
+R_SORT_CHOICES: tuple[tuple[str, str], ...] = (
+    ("-r", "r ↓ (best explained first)"),
+    ("r", "r ↑ (least explained first)"),
+)
 
 #: What htmx gets of a layer page: the whole grid, or the next cards alone ("load more").
 GridPart = Literal["grid", "cards"]
@@ -30,13 +35,21 @@ router = APIRouter(tags=["runs"], responses=API_ERRORS)
 
 
 def layer_page_context(
-    session: Session, cache: ReadCache, run_id: Id, layer: str, *, sort: NeuronSort, q: str, page: int
+    session: Session,
+    cache: ReadCache,
+    run_id: Id,
+    layer: str,
+    *,
+    sort: NeuronSort,
+    q: str,
+    page: int,
+    reliable: bool = False,
 ) -> dict[str, object]:
     """Return what layer.html and its grid partials need for one grid state."""
     run = cache.run(session, run_id)
     facts = cache.layer(session, run_id, layer)
     index = cache.layer_index(session, run_id, layer)
-    listing = index.page(offset=page_offset(page), limit=PAGE_SIZE, sort=sort, q=q)
+    listing = index.page(offset=page_offset(page), limit=PAGE_SIZE, sort=sort, q=q, reliable=reliable)
     return {
         "title": f"{facts.name} · run {run_id}",
         "run": run,
@@ -44,7 +57,7 @@ def layer_page_context(
         "layer": facts.summary,
         "page": listing,
         "pager": make_pager(listing, page),
-        "sorts": SORT_CHOICES,
+        "sorts": SORT_CHOICES + R_SORT_CHOICES if facts.summary.evaluation is not None else SORT_CHOICES,
         "layer_index": index,
     }
 
@@ -55,16 +68,19 @@ def layer_page(
     layer: str,
     session: SessionDep,
     cache: ReadCacheDep,
+    preloader: PreloaderDep,
     sort: NeuronSort = "unit",
     q: str = "",
     page: PageNumber = 1,
     part: GridPart = "grid",
+    reliable: bool = False,
 ) -> dict[str, object]:
-    """Return layer.html's context for the grid state in the URL.
+    """Return layer.html's context for the grid state in the URL (`reliable`: only reliable labels).
 
     `part` is what htmx gets (`grid_fragment` reads it); it is declared so that kept answers are keyed by it.
     """
-    return layer_page_context(session, cache, run_id, layer, sort=sort, q=q.strip(), page=page)
+    preloader.request(run_id, layer)  # so the first concept typed finds the encoder and the layer loaded
+    return layer_page_context(session, cache, run_id, layer, sort=sort, q=q.strip(), page=page, reliable=reliable)
 
 
 def grid_fragment(request: Request) -> str:

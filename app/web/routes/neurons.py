@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from app.core.urls import api_url, neuron_url
 from app.read import queries
 from app.read.schemas import NeuronDetail, NeuronList, NeuronSort, RunDetail
-from app.web.deps import ReadCacheDep, SessionDep
+from app.web.deps import PreloaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
 from app.web.paging import MAX_LIMIT, Id, Offset
 from app.web.resources import Page, Redirect, resource
@@ -30,8 +30,11 @@ def neuron_page_context(run: RunDetail, neuron: NeuronDetail) -> dict[str, objec
     }
 
 
-def neuron_page(neuron: NeuronDetail, session: SessionDep, cache: ReadCacheDep) -> dict[str, object]:
+def neuron_page(
+    neuron: NeuronDetail, session: SessionDep, cache: ReadCacheDep, preloader: PreloaderDep
+) -> dict[str, object]:
     """Return neuron.html's context: label, runners-up, top images with boxes and heatmaps, the run's settings."""
+    preloader.request(neuron.run_id, neuron.layer)  # so the first concept scored on it finds the encoder loaded
     return neuron_page_context(cache.run(session, neuron.run_id), neuron)
 
 
@@ -57,9 +60,11 @@ def neurons(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 96,
     sort: NeuronSort = "unit",
     q: str = "",
+    reliable: Annotated[bool, Query(description="only neurons whose label is reliable")] = False,
 ) -> NeuronList:
-    """One page of a layer's neurons; sort by unit, score or label (`-` for descending), filter by q."""
-    return cache.layer_index(session, run_id, layer).page(offset=offset, limit=limit, sort=sort, q=q)
+    """One page of a layer's neurons; sort by unit, score, label or r (`-` for descending), filter by q and by
+    reliability."""
+    return cache.layer_index(session, run_id, layer).page(offset=offset, limit=limit, sort=sort, q=q, reliable=reliable)
 
 
 @resource(

@@ -15,7 +15,7 @@ from app.persistence.models import Run, User
 from app.read import queries
 from app.read.read_cache import ReadCache
 from app.read.schemas import LayerSummary, RunDetail, RunSummary, SearchResult
-from app.web.deps import EditorDep, EngineDep, ReadCacheDep, ResponseCacheDep, SessionDep, TemplatesDep
+from app.web.deps import EditorDep, EngineDep, PreloaderDep, ReadCacheDep, ResponseCacheDep, SessionDep, TemplatesDep
 from app.web.errors import API_ERRORS
 from app.web.paging import MAX_LIMIT, Id
 from app.web.resources import Page, Redirect, resource
@@ -37,12 +37,16 @@ def runs(session: SessionDep) -> list[RunSummary]:
     return queries.list_runs(session)
 
 
-def run_page(run: RunDetail, session: SessionDep) -> dict[str, object]:
-    """Return run.html's context: the run, and the concepts kept on its pages so far."""
+def run_page(run: RunDetail, session: SessionDep, cache: ReadCacheDep, preloader: PreloaderDep) -> dict[str, object]:
+    """Return run.html's context: the run, its layers' overview of their labels, and the concepts kept so far."""
+    preloader.request(run.id)  # so the first concept typed on its pages finds the encoder loaded
+    overview = cache.overview(session, run.id)
     return {
         "title": f"run {run.id} · {run.model_name}",
         "run": run,
         "run_id": run.id,
+        "overview": overview,
+        "evaluated": any(layer.n_evaluated for layer in overview),
         "typed_concepts": queries.list_typed_concepts(session, run.id),
     }
 

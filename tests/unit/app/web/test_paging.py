@@ -35,3 +35,12 @@ def test_pager_links_keep_the_grid_state() -> None:
     with pytest.raises(NotFound, match="22 pages"):
         make_pager(listing(2048, 0, 0), page=23)
     assert grid_params("unit", "", 1) == {}
+
+
+def test_pager_links_keep_the_reliable_filter() -> None:
+    reliable = listing(300, 0, 96).model_copy(update={"reliable": True})
+    pager = make_pager(reliable, page=1)
+    assert pager.next_url == "/runs/1/layers/blocks.3?sort=-score&reliable=true&page=2"
+    assert grid_params("unit", "", 1, reliable=True) == {"reliable": "true"}
+    with pytest.raises(NotFound, match="matching the filter"):
+        make_pager(reliable, page=5)

@@ -1,0 +1,1 @@
+"""Measuring labels: out-of-fold simulation scores, significance, and multi-concept explanations."""
