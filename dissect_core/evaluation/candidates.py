@@ -6,8 +6,7 @@ import torch
 from torch import Tensor
 
 from dissect_core.evaluation.signals import ConceptSignals
-
-_BLOCK_BYTES = 256 << 20
+from dissect_core.similarity.functions import DEFAULT_MEMORY_BUDGET_BYTES
 
 
 def top_correlated_concepts(
@@ -16,39 +15,66 @@ def top_correlated_concepts(
     """Return [n_folds + 1, K, n_candidates] concept indices with the highest Pearson r to each neuron.
 
     Entry f < n_folds ranks by r on the images outside fold f (the training images of fold f); entry
-    n_folds on all images. Per-fold statistics are the totals minus the fold's own, so the work is about two
-    products of the activations with the signal matrix, whatever the number of folds; everything is centred
-    on global means first so the subtraction loses no precision (the centring cancels exactly in r).
+    n_folds on all images. Each fold's cross products (its activations centred on its own mean, times the
+    signals) are computed once, and fold f's training covariance is assembled from the other folds' products
+    plus a rank-F correction for their means, so nothing fold f holds enters its ranking, not even through
+    rounding. A row's ranking needs neither the neuron's own sd nor 1/n, so neither is applied.
     """
     n_images, n_neurons = activations.shape
     n_candidates = min(n_candidates, signals.n_concepts)
-    membership = torch.nn.functional.one_hot(folds, n_folds).double().T  # [F, N]
-    counts = torch.cat([n_images - membership.sum(dim=1), torch.tensor([float(n_images)])])
-    acts = activations.float() - activations.float().mean(dim=0)
-    act_sums, act_sd = _training_moments(acts, membership, counts)
-    fold_acts = [acts[folds == fold] for fold in range(n_folds)]
-    fold_rows = [(folds == fold).nonzero().squeeze(1) for fold in range(n_folds)]
+    members = [(folds == fold).nonzero().squeeze(1) for fold in range(n_folds)]
+    sizes = torch.tensor([float(len(m)) for m in members], dtype=torch.float64)
+    acts = activations.double()
+    fold_means = torch.stack([acts[m].mean(dim=0) for m in members])  # [F, K]
+    centred = [(acts[m] - fold_means[fold]).float().T.contiguous() for fold, m in enumerate(members)]
     best_values = torch.full((n_folds + 1, n_neurons, n_candidates), -torch.inf)
     best_index = torch.zeros((n_folds + 1, n_neurons, n_candidates), dtype=torch.long)
-    step = max(256, _BLOCK_BYTES // (4 * max(1, n_images)))
+    # a block's signals [N, B], the folds' products [F, K, B] and one score [K, B] within the memory budget
+    step = max(256, DEFAULT_MEMORY_BUDGET_BYTES // (4 * (n_images + n_neurons * (n_folds + 1))))
     for start in range(0, signals.n_concepts, step):
         stop = min(start + step, signals.n_concepts)
         block = signals.block(start, stop)
-        block = block - block.mean(dim=0)
-        sig_sums, sig_sd = _training_moments(block, membership, counts)
-        total_cross = acts.T @ block  # [K, B]
-        for fold in range(n_folds + 1):
-            cross = total_cross if fold == n_folds else total_cross - fold_acts[fold].T @ block[fold_rows[fold]]
-            n = float(counts[fold])
-            mean_product = torch.outer(act_sums[fold] / n, sig_sums[fold] / n).float()
-            r = (cross / n - mean_product) / torch.outer(act_sd[fold], sig_sd[fold]).float()
-            r = torch.nan_to_num(r, nan=-1.0)
+        block -= block.mean(dim=0)  # the signals' own centring: it uses no activations
+        fold_blocks = [block[m] for m in members]
+        products = [centred[fold] @ fold_blocks[fold] for fold in range(n_folds)]  # [K, B] each
+        sums = torch.stack([b.sum(dim=0) for b in fold_blocks]).double()  # [F, B]; centred, so float32 sums suffice
+        squares = torch.stack([torch.linalg.vector_norm(b, dim=0) ** 2 for b in fold_blocks]).double()
+        score = torch.empty_like(products[0])  # one buffer: fresh [K, B] tensors cost more in page faults
+        for entry in range(n_folds + 1):
+            training = [g for g in range(n_folds) if g != entry]
+            _training_covariance(products, fold_means, sizes, sums, training, out=score)
+            n = float(sizes[training].sum())
+            signal_sum, signal_squares = sums[training].sum(dim=0), squares[training].sum(dim=0)
+            signal_sd = (signal_squares / n - (signal_sum / n) ** 2).clamp(min=0).sqrt().clamp(min=1e-12)
+            score.div_(signal_sd.float())
+            torch.nan_to_num_(score, nan=-torch.inf)
             if start:
-                r = torch.cat([best_values[fold], r], dim=1)
-            values, positions = torch.topk(r, n_candidates, dim=1)
-            best_values[fold] = values
-            best_index[fold] = positions + start if not start else _merged_index(best_index[fold], positions, start)
+                merged = torch.cat([best_values[entry], score], dim=1)
+                values, positions = torch.topk(merged, n_candidates, dim=1)
+                best_index[entry] = _merged_index(best_index[entry], positions, start)
+            else:
+                values, positions = torch.topk(score, n_candidates, dim=1)
+                best_index[entry] = positions
+            best_values[entry] = values
     return best_index
+
+
+def _training_covariance(
+    products: list[Tensor], fold_means: Tensor, sizes: Tensor, sums: Tensor, training: list[int], *, out: Tensor
+) -> None:
+    """Write into `out` the [K, B] covariance sums over the training folds from each fold's centred products.
+
+    sum_i (a_i - mean_T)(b_i - nu_T) over T = sum_g P_g + sum_g (mean_g - mean_T)(S_g - n_g nu_T), with
+    P_g = sum over fold g of (a_i - mean_g) b_i and S_g the fold's signal sums.
+    """
+    out.copy_(products[training[0]])
+    for fold in training[1:]:
+        out += products[fold]
+    n = sizes[training].sum()
+    mean = (fold_means[training] * sizes[training].unsqueeze(1)).sum(dim=0) / n
+    signal_mean = sums[training].sum(dim=0) / n
+    for fold in training:
+        out.addr_((fold_means[fold] - mean).float(), (sums[fold] - sizes[fold] * signal_mean).float())
 
 
 def _merged_index(previous: Tensor, positions: Tensor, start: int) -> Tensor:
@@ -56,15 +82,3 @@ def _merged_index(previous: Tensor, positions: Tensor, start: int) -> Tensor:
     kept = previous.shape[1]
     from_block = positions - kept + start
     return torch.where(positions < kept, torch.gather(previous, 1, positions.clamp(max=kept - 1)), from_block)
-
-
-def _training_moments(values: Tensor, membership: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
-    """Return float64 sums [F+1, D] and population sds [F+1, D] over each fold's training images, then all."""
-    wide = values.double()
-    total = wide.sum(dim=0, keepdim=True)
-    total_squares = (wide**2).sum(dim=0, keepdim=True)
-    sums = torch.cat([total - membership @ wide, total])
-    squares = torch.cat([total_squares - membership @ (wide**2), total_squares])
-    n = counts.unsqueeze(1)
-    variance = (squares / n - (sums / n) ** 2).clamp(min=0)
-    return sums, variance.sqrt().clamp(min=1e-12)

@@ -25,8 +25,10 @@ from dissect_core.names import DEFAULT_FALSE_DISCOVERY_RATE, DEFAULT_N_FOLDS, DE
 from dissect_core.results import LayerEvaluation, NeuronEvaluation, WeightedConcept
 from dissect_core.similarity.cosine import CosineSource
 
-#: Neurons whose shuffled activations calibrate a layer's null (fewer layers use all their neurons, repeatedly).
+#: Neurons whose shuffled activations calibrate a layer's null; a smaller layer uses all its neurons, under up to
+#: NULL_PERMUTATIONS permutations (a 32-neuron layer: 64 samples, the margin of one standard error covers it).
 NULL_SAMPLES = 256
+NULL_PERMUTATIONS = 2
 
 #: Scores [K, C] of every (neuron, concept) pair from a cosine source and activations on the same images.
 ScoreFn = Callable[[CosineSource, Tensor], Tensor]
@@ -115,17 +117,19 @@ def permutation_null_sd(
     """Return the sd of the out-of-fold label r when the activations are shuffled across images.
 
     A fold's label is chosen on the other folds' activations, so the folds' scores are not independent and
-    r spreads wider under the null than 1/sqrt(n) (about 10% in our tests). The whole cross-fitting is rerun
-    on activations whose images were permuted (the same permutation for every neuron), for up to
-    `n_samples` neurons, drawn with a fixed seed; the result is never below the theoretical sd, and one
-    standard error is added so a small sample does not understate it.
+    r spreads wider under the null than 1/sqrt(n) (about 10% in our tests). The labels' cross-fitting is
+    rerun on activations whose images were permuted (the same permutation for every neuron), for up to
+    `n_samples` neurons under at most NULL_PERMUTATIONS permutations, drawn with a fixed seed; the result is
+    never below the theoretical sd, and one standard error is added so a small sample does not understate it.
     """
     n_images, n_neurons = activations.shape
     generator = torch.Generator().manual_seed(0)
     theory = correlation_null_sd(n_images - n_folds + 1)
     null_r: list[Tensor] = []
     drawn = 0
-    while drawn < n_samples:
+    for _ in range(NULL_PERMUTATIONS):
+        if drawn >= n_samples:
+            break
         subset = torch.randperm(n_neurons, generator=generator)[: n_samples - drawn]
         shuffled = activations[torch.randperm(n_images, generator=generator)][:, subset]
         _, predictions = cross_fit_labels(score_fn, cosine, signals, shuffled, folds, n_folds)

@@ -37,7 +37,7 @@ class LinearFits:
         if not bool(used.any()):
             return self.intercepts.float().expand(len(images), -1).clone()
         unique, inverse = torch.unique(self.concepts.clamp(min=0), return_inverse=True)
-        columns = signals.columns(images, unique).double()  # [n, U]
+        columns = signals.concept_rows(unique, images).double().T  # [n, U]
         per_term = columns[:, inverse]  # [n, K, T]
         terms = (per_term - self.signal_means.unsqueeze(0)) * (self.weights * used).unsqueeze(0)
         return (self.intercepts.unsqueeze(0) + terms.sum(dim=2)).float()
@@ -51,7 +51,7 @@ def single_concept_fits(signals: ConceptSignals, activations: Tensor, images: Te
     good prediction).
     """
     unique, inverse = torch.unique(concepts, return_inverse=True)
-    columns = signals.columns(images, unique).double()[:, inverse]  # [n, K]
+    columns = signals.concept_rows(unique, images).double()[inverse].T  # [n, K]
     acts = activations[images].double()
     signal_sd = columns.std(dim=0, unbiased=False).clamp(min=1e-12)
     weights = acts.std(dim=0, unbiased=False) / signal_sd
@@ -88,9 +88,9 @@ def sparse_nonnegative_fits(
     for start in range(0, n_neurons, chunk):
         stop = min(start + chunk, n_neurons)
         block = candidates[start:stop]
-        x = signals.columns(images, block.reshape(-1)).T.reshape(stop - start, n_candidates, n)  # [k, M, n]
+        x = signals.concept_rows(block.reshape(-1), images).view(stop - start, n_candidates, n)  # [k, M, n]
         x_means = x.mean(dim=2)  # [k, M]
-        x = x - x_means.unsqueeze(2)
+        x.sub_(x_means.unsqueeze(2))
         y = acts[:, start:stop].T  # [k, n]
         yc = (y - y.mean(dim=1, keepdim=True)).float()
         gram = torch.bmm(x, x.transpose(1, 2)).double()
