@@ -42,6 +42,11 @@ def search_url(run_id: int, q: str = "") -> str:
     return f"/runs/{run_id}/search" + (f"?{urlencode({'q': q})}" if q else "")
 
 
+def export_url(run_id: int, export_format: str) -> str:
+    """Return the API path of a run's export in a format (csv, json or parquet)."""
+    return f"{API_PREFIX}/runs/{run_id}/export?{urlencode({'format': export_format})}"
+
+
 def job_url(job_id: int) -> str:
     """Return the path of a job's progress page."""
     return f"/jobs/{job_id}"

@@ -42,6 +42,8 @@ class RunArtifacts:
 
     image_embeddings: torch.Tensor  # [N, D]
     log_normalisers: torch.Tensor  # [N]
+    #: The run's own concepts (concepts.txt): their terms are already inside `log_normalisers`.
+    vocabulary: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,25 @@ def _damaged_artifact(path: Path, what: str, problem: str) -> ConceptSearchUnava
     )
 
 
+def _read_vocabulary(folder: Path) -> frozenset[str]:
+    """Return the run's concepts from its concepts.txt, or none for a run stored without it."""
+    path = folder / "concepts.txt"
+    if not path.is_file():
+        return frozenset()
+    return frozenset(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+def normalisers_without_own_term(log_normalisers: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Return float64 log normalisers [N] with one concept's own term exp(logits) [N] taken out of the sum.
+
+    `score_new_concepts` adds a concept's own term to the stored normalisers; a concept of the run's vocabulary
+    is in them already, so its term is taken out first and the score matches its label score. A term that is
+    (to rounding) the whole sum is kept a hair below it, so the logarithm stays finite.
+    """
+    share = torch.exp(logits.double() - log_normalisers.double()).clamp(max=1 - 1e-9)
+    return log_normalisers.double() + torch.log1p(-share)
+
+
 class ConceptSearcher:
     """Scores typed concepts against stored layers, caching encoders, artifacts and text embeddings."""
 
@@ -143,7 +164,9 @@ class ConceptSearcher:
         if normalisers.shape[0] != embeddings.shape[0]:
             problem = f"{normalisers.shape[0]} values for {embeddings.shape[0]} stored images"
             raise _damaged_artifact(normalisers_file, hint, problem)
-        return RunArtifacts(image_embeddings=embeddings.float(), log_normalisers=normalisers)
+        return RunArtifacts(
+            image_embeddings=embeddings.float(), log_normalisers=normalisers, vocabulary=_read_vocabulary(folder)
+        )
 
     def top_indices(self, artifacts_dir: str, layer: str) -> torch.Tensor:
         """Return the layer's [K, top_k] top image indices (cached)."""
@@ -200,12 +223,29 @@ class ConceptSearcher:
     def score(self, run: RunScoring, layer: str, concepts: Sequence[str]) -> torch.Tensor:
         """Return the soft-WPMI scores [K, T] the concepts would get on the layer's K neurons."""
         artifacts = self.artifacts(run.artifacts_dir)
-        top = self.top_indices(run.artifacts_dir, layer)
+        top = self.top_indices(run.artifacts_dir, layer).long()
         embeddings = self.embed(run.encoder, [run.prompt(concept) for concept in concepts])
         with torch.inference_mode():
-            return score_new_concepts(
-                artifacts.image_embeddings, embeddings, artifacts.log_normalisers, top.long(), **run.params
+            scores = score_new_concepts(
+                artifacts.image_embeddings, embeddings, artifacts.log_normalisers, top, **run.params
             )
+            for column, concept in enumerate(concepts):
+                if concept in artifacts.vocabulary:
+                    scores[:, column] = self._score_known(run, artifacts, top, embeddings[column])
+            return scores
+
+    @staticmethod
+    def _score_known(
+        run: RunScoring, artifacts: RunArtifacts, top: torch.Tensor, embedding: torch.Tensor
+    ) -> torch.Tensor:
+        """Return the scores [K] of a concept of the run's vocabulary, its term counted once in the normaliser."""
+        a = run.params.get("a", CONCEPT_SEARCH_DEFAULTS["a"])
+        images = torch.nn.functional.normalize(artifacts.image_embeddings.float(), dim=1)
+        logits = a * (images @ torch.nn.functional.normalize(embedding.float(), dim=0)).double()
+        normalisers = normalisers_without_own_term(artifacts.log_normalisers, logits)
+        return score_new_concepts(artifacts.image_embeddings, embedding.unsqueeze(0), normalisers, top, **run.params)[
+            :, 0
+        ]
 
 
 def run_scoring(run: Run) -> RunScoring:

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.permissions import require_editor
 from app.core.config import Settings
@@ -50,6 +50,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             await run_in_threadpool(session.close)
         else:
             session.close()
+
+
+async def get_sessions(request: Request) -> sessionmaker[Session]:
+    """Return the app's session factory (for a streamed answer that reads after the request's session closed)."""
+    return request.app.state.sessions
 
 
 async def get_templates(request: Request) -> Jinja2Templates:
@@ -110,6 +115,7 @@ async def get_editor(request: Request, _token: TokenDep) -> User:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
 ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]

@@ -65,6 +65,16 @@ def grid_params(
     return params
 
 
+def unit_page(unit: int, page_size: int = PAGE_SIZE) -> int:
+    """Return the page of a layer's default grid (every unit, by unit number) that holds the unit."""
+    return unit // page_size + 1
+
+
+def unit_grid_url(run_id: int, layer: str, unit: int) -> str:
+    """Return the URL of the layer grid's page that holds the unit, scrolled to its card."""
+    return layer_url(run_id, layer, **grid_params("unit", "", unit_page(unit))) + f"#unit-{unit}"
+
+
 def make_pager(listing: NeuronList, page: int, page_size: int = PAGE_SIZE) -> Pager:
     """Return the pager of one grid page, or raise NotFound when the page is past the last one."""
     n_pages = max(1, -(-listing.total // page_size))

@@ -59,6 +59,7 @@ def make_templates() -> Jinja2Templates:
         neuron_url=urls.neuron_url,
         run_url=urls.run_url,
         search_url=urls.search_url,
+        export_url=urls.export_url,
         job_url=urls.job_url,
         model_neuron_url=urls.model_neuron_url,
         neuron_card=card_renderer(CardMemo()),

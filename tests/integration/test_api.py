@@ -460,3 +460,15 @@ def test_a_chunked_upload_is_cut_off_at_the_limit(dashboard: Dashboard) -> None:
         response = small_client.post("/api/v1/uploads", content=body(), headers=headers)
     assert response.status_code == 400 and "while it was arriving" in response.json()["detail"], response.text
     assert count_jobs(dashboard) == jobs_before and stored_checkpoints(dashboard) == files_before
+
+
+def test_times_read_the_same_when_created_and_when_listed(client: TestClient, dashboard: Dashboard) -> None:
+    url = f"/api/v1/runs/{dashboard.newer.run_id}/typed-concepts"
+    created = client.post(url, data={"text": "timestamp check"})
+    assert created.status_code == 201
+    listed = next(row for row in client.get(url).json() if row["text"] == "timestamp check")
+    assert listed["created_at"] == created.json()["created_at"] and listed["created_at"].endswith("Z")
+    job = client.post(f"/api/v1/runs/{dashboard.newer.run_id}/relabel").json()
+    assert client.get(job["api_url"]).json()["created_at"].endswith("Z")
+    assert all(row["created_at"].endswith("Z") for row in client.get("/api/v1/jobs").json())
+    assert all(run["created_at"].endswith("Z") for run in client.get("/api/v1/runs").json())

@@ -52,3 +52,8 @@ def test_queued_dissection_is_run_by_a_worker_and_served(probe_folder, concept_f
     assert page.status_code == 200 and first["label"] in page.text
     ranked = client.get(f"/api/v1/runs/{run_id}/layers/fc/concepts", params={"q": "striped"}).json()
     assert ranked["n_units"] == 1000 and len(ranked["hits"]) > 0
+    # A label word typed as a concept scores what it scored as the label: its term is counted once.
+    typed = client.get(
+        f"/api/v1/runs/{run_id}/layers/layer4/neurons/{first['unit']}/concept", params={"q": first["label"]}
+    ).json()
+    assert typed["score"] == pytest.approx(first["score"], abs=1e-4) and typed["rank"] == 1

@@ -209,6 +209,42 @@ def test_job_page_polls_until_the_job_finishes(client: TestClient, dashboard: Da
     assert done.headers["HX-Trigger"] == "job-finished"
 
 
+def claim_only(dashboard: Dashboard, job_id: int) -> None:
+    """Claim the job for "test-worker", cancelling any job queued before it."""
+    claimed = queue.claim_next(dashboard.engine, "test-worker")
+    while claimed is not None and claimed.id != job_id:
+        queue.cancel(dashboard.engine, claimed.id)
+        claimed = queue.claim_next(dashboard.engine, "test-worker")
+    assert claimed is not None
+
+
+def visible_text(html: str) -> str:
+    """Return the page's text as a reader sees it: tags dropped, runs of white space as one space."""
+    return " ".join(re.sub(r"<[^>]+>", "", html).split())
+
+
+@pytest.mark.parametrize("ending", ["finish", "mark_cancelled"])
+def test_a_finished_job_shows_no_stale_progress(client: TestClient, dashboard: Dashboard, ending: str) -> None:
+    with write_session(dashboard.engine) as session:
+        job_id = queue.enqueue(session, {"model": "tinynet", "layers": ["fc"], "probe": ending}).id
+    claim_only(dashboard, job_id)
+    queue.report_progress(dashboard.engine, job_id, "test-worker", "probe pass", 0, 4)
+    queue.cancel(dashboard.engine, job_id)  # a running job: asked to stop
+    running = visible_text(client.get(f"/jobs/{job_id}", headers=HX).text)
+    assert "probe pass cancelling…" in running and "0 / 4" in running
+    if ending == "finish":
+        queue.finish(dashboard.engine, job_id, "test-worker", dashboard.newer.run_id)
+    else:
+        queue.mark_cancelled(dashboard.engine, job_id, "test-worker")
+    done = visible_text(client.get(f"/jobs/{job_id}", headers=HX).text)
+    assert "0 / 4" not in done and "cancelling" not in done
+    assert ("probe pass" in done) == (ending == "mark_cancelled")  # the stage a stopped job stopped in
+    home_row = re.search(
+        rf'<tr[^>]*>\s*<td class="num mono"><a href="/jobs/{job_id}">.*?</tr>', client.get("/").text, re.S
+    )
+    assert home_row is not None and "0/4" not in home_row.group(0)
+
+
 def test_cancel_from_the_job_page(client: TestClient, dashboard: Dashboard) -> None:
     with write_session(dashboard.engine) as session:
         job_id = queue.enqueue(session, {"model": "tinynet", "layers": ["fc"], "probe": "cifar100"}).id
@@ -283,3 +319,23 @@ def test_cards_of_layers_with_the_same_units_stay_apart(client: TestClient, dash
 def test_unusual_digits_in_the_filter_are_label_text(client: TestClient, dashboard: Dashboard) -> None:
     response = client.get(layer_path(dashboard), params={"q": "²"})
     assert response.status_code == 200 and "No neuron label matches" in response.text
+
+
+def test_every_page_links_a_favicon_that_is_served(client: TestClient, dashboard: Dashboard) -> None:
+    for path in ("/", f"/runs/{dashboard.newer.run_id}", layer_path(dashboard)):
+        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in client.get(path).text
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg")
+
+
+@pytest.mark.parametrize("unit", [0, 95, 96, 705, 2047])
+def test_the_breadcrumb_goes_back_to_the_grid_page_holding_the_unit(
+    client: TestClient, dashboard: Dashboard, unit: int
+) -> None:
+    page = client.get(f"{layer_path(dashboard)}/neurons/{unit}").text
+    crumb = re.search(r'<a class="mono" href="([^"]+)">blocks\.3</a>', page)
+    assert crumb is not None
+    url = crumb.group(1).replace("&amp;", "&")
+    assert url.endswith(f"#unit-{unit}") and (("?page=" in url) == (unit >= 96))
+    assert unit in card_units(client.get(url.split("#")[0]).text)

@@ -12,7 +12,7 @@ from app.read import queries
 from app.read.schemas import NeuronDetail, NeuronList, NeuronSort, RunDetail
 from app.web.deps import PreloaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
-from app.web.paging import MAX_LIMIT, Id, Offset
+from app.web.paging import MAX_LIMIT, Id, Offset, unit_grid_url
 from app.web.resources import Page, Redirect, resource
 
 router = APIRouter(tags=["neurons"], responses=API_ERRORS)
@@ -24,6 +24,7 @@ def neuron_page_context(run: RunDetail, neuron: NeuronDetail) -> dict[str, objec
         "title": f"{neuron.label} · {neuron.layer}/{neuron.unit}",
         "run": run,
         "neuron": neuron,
+        "layer_back_url": unit_grid_url(run.id, neuron.layer, neuron.unit),
         "concept": None,
         "concept_score": None,
         "concept_error": None,

@@ -2,20 +2,30 @@
 
 # No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
 
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Engine, delete
 
 from app.auth.permissions import require_owner
 from app.core.urls import API_PREFIX, layer_url, run_url
 from app.persistence.db import write_session
 from app.persistence.models import Run, User
-from app.read import queries
+from app.read import export, queries
 from app.read.read_cache import ReadCache
 from app.read.schemas import LayerSummary, RunDetail, RunSummary, SearchResult
-from app.web.deps import EditorDep, EngineDep, PreloaderDep, ReadCacheDep, ResponseCacheDep, SessionDep, TemplatesDep
+from app.web.deps import (
+    EditorDep,
+    EngineDep,
+    PreloaderDep,
+    ReadCacheDep,
+    ResponseCacheDep,
+    SessionDep,
+    SessionsDep,
+    TemplatesDep,
+)
 from app.web.errors import API_ERRORS
 from app.web.paging import MAX_LIMIT, Id
 from app.web.resources import Page, Redirect, resource
@@ -83,6 +93,42 @@ def search(
 ) -> SearchResult:
     """Neurons of every layer whose label contains q."""
     return queries.search_labels(session, run_id, q, limit=limit)
+
+
+EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "every neuron of every layer, in forward order then by unit: layer, unit, label, score, "
+        "runners-up and the evaluation fields (null, or empty in CSV, for runs stored before evaluations); "
+        "CSV cells holding lists are JSON",
+        "content": {media_type.split(";")[0]: {} for media_type in export.MEDIA_TYPES.values()},
+    }
+}
+
+
+def _export_body(
+    export_format: export.ExportFormat, header: dict[str, Any], batches: Iterator[list[dict[str, Any]]]
+) -> Iterator[str] | Iterator[bytes]:
+    """Return the chunks of an export in the format; Parquet is written whole to a spooled file first."""
+    if export_format == "csv":
+        return export.csv_chunks(batches)
+    if export_format == "json":
+        return export.json_chunks(header, batches)
+    return export.file_chunks(export.parquet_file(batches))
+
+
+@router.get(API_PREFIX + "/runs/{run_id}/export", response_class=StreamingResponse, responses=EXPORT_RESPONSES)
+def export_run(
+    run_id: Id, session: SessionDep, sessions: SessionsDep, format: export.ExportFormat = "csv"
+) -> StreamingResponse:
+    """A run's labels as a CSV, JSON or Parquet download, streamed from the database in batches."""
+    header = {"run": queries.run_detail(session, run_id).model_dump(mode="json")}  # NotFound before streaming
+    body = _export_body(format, header, export.export_batches(sessions, run_id))
+    filename = export.export_filename(run_id, format)
+    return StreamingResponse(
+        body,
+        media_type=export.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def delete_run(run_id: int, engine: Engine, user: User, caches: tuple[ReadCache, ResponseCache]) -> None:

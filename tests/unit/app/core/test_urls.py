@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.urls import layer_url, media_url, model_neuron_url, neuron_url
+from app.core.urls import export_url, layer_url, media_url, model_neuron_url, neuron_url
 
 
 def test_urls_keep_dotted_layer_names_readable_and_escape_the_rest() -> None:
@@ -13,3 +13,4 @@ def test_urls_keep_dotted_layer_names_readable_and_escape_the_rest() -> None:
     assert media_url("ab/abcdef.jpg") == "/media/ab/abcdef.jpg"
     assert media_url("ab/a b#.jpg") == "/media/ab/a%20b%23.jpg"
     assert media_url(None) is None
+    assert export_url(2, "parquet") == "/api/v1/runs/2/export?format=parquet"

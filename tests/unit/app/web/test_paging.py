@@ -6,7 +6,7 @@ import pytest
 
 from app.core.errors import NotFound
 from app.read.schemas import LayerScoreStats, NeuronList
-from app.web.paging import grid_params, make_pager
+from app.web.paging import grid_params, make_pager, unit_grid_url
 
 
 def listing(total: int, offset: int, n_shown: int, q: str = "") -> NeuronList:
@@ -44,3 +44,9 @@ def test_pager_links_keep_the_reliable_filter() -> None:
     assert grid_params("unit", "", 1, reliable=True) == {"reliable": "true"}
     with pytest.raises(NotFound, match="matching the filter"):
         make_pager(reliable, page=5)
+
+
+def test_a_units_grid_url_names_the_page_that_holds_it() -> None:
+    assert unit_grid_url(1, "fc", 95) == "/runs/1/layers/fc#unit-95"
+    assert unit_grid_url(1, "fc", 96) == "/runs/1/layers/fc?page=2#unit-96"
+    assert unit_grid_url(1, "conv_head", 705) == "/runs/1/layers/conv_head?page=8#unit-705"
