@@ -51,7 +51,6 @@ class FoldChoices:
     """What each fold's training images chose: labels [F, K] and explanations, and the out-of-fold predictions."""
 
     labels: Tensor
-    label_fits: list[LinearFits]
     explanation_fits: list[LinearFits]
     label_predictions: Tensor  # [N, K], each image predicted by the fold that left it out
     explanation_predictions: Tensor  # [N, K]
@@ -71,24 +70,18 @@ def cross_fit(
     `candidates` [F + 1, K, M] are each fold's explanation candidates ranked on its training images (see
     `top_correlated_concepts`).
     """
-    n_images, n_neurons = activations.shape
-    labels = torch.empty((settings.n_folds, n_neurons), dtype=torch.long)
-    label_predictions = torch.empty((n_images, n_neurons))
-    explanation_predictions = torch.empty((n_images, n_neurons))
-    label_fits, explanation_fits = [], []
+    labels, label_predictions = cross_fit_labels(score_fn, cosine, signals, activations, folds, settings.n_folds)
+    explanation_predictions = torch.empty(activations.shape)
+    explanation_fits = []
     for fold in range(settings.n_folds):
         train = (folds != fold).nonzero().squeeze(1)
         held = (folds == fold).nonzero().squeeze(1)
-        labels[fold] = score_fn(restrict_rows(cosine, train), activations[train]).argmax(dim=1)
-        label_fit = single_concept_fits(signals, activations, train, labels[fold])
-        explanation_fit = sparse_nonnegative_fits(
+        fit = sparse_nonnegative_fits(
             signals, activations, train, candidates[fold], settings.max_terms, settings.min_gain
         )
-        label_predictions[held] = label_fit.predict(signals, held)
-        explanation_predictions[held] = explanation_fit.predict(signals, held)
-        label_fits.append(label_fit)
-        explanation_fits.append(explanation_fit)
-    return FoldChoices(labels, label_fits, explanation_fits, label_predictions, explanation_predictions)
+        explanation_predictions[held] = fit.predict(signals, held)
+        explanation_fits.append(fit)
+    return FoldChoices(labels, explanation_fits, label_predictions, explanation_predictions)
 
 
 def cross_fit_labels(
