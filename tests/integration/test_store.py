@@ -15,6 +15,7 @@ import app.persistence.store.rows
 from app.core.config import Settings
 from app.jobs import queue
 from app.jobs.dissections import config_to_params, submit_dissection
+from app.read.stored_activations import ActivationsUnavailable, load_layer_activations
 from app.jobs.worker import run_worker
 from app.persistence.db import write_session
 from app.persistence.media import CROP_SIZE
@@ -98,6 +99,8 @@ def test_round_trip(settings: Settings, engine: Engine, images: list[str]) -> No
         assert torch.equal(torch.load(artifacts / "log_normalisers.pt"), result.log_normalisers)
         for layer in result.layers:
             assert torch.equal(torch.load(artifacts / "top_indices" / f"{layer.name}.pt"), layer.top_indices)
+            kept = load_layer_activations(artifacts, layer.name, n_images=layer.activations.shape[0])
+            assert torch.allclose(kept, layer.activations.float(), rtol=1e-3, atol=1e-3)  # float16 on disk
         assert torch.load(artifacts / "concepts.pt") == CONCEPTS
         assert json.loads((artifacts / "settings.json").read_text()) == run.settings
 
@@ -223,3 +226,12 @@ def test_a_result_without_a_probe_hash_gets_the_probe_sets_own_id(
     with Session(engine) as session:
         run = session.get(Run, run_id)
         assert run is not None and run.probe_set.content_hash == probe.content_hash
+
+
+def test_a_run_without_kept_activations_says_to_dissect_again(tmp_path: Path) -> None:
+    with pytest.raises(ActivationsUnavailable, match="dissect the model again"):
+        load_layer_activations(tmp_path, "layer4")
+    (tmp_path / "activations").mkdir()
+    torch.save(torch.zeros(3), tmp_path / "activations" / "layer4.pt")  # one dimension: damaged
+    with pytest.raises(ActivationsUnavailable, match="damaged"):
+        load_layer_activations(tmp_path, "layer4")

@@ -1,4 +1,4 @@
-"""A run's artifacts folder: image embeddings, normalisers, top indices, concepts and settings, written whole."""
+"""A run's artifacts folder: embeddings, normalisers, top indices, activations, concepts and settings, written whole."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import torch
 from app.core.errors import AtlasError
 from app.persistence.store.pinning import concepts_text
 from dissect_core.results import DissectionResult
+
+# Each layer's pooled activations [stored images, units] as float16, one file per layer.
+ACTIVATIONS_FOLDER = "activations"
 
 
 def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]) -> Path:
@@ -29,6 +32,11 @@ def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]
         for layer in result.layers:
             indices = layer.top_indices.detach().cpu().contiguous().clone()
             torch.save(indices, partial / "top_indices" / f"{_safe_file_name(layer.name)}.pt")
+        (partial / ACTIVATIONS_FOLDER).mkdir()
+        for layer in result.layers:
+            # float16 is enough for histograms, bands and correlations, and halves the bytes kept per run.
+            activations = layer.activations.detach().cpu().to(torch.float16).contiguous().clone()
+            torch.save(activations, partial / ACTIVATIONS_FOLDER / f"{_safe_file_name(layer.name)}.pt")
         torch.save(list(result.concepts), partial / "concepts.pt")
         (partial / "concepts.txt").write_text(concepts_text(result.concepts), encoding="utf-8")
         (partial / "settings.json").write_text(json.dumps(pinned, indent=2, sort_keys=True), encoding="utf-8")
