@@ -20,6 +20,7 @@ from app.core.lru import LRUCache
 from app.core.paths import resolved_path
 from app.core.redact import redact_paths
 from app.persistence.models import Neuron, Run
+from app.read.artifact_tensors import damaged_artifact, load_artifact_tensor
 from app.read.queries import get_layer, get_run
 from app.read.schemas import ConceptHit, ConceptSearchResult, NeuronConceptScore
 from dissect_core.encoders.base import ImageTextEncoder
@@ -77,29 +78,17 @@ def clean_concept(text: str) -> str:
     return cleaned
 
 
+NO_TYPED_CONCEPTS = "typed concepts cannot be scored"
+
+
 def _load_tensor(path: Path, what: str, ndim: int) -> torch.Tensor:
     """Return the stored `ndim`-D tensor at `path`; raise ConceptSearchUnavailable when it is missing or damaged."""
-    if not path.is_file():  # the message names the file, never the server folder it is missing from
-        raise ConceptSearchUnavailable(
-            f"{what} has no stored {path.name}, so typed concepts cannot be scored; "
-            "dissect the model again to store its artifacts."
-        )
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated or overwritten: told like a missing file (its message may name paths)
-        raise _damaged_artifact(path, what, f"it cannot be read: {type(error).__name__}") from None
-    if not isinstance(loaded, torch.Tensor) or loaded.ndim != ndim:
-        shape = f"a {loaded.ndim}-D tensor" if isinstance(loaded, torch.Tensor) else f"a {type(loaded).__name__}"
-        raise _damaged_artifact(path, what, f"it holds {shape}, not a {ndim}-D tensor")
-    return loaded
+    return load_artifact_tensor(path, what, ndim, NO_TYPED_CONCEPTS, ConceptSearchUnavailable)
 
 
-def _damaged_artifact(path: Path, what: str, problem: str) -> ConceptSearchUnavailable:
+def _damaged_artifact(path: Path, what: str, problem: str) -> AtlasError:
     """Return the error telling that a stored artifact is damaged, and how to store it again."""
-    return ConceptSearchUnavailable(
-        f"{what}'s stored {path.name} is damaged ({problem}), so typed concepts cannot be scored; "
-        "dissect the model again to store its artifacts."
-    )
+    return damaged_artifact(path, what, problem, NO_TYPED_CONCEPTS, ConceptSearchUnavailable)
 
 
 def _read_vocabulary(folder: Path) -> frozenset[str]:

@@ -29,14 +29,13 @@ def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]
             normalisers = result.log_normalisers.detach().cpu().contiguous().clone()
             torch.save(normalisers, partial / "log_normalisers.pt")
         (partial / "top_indices").mkdir()
-        for layer in result.layers:
-            indices = layer.top_indices.detach().cpu().contiguous().clone()
-            torch.save(indices, partial / "top_indices" / f"{_safe_file_name(layer.name)}.pt")
         (partial / ACTIVATIONS_FOLDER).mkdir()
         for layer in result.layers:
+            file_name = f"{layer_file_name(layer.name)}.pt"
+            torch.save(layer.top_indices.detach().cpu().contiguous().clone(), partial / "top_indices" / file_name)
             # float16 is enough for histograms, bands and correlations, and halves the bytes kept per run.
             activations = layer.activations.detach().cpu().to(torch.float16).contiguous().clone()
-            torch.save(activations, partial / ACTIVATIONS_FOLDER / f"{_safe_file_name(layer.name)}.pt")
+            torch.save(activations, partial / ACTIVATIONS_FOLDER / file_name)
         torch.save(list(result.concepts), partial / "concepts.pt")
         (partial / "concepts.txt").write_text(concepts_text(result.concepts), encoding="utf-8")
         (partial / "settings.json").write_text(json.dumps(pinned, indent=2, sort_keys=True), encoding="utf-8")
@@ -47,7 +46,8 @@ def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]
     return run_dir
 
 
-def _safe_file_name(layer_name: str) -> str:
+def layer_file_name(layer_name: str) -> str:
+    """Return the layer's name as a file name, or raise when it could name another folder."""
     if not layer_name or "/" in layer_name or "\\" in layer_name or layer_name in (".", ".."):
         raise AtlasError(f"layer name {layer_name!r} cannot name a file; name layers by their module path")
     return layer_name
