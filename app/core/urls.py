@@ -37,6 +37,16 @@ def model_neuron_url(model_name: str, layer: str, unit: int) -> str:
     return f"/models/{_segment(model_name)}/layers/{_segment(layer)}/neurons/{unit}"
 
 
+def image_url(run_id: int, image_index: int) -> str:
+    """Return the path of one probe image's page in a run: the image and the units it drives most."""
+    return f"/runs/{run_id}/images/{image_index}"
+
+
+def compare_url(run_id: int, other_run_id: int | None = None) -> str:
+    """Return the path of the page comparing a run with another run of the same architecture."""
+    return f"/runs/{run_id}/compare" + (f"?{urlencode({'other': other_run_id})}" if other_run_id is not None else "")
+
+
 def search_url(run_id: int, q: str = "") -> str:
     """Return the path of a run's label search."""
     return f"/runs/{run_id}/search" + (f"?{urlencode({'q': q})}" if q else "")

@@ -59,6 +59,8 @@ def make_templates() -> Jinja2Templates:
         neuron_url=urls.neuron_url,
         run_url=urls.run_url,
         search_url=urls.search_url,
+        image_url=urls.image_url,
+        compare_url=urls.compare_url,
         export_url=urls.export_url,
         job_url=urls.job_url,
         model_neuron_url=urls.model_neuron_url,
