@@ -57,32 +57,43 @@ class _LayerState:
 
     def update(self, output: Tensor, image_indices: Tensor, pool: str) -> None:
         """Add one batch's activations and keep each neuron's `n_top` most activating images so far."""
-        kind, pooled, maps = _pool(output.detach().float(), pool)
-        pooled = pooled.cpu()
+        kind, pooled, maps = _pool(output.detach().float(), pool)  # pooled on the output's device
         n_units = pooled.shape[1]
         if self.activations is None:
             self.kind = kind
-            self.activations = torch.zeros(self.n_images, n_units)
-            self.top_values = torch.empty(n_units, 0)
-            self.top_indices = torch.empty(n_units, 0, dtype=torch.long)
+            self.activations = torch.zeros(self.n_images, n_units, device=pooled.device)
+            self.top_values = torch.empty(n_units, 0, device=pooled.device)
+            self.top_indices = torch.empty(n_units, 0, dtype=torch.long, device=pooled.device)
             if maps is not None:
-                self.top_maps = torch.empty(n_units, 0, *maps.shape[2:])
-        self.activations[image_indices] = pooled
+                self.top_maps = torch.empty(n_units, 0, *maps.shape[2:], device=maps.device)
+        batch_indices = image_indices.to(pooled.device)
+        self.activations[batch_indices] = pooled  # kept on the device: no sync per batch
+        n_kept = self.top_values.shape[1]
         values = torch.cat([self.top_values, pooled.T], dim=1)
-        indices = torch.cat([self.top_indices, image_indices.unsqueeze(0).expand(n_units, -1)], dim=1)
         keep = torch.topk(values, k=min(self.n_top, values.shape[1]), dim=1).indices
         self.top_values = values.gather(1, keep)
-        self.top_indices = indices.gather(1, keep)
+        from_batch = keep >= n_kept  # [units, top]: which winners are new in this batch
+        batch_position = (keep - n_kept).clamp(min=0)
+        kept_position = keep.clamp(max=max(n_kept - 1, 0))
+        new_indices = batch_indices[batch_position]
+        self.top_indices = (
+            torch.where(from_batch, new_indices, self.top_indices.gather(1, kept_position)) if n_kept else new_indices
+        )
         if maps is not None and self.top_maps is not None:
-            all_maps = torch.cat([self.top_maps, maps.cpu().transpose(0, 1)], dim=1)
-            rows = torch.arange(n_units).unsqueeze(1)
-            self.top_maps = all_maps[rows, keep]
+            # Gather only the winners' maps: concatenating every stored map with the batch's cost ~100 MB a batch.
+            units = torch.arange(n_units, device=maps.device).unsqueeze(1)
+            new_maps = maps[batch_position, units]  # [units, top, h, w]
+            if n_kept:
+                old_maps = self.top_maps[units, kept_position]
+                new_maps = torch.where(from_batch[:, :, None, None], new_maps, old_maps)
+            self.top_maps = new_maps
 
     def finish(self) -> RecordedLayer:
-        """Return the layer's recorded activations and top images, or raise when no batch reached it."""
+        """Return the layer's recorded activations and top images (on the CPU), or raise when no batch reached it."""
         if self.activations is None:
             raise DissectError("no probe image reached this layer; check that the probe set has readable images")
-        return RecordedLayer(self.kind, self.activations, self.top_values, self.top_indices, self.top_maps)
+        top_maps = self.top_maps.cpu() if self.top_maps is not None else None
+        return RecordedLayer(self.kind, self.activations.cpu(), self.top_values.cpu(), self.top_indices.cpu(), top_maps)
 
 
 class ActivationRecorder:

@@ -13,6 +13,7 @@ from torch import Tensor
 
 import dissect_core
 from dissect_core.activations import RecordedLayer, box_around_peak, peak_location
+from dissect_core.allocator import tune_allocator
 from dissect_core.config import DissectConfig
 from dissect_core.data.cache import TensorCache, cache_key
 from dissect_core.data.concepts import ConceptSet, load_concepts
@@ -24,6 +25,7 @@ from dissect_core.evaluation.evaluate import EvaluationSettings, evaluate_layer
 from dissect_core.evaluation.folds import fold_of_images
 from dissect_core.evaluation.signals import ConceptSignals
 from dissect_core.labels import label_neurons
+from dissect_core.models.class_names import weights_class_names
 from dissect_core.models.targets import Target, get_layer, load_target
 from dissect_core.probe_pass import probe_pass
 from dissect_core.progress import Progress
@@ -35,10 +37,10 @@ from dissect_core.similarity.functions import (
     DEFAULT_MEMORY_BUDGET_BYTES,
     adaptive_top_k,
     get_similarity,
-    image_log_normalisers,
     resolve_similarity_params,
     top_image_indices,
 )
+from dissect_core.similarity.row_summaries import image_row_summaries
 
 
 class DissectionCancelled(Exception):
@@ -319,6 +321,8 @@ def _run_settings(
         "view": {"resize": inputs.target.preprocessing.resize, "crop": inputs.target.preprocessing.crop},
         "device": str(device),
         "code_version": dissect_core.__version__,
+        # The output units' class names when the weights come with them (a classifier's final layer shows them).
+        "class_names": weights_class_names(config.model, config.weights, config.checkpoint, inputs.target.model),
     }
 
 
@@ -331,6 +335,7 @@ def run_dissection(
     data_dir: Path | None = None,
 ) -> DissectionResult:
     """Run CLIP-Dissect on every requested layer and return labels, top images and reusable artifacts."""
+    tune_allocator()  # before the first large tensor: batches then reuse heap pages instead of faulting them in
     report = progress or _no_progress
     check_stop = _stop_checker(should_stop)
     timer = _StageTimer()
@@ -363,7 +368,8 @@ def run_dissection(
     search_params = _concept_search_params(config, inputs.params, n_images)
     layers = _score_layers(config, inputs, recorded, readable, cosine, search_params["top_k"], report, check_stop)
     timer.lap("similarity")
-    log_normalisers = image_log_normalisers(cosine, search_params["a"])
+    # One read of the cosine rows gives the normalisers and each image's bar for carrying a concept.
+    log_normalisers, carry_cosines = image_row_summaries(cosine, search_params["a"])
     timer.lap("normalisers")
     skipped_evaluation = _evaluation_skipped(config, inputs.params, n_images)
     if skipped_evaluation is None:
@@ -382,4 +388,5 @@ def run_dissection(
         log_normalisers=log_normalisers.float(),
         skipped_images=readable.skipped,
         timings=timer.timings,
+        carry_cosines=carry_cosines,
     )

@@ -75,7 +75,7 @@ def _fresh_pass(
         transforms.append(encoder.image_transform)
     if layers:
         transforms.append(target.preprocessing.transform())
-    embedding_rows: dict[int, Tensor] = {}
+    image_embeddings: Tensor | None = None  # [N, D], sized by the first batch
     valid_mask = torch.zeros(n_images, dtype=torch.bool)
     total_batches = math.ceil(n_images / config.batch_size)
     workers = 2 if n_images > 4 * config.batch_size else 0
@@ -88,19 +88,21 @@ def _fresh_pass(
                 valid_mask[good] = True
                 column = 0
                 if embed_images:
-                    for index, row in zip(good, encoder.encode_images(tensors[0]).cpu(), strict=True):
-                        embedding_rows[index] = row
+                    batch_embeddings = encoder.encode_images(tensors[0]).cpu()
+                    if image_embeddings is None:
+                        image_embeddings = torch.zeros(n_images, batch_embeddings.shape[1])
+                    image_embeddings[good] = batch_embeddings
                     column = 1
                 if layers:
                     recorder.run_batch(tensors[column], good)
             report("probe pass", batch_number, total_batches)
     if not valid_mask.any():
         raise DissectError(f"none of the {n_images} probe images could be read; check the probe folder's files")
-    embeddings = (
-        cached_embeddings
-        if cached_embeddings is not None
-        else torch.stack([embedding_rows[i] for i in sorted(embedding_rows)])
-    )
+    if cached_embeddings is not None:
+        embeddings = cached_embeddings
+    else:
+        assert image_embeddings is not None  # some image was readable, and each readable one was embedded
+        embeddings = image_embeddings[valid_mask]
     return embeddings, recorder.results() if layers else {}, valid_mask
 
 
