@@ -58,7 +58,7 @@ class DissectConfig:
     checkpoint: str | None = None
     pool: str = "avg"
     prompt_template: str | None = None
-    n_top_images: int = 5
+    n_top_images: int = 20
     batch_size: int = 32
     max_images: int | None = None
     device: str | None = None

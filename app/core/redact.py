@@ -12,6 +12,15 @@ from app.core.urls import API_PREFIX
 # An absolute POSIX path: a `/` that starts no URL (`//`), follows no word, dot, dash or slash, up to a space,
 # quote or separator. The API's own addresses (`/api/v1/...`) are left alone: messages point users at them.
 _ABSOLUTE_PATH = re.compile(r"(?<![\w./-])/(?!/)[^\s'\"`,;:()\[\]{}<>|*?]*")
+# A terminal escape sequence (colours, cursor moves: CSI, OSC and two-character escapes), then other control
+# characters but tab and newline.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def strip_ansi(text: str) -> str:
+    """Return `text` without terminal escape codes (colours from tqdm, rich, pytest) or other control characters."""
+    return _CONTROL.sub("", _ANSI.sub("", text))
 
 
 def _last_part(path: str) -> str:
@@ -50,7 +59,7 @@ def redact_paths(text: str, names: Mapping[str, str] | None = None) -> str:
                 return f"{name}/{rest}" if rest else name
         return _last_part(path)
 
-    return _ABSOLUTE_PATH.sub(public, text)
+    return _ABSOLUTE_PATH.sub(public, strip_ansi(text))
 
 
 def redact_value(value: Any, names: Mapping[str, str] | None = None) -> Any:

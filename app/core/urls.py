@@ -70,6 +70,15 @@ def media_url(relative_path: str | None) -> str | None:
     return "/media/" + (relative_path if _PLAIN_PATH.fullmatch(relative_path) else quote(relative_path, safe="/"))
 
 
+#: The file names of a top image's cut media: the crop around its peak and its heatmap overlay.
+TOP_MEDIA_FILES = {"crop": "crop.jpg", "heatmap": "heatmap.png"}
+
+
+def top_media_url(run_id: int, layer: str, unit: int, rank: int, kind: str) -> str:
+    """Return the stable URL of a top image's crop or heatmap (`kind`), cut on its first request."""
+    return f"/media/runs/{run_id}/layers/{_segment(layer)}/neurons/{unit}/top/{rank}/{TOP_MEDIA_FILES[kind]}"
+
+
 def api_url(path: str) -> str:
     """Return an API path: the page path under the API prefix."""
     return API_PREFIX + path

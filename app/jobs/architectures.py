@@ -17,6 +17,7 @@ from app.core.errors import AtlasError
 from app.core.lru import LRUCache
 from app.read.schemas import LayerOption
 from dissect_core.errors import DissectError
+from dissect_core.models.main_stages import main_stages
 from dissect_core.models.state_dicts import state_dict_mismatch, tensor_shapes
 from dissect_core.models.targets import build_skeleton, list_layers
 
@@ -34,6 +35,8 @@ class ArchitectureFacts:
     """What uploads need of an architecture: its layers, its state dict's shapes and its parameters' bytes."""
 
     layers: list[LayerOption]
+    #: The main stages and final classifier (dissect_core.models.main_stages): what the upload form pre-selects.
+    main_layers: list[str]
     shapes: dict[str, tuple[int, ...]]
     parameter_bytes: int
 
@@ -50,6 +53,7 @@ def architecture_facts(architecture: str, model: nn.Module) -> ArchitectureFacts
     state = model.state_dict()
     return ArchitectureFacts(
         layers=[LayerOption(name=info.name, type=info.type_name, n_units=info.n_units) for info in layers],
+        main_layers=main_stages([(info.name, info.type_name) for info in layers]),
         shapes=tensor_shapes(state),
         parameter_bytes=sum(tensor.numel() * tensor.element_size() for tensor in state.values()),
     )
@@ -108,6 +112,10 @@ class ArchitectureCatalog:
     def layers(self, architecture: str) -> list[LayerOption]:
         """Return the architecture's layers in forward order, with their module types and unit counts."""
         return self.facts(architecture).layers
+
+    def main_layers(self, architecture: str) -> list[str]:
+        """Return the architecture's main stages and final classifier, in forward order (pre-selected on uploads)."""
+        return self.facts(architecture).main_layers
 
     def check_layers(self, architecture: str, layers: list[str]) -> list[str]:
         """Return the chosen layers if all exist in the architecture, or raise naming the ones that do not."""

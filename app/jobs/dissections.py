@@ -77,15 +77,21 @@ def execute_dissection(
 
 
 def submit_dissection(
-    session: Session, config: DissectConfig, *, owner_id: int | None = None, data_dir: Path | None = None
+    session: Session,
+    config: DissectConfig,
+    *,
+    owner_id: int | None = None,
+    data_dir: Path | None = None,
+    parent_run_id: int | None = None,
 ) -> int:
     """Validate the config and add it as a queued job of `owner_id` to the caller's transaction; return the job id.
 
-    Files under `data_dir` are kept relative to it. Bad input adds nothing. The caller owns the transaction and
-    commits it (e.g. `with write_session(engine)`).
+    Files under `data_dir` are kept relative to it; a relabel names the run it relabels (`parent_run_id`). Bad
+    input adds nothing. The caller owns the transaction and commits it (e.g. `with write_session(engine)`).
     """
     config = validate_config(config)
-    return enqueue(session, config_to_params(config, data_dir), owner_id=owner_id).id
+    params = config_to_params(config, data_dir)
+    return enqueue(session, params, owner_id=owner_id, parent_run_id=parent_run_id).id
 
 
 def config_to_params(config: DissectConfig, data_dir: Path | None = None) -> dict[str, Any]:

@@ -55,8 +55,16 @@ def identical_job(session: Session, params: dict[str, Any], kind: str = "dissect
     return None
 
 
-def enqueue(session: Session, params: dict[str, Any], kind: str = "dissect", *, owner_id: int | None = None) -> Job:
-    """Add a queued job of `owner_id` to the session's transaction (flushed so it has an id; the caller commits)."""
+def enqueue(
+    session: Session,
+    params: dict[str, Any],
+    kind: str = "dissect",
+    *,
+    owner_id: int | None = None,
+    parent_run_id: int | None = None,
+) -> Job:
+    """Add a queued job of `owner_id` to the session's transaction (flushed so it has an id; the caller commits);
+    a relabel names its `parent_run_id`, which the run it stores keeps."""
     try:
         json.dumps(params, allow_nan=False)
     except (TypeError, ValueError) as error:
@@ -75,6 +83,7 @@ def enqueue(session: Session, params: dict[str, Any], kind: str = "dissect", *, 
         owner_id=owner_id,
         params_sha256=params_sha256(params),
         history=[],
+        parent_run_id=parent_run_id,
     )
     session.add(job)
     session.flush()
@@ -214,6 +223,8 @@ def complete_in_session(session: Session, job_id: int, worker_id: str, run_id: i
     _close(job, JobState.SUCCEEDED)
     job.run_id = run_id
     run = session.get(Run, run_id)
+    if run is not None and job.parent_run_id is not None:
+        run.parent_run_id = job.parent_run_id
     if run is not None and job.owner_id is not None:
         run.owner_id = job.owner_id
         model = run.model

@@ -16,6 +16,7 @@ from app.core.paths import resolved_path, resolved_settings
 from app.core.redact import redact_paths
 from app.jobs.queue import identical_job
 from app.jobs.quotas import check_queued_jobs, check_typed_concepts
+from app.jobs.relabel_noop import refuse_reproducing_relabel
 from app.persistence.models import Run, TypedConcept, User
 from app.read.catalogue import public_names
 from app.read.concept_search import clean_concept
@@ -78,8 +79,9 @@ def relabel_config(run: Run, concepts_file: Path, data_dir: Path) -> DissectConf
 
 
 def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: int, *, owner: User | None = None) -> int:
-    """Queue a dissection (of `owner`) with the run's settings and its vocabulary extended by its typed concepts;
-    return its job id, or the id of a queued, running or succeeded job with the same settings."""
+    """Queue a dissection (of `owner`) with the run's settings and its vocabulary extended by its typed concepts,
+    the run as its parent; return its job id, or the id of a queued, running or succeeded job with the same
+    settings. One that would reproduce the run (every typed concept already in its vocabulary) is refused."""
     from app.jobs.dissections import config_to_params, submit_dissection, validate_config
 
     run = get_run(session, run_id)
@@ -94,18 +96,21 @@ def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: in
     recorded = str((run.settings or {}).get("concepts") or run.concept_set.name)
     base = names.get(recorded) or Path(recorded).stem or "concepts"
     path = settings.data_dir / "concepts" / f"{base}+typed-{digest}.txt"
+    parent_config = relabel_config(run, Path(recorded), settings.data_dir)  # the parent's settings as recorded
+    relabel = relabel_config(run, path, settings.data_dir)
+    refuse_reproducing_relabel(run.id, parent_config, vocabulary, relabel, extended)  # before anything is written
     path.parent.mkdir(parents=True, exist_ok=True)
     existed = path.exists()
     if not existed:
         path.write_text(text, encoding="utf-8")
     try:
-        config = validate_config(relabel_config(run, path, settings.data_dir))
+        config = validate_config(relabel)
         same = identical_job(session, config_to_params(config, settings.data_dir))
         if same is not None:
             return same.id
         check_queued_jobs(session, settings, owner)
         owner_id = owner.id if owner is not None else None
-        return submit_dissection(session, config, owner_id=owner_id, data_dir=settings.data_dir)
+        return submit_dissection(session, config, owner_id=owner_id, data_dir=settings.data_dir, parent_run_id=run.id)
     except BaseException as error:
         if not existed:
             path.unlink(missing_ok=True)

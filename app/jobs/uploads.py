@@ -28,6 +28,7 @@ from app.jobs.architectures import ArchitectureCatalog
 from app.jobs.catalogue import check_encoder, resolve_concept_set, resolve_probe_set
 from app.jobs.model_names import check_model_name, default_model_name, reserve_model_name
 from app.jobs.quotas import check_queued_jobs, check_uploads_per_hour
+from app.jobs.upload_problems import FieldProblem, raise_problems
 from app.persistence.db import write_session
 from app.persistence.models import User
 from dissect_core.config import DissectConfig
@@ -145,45 +146,48 @@ def check_upload(
     """
     from dissect_core.models.state_dicts import read_state_shapes
 
-    problems: list[DissectError] = []
+    problems: list[FieldProblem] = []
     facts: CheckpointFacts | None = None
     try:
         facts = _declared_facts(received, max_bytes)
     except BadUpload as error:
-        problems.append(error)
-    layers: list[str] = []
-    known = True
-    try:
-        catalog.check_name(values.architecture)
-    except DissectError as error:
-        problems.append(error)
-        known = False
-    else:
+        problems.append(("checkpoint", error))
+    layers, known = check_architecture_choices(catalog, values, problems)
+    if known and facts is not None:
         try:
-            layers = catalog.check_layers(values.architecture, list(values.layers))
-        except DissectError as error:
-            problems.append(error)
-        if facts is not None:
-            try:
-                catalog.check_size(values.architecture, facts.tensor_bytes)
-            except DissectError as error:  # far too big for the architecture: not read at all
-                problems.append(error)
-                facts = None
+            catalog.check_size(values.architecture, facts.tensor_bytes)
+        except DissectError as error:  # far too big for the architecture: not read at all
+            problems.append(("checkpoint", error))
+            facts = None
     if facts is not None:
         try:
             shapes = read_state_shapes(received.path)
         except DissectError as error:
-            problems.append(_unusable(received, error))
+            problems.append(("checkpoint", _unusable(received, error)))
         else:
             try:
                 if known:
                     catalog.check_shapes(values.architecture, shapes)
             except DissectError as error:
-                problems.append(error)
-    if problems:
-        kind = BadUpload if any(isinstance(problem, BadUpload) for problem in problems) else AtlasError
-        raise kind("\n".join(str(problem) for problem in problems))
+                problems.append(("checkpoint", error))
+    raise_problems(problems)
     return layers
+
+
+def check_architecture_choices(
+    catalog: ArchitectureCatalog, values: UploadValues, problems: list[FieldProblem]
+) -> tuple[list[str], bool]:
+    """Return the chosen layers and whether the architecture is known, adding what is wrong with them to `problems`."""
+    try:
+        catalog.check_name(values.architecture)
+    except DissectError as error:
+        problems.append(("architecture", error))
+        return [], False
+    try:
+        return catalog.check_layers(values.architecture, list(values.layers)), True
+    except DissectError as error:
+        problems.append(("layers", error))
+        return [], True
 
 
 def _declared_facts(received: ReceivedFile, max_bytes: int) -> CheckpointFacts:
@@ -230,25 +234,41 @@ def resolve_choices(
 
     `problem` is what checking the file found; the error is a BadUpload (400) if it is one, else an AtlasError.
     """
-    problems = [problem] if problem is not None else []
+    problems: list[FieldProblem] = [("form", problem)] if problem is not None else []
 
-    def attempt(check: Callable[..., str], *args: object) -> str:
+    def attempt(field: str, check: Callable[..., str], *args: object) -> str:
         try:
             return check(*args)
         except DissectError as error:
-            problems.append(error)
+            problems.append((field, error))
             return ""
 
     choices = ResolvedChoices(
-        probe=attempt(resolve_probe_set, session, values.probe, settings.data_dir),
-        concepts=attempt(resolve_concept_set, session, values.concepts, settings.data_dir),
-        encoder=attempt(check_encoder, settings, values.encoder),
-        model_name=attempt(check_model_name, session, catalog, values.model_name or default_model_name(filename)),
+        probe=attempt("probe", resolve_probe_set, session, values.probe, settings.data_dir),
+        concepts=attempt("concepts", resolve_concept_set, session, values.concepts, settings.data_dir),
+        encoder=attempt("encoder", check_encoder, settings, values.encoder),
+        model_name=attempt(
+            "model_name", check_model_name, session, catalog, values.model_name or default_model_name(filename)
+        ),
     )
-    if problems:
-        kind = BadUpload if any(isinstance(found, BadUpload) for found in problems) else AtlasError
-        raise kind("\n".join(str(found) for found in problems))
+    raise_problems(problems)
     return choices
+
+
+def refuse_without_file(
+    engine: Engine, settings: Settings, catalog: ArchitectureCatalog, values: UploadValues, missing: BadUpload
+) -> None:
+    """Raise `missing` (no usable file was sent) together with every problem of the upload's other fields."""
+    problems: list[FieldProblem] = [("checkpoint", missing)]
+    check_architecture_choices(catalog, values, problems)
+    with Session(engine) as session:
+        try:
+            resolve_choices(session, settings, catalog, values, "checkpoint.pt")
+        except DissectError as error:
+            if not values.model_name and isinstance(getattr(error, "fields", None), dict):
+                error.fields.pop("model_name", None)  # type: ignore[attr-defined]  # the file's name decides it
+            problems.append(("form", error))
+    raise_problems(problems)
 
 
 def stored_checkpoint(settings: Settings, received: ReceivedFile) -> Path:

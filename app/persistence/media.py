@@ -18,6 +18,10 @@ CROP_SIZE = 112
 JPEG_QUALITY = 85
 # Heatmap colours run from transparent (no activation) to this much colour over the view (at the peak).
 HEATMAP_MAX_OPACITY = 0.75
+#: What a top image's `crop_file` / `heatmap_file` holds when the file is cut on its first request, not at store time.
+CUT_ON_REQUEST = "cut-on-request"
+#: Where the media store keeps aliases (a name -> the content-addressed file): a dot folder, never served as media.
+ALIAS_FOLDER = ".aliases"
 
 
 class MediaStore:
@@ -55,6 +59,27 @@ class MediaStore:
                 os.unlink(temporary)
             raise
         return relative
+
+    def alias(self, name: str) -> str | None:
+        """Return the stored file an alias (`a/b/c`, made by `set_alias`) names, or None when it names none yet."""
+        try:
+            relative = Path(self.root, ALIAS_FOLDER, name).read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return relative if relative and os.path.isfile(os.path.join(self.root, relative)) else None
+
+    def set_alias(self, name: str, relative: str) -> None:
+        """Make an alias name a stored file (written then renamed, so readers see the old name or the new)."""
+        target = Path(self.root, ALIAS_FOLDER, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+        try:
+            temporary.write_text(relative, encoding="utf-8")
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
 
 
 def jpeg_bytes(image: Image.Image) -> bytes:

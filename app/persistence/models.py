@@ -176,6 +176,11 @@ class CatalogConceptSet(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+#: The longest run name and notes an owner may give a run.
+RUN_NAME_MAX = 200
+RUN_NOTES_MAX = 5000
+
+
 class Run(Base):
     """One finished dissection; `settings` pins everything, `artifacts_dir` holds its tensors."""
 
@@ -193,6 +198,12 @@ class Run(Base):
     artifacts_dir: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     owner_id: Mapped[int | None] = owner_column()
+    #: What its owner calls it (at most RUN_NAME_MAX characters); None shows as "run #N · model".
+    name: Mapped[str | None] = mapped_column(String(RUN_NAME_MAX))
+    #: Its owner's notes (at most RUN_NOTES_MAX characters); None when there are none.
+    notes: Mapped[str | None] = mapped_column(Text)
+    #: The run this one relabels; None for a fresh dissection, or when the parent was deleted.
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
     owner: Mapped[User | None] = relationship()
     model: Mapped[TargetModel] = relationship(back_populates="runs")
     probe_set: Mapped[ProbeSet] = relationship()
@@ -336,5 +347,7 @@ class Job(Base):
     owner: Mapped[User | None] = relationship()
     #: SHA-256 of the params as canonical JSON: an identical relabel finds the job it repeats.
     params_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: The run a relabel job relabels; handed on to the run it stores (Run.parent_run_id).
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
     #: What each attempt came to, oldest first: [{"attempt", "at", "worker", "status", "note"}, ...].
     history: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))

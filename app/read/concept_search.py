@@ -20,9 +20,11 @@ from app.core.lru import LRUCache
 from app.core.paths import resolved_path
 from app.core.redact import redact_paths
 from app.persistence.models import Neuron, Run
+from app.persistence.store.artifacts import CARRY_COSINES_FILE
 from app.read.artifact_tensors import damaged_artifact, load_artifact_tensor
 from app.read.queries import get_layer, get_run
 from app.read.schemas import ConceptHit, ConceptSearchResult, NeuronConceptScore
+from app.read.stored_activations import load_layer_activations
 from dissect_core.encoders.base import ImageTextEncoder
 from dissect_core.errors import DissectError
 from dissect_core.similarity.functions import CONCEPT_SEARCH_DEFAULTS, score_new_concepts
@@ -131,6 +133,9 @@ class ConceptSearcher:
         self._artifacts: LRUCache[str, RunArtifacts] = LRUCache(max_runs)
         self._top_indices: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(max_layers)
         self._texts: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(max_texts)
+        # Concept evidence: each layer's activations (float16, as stored) and each run's carry bars.
+        self._activations: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(2)
+        self._carry: LRUCache[str, torch.Tensor | None] = LRUCache(max_runs)
 
     def artifacts(self, artifacts_dir: str) -> RunArtifacts:
         """Return a run's embeddings, normalisers and settings (cached)."""
@@ -170,6 +175,29 @@ class ConceptSearcher:
             return top
 
         return self._top_indices.get_or_load((artifacts_dir, layer), load)
+
+    def layer_activations(self, artifacts_dir: str, layer: str) -> torch.Tensor:
+        """Return the layer's stored activations [images, units] as float16 (cached); raise ActivationsUnavailable."""
+        n_images = self.artifacts(artifacts_dir).image_embeddings.shape[0]
+        return self._activations.get_or_load(
+            (artifacts_dir, layer),
+            lambda: load_layer_activations(self.folder(artifacts_dir), layer, n_images).half(),
+        )
+
+    def carry_cosines(self, artifacts_dir: str) -> torch.Tensor | None:
+        """Return each image's carry bar [images] (cached), or None for a run stored before they were kept."""
+
+        def load() -> torch.Tensor | None:
+            path = self.folder(artifacts_dir) / CARRY_COSINES_FILE
+            if not path.is_file():
+                return None
+            bars = _load_tensor(path, "This run", ndim=1)
+            n_images = self.artifacts(artifacts_dir).image_embeddings.shape[0]
+            if bars.shape[0] != n_images:
+                raise _damaged_artifact(path, "This run", f"{bars.shape[0]} values for {n_images} stored images")
+            return bars.float()
+
+        return self._carry.get_or_load(artifacts_dir, load)
 
     def encoder(self, spec: str) -> ImageTextEncoder:
         """Return the loaded encoder for a spec (cached); a failure to load it is told without server paths."""

@@ -18,8 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
-from app.core.urls import media_url, neuron_url
+from app.core.urls import media_url, neuron_url, top_media_url
+from app.persistence.media import CUT_ON_REQUEST
 from app.persistence.models import Neuron, TopImage
+from app.read.class_names import class_fields
 from app.read.label_query import LabelQuery
 from app.read.schemas import (
     ConceptScoreView,
@@ -140,6 +142,16 @@ class LayerIndex:
             neurons=[neuron.summary for neuron in matches[offset : offset + limit]],
         )
 
+    def neighbours(self, unit: int, sort: NeuronSort, q: str = "") -> tuple[int | None, int | None]:
+        """Return the units before and after `unit` in the grid's `sort` order among those matching `q` (None at an
+        end, both None when `unit` is not among them)."""
+        units = [neuron.unit for neuron in self.matching(sort, q)]
+        try:
+            at = units.index(unit)
+        except ValueError:
+            return None, None
+        return (units[at - 1] if at > 0 else None), (units[at + 1] if at + 1 < len(units) else None)
+
     def detail(self, run: RunDetail, unit: int) -> NeuronDetail:
         """Return one neuron with all its top images, runners-up and neighbours, or raise NotFound."""
         position = self._position.get(unit)
@@ -167,6 +179,8 @@ class LayerIndex:
             stats=self.stats,
             layer_evaluation=self.evaluation,
             permalink=neuron_url(self.run_id, self.layer, summary.unit),
+            # A RunDetail built without settings (model_construct) has no class names to show.
+            **class_fields(getattr(run, "settings", None) or {}, self.n_units, summary.unit, summary.label),
         )
 
 
@@ -226,7 +240,7 @@ def load_layer_index(
         .order_by(Neuron.unit)
     ).all()
     with _collector_paused():
-        neurons = _indexed_neurons(neuron_rows, image_rows, stats)
+        neurons = _indexed_neurons(neuron_rows, image_rows, stats, run_id=run_id, layer=layer)
     return LayerIndex(
         run_id=run_id,
         layer=layer,
@@ -238,20 +252,29 @@ def load_layer_index(
     )
 
 
+def _cut_media_url(stored: str | None, run_id: int, layer: str, unit: int, rank: int, kind: str) -> str | None:
+    """Return a top image's crop or heatmap URL: its stable cut-on-request URL, or its stored file's (older runs)."""
+    if stored == CUT_ON_REQUEST:
+        return top_media_url(run_id, layer, unit, rank, kind)
+    return media_url(stored)
+
+
 def _indexed_neurons(
-    neuron_rows: Sequence[Any], image_rows: Sequence[Any], stats: LayerScoreStats
+    neuron_rows: Sequence[Any], image_rows: Sequence[Any], stats: LayerScoreStats, *, run_id: int, layer: str
 ) -> tuple[IndexedNeuron, ...]:
     images: dict[int, list[TopImageView]] = {}
+    units = {row[0]: row[1] for row in neuron_rows}
     for neuron_id, rank, image_index, activation, x0, y0, x1, y1, crop, view, heatmap in image_rows:
+        unit = units[neuron_id]
         images.setdefault(neuron_id, []).append(
             TopImageView(
                 rank=rank,
                 image_index=image_index,
                 activation=activation,
                 box=(x0, y0, x1, y1),
-                crop_url=media_url(crop) or "",
+                crop_url=_cut_media_url(crop, run_id, layer, unit, rank, "crop") or "",
                 view_url=media_url(view) or "",
-                heatmap_url=media_url(heatmap),
+                heatmap_url=_cut_media_url(heatmap, run_id, layer, unit, rank, "heatmap"),
             )
         )
     neurons = []

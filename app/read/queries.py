@@ -22,6 +22,7 @@ from app.persistence.models import (
 )
 from app.read.catalogue import public_names
 from app.read.label_query import LabelQuery
+from app.read.run_lineage import child_links, parent_link, run_title
 from app.read.schemas import (
     JobView,
     LayerEvaluationView,
@@ -67,6 +68,8 @@ def _run_summary(run: Run, n_layers: int, n_neurons: int, names: Mapping[str, st
         created_at=run.created_at,
         settings_summary=_settings_summary(run, encoder),
         owner=run.owner.name if run.owner is not None else None,
+        name=run.name,
+        title=run_title(run.id, run.name, run.model.name),
     )
 
 
@@ -110,6 +113,9 @@ def run_detail(session: Session, run_id: int) -> RunDetail:
         settings=redact_settings(run.settings or {}, names),
         similarity_params=run.similarity_params,
         layers=layers,
+        notes=run.notes,
+        parent=parent_link(session, run),
+        children=child_links(session, run.id),
     )
 
 

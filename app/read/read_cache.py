@@ -1,7 +1,8 @@
 """Per-app caches of what never changes once a run is stored: run details and overviews, layer facts, layer indexes.
 
 A run is written once, in one transaction, and never edited (a relabel makes a new run), so anything
-derived from a run alone can be kept until evicted. Changing rows (jobs, typed concepts) are not cached here.
+derived from a run alone can be kept until evicted. Its name and notes are the exception: changing them forgets
+the run here (`forget_run`), as deleting it does. Changing rows (jobs, typed concepts) are not cached here.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from app.read.evidence_schemas import ConceptEvidence
+
 
 def as_utc(moment: datetime) -> datetime:
     """Return the moment in UTC; a naive one (as SQLite returns every stored time) is taken to be UTC already."""
@@ -38,14 +40,29 @@ class RunSummary(BaseModel):
     settings_summary: str
     #: Who stored it (the user whose job made it); None for runs stored from the command line.
     owner: str | None = None
+    #: What its owner named it; None when unnamed.
+    name: str | None = None
+    #: How pages show it: its name, else "run #N · model".
+    title: str = ""
+
+
+class RunLink(BaseModel):
+    """Another run a run's page points to (its parent, a child relabel): its id, how it is shown, its page."""
+
+    id: int
+    title: str
+    url: str
 
 
 class RunDetail(RunSummary):
-    """One run with its pinned settings and its layers."""
+    """One run with its pinned settings and its layers, its owner's notes and its lineage."""
 
     settings: dict[str, Any]
     similarity_params: dict[str, Any]
     layers: list[LayerSummary]
+    notes: str | None = None
+    parent: RunLink | None = Field(None, description="the run this one relabels; None for a fresh dissection")
+    children: list[RunLink] = Field(default_factory=list, description="the relabels of this run, oldest first")
 
 
 class LayerEvaluationView(BaseModel):
@@ -191,6 +208,10 @@ class NeuronDetail(NeuronSummary):
     stats: LayerScoreStats
     layer_evaluation: LayerEvaluationView | None = None
     permalink: str
+    #: On a classifier's final layer, when the weights come with categories: the unit's class, and whether the
+    #: label names it (or one of its comma-separated synonyms). None elsewhere.
+    class_name: str | None = None
+    label_matches_class: bool | None = None
 
 
 class SearchHit(BaseModel):
@@ -243,6 +264,8 @@ class NeuronConceptScore(BaseModel):
     rank: int
     n_units: int
     label_score: float
+    #: The probe images the encoder rates highest for the concept, hit or miss (the neuron-concept route fills it).
+    evidence: ConceptEvidence | None = None
 
 
 class TypedConceptView(BaseModel):

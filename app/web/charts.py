@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from app.read.distribution_schemas import ActivationHistogram, NeuronDistribution
 from app.read.schemas import RHistogram
 
 #: How far the null curve reaches on either side of 0, in null standard deviations.
@@ -184,3 +185,112 @@ def _histogram_title(histogram: RHistogram, total: int) -> str:
         f"explained r of {total} neurons in {len(histogram.reliable)} bins from {histogram.low:g} to "
         f"{histogram.high:g}: {reliable} reliable (solid), {total - reliable} not"
     )
+
+
+#: Where the band edges of a neuron's activation histogram are labelled: the share of images above each edge.
+BAND_EDGE_LABELS = ("1%", "5%", "20%", "50%")
+
+
+def activation_histogram_svg(distribution: NeuronDistribution, *, width: int = 640, height: int = 168) -> Markup:
+    """Return an inline SVG of a neuron's activation histogram over the probe images, with the quantile band
+    edges (dashed), the top images' activations (ticks under the axis) and the band examples (dots) marked."""
+    bins = distribution.histogram
+    if bins is None:
+        return Markup("")
+    tallest = max(bins.counts, default=0)
+    top, baseline = 34.0, height - 44.0
+    axis = Axis(bins.low, bins.high, 6.0, width - 6.0)
+    bin_width = (axis.right - axis.left) / max(1, len(bins.counts))
+    scale = (baseline - top) / tallest if tallest else 0.0
+    parts = [
+        f'<svg class="chart activation-histogram" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-labelledby="activation-histogram-title" id="activation-histogram">',
+        f'<title id="activation-histogram-title">{escape(_activation_title(distribution, bins))}</title>',
+    ]
+    gap = 0.8 if bin_width > 4 else 0.0
+    for index, count in enumerate(bins.counts):
+        if count:
+            length = max(1.0, count * scale)  # a bin of one image among thousands still shows
+            parts.append(
+                f'<rect class="bar-activation" x="{_number(axis.left + index * bin_width + gap / 2)}" '
+                f'y="{_number(baseline - length)}" width="{_number(bin_width - gap)}" height="{_number(length)}">'
+                f"<title>{count} images from {_edge(bins, index)} to {_edge(bins, index + 1)}</title></rect>"
+            )
+    parts.extend(_band_edges(distribution, axis, top, baseline))
+    parts.append(
+        f'<line class="axis" x1="{_number(axis.left)}" y1="{_number(baseline)}" x2="{_number(axis.right)}" '
+        f'y2="{_number(baseline)}" stroke="currentColor"/>'
+    )
+    for band in distribution.bands:
+        for image in band.images:
+            parts.append(
+                f'<circle class="band-mark" cx="{_number(_clamped(axis, image.activation))}" '
+                f'cy="{_number(baseline + 6)}" r="2.5"/>'
+            )
+    for activation in distribution.top_activations:
+        mark = _number(_clamped(axis, activation))
+        parts.append(
+            f'<line class="top-mark" x1="{mark}" y1="{_number(baseline + 11)}" x2="{mark}" '
+            f'y2="{_number(baseline + 20)}" stroke="currentColor"/>'
+        )
+    for value, anchor in ((bins.low, "start"), (bins.high, "end")):
+        parts.append(
+            f'<text x="{_number(axis(value))}" y="{height - 4}" text-anchor="{anchor}" fill="currentColor">'
+            f"{value:.3g}</text>"
+        )
+    if bins.low < 0 < bins.high and 0.08 < (0 - bins.low) / (bins.high - bins.low) < 0.92:
+        parts.append(_tick(axis(0.0), baseline + 20, "0", width))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _band_edges(distribution: NeuronDistribution, axis: Axis, top: float, baseline: float) -> list[str]:
+    """Return the dashed band edges, labelled on the first of two rows with room (1% first); crowded ones unlabelled."""
+    room, rows = 30.0, [top - 6, top - 17]
+    placed: list[list[float]] = [[] for _ in rows]
+    parts = []
+    for band, label in zip(distribution.bands, BAND_EDGE_LABELS, strict=False):
+        if band.low is None:
+            continue
+        x = _clamped(axis, band.low)
+        row = next((row for row, xs in enumerate(placed) if all(abs(x - other) >= room for other in xs)), None)
+        y = rows[row] if row is not None else top - 2
+        parts.append(
+            f'<line class="band-edge" x1="{_number(x)}" y1="{_number(y + 2)}" x2="{_number(x)}" '
+            f'y2="{_number(baseline)}" stroke="currentColor"/>'
+        )
+        if row is not None:
+            placed[row].append(x)
+            parts.append(
+                f'<text class="band-edge-label" x="{_number(x)}" y="{_number(y)}" text-anchor="middle" '
+                f'fill="currentColor">{label}</text>'
+            )
+    return parts
+
+
+def _clamped(axis: Axis, value: float) -> float:
+    return axis(min(max(value, axis.low), axis.high))
+
+
+def _edge(bins: ActivationHistogram, index: int) -> str:
+    return f"{bins.low + (bins.high - bins.low) * index / max(1, len(bins.counts)):.3g}"
+
+
+def _activation_title(distribution: NeuronDistribution, bins: ActivationHistogram) -> str:
+    parts = [
+        f"Activation of {distribution.layer} unit {distribution.unit} over {distribution.n_images} probe images, "
+        f"{len(bins.counts)} bins from {bins.low:.3g} to {bins.high:.3g}"
+    ]
+    edges = [
+        f"{label} at {band.low:.3g}"
+        for band, label in zip(distribution.bands, BAND_EDGE_LABELS, strict=False)
+        if band.low is not None
+    ]
+    if edges:
+        parts.append("band edges (dashed, share of images above): " + ", ".join(edges))
+    if distribution.top_activations:
+        parts.append(f"{len(distribution.top_activations)} top images ticked under the axis")
+    n_examples = sum(len(band.images) for band in distribution.bands)
+    if n_examples:
+        parts.append(f"{n_examples} band examples dotted")
+    return "; ".join(parts)

@@ -17,6 +17,7 @@ from app.core.config import Settings
 from app.jobs.architectures import ArchitectureCatalog
 from app.persistence.models import User
 from app.read.concept_search import ConceptSearcher
+from app.read.distribution_cache import NeuronDistributions
 from app.read.preload import RunPreloader
 from app.read.read_cache import ReadCache
 from app.web.auth import current_user
@@ -77,6 +78,11 @@ async def get_searcher(request: Request) -> ConceptSearcher:
     return request.app.state.concept_searcher
 
 
+async def get_distributions(request: Request) -> NeuronDistributions:
+    """Return the app's reader of neurons' distribution evidence (standardised layer activations, cached)."""
+    return request.app.state.neuron_distributions
+
+
 async def get_preloader(request: Request) -> RunPreloader:
     """Return the app's concept-search preloader (loads a run's encoder and artifacts in the background)."""
     return request.app.state.preloader
@@ -121,6 +127,7 @@ ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
 ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
 SearcherDep = Annotated[ConceptSearcher, Depends(get_searcher)]
 PreloaderDep = Annotated[RunPreloader, Depends(get_preloader)]
+DistributionsDep = Annotated[NeuronDistributions, Depends(get_distributions)]
 CatalogDep = Annotated[ArchitectureCatalog, Depends(get_catalog)]
 CurrentUserDep = Annotated[User | None, Depends(get_current_user)]
 EditorDep = Annotated[User, Depends(get_editor)]

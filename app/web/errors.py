@@ -18,6 +18,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import BadUpload, NotFound, QuotaExceeded, StorageUnavailable
+from app.core.redact import strip_ansi
 from app.core.urls import API_PREFIX
 from app.persistence.writable import database_write_problem, folder_write_problem
 from app.web.paging import MAX_ID
@@ -73,7 +74,8 @@ def wants_json(request: Request) -> bool:
 
 
 def error_response(request: Request, templates: Jinja2Templates, status: int, title: str, message: str) -> Response:
-    """Return a JSON `{"detail": message}` for the API, an error page for everything else."""
+    """Return a JSON `{"detail": message}` for the API, an error page for everything else (no terminal codes)."""
+    message = strip_ansi(message)
     if wants_json(request):
         return JSONResponse({"detail": message}, status_code=status)
     return templates.TemplateResponse(request, "error.html", {"title": title, "message": message}, status_code=status)

@@ -21,6 +21,8 @@ from app.core.config import Settings
 from app.jobs.architectures import ArchitectureCatalog
 from app.persistence.db import create_db_engine, session_factory
 from app.read.concept_search import ConceptSearcher, EncoderLoader
+from app.read.distribution_cache import NeuronDistributions
+from app.read.image_view import ImageViews
 from app.read.preload import RunPreloader
 from app.read.read_cache import ReadCache
 from app.web.auth import Authenticate, install_auth_handlers
@@ -29,7 +31,22 @@ from app.web.errors import AnswerServerErrors, install_error_handlers
 from app.web.head import AnswerHeadAsGet
 from app.web.openapi_security import declare_tokens
 from app.web.response_cache import ResponseCache
-from app.web.routes import account, catalogue, concepts, docs, health, jobs, layers, media, neurons, runs, upload
+from app.web.routes import (
+    account,
+    catalogue,
+    compare,
+    concepts,
+    distribution,
+    docs,
+    health,
+    images,
+    jobs,
+    layers,
+    media,
+    neurons,
+    runs,
+    upload,
+)
 from app.web.security import CsrfProtection, SecureCookiesOnHttps, SecurityHeaders
 from app.web.templating import make_templates
 
@@ -41,8 +58,11 @@ SESSION_MAX_AGE_S = 7 * 24 * 3600
 ROUTERS = (
     media.router,
     runs.router,
+    compare.router,
     neurons.router,
+    images.router,
     concepts.router,
+    distribution.router,
     layers.router,
     jobs.router,
     upload.router,
@@ -99,6 +119,8 @@ def create_app(
     app.state.preloader = preloader
     app.state.catalog = catalog or ArchitectureCatalog()
     app.state.read_cache = ReadCache()
+    app.state.neuron_distributions = NeuronDistributions(data_dir=settings.data_dir)
+    app.state.image_views = ImageViews()
     app.state.response_cache = response_cache
     install_error_handlers(app, templates)
     install_auth_handlers(app, templates)

@@ -66,7 +66,7 @@ def test_browse_a_layer_filter_and_load_more(browser: Any, live_server: LiveServ
 
     browser.find_element(By.CSS_SELECTOR, "button.load-more").click()
     wait_for(lambda: len(cards(browser)) == 192, message="the second page appended")
-    assert browser.current_url.endswith("?page=2")
+    assert browser.current_url.endswith("?page=2&start=1")
 
     box = browser.find_element(By.ID, "grid-q")
     box.send_keys("wheel")
@@ -184,7 +184,8 @@ def test_upload_a_checkpoint_and_watch_its_job_finish(
     browser.find_element(By.CSS_SELECTOR, "input[name=layers][value=fc]").click()
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     error = wait_for(lambda: browser.find_elements(By.ID, "upload-error"), message="the upload error")
-    assert "does not fit tinynet" in error[0].text
+    assert "1 field marked below" in error[0].text
+    assert "does not fit tinynet" in browser.find_element(By.ID, "checkpoint-error").text  # next to its field
     screenshot(browser, "upload-error")
 
     browser.find_element(By.ID, "checkpoint").send_keys(str(checkpoint))

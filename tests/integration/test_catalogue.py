@@ -32,6 +32,7 @@ from app.persistence.db import write_session
 from app.persistence.models import CatalogConceptSet, CatalogProbeSet, Job, Run, TargetModel
 from app.persistence.store import store_run
 from app.web.main import create_app
+from dissect_core.config import DEFAULT_OFFLINE_ENCODER
 from tests.support.dashboard_seed import Dashboard, TinyNet, build_dashboard, fake_encoder_loader, tiny_catalog
 from tests.support.fakes import fake_result, make_images
 
@@ -215,7 +216,9 @@ def test_the_upload_form_offers_selects_of_names(client: TestClient, probe_folde
     html = client.get("/upload").text
     assert '<select id="probe" name="probe"' in html and '<option value="street"' in html
     assert '<select id="concepts" name="concepts"' in html and '<option value="20k" selected>' in html
-    assert '<select id="encoder" name="encoder"' in html and '<option value="ViT-B-16:openai" selected>' in html
+    # No CLIP weights are cached here, so the offline ConSE encoder is preselected and CLIP is still offered.
+    assert '<select id="encoder" name="encoder"' in html and '<option value="ViT-B-16:openai" >' in html
+    assert f'<option value="{DEFAULT_OFFLINE_ENCODER}" selected>' in html
     assert 'name="model_name"' in html and str(probe_folder) not in html
 
 

@@ -42,7 +42,7 @@ def test_dissect_writes_csv_json_and_settings(probe_folder, concept_file, tmp_pa
     result = json.loads((tmp_path / "out" / "results.json").read_text())
     assert result["n_images"] == 24 and len(result["skipped_images"]) == 1
     first = result["layers"][0]["neurons"][0]
-    assert len(first["top_images"]) == 5 and len(first["runners_up"]) == 4
+    assert len(first["top_images"]) == 20 and len(first["runners_up"]) == 4  # the default n_top_images
     assert first["top_images"][0]["peak"] is not None
     settings = json.loads((tmp_path / "out" / "settings.json").read_text())
     assert settings["similarity_params"]["top_k"] == 4 and settings["n_concepts"] == 5

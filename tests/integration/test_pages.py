@@ -51,7 +51,7 @@ def test_layer_page_shows_one_page_of_cards_with_pager_and_switcher(client: Test
     html = response.text
     assert card_units(html) == list(range(96))
     assert "page 1 of 22" in html and f'href="{layer_path(dashboard)}?page=2"' in html
-    assert 'hx-get="' + layer_path(dashboard) + '?page=2&amp;part=cards"' in html
+    assert 'hx-get="' + layer_path(dashboard) + '?page=2&amp;start=1&amp;part=cards"' in html
     assert html.count('<img src="/media/') == 96 * 5
     assert '<option value="conv1"' in html and '<option value="fc"' in html
     assert "bottom quartile" in html and "25th percentile" in html

@@ -17,7 +17,7 @@ from app.jobs import queue
 from app.jobs.dissections import config_to_params, submit_dissection
 from app.jobs.worker import run_worker
 from app.persistence.db import write_session
-from app.persistence.media import CROP_SIZE
+from app.persistence.media import CUT_ON_REQUEST
 from app.persistence.models import ConceptSet, Job, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
 from app.persistence.store import StoreCancelled, store_run
 from app.read.stored_activations import ActivationsUnavailable, load_layer_activations
@@ -82,16 +82,9 @@ def test_round_trip(settings: Settings, engine: Engine, images: list[str]) -> No
                     assert (stored.rank, stored.image_index) == (top.rank, top.image_index)
                     assert (stored.box_x0, stored.box_y0, stored.box_x1, stored.box_y1) == pytest.approx(top.box)
                     assert stored.view_file == probe_rows[top.image_index].view_file
-                    with Image.open(settings.media_dir / stored.crop_file) as crop:
-                        assert crop.format == "JPEG" and max(crop.size) == CROP_SIZE
-                    if layer.top_maps is None:
-                        assert stored.heatmap_file is None
-                    else:
-                        with Image.open(settings.media_dir / stored.heatmap_file) as heatmap:
-                            height, width = layer.top_maps.shape[-2:]
-                            assert heatmap.format == "PNG" and heatmap.convert("RGBA").mode == "RGBA"
-                            assert "transparency" in heatmap.info  # an overlay: silent places stay clear
-                            assert heatmap.size == (width, height)
+                    # Crops and heatmaps are cut on first request (tests/integration/test_top_image_media.py).
+                    assert stored.crop_file == CUT_ON_REQUEST
+                    assert stored.heatmap_file == (None if layer.top_maps is None else CUT_ON_REQUEST)
 
         artifacts = settings.data_dir / run.artifacts_dir  # stored relative to the data folder
         assert artifacts.parent == settings.artifacts_dir
@@ -100,6 +93,9 @@ def test_round_trip(settings: Settings, engine: Engine, images: list[str]) -> No
         for layer in result.layers:
             assert torch.equal(torch.load(artifacts / "top_indices" / f"{layer.name}.pt"), layer.top_indices)
             kept = load_layer_activations(artifacts, layer.name, n_images=layer.activations.shape[0])
+            if layer.top_maps is not None:  # what heatmaps are cut from, float16
+                top_maps = torch.load(artifacts / "top_maps" / f"{layer.name}.pt")
+                assert top_maps.dtype == torch.float16 and torch.allclose(top_maps.float(), layer.top_maps, atol=1e-2)
             assert torch.allclose(kept, layer.activations.float(), rtol=1e-3, atol=1e-3)  # float16 on disk
         assert torch.load(artifacts / "concepts.pt") == CONCEPTS
         assert json.loads((artifacts / "settings.json").read_text()) == run.settings

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli.commands.progress import StageBars
+from app.jobs.upload_defaults import DEMO_PROBE_SET
 
 if TYPE_CHECKING:
     from app.core.config import Settings
@@ -14,8 +15,6 @@ if TYPE_CHECKING:
 DEMO_MODEL = "efficientnet_lite0"
 #: The stem, blocks from early to late, the head and the final classifier: 2,608 neurons.
 DEMO_LAYERS = ("conv_stem", "blocks.1", "blocks.3", "blocks.5", "conv_head", "classifier")
-#: The name the demo's photographs are offered under on the upload form.
-DEMO_PROBE_SET = "demo-photos"
 
 
 def offer_demo_probe(settings: Settings, folder: Path) -> None:

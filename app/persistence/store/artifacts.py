@@ -16,6 +16,11 @@ from dissect_core.results import DissectionResult
 
 # Each layer's pooled activations [stored images, units] as float16, one file per layer.
 ACTIVATIONS_FOLDER = "activations"
+# Each spatial layer's top images' activation maps [units, top images, h, w] as float16, one file per layer:
+# what a top image's heatmap (and nothing else) is cut from on its first request.
+TOP_MAPS_FOLDER = "top_maps"
+# Each stored image's CARRY_RANK-th highest cosine over the concept set [stored images] (float32): concept evidence.
+CARRY_COSINES_FILE = "carry_cosines.pt"
 
 
 def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]) -> Path:
@@ -28,14 +33,21 @@ def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]
         if result.log_normalisers is not None:
             normalisers = result.log_normalisers.detach().cpu().contiguous().clone()
             torch.save(normalisers, partial / "log_normalisers.pt")
+        if result.carry_cosines is not None:
+            carry = result.carry_cosines.detach().cpu().float().contiguous().clone()
+            torch.save(carry, partial / CARRY_COSINES_FILE)
         (partial / "top_indices").mkdir()
         (partial / ACTIVATIONS_FOLDER).mkdir()
+        (partial / TOP_MAPS_FOLDER).mkdir()
         for layer in result.layers:
             file_name = f"{layer_file_name(layer.name)}.pt"
             torch.save(layer.top_indices.detach().cpu().contiguous().clone(), partial / "top_indices" / file_name)
             # float16 is enough for histograms, bands and correlations, and halves the bytes kept per run.
             activations = layer.activations.detach().cpu().to(torch.float16).contiguous().clone()
             torch.save(activations, partial / ACTIVATIONS_FOLDER / file_name)
+            if layer.top_maps is not None:
+                top_maps = layer.top_maps.detach().cpu().to(torch.float16).contiguous().clone()
+                torch.save(top_maps, partial / TOP_MAPS_FOLDER / file_name)
         torch.save(list(result.concepts), partial / "concepts.pt")
         (partial / "concepts.txt").write_text(concepts_text(result.concepts), encoding="utf-8")
         (partial / "settings.json").write_text(json.dumps(pinned, indent=2, sort_keys=True), encoding="utf-8")

@@ -222,9 +222,9 @@ def _top_image_row(
         "box_y0": y0,
         "box_x1": x1,
         "box_y1": y1,
-        "crop_file": media.crops[ref],
+        "crop_file": media.crop_file(ref),
         "view_file": media.views[top.image_index],
-        "heatmap_file": media.heatmaps.get(ref),
+        "heatmap_file": media.heatmap_file(ref),
     }
 
 

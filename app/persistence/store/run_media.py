@@ -1,21 +1,23 @@
-"""A run's image files: each probe image's view, and per top image its crop and heatmap (content-addressed)."""
+"""A run's image files at store time: each probe image's view (content-addressed).
+
+Top images' crops and heatmaps are not drawn here: they are cut from the view and the layer's stored maps on
+their first request (app/read/top_image_media.py), so a run with many top images per neuron stores quickly.
+"""
 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from app.core.errors import AtlasError
-from app.persistence.media import MediaStore, crop_around, heatmap_levels, heatmap_png, jpeg_bytes
+from app.persistence.media import CUT_ON_REQUEST, MediaStore, jpeg_bytes
 from dissect_core.progress import Progress
-from dissect_core.results import DissectionResult, LayerResult, TopImage
+from dissect_core.results import DissectionResult
 
 ViewLoader = Callable[[str, int, int], Image.Image]
 MEDIA_THREADS = 8
@@ -36,14 +38,18 @@ class TopRef:
 
 @dataclass
 class RunMedia:
-    """The media file names of a run: views by image index, crops and heatmaps by top image."""
+    """The media of a run: view file names by image index, and per layer how many ranks have activation maps."""
 
     views: dict[int, str] = field(default_factory=dict)
-    crops: dict[TopRef, str] = field(default_factory=dict)
-    heatmaps: dict[TopRef, str] = field(default_factory=dict)
+    map_ranks: dict[int, int] = field(default_factory=dict)
 
+    def crop_file(self, ref: TopRef) -> str:
+        """Return what a top image's `crop_file` holds: its crop is cut on first request."""
+        return CUT_ON_REQUEST
 
-DrawnTops = list[tuple[TopRef, str, str | None]]
+    def heatmap_file(self, ref: TopRef) -> str | None:
+        """Return what a top image's `heatmap_file` holds: cut on first request, or None without a map."""
+        return CUT_ON_REQUEST if ref.rank_position < self.map_ranks.get(ref.layer, 0) else None
 
 
 def write_run_media(
@@ -53,19 +59,21 @@ def write_run_media(
     progress: Progress | None,
     should_stop: Callable[[], bool] | None,
 ) -> RunMedia:
-    """Write every probe image's view and every top image's crop and heatmap; return their file names."""
-    draw = _ImageDrawer(media_store, result, load_view or _default_view_loader())
-    media = RunMedia()
+    """Write every probe image's view; return their file names and which top images will have heatmaps."""
+    draw = _ViewWriter(media_store, result, load_view or _default_view_loader())
+    media = RunMedia(
+        map_ranks={
+            position: int(layer.top_maps.shape[1])
+            for position, layer in enumerate(result.layers)
+            if layer.top_maps is not None and layer.top_maps.ndim == 4
+        }
+    )
     total = len(result.image_paths)
-    # PIL's resize, blend and JPEG encoding release the GIL, so a few threads overlap well.
+    # PIL's resize and JPEG encoding release the GIL, so a few threads overlap well.
     pool = ThreadPoolExecutor(max_workers=min(MEDIA_THREADS, os.cpu_count() or 1))
     try:
-        for done, (image_index, view_file, drawn) in enumerate(pool.map(draw, range(total)), start=1):
+        for done, (image_index, view_file) in enumerate(pool.map(draw, range(total)), start=1):
             media.views[image_index] = view_file
-            for ref, crop_file, heatmap_file in drawn:
-                media.crops[ref] = crop_file
-                if heatmap_file is not None:
-                    media.heatmaps[ref] = heatmap_file
             if done % 64 == 0 or done == total:
                 if should_stop and should_stop():
                     raise StoreCancelled("stopped on request while writing media files; nothing was stored")
@@ -76,24 +84,17 @@ def write_run_media(
     return media
 
 
-class _ImageDrawer:
-    """Draws one probe image's files: its view, then the crop and heatmap of each top image it holds."""
+class _ViewWriter:
+    """Writes one probe image's view: the target model's input view (resize + centre crop) as a JPEG."""
 
     def __init__(self, media_store: MediaStore, result: DissectionResult, load_view: ViewLoader) -> None:
         self.media_store = media_store
         self.image_paths = result.image_paths
         self.view_size = view_size(result.settings)
         self.load_view = load_view
-        self.levels = [_layer_levels(layer) for layer in result.layers]
-        self.tops_by_image: dict[int, list[tuple[TopRef, TopImage]]] = defaultdict(list)
-        for layer_position, layer in enumerate(result.layers):
-            for neuron_position, tops in enumerate(layer.top_images):
-                for rank_position, top in enumerate(tops):
-                    ref = TopRef(layer_position, neuron_position, rank_position)
-                    self.tops_by_image[top.image_index].append((ref, top))
 
-    def __call__(self, image_index: int) -> tuple[int, str, DrawnTops]:
-        """Return the image index, its view's file and (ref, crop file, heatmap file or None) per top image."""
+    def __call__(self, image_index: int) -> tuple[int, str]:
+        """Return the image index and its view's file."""
         path = self.image_paths[image_index]
         try:
             view = self.load_view(path, *self.view_size).convert("RGB")
@@ -101,21 +102,7 @@ class _ImageDrawer:
             raise AtlasError(
                 f"probe image {path} can no longer be read ({error}); restore it and run the dissection again"
             ) from None
-        view_file = self.media_store.put(jpeg_bytes(view), ".jpg")
-        drawn: DrawnTops = []
-        crops_by_box: dict[tuple[float, ...], str] = {}  # neurons peaking at the same place share one crop
-        for ref, top in self.tops_by_image.get(image_index, []):
-            box = tuple(top.box)
-            if box not in crops_by_box:
-                crops_by_box[box] = self.media_store.put(jpeg_bytes(crop_around(view, top.box)), ".jpg")
-            drawn.append((ref, crops_by_box[box], self._heatmap_file(ref)))
-        return image_index, view_file, drawn
-
-    def _heatmap_file(self, ref: TopRef) -> str | None:
-        layer_levels = self.levels[ref.layer]
-        if layer_levels is None or ref.rank_position >= layer_levels.shape[1]:
-            return None
-        return self.media_store.put(heatmap_png(layer_levels[ref.neuron, ref.rank_position]), ".png")
+        return image_index, self.media_store.put(jpeg_bytes(view), ".jpg")
 
 
 def view_size(result_settings: dict[str, Any]) -> tuple[int, int]:
@@ -130,9 +117,3 @@ def _default_view_loader() -> ViewLoader:
     from dissect_core.data.probe import load_view
 
     return load_view
-
-
-def _layer_levels(layer: LayerResult) -> np.ndarray | None:
-    if layer.top_maps is None:
-        return None
-    return heatmap_levels(layer.top_maps.detach().float().cpu().numpy())

@@ -11,13 +11,16 @@ from app.core.urls import api_url, job_url, run_url
 from app.jobs.typed_concepts import keep_typed_concept, relabel_with_typed_concepts
 from app.persistence.db import write_session
 from app.read import queries
-from app.read.concept_search import score_neuron, search_layer
+from app.read.concept_evidence import concept_evidence
+from app.read.concept_search import MAX_CONCEPT_CHARS, score_neuron, search_layer
+from app.read.evidence_schemas import ConceptEvidence
 from app.read.schemas import ConceptSearchResult, JobCreated, NeuronConceptScore, TypedConceptView
-from app.web.deps import EditorDep, EngineDep, ReadCacheDep, SearcherDep, SessionDep, SettingsDep
+from app.web.deps import DistributionsDep, EditorDep, EngineDep, ReadCacheDep, SearcherDep, SessionDep, SettingsDep
 from app.web.errors import API_ERRORS
 from app.web.htmx import TYPED_CONCEPTS_CHANGED
 from app.web.paging import MAX_LIMIT, Id
 from app.web.resources import Page, Redirect, resource
+from app.web.routes.distribution import distribution_context
 from app.web.routes.layers import layer_page_context
 from app.web.routes.neurons import neuron, neuron_page_context
 from dissect_core.errors import DissectError
@@ -86,9 +89,12 @@ def neuron_concept_score(outcome: NeuronConceptScore | DissectError, q: str = ""
     return {"concept": q, "concept_score": score, "concept_error": _problem(outcome, q)}
 
 
-def scored_neuron_page(run_id: Id, layer: str, unit: Id, session: SessionDep, cache: ReadCacheDep) -> dict[str, object]:
+def scored_neuron_page(
+    run_id: Id, layer: str, unit: Id, session: SessionDep, cache: ReadCacheDep, distributions: DistributionsDep
+) -> dict[str, object]:
     """Return the neuron page around the score: the neuron, as its permalink shows it."""
-    return neuron_page_context(cache.run(session, run_id), neuron(run_id, layer, unit, session, cache))
+    run, detail = cache.run(session, run_id), neuron(run_id, layer, unit, session, cache)
+    return {**neuron_page_context(run, detail), **distribution_context(session, run, detail, distributions)}
 
 
 @resource(
@@ -105,8 +111,44 @@ def scored_neuron_page(run_id: Id, layer: str, unit: Id, session: SessionDep, ca
 def neuron_concept(
     run_id: Id, layer: str, unit: Id, q: Concept, session: SessionDep, searcher: SearcherDep
 ) -> NeuronConceptScore:
-    """A typed concept's soft-WPMI score on one neuron and the neuron's rank for it in the layer."""
-    return score_neuron(session, searcher, run_id, layer, unit, q)
+    """A typed concept's soft-WPMI score on one neuron, the neuron's rank for it in the layer, and its evidence:
+    the probe images the encoder rates highest for the concept, each a hit or a miss."""
+    score = score_neuron(session, searcher, run_id, layer, unit, q)
+    evidence = concept_evidence(session, searcher, run_id, layer, unit, score.concept)
+    return score.model_copy(update={"evidence": evidence})
+
+
+def evidence_context(outcome: ConceptEvidence | DissectError) -> dict[str, object]:
+    """Return the context of a concept's evidence on a neuron: the evidence, or what kept it from being shown."""
+    evidence = outcome if isinstance(outcome, ConceptEvidence) else None
+    return {"evidence": evidence, "evidence_error": None if evidence else str(outcome)}
+
+
+@resource(
+    router,
+    "/runs/{run_id}/layers/{layer:path}/neurons/{unit}/concept-evidence",
+    html=Page(
+        "neuron.html",
+        context=evidence_context,
+        fragment="partials/concept_evidence.html",
+        page_context=scored_neuron_page,
+        shown_errors=(DissectError,),
+    ),
+)
+def neuron_concept_evidence(
+    run_id: Id,
+    layer: str,
+    unit: Id,
+    session: SessionDep,
+    searcher: SearcherDep,
+    q: Annotated[
+        str, Query(max_length=MAX_CONCEPT_CHARS, description="the concept, e.g. 'camel'; left out: the neuron's label")
+    ] = "",
+) -> ConceptEvidence:
+    """The probe images the run's encoder rates highest for a concept (the neuron's label unless `q` names one),
+    each a hit (the neuron fires: activation at or above its 95th percentile) or a miss, and how many probe
+    images carry the concept at all."""
+    return concept_evidence(session, searcher, run_id, layer, unit, q)
 
 
 def concept_ranking(

@@ -2,16 +2,16 @@
 
 # No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from app.read.read_cache import ReadCache
 from app.read.schemas import LayerSummary, NeuronSort
 from app.web.deps import PreloaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
-from app.web.paging import PAGE_SIZE, Id, PageNumber, make_pager, page_offset
+from app.web.paging import MAX_PAGE, PAGE_SIZE, Id, PageNumber, make_pager, page_offset, shown_pages
 from app.web.resources import Page, resource
 
 SORT_CHOICES: tuple[tuple[str, str], ...] = (
@@ -44,19 +44,24 @@ def layer_page_context(
     q: str,
     page: int,
     reliable: bool = False,
+    start: int | None = None,
+    cards_only: bool = False,
 ) -> dict[str, object]:
-    """Return what layer.html and its grid partials need for one grid state."""
+    """Return what layer.html and its grid partials need for one grid state: pages `start`…`page` (`page` alone by
+    default; `cards_only`: the cards of `page` alone, for "load more", with the pager of every page on screen)."""
     run = cache.run(session, run_id)
     facts = cache.layer(session, run_id, layer)
     index = cache.layer_index(session, run_id, layer)
-    listing = index.page(offset=page_offset(page), limit=PAGE_SIZE, sort=sort, q=q, reliable=reliable)
+    first_page = page if cards_only else shown_pages(page, start)
+    limit = PAGE_SIZE * (page - first_page + 1)
+    listing = index.page(offset=page_offset(first_page), limit=limit, sort=sort, q=q, reliable=reliable)
     return {
         "title": f"{facts.name} · run {run_id}",
         "run": run,
         "run_id": run_id,
         "layer": facts.summary,
         "page": listing,
-        "pager": make_pager(listing, page),
+        "pager": make_pager(listing, page, start=start),
         "sorts": SORT_CHOICES + R_SORT_CHOICES if facts.summary.evaluation is not None else SORT_CHOICES,
         "layer_index": index,
     }
@@ -74,13 +79,25 @@ def layer_page(
     page: PageNumber = 1,
     part: GridPart = "grid",
     reliable: bool = False,
+    start: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description="the first page on screen")] = None,
 ) -> dict[str, object]:
     """Return layer.html's context for the grid state in the URL (`reliable`: only reliable labels).
 
     `part` is what htmx gets (`grid_fragment` reads it); it is declared so that kept answers are keyed by it.
     """
     preloader.request(run_id, layer)  # so the first concept typed finds the encoder and the layer loaded
-    return layer_page_context(session, cache, run_id, layer, sort=sort, q=q.strip(), page=page, reliable=reliable)
+    return layer_page_context(
+        session,
+        cache,
+        run_id,
+        layer,
+        sort=sort,
+        q=q.strip(),
+        page=page,
+        reliable=reliable,
+        start=start,
+        cards_only=part == "cards",
+    )
 
 
 def grid_fragment(request: Request) -> str:

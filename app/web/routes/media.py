@@ -1,4 +1,8 @@
-"""Media files (views, crops, heatmaps) from the media dir; names are content hashes, so cached forever."""
+"""Media files (views, crops, heatmaps) from the media dir; names are content hashes, so cached forever.
+
+A top image's crop and heatmap have a stable URL by run, layer, unit and rank: cut on the first request, kept in
+the media store by content hash, and plain file hits afterwards (a stored run never changes, so neither do they).
+"""
 
 # No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
 
@@ -8,7 +12,9 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
 from app.core.errors import NotFound
-from app.web.deps import SettingsDep
+from app.read.top_image_media import media_kind, top_media_file
+from app.web.deps import SessionDep, SettingsDep
+from app.web.paging import Id
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -31,6 +37,17 @@ def resolve_media_path(media_dir: Path, relative: str) -> Path:
     if not path.is_relative_to(root) or not path.is_file():
         raise NotFound(f"There is no media file '{relative}'; it may belong to a run that was deleted.")
     return path
+
+
+# Declared before the catch-all below, which would take these paths for file names.
+@router.get("/runs/{run_id}/layers/{layer}/neurons/{unit}/top/{rank}/{file_name}")
+def top_image_media(
+    run_id: Id, layer: str, unit: Id, rank: Id, file_name: str, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """A top image's crop (`crop.jpg`) or heatmap (`heatmap.png`), cut on its first request."""
+    kind = media_kind(file_name)
+    path = top_media_file(session, settings, run_id=run_id, layer=layer, unit=unit, rank=rank, kind=kind)
+    return FileResponse(path, headers={"Cache-Control": IMMUTABLE})
 
 
 @router.get("/{path:path}")

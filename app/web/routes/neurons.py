@@ -10,20 +10,24 @@ from fastapi.responses import RedirectResponse
 from app.core.urls import api_url, neuron_url
 from app.read import queries
 from app.read.schemas import NeuronDetail, NeuronList, NeuronSort, RunDetail
-from app.web.deps import PreloaderDep, ReadCacheDep, SessionDep
+from app.web.deps import DistributionsDep, PreloaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
 from app.web.paging import MAX_LIMIT, Id, Offset, unit_grid_url
 from app.web.resources import Page, Redirect, resource
+from app.web.routes.distribution import distribution_context
+from app.web.sorted_neighbours import neighbour_links
+from app.web.top_images_pager import TopPage, top_images_page
 
 router = APIRouter(tags=["neurons"], responses=API_ERRORS)
 
 
-def neuron_page_context(run: RunDetail, neuron: NeuronDetail) -> dict[str, object]:
-    """Return what neuron.html needs for a neuron (no concept scored yet)."""
+def neuron_page_context(run: RunDetail, neuron: NeuronDetail, top_page: int = 1) -> dict[str, object]:
+    """Return what neuron.html needs for a neuron (no concept scored yet), showing a page of its top images."""
     return {
         "title": f"{neuron.label} · {neuron.layer}/{neuron.unit}",
         "run": run,
         "neuron": neuron,
+        "top_images": top_images_page(neuron, top_page),
         "layer_back_url": unit_grid_url(run.id, neuron.layer, neuron.unit),
         "concept": None,
         "concept_score": None,
@@ -32,11 +36,24 @@ def neuron_page_context(run: RunDetail, neuron: NeuronDetail) -> dict[str, objec
 
 
 def neuron_page(
-    neuron: NeuronDetail, session: SessionDep, cache: ReadCacheDep, preloader: PreloaderDep
+    neuron: NeuronDetail,
+    session: SessionDep,
+    cache: ReadCacheDep,
+    preloader: PreloaderDep,
+    distributions: DistributionsDep,
+    top_page: TopPage = 1,
+    sort: NeuronSort = "unit",
+    q: str = "",
 ) -> dict[str, object]:
-    """Return neuron.html's context: label, runners-up, top images with boxes and heatmaps, the run's settings."""
+    """Return neuron.html's context: label, runners-up, a page of top images with boxes and heatmaps, settings,
+    and the activation histogram, quantile bands and similar neurons; previous/next follow the grid's `sort`/`q`."""
     preloader.request(neuron.run_id, neuron.layer)  # so the first concept scored on it finds the encoder loaded
-    return neuron_page_context(cache.run(session, neuron.run_id), neuron)
+    run = cache.run(session, neuron.run_id)
+    return {
+        **neuron_page_context(run, neuron, top_page),
+        **distribution_context(session, run, neuron, distributions),
+        "neighbours": neighbour_links(session, cache, neuron, sort, q),
+    }
 
 
 # The neuron route comes before `neurons`, and both before the layer's own route: `{layer:path}` matches slashes.

@@ -5,16 +5,19 @@
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, delete
 
 from app.auth.permissions import require_owner
 from app.core.urls import API_PREFIX, layer_url, run_url
+from app.jobs.run_details import BadRunDetails, RunDetailsEdit, edit_run_details
 from app.persistence.db import write_session
-from app.persistence.models import Run, User
+from app.persistence.models import RUN_NAME_MAX, RUN_NOTES_MAX, Run, User
 from app.read import export, queries
 from app.read.read_cache import ReadCache
+from app.read.run_lineage import same_architecture_links
 from app.read.schemas import LayerSummary, RunDetail, RunSummary, SearchResult
 from app.web.deps import (
     EditorDep,
@@ -26,7 +29,7 @@ from app.web.deps import (
     SessionsDep,
     TemplatesDep,
 )
-from app.web.errors import API_ERRORS
+from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody
 from app.web.paging import MAX_LIMIT, Id
 from app.web.resources import Page, Redirect, resource
 from app.web.response_cache import ResponseCache
@@ -48,16 +51,19 @@ def runs(session: SessionDep) -> list[RunSummary]:
 
 
 def run_page(run: RunDetail, session: SessionDep, cache: ReadCacheDep, preloader: PreloaderDep) -> dict[str, object]:
-    """Return run.html's context: the run, its layers' overview of their labels, and the concepts kept so far."""
+    """Return run.html's context: the run, its layers' overview of their labels, the concepts kept so far, and the
+    runs it compares with (its parent first)."""
     preloader.request(run.id)  # so the first concept typed on its pages finds the encoder loaded
     overview = cache.overview(session, run.id)
     return {
-        "title": f"run {run.id} · {run.model_name}",
+        "title": run.title or f"run {run.id} · {run.model_name}",
         "run": run,
         "run_id": run.id,
         "overview": overview,
         "evaluated": any(layer.n_evaluated for layer in overview),
         "typed_concepts": queries.list_typed_concepts(session, run.id),
+        "comparable": same_architecture_links(session, run.id, run.architecture),
+        "details_error": None,
     }
 
 
@@ -65,6 +71,70 @@ def run_page(run: RunDetail, session: SessionDep, cache: ReadCacheDep, preloader
 def run(run_id: Id, session: SessionDep) -> RunDetail:
     """One run with its pinned settings and layers."""
     return queries.run_detail(session, run_id)
+
+
+class RunDetailsBody(BaseModel):
+    """A change of a run's name or notes: a field left out stays as it is, an empty one is cleared."""
+
+    name: str | None = Field(None, max_length=RUN_NAME_MAX, description="what to call the run")
+    notes: str | None = Field(None, max_length=RUN_NOTES_MAX, description="the owner's notes on the run")
+
+
+def _edit_details(
+    run_id: int, edit: RunDetailsEdit, engine: Engine, user: User, caches: tuple[ReadCache, ResponseCache]
+) -> None:
+    """Store a run's new name or notes (its owner or an admin) and forget its cached pages, which show them."""
+    with write_session(engine) as session:
+        edit_run_details(session, user, run_id, edit)
+    for cache in caches:
+        cache.forget_run(run_id)
+
+
+EDIT_RESPONSES: dict[int | str, dict[str, object]] = {
+    **WRITE_ERRORS,
+    400: {"model": ErrorBody, "description": "the body is not JSON"},
+    403: {"model": ErrorBody, "description": "not the owner"},
+}
+
+
+@router.patch(API_PREFIX + "/runs/{run_id}", responses=EDIT_RESPONSES)
+def edit_run_api(
+    run_id: Id,
+    body: RunDetailsBody,
+    engine: EngineDep,
+    user: EditorDep,
+    session: SessionDep,
+    read_cache: ReadCacheDep,
+    response_cache: ResponseCacheDep,
+) -> RunDetail:
+    """Rename a run or change its notes (its owner or an admin); answer the run as it is now."""
+    _edit_details(run_id, RunDetailsEdit(body.name, body.notes), engine, user, (read_cache, response_cache))
+    return queries.run_detail(session, run_id)
+
+
+@router.post("/runs/{run_id}/details", include_in_schema=False)
+def edit_run_form(
+    request: Request,
+    run_id: Id,
+    engine: EngineDep,
+    user: EditorDep,
+    session: SessionDep,
+    templates: TemplatesDep,
+    read_cache: ReadCacheDep,
+    response_cache: ResponseCacheDep,
+    preloader: PreloaderDep,
+    name: Annotated[str, Form()] = "",
+    notes: Annotated[str, Form()] = "",
+) -> Response:
+    """Rename a run or change its notes from its page's form, then show the page again; a problem is shown on the
+    page, the form keeping what was typed."""
+    try:
+        _edit_details(run_id, RunDetailsEdit(name, notes), engine, user, (read_cache, response_cache))
+    except BadRunDetails as problem:
+        context = run_page(queries.run_detail(session, run_id), session, read_cache, preloader)
+        context.update(details_error=str(problem), typed_name=name, typed_notes=notes)
+        return templates.TemplateResponse(request, "run.html", context, status_code=422)
+    return RedirectResponse(run_url(run_id), status_code=303)
 
 
 def chosen_layer(_layers: list[LayerSummary], run_id: Id, session: SessionDep, layer: str = "") -> str:

@@ -15,11 +15,20 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
 
 from app.core.config import Settings
-from app.core.redact import redact_paths
+from app.core.redact import redact_paths, strip_ansi
 from app.core.urls import API_PREFIX, api_url, job_url
 from app.jobs.architectures import ArchitectureCatalog
 from app.jobs.catalogue import allowed_encoders
-from app.jobs.uploads import BadUpload, UploadValues, accept_upload, check_upload_quotas, receive_checkpoint
+from app.jobs.upload_defaults import default_encoder, default_probe
+from app.jobs.upload_problems import problems_by_field
+from app.jobs.uploads import (
+    BadUpload,
+    UploadValues,
+    accept_upload,
+    check_upload_quotas,
+    receive_checkpoint,
+    refuse_without_file,
+)
 from app.persistence.models import User
 from app.read.catalogue import list_concept_sets, list_probe_sets
 from app.read.schemas import JobCreated, LayerOption
@@ -86,11 +95,15 @@ async def submit_upload(
     bounded = Request(request.scope, _counting_receive(request, limit + FORM_OVERHEAD_BYTES, limit))
     async with bounded.form(max_files=1, max_fields=100) as form:
         request.state.upload_values = UploadValues.from_form(form)
+        values = request.state.upload_values
         upload = form.get("checkpoint")
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise BadUpload("No checkpoint file was sent; choose a .pt, .pth or .safetensors file.")
-        received = await receive_checkpoint(upload, settings)
-    values = request.state.upload_values
+        try:
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise BadUpload("No checkpoint file was sent; choose a .pt, .pth or .safetensors file.")
+            received = await receive_checkpoint(upload, settings)
+        except BadUpload as missing:  # say what else is wrong too, so the form is fixed in one go
+            await run_in_threadpool(refuse_without_file, engine, settings, catalog, values, missing)
+            raise
     return await run_in_threadpool(partial(accept_upload, engine, settings, catalog, values, received, owner=owner))
 
 
@@ -124,27 +137,54 @@ class UploadForm:
     catalog: CatalogDep
     settings: SettingsDep
 
-    def render(self, values: UploadValues, error: str | None = None, status: int = 200) -> Response:
-        """Return the form filled with `values`, saying what was wrong with the last upload if anything was."""
+    def probe_options(self) -> list[str]:
+        """Return the probe sets the form offers, by name."""
+        return [probe_set.name for probe_set in list_probe_sets(self.session)]
+
+    def starting_values(self, architecture: str) -> UploadValues:
+        """Return the form's first values: the architecture's main stages, and a probe set and encoder that work
+        offline when the default ones would need a download."""
+        return UploadValues(
+            architecture=architecture,
+            layers=tuple(main_layers_or_none(self.catalog, architecture)),
+            probe=default_probe(self.probe_options(), self.settings.data_dir),
+            encoder=default_encoder(allowed_encoders(self.settings)),
+        )
+
+    def render(self, values: UploadValues, error: DissectError | None = None, status: int = 200) -> Response:
+        """Return the form filled with `values`, each problem of the last upload shown next to its field."""
         layer_options, layer_error = [], None
         try:
             layer_options = self.catalog.layers(values.architecture) if values.architecture else []
         except Exception as problem:  # the form must still render when one architecture cannot be built
             cause = redact_paths(str(problem))
             layer_error = f"Could not list the layers of {values.architecture} ({cause}); pick another architecture."
+        problems = {
+            field: [redact_paths(message) for message in messages]
+            for field, messages in (problems_by_field(error) if error is not None else {}).items()
+        }
         context = {
             "title": "Upload",
             "architectures": self.catalog.names(),
             "values": values,
             "layer_options": layer_options,
+            "main_layers": main_layers_or_none(self.catalog, values.architecture),
             "layer_error": layer_error,
-            "error": error,
+            "problems": problems,
             "limit_mb": round(self.settings.upload_limit_bytes / 2**20),
-            "probe_options": [probe_set.name for probe_set in list_probe_sets(self.session)],
+            "probe_options": self.probe_options(),
             "concept_options": [concept_set.name for concept_set in list_concept_sets(self.session)],
             "encoder_options": allowed_encoders(self.settings),
         }
         return self.templates.TemplateResponse(self.request, "upload.html", context, status_code=status)
+
+
+def main_layers_or_none(catalog: ArchitectureCatalog, architecture: str) -> list[str]:
+    """Return the architecture's main stages, or none when it is unknown or cannot be built (the form says why)."""
+    try:
+        return catalog.main_layers(architecture) if architecture else []
+    except Exception:  # the layer list shows the problem
+        return []
 
 
 UploadFormDep = Annotated[UploadForm, Depends()]
@@ -154,7 +194,7 @@ UploadFormDep = Annotated[UploadForm, Depends()]
 def upload_page(form: UploadFormDep, catalog: CatalogDep, _user: EditorDep, architecture: str = "") -> Response:
     """The upload form (for editors); `architecture` picks whose layers are listed."""
     chosen = architecture if architecture in catalog.names() else catalog.default()
-    return form.render(UploadValues(architecture=chosen))
+    return form.render(form.starting_values(chosen))
 
 
 @router.post("/upload", response_class=HTMLResponse, include_in_schema=False)
@@ -171,7 +211,7 @@ async def upload_submit(
         job_id = await submit_upload(request, engine, settings, catalog, user)
     except DissectError as error:
         values = getattr(request.state, "upload_values", None) or UploadValues(architecture=catalog.default())
-        return await run_in_threadpool(form.render, values, str(error), error_status(error))
+        return await run_in_threadpool(form.render, values, error, error_status(error))
     return RedirectResponse(job_url(job_id), status_code=303)
 
 
@@ -195,7 +235,7 @@ async def upload_api(
     try:
         job_id = await submit_upload(request, engine, settings, catalog, user)
     except DissectError as error:
-        return JSONResponse({"detail": str(error)}, status_code=error_status(error))
+        return JSONResponse({"detail": strip_ansi(str(error))}, status_code=error_status(error))
     created = JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
     return JSONResponse(created.model_dump(), status_code=201, headers={"Location": created.api_url})
 
@@ -210,7 +250,9 @@ def architecture_layers(request: Request, architecture: str, catalog: CatalogDep
     """The architecture's layers in forward order; htmx gets the upload form's layer picker instead."""
     options = catalog.layers(architecture)
     if is_htmx(request.headers):
-        context = {"layer_options": options, "values": UploadValues(architecture=architecture), "layer_error": None}
+        main = catalog.main_layers(architecture)
+        values = UploadValues(architecture=architecture, layers=tuple(main))
+        context = {"layer_options": options, "main_layers": main, "values": values, "layer_error": None}
         return templates.TemplateResponse(request, "partials/layer_picker.html", context)
     return JSONResponse([option.model_dump() for option in options])
 

@@ -29,7 +29,7 @@ def test_pager_links_keep_the_grid_state() -> None:
     assert (pager.page, pager.n_pages, pager.first, pager.last) == (2, 22, 97, 192)
     assert pager.previous_url == "/runs/1/layers/blocks.3?sort=-score"
     assert pager.next_url == "/runs/1/layers/blocks.3?sort=-score&page=3"
-    assert pager.more_url == "/runs/1/layers/blocks.3?sort=-score&page=3&part=cards"
+    assert pager.more_url == "/runs/1/layers/blocks.3?sort=-score&page=3&start=2&part=cards"
     last = make_pager(listing(2048, 2016, 32), page=22)
     assert last.next_url is None and last.more_url is None and last.last == 2048
     with pytest.raises(NotFound, match="22 pages"):

@@ -1,0 +1,43 @@
+"""A classifier's final layer: the class name a unit stands for (pinned from the weights) and whether its label
+matches it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from dissect_core.data.vocabulary import lemma
+from dissect_core.evaluation.evaluate import normalise_class_name
+
+
+@lru_cache(maxsize=8192)
+def comparable(name: str) -> str:
+    """Return a label or class name as compared: lower case, `_` as spaces, each word lemmatised (`Camels` ->
+    `camel`)."""
+    return " ".join(lemma(word) for word in normalise_class_name(name).split())
+
+
+def label_matches_class(label: str, class_name: str) -> bool:
+    """Return whether the label equals the class name or one of its comma-separated synonyms (any case, any
+    inflection)."""
+    wanted = comparable(label)
+    return bool(wanted) and any(comparable(synonym) == wanted for synonym in class_name.split(",") if synonym.strip())
+
+
+def unit_class_name(settings: Mapping[str, Any], n_units: int, unit: int) -> str | None:
+    """Return the class name of a unit of a layer whose units are the run's classes, else None.
+
+    The run pins its weights' `class_names`; a layer with as many units as there are classes is the classifier's
+    final layer. Random initialisations and runs stored before class names were pinned have none.
+    """
+    names = settings.get("class_names")
+    if not isinstance(names, list) or not names or len(names) != n_units or not 0 <= unit < n_units:
+        return None
+    return str(names[unit])
+
+
+def class_fields(settings: Mapping[str, Any], n_units: int, unit: int, label: str) -> dict[str, Any]:
+    """Return a neuron's `class_name` and `label_matches_class` (both None off a classifier's final layer)."""
+    name = unit_class_name(settings, n_units, unit)
+    return {"class_name": name, "label_matches_class": None if name is None else label_matches_class(label, name)}

@@ -1,0 +1,45 @@
+"""A neuron's distribution evidence: its activation histogram, quantile bands and most correlated units (JSON), and
+what the neuron page's distribution panels need."""
+
+# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
+from app.read.distribution_cache import NeuronDistributions
+from app.read.distribution_schemas import NeuronDistribution
+from app.read.schemas import NeuronDetail, RunDetail
+from app.web.charts import activation_histogram_svg
+from app.web.deps import DistributionsDep, ReadCacheDep, SessionDep
+from app.web.errors import API_ERRORS
+from app.web.paging import Id
+from app.web.resources import resource
+
+router = APIRouter(tags=["neurons"], responses=API_ERRORS)
+
+
+# Before the layer's own route: `{layer:path}` matches slashes.
+@resource(router, "/runs/{run_id}/layers/{layer:path}/neurons/{unit}/distribution", html=None, immutable=True)
+def neuron_distribution(
+    run_id: Id, layer: str, unit: Id, session: SessionDep, cache: ReadCacheDep, distributions: DistributionsDep
+) -> NeuronDistribution:
+    """One neuron's activation over every stored probe image: histogram bins, examples from the top 1%, 1–5%, 5–20%
+    and 20–50% and a random sample, and the 10 most correlated units in its layer and in the run's other layers.
+    A run stored before activations were kept says why in `unavailable`."""
+    run = cache.run(session, run_id)
+    detail = cache.layer_index(session, run_id, layer).detail(run, unit)
+    return distributions.evidence(session, run, detail)
+
+
+def distribution_context(
+    session: Session, run: RunDetail, neuron: NeuronDetail, distributions: NeuronDistributions
+) -> dict[str, object]:
+    """Return what partials/neuron_distribution.html needs: the evidence and its chart, or why there is none."""
+    evidence = distributions.evidence(session, run, neuron)
+    if evidence.unavailable is not None:
+        return {"distribution": None, "distribution_chart": None, "distribution_error": evidence.unavailable}
+    return {
+        "distribution": evidence,
+        "distribution_chart": activation_histogram_svg(evidence),
+        "distribution_error": None,
+    }
