@@ -10,6 +10,9 @@ tower of open_clip ViT-B-16 (random weights: the same compute as the real one, n
 
     .venv/bin/python -m bench.bench_dashboard [--requests 2000] [--clients 20]
 
+Every layer of the run gets float16 activations over the same 50,000 images, so the neuron page computes its
+histogram, quantile bands and similar neurons (across all layers) as on a real run of that size.
+
 Targets: p95 < 50 ms per endpoint, concept search < 1 s.
 """
 
@@ -60,6 +63,22 @@ def write_realistic_artifacts(artifacts_dir: Path) -> None:
     torch.save(torch.randn(N_IMAGES, generator=generator) + 10.0, artifacts_dir / "log_normalisers.pt")
     top = torch.randint(0, N_IMAGES, (N_UNITS, TOP_K), generator=generator)
     torch.save(top, artifacts_dir / "top_indices" / f"{LAYER}.pt")
+
+
+def write_realistic_activations(artifacts_dir: Path, layers: dict[str, int]) -> None:
+    """Give every layer of the run float16 activations over N_IMAGES images, as the store keeps them, with shared
+    factors so that units correlate as real ones do (the neuron page's histogram, bands and similar neurons)."""
+    import torch
+
+    from app.persistence.store.artifacts import ACTIVATIONS_FOLDER
+
+    generator = torch.Generator().manual_seed(1)
+    factors = torch.randn(N_IMAGES, 16, generator=generator)
+    (artifacts_dir / ACTIVATIONS_FOLDER).mkdir(exist_ok=True)
+    for layer, n_units in layers.items():
+        mixing = torch.randn(16, n_units, generator=generator) / 4
+        activations = torch.relu(factors @ mixing + torch.randn(N_IMAGES, n_units, generator=generator))
+        torch.save(activations.to(torch.float16), artifacts_dir / ACTIVATIONS_FOLDER / f"{layer}.pt")
 
 
 def serve(data_dir: Path, port: int, encoder: str) -> None:
@@ -173,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         dashboard = build_dashboard(Path(tmp) / "data")
         run_id = dashboard.newer.run_id
         write_realistic_artifacts(dashboard.newer.artifacts_dir)
+        layer_units = {layer.name: layer.n_units for layer in dashboard.newer.layers}
+        write_realistic_activations(dashboard.newer.artifacts_dir, layer_units)
         dashboard.engine.dispose()
         port = free_port()
         base = f"http://127.0.0.1:{port}"

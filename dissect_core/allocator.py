@@ -3,7 +3,8 @@
 By default glibc serves each allocation above a (dynamic) threshold with its own `mmap` and returns it with `munmap`
 when freed, so every batch of a probe pass maps the same hundreds of megabytes afresh and pays a page fault per 4 KiB
 page (PROFILE.md: 0.9 million minor faults and 2 s of kernel time per ViT-B-16 batch on 2 cores). Raising the mmap
-threshold to its maximum and keeping freed memory at the top of the heap lets the next batch reuse those pages.
+threshold to its maximum, serving even larger blocks from the heap (M_MMAP_MAX 0) and keeping freed memory at the top
+of the heap lets the next batch reuse those pages. A dissection's process holds about its peak a little longer.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import sys
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
+M_MMAP_MAX = -4
 MIB = 1024 * 1024
-# glibc caps M_MMAP_THRESHOLD at 4 MiB * sizeof(long) (32 MiB on 64-bit); larger blocks are still mapped.
+# glibc caps M_MMAP_THRESHOLD at 4 MiB * sizeof(long) (32 MiB on 64-bit); M_MMAP_MAX 0 keeps larger blocks (a conv
+# stem's batch output is ~50 MB) in the heap too.
 MMAP_THRESHOLD = 32 * MIB
 TRIM_THRESHOLD = 1024 * MIB
 TOP_PAD = 64 * MIB
@@ -39,6 +42,11 @@ def tune_allocator() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD))
+    settings = (
+        (M_MMAP_MAX, 0),
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+        (M_TOP_PAD, TOP_PAD),
+    )
     _tuned = all(mallopt(parameter, value) == 1 for parameter, value in settings)
     return _tuned
