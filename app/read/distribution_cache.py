@@ -4,11 +4,10 @@ image views, and the most correlated units. Each layer is standardised once and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.lru import LRUCache
@@ -24,12 +23,11 @@ from app.read.distribution_schemas import (
 )
 from app.read.neuron_distribution import (
     Band,
+    LayerEvidence,
     Standardised,
-    centred_unit,
     distribution_seed,
-    histogram,
-    most_correlated,
-    quantile_bands,
+    layer_evidence,
+    most_correlated_all,
     standardise,
 )
 from app.read.queries import get_run
@@ -62,11 +60,25 @@ class NeuronDistributions:
         self._layers: LRUCache[tuple[Path, str], Standardised] = LRUCache(
             max_layers, weigh=Standardised.nbytes, max_weight=max_bytes
         )
+        # Every unit's histogram and bands, and its most correlated units in each layer, computed for a whole layer
+        # on its first request (seconds at 50,000 images x 2,048 units), so that later pages only look them up.
+        self._evidence: LRUCache[tuple[Path, str], LayerEvidence] = LRUCache(max_layers)
+        self._similar_tables: LRUCache[tuple[Path, str, str], tuple[torch.Tensor, torch.Tensor]] = LRUCache(
+            max_layers * 8
+        )
+        # What a page would otherwise query each time: a run's folder (keyed by id and creation time, so a reused
+        # id misses), its probe images' view URLs and each layer's labels (a stored run never changes).
+        self._folders: LRUCache[tuple[int, object], Path] = LRUCache(256)
+        self._views: LRUCache[Path, dict[int, str | None]] = LRUCache(16)
+        self._labels: LRUCache[tuple[Path, str], dict[int, str]] = LRUCache(max_layers)
 
     def folder(self, session: Session, run_id: int) -> Path:
         """Return the run's artifacts folder (a stored relative path lies under the data folder)."""
         stored = get_run(session, run_id).artifacts_dir
         return resolved_path(stored, self.data_dir) if self.data_dir is not None else Path(stored)
+
+    def _run_folder(self, session: Session, run: RunDetail) -> Path:
+        return self._folders.get_or_load((run.id, run.created_at), lambda: self.folder(session, run.id))
 
     def layer(self, folder: Path, layer: str) -> Standardised:
         """Return a layer's standardised activations (cached), or raise ActivationsUnavailable."""
@@ -81,7 +93,7 @@ class NeuronDistributions:
 
     def distribution(self, session: Session, run: RunDetail, neuron: NeuronDetail) -> NeuronDistribution:
         """Return the neuron's histogram, quantile bands and similar neurons, or raise ActivationsUnavailable."""
-        folder = self.folder(session, run.id)
+        folder = self._run_folder(session, run)
         own = self.layer(folder, neuron.layer)
         if neuron.unit >= own.z.shape[0]:
             raise ActivationsUnavailable(
@@ -89,13 +101,15 @@ class NeuronDistributions:
                 f"{neuron.unit}, so {NO_EVIDENCE}; dissect the model again to store its artifacts."
             )
         values = own.activations(neuron.unit)
-        seed = distribution_seed(run.id, neuron.layer, neuron.unit)
-        bands = quantile_bands(values, self.per_band, seed)
-        bins = histogram(values, self.n_bins)
+        evidence = self._layer_evidence(folder, run.id, neuron.layer, own)
+        bands, bins = evidence.bands[neuron.unit], evidence.histograms[neuron.unit]
         constant = not bool(own.varies[neuron.unit])
         in_layer, others = ([], []) if constant else self._similar(folder, run, neuron, own)
-        views = _view_urls(session, run.id, (int(index) for band in bands for index in band.images))
-        labels = _labels(session, run.id, [*in_layer, *others])
+        views = self._views.get_or_load(folder, lambda: _view_urls(session, run.id))
+        labels = {
+            (name, unit): self._layer_labels(session, folder, run.id, name).get(unit)
+            for name, unit, _ in [*in_layer, *others]
+        }
         return NeuronDistribution(
             run_id=run.id,
             layer=neuron.layer,
@@ -109,13 +123,33 @@ class NeuronDistributions:
             similar_in_other_layers=[_similar_view(run.id, pair, labels) for pair in others],
         )
 
+    def _layer_labels(self, session: Session, folder: Path, run_id: int, layer: str) -> dict[int, str]:
+        return self._labels.get_or_load((folder, layer), lambda: _labels(session, run_id, layer))
+
+    def _layer_evidence(self, folder: Path, run_id: int, layer: str, own: Standardised) -> LayerEvidence:
+        """Return every unit's histogram and bands in a layer (cached; computed on the layer's first request)."""
+
+        def compute() -> LayerEvidence:
+            seeds = [distribution_seed(run_id, layer, unit) for unit in range(own.values.shape[0])]
+            return layer_evidence(own, self.n_bins, self.per_band, seeds)
+
+        return self._evidence.get_or_load((folder, layer), compute)
+
+    def _similar_table(
+        self, folder: Path, layer: str, own: Standardised, other_layer: str, other: Standardised
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return every unit's most correlated units in another (or its own) layer: (units [K, n], r [K, n])."""
+        same = other_layer == layer
+        return self._similar_tables.get_or_load(
+            (folder, layer, other_layer), lambda: most_correlated_all(own, other, self.n_similar, same_layer=same)
+        )
+
     def _similar(
         self, folder: Path, run: RunDetail, neuron: NeuronDetail, own: Standardised
     ) -> tuple[list[tuple[str, int, float]], list[tuple[str, int, float]]]:
         """Return the (layer, unit, r) of the most correlated units in the neuron's layer and in the others."""
-        column, unit_values = own.z[neuron.unit], centred_unit(own.values[neuron.unit])
-        units, r = most_correlated(unit_values, column, own, self.n_similar, exclude=neuron.unit)
-        in_layer = [(neuron.layer, int(u), float(v)) for u, v in zip(units, r, strict=True)]
+        units, r = self._similar_table(folder, neuron.layer, own, neuron.layer, own)
+        in_layer = _row(neuron.layer, units[neuron.unit], r[neuron.unit])
         others: list[tuple[int, str, int, float]] = []
         for summary in run.layers:
             if summary.name == neuron.layer:
@@ -124,12 +158,18 @@ class NeuronDistributions:
                 other = self.layer(folder, summary.name)
             except ActivationsUnavailable:
                 continue  # that layer's evidence is missing; the others still answer
-            if other.values.shape[1] != unit_values.numel():
+            if other.values.shape[1] != own.values.shape[1]:
                 continue
-            units, r = most_correlated(unit_values, column, other, self.n_similar)
-            others.extend((summary.position, summary.name, int(u), float(v)) for u, v in zip(units, r, strict=True))
+            units, r = self._similar_table(folder, neuron.layer, own, summary.name, other)
+            row = _row(summary.name, units[neuron.unit], r[neuron.unit])
+            others.extend((summary.position, name, unit, value) for name, unit, value in row)
         others.sort(key=lambda item: (-item[3], item[0], item[2]))
         return in_layer, [(name, unit, value) for _, name, unit, value in others[: self.n_similar]]
+
+
+def _row(layer: str, units: torch.Tensor, r: torch.Tensor) -> list[tuple[str, int, float]]:
+    """Return one unit's (layer, unit, r) list from a similar-units table row (padding left out)."""
+    return [(layer, int(u), float(v)) for u, v in zip(units.tolist(), r.tolist(), strict=True) if u >= 0]
 
 
 def _band_view(run_id: int, band: Band, values: torch.Tensor, views: dict[int, str | None]) -> QuantileBand:
@@ -145,35 +185,26 @@ def _band_view(run_id: int, band: Band, values: torch.Tensor, views: dict[int, s
     return QuantileBand(name=band.name, start=band.start, stop=band.stop, low=band.low, high=band.high, images=images)
 
 
-def _similar_view(run_id: int, pair: tuple[str, int, float], labels: dict[tuple[str, int], str]) -> SimilarNeuron:
+def _similar_view(
+    run_id: int, pair: tuple[str, int, float], labels: dict[tuple[str, int], str | None]
+) -> SimilarNeuron:
     layer, unit, r = pair
     return SimilarNeuron(
         layer=layer, unit=unit, label=labels.get((layer, unit)), r=r, url=neuron_url(run_id, layer, unit)
     )
 
 
-def _view_urls(session: Session, run_id: int, indices: Iterable[int]) -> dict[int, str | None]:
-    """Return the media URL of each probe image's view (one query)."""
-    wanted = sorted(set(indices))
-    if not wanted:
-        return {}
-    rows = session.execute(
-        select(ProbeImage.index, ProbeImage.view_file).where(ProbeImage.run_id == run_id, ProbeImage.index.in_(wanted))
-    ).all()
+def _view_urls(session: Session, run_id: int) -> dict[int, str | None]:
+    """Return the media URL of every probe image's view of a run (one query)."""
+    rows = session.execute(select(ProbeImage.index, ProbeImage.view_file).where(ProbeImage.run_id == run_id)).all()
     return {index: media_url(view) for index, view in rows}
 
 
-def _labels(session: Session, run_id: int, pairs: list[tuple[str, int, float]]) -> dict[tuple[str, int], str]:
-    """Return the labels of (layer, unit) pairs of one run (one query)."""
-    if not pairs:
-        return {}
-    by_layer: dict[str, set[int]] = {}
-    for layer, unit, _ in pairs:
-        by_layer.setdefault(layer, set()).add(unit)
-    condition = or_(*(and_(Layer.name == name, Neuron.unit.in_(sorted(units))) for name, units in by_layer.items()))
+def _labels(session: Session, run_id: int, layer: str) -> dict[int, str]:
+    """Return the label of every unit of one layer of a run (one query)."""
     rows = session.execute(
-        select(Layer.name, Neuron.unit, Neuron.label)
+        select(Neuron.unit, Neuron.label)
         .join(Layer, Layer.id == Neuron.layer_id)
-        .where(Layer.run_id == run_id, condition)
+        .where(Layer.run_id == run_id, Layer.name == layer)
     ).all()
-    return {(name, unit): label for name, unit, label in rows}
+    return dict(rows)

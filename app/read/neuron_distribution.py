@@ -213,3 +213,95 @@ def most_correlated(
     exact = (torch.mv(layer.values[shortlist].float(), own) / layer.norms[shortlist]).clamp(-1.0, 1.0)
     order = torch.sort(exact, descending=True, stable=True).indices[:k]
     return shortlist[order], exact[order]
+
+
+@dataclass(frozen=True)
+class LayerEvidence:
+    """Every unit's histogram and quantile bands in one layer, computed once so a page only looks them up."""
+
+    histograms: list[Histogram]
+    bands: list[list[Band]]
+
+    def nbytes(self) -> int:
+        """Return roughly the bytes held (the bins and the sampled image indices)."""
+        per_unit = [h.counts.numel() * 8 + sum(b.images.numel() * 8 + 96 for b in bands) for h, bands in self.each()]
+        return sum(per_unit)
+
+    def each(self) -> zip[tuple[Histogram, list[Band]]]:
+        """Return (histogram, bands) per unit."""
+        return zip(self.histograms, self.bands, strict=True)
+
+
+def layer_evidence(layer: Standardised, n_bins: int, per_band: int, seeds: list[int]) -> LayerEvidence:
+    """Return every unit's histogram and quantile bands (unit k sampled with seeds[k]), as `histogram` and
+    `quantile_bands` give them one unit at a time."""
+    histograms, bands = [], []
+    for unit, seed in enumerate(seeds):
+        values = layer.activations(unit)
+        histograms.append(histogram(values, n_bins))
+        bands.append(quantile_bands(values, per_band, seed))
+    return LayerEvidence(histograms, bands)
+
+
+_CHUNK_EXACT = 16
+
+
+def most_correlated_all(
+    own: Standardised, other: Standardised, k: int, same_layer: bool, candidates: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return for every unit of `own` the (units [K, k], r [K, k]) of the k units of `other` most correlated with
+    it, as `most_correlated` ranks them one unit at a time (rows padded with -1 units and NaN r where fewer
+    exist; a constant unit's row is all padding). `same_layer` leaves each unit itself out."""
+    n_own = own.values.shape[0]
+    units = torch.full((n_own, k), -1, dtype=torch.int64)
+    r = torch.full((n_own, k), math.nan, dtype=torch.float32)
+    if k <= 0 or n_own == 0 or other.values.shape[0] == 0:
+        return units, r
+    exact_sample = other.z.shape[1] == other.values.shape[1]
+    for first in range(0, n_own, _CHUNK_UNITS):
+        rows = torch.arange(first, min(first + _CHUNK_UNITS, n_own))
+        sketch = own.z[rows] @ other.z.T  # [c, K other]
+        sketch.masked_fill_(~other.varies.unsqueeze(0), -math.inf)
+        available = torch.full((rows.numel(),), int(other.varies.sum()))
+        if same_layer:
+            own_varies = other.varies[rows]
+            sketch[torch.arange(rows.numel()), rows] = -math.inf
+            available -= own_varies.long()
+        for start in range(0, rows.numel(), _CHUNK_EXACT):
+            block = slice(start, start + _CHUNK_EXACT)
+            _rank_block(own, other, rows[block], sketch[block], available[block], k, candidates, exact_sample, units, r)
+    return units, r
+
+
+def _rank_block(
+    own: Standardised,
+    other: Standardised,
+    rows: torch.Tensor,
+    sketch: torch.Tensor,
+    available: torch.Tensor,
+    k: int,
+    candidates: int,
+    exact_sample: bool,
+    units: torch.Tensor,
+    r: torch.Tensor,
+) -> None:
+    """Fill `units`/`r` for a few units: their shortlists over the sketch, ranked by exact r over every image."""
+    n_short = min(candidates * k, int(available.max()))
+    if n_short <= 0:
+        return
+    if exact_sample:
+        top = torch.topk(sketch, min(k, n_short), dim=1)
+        values, shortlist = top.values.clamp(-1.0, 1.0), top.indices
+    else:
+        shortlist = torch.topk(sketch, n_short, dim=1).indices  # [b, n_short]
+        centred = _unit_rows(own.values[rows].float()).float()  # [b, N]: each unit centred, unit norm
+        dots = torch.einsum("bn,bsn->bs", centred, other.values[shortlist].float())
+        values = (dots / other.norms[shortlist]).clamp(-1.0, 1.0)
+    for row, unit in enumerate(rows.tolist()):
+        if not bool(own.varies[unit]):
+            continue
+        n_row = min(int(available[row]), n_short)
+        row_values, row_units = values[row, :n_row], shortlist[row, :n_row]
+        order = torch.sort(row_values, descending=True, stable=True).indices[:k]
+        units[unit, : order.numel()] = row_units[order]
+        r[unit, : order.numel()] = row_values[order]

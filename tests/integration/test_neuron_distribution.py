@@ -84,13 +84,25 @@ def test_a_dead_neuron_has_one_bar_and_no_similar_neurons(client: TestClient, da
     body = client.get(api(dashboard, DEAD_UNIT)).json()
     assert body["constant"] is True and body["similar_in_layer"] == [] and body["similar_in_other_layers"] == []
     assert sorted(body["histogram"]["counts"])[-1] == N_IMAGES
-    html = client.get(f"/runs/{dashboard.newer.run_id}/layers/conv1/neurons/{DEAD_UNIT}").text
+    html = client.get(f"/runs/{dashboard.newer.run_id}/layers/conv1/neurons/{DEAD_UNIT}/distribution").text
     assert 'id="similar-undefined"' in html
+
+
+def test_the_neuron_page_loads_its_distribution_panels_after_it_shows(client: TestClient, dashboard: Dashboard) -> None:
+    run = dashboard.newer.run_id
+    permalink = f"/runs/{run}/layers/conv1/neurons/{RAMP_UNIT}"
+    html = client.get(permalink).text
+    assert f'hx-get="{permalink}/distribution" hx-trigger="load"' in html and "activation-histogram" not in html
+    assert f'<a href="{permalink}/distribution">' in html  # what a browser without JavaScript follows
+    fragment = client.get(f"{permalink}/distribution", headers={"HX-Request": "true"}).text
+    assert fragment.lstrip().startswith('<section class="distribution" id="distribution">')
+    assert "<html" not in fragment and "activation-histogram" in fragment
 
 
 def test_neuron_page_shows_the_histogram_bands_and_similar_neurons(client: TestClient, dashboard: Dashboard) -> None:
     run = dashboard.newer.run_id
-    html = client.get(f"/runs/{run}/layers/conv1/neurons/{RAMP_UNIT}").text
+    html = client.get(f"/runs/{run}/layers/conv1/neurons/{RAMP_UNIT}/distribution").text
+    assert "<h1>" in html or "<h1 " in html  # the whole neuron page, the panels in place
     svg = html[
         html.index('<svg class="chart activation-histogram"') : html.index("</svg>", html.index("activation-histogram"))
     ]
@@ -114,7 +126,7 @@ def test_a_run_without_activations_says_so_in_place_of_the_panels(client: TestCl
     detail = body["unavailable"]
     assert "conv1.pt" in detail and "dissect the model again" in detail
     assert body["histogram"] is None and body["bands"] == [] and body["similar_in_layer"] == []
-    html = client.get(f"/runs/{older}/layers/conv1/neurons/0").text
+    html = client.get(f"/runs/{older}/layers/conv1/neurons/0/distribution").text
     notice = re.search(r'id="distribution-unavailable">([^<]*)<', html)
     assert notice is not None and "histogram, bands and similar neurons cannot be shown" in notice.group(1)
     assert str(dashboard.settings.data_dir) not in html and str(dashboard.settings.data_dir) not in detail

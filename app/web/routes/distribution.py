@@ -13,13 +13,44 @@ from app.web.charts import activation_histogram_svg
 from app.web.deps import DistributionsDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
 from app.web.paging import Id
-from app.web.resources import resource
+from app.web.resources import Page, resource
 
 router = APIRouter(tags=["neurons"], responses=API_ERRORS)
 
 
-# Before the layer's own route: `{layer:path}` matches slashes.
-@resource(router, "/runs/{run_id}/layers/{layer:path}/neurons/{unit}/distribution", html=None, immutable=True)
+def distribution_fragment(evidence: NeuronDistribution) -> dict[str, object]:
+    """Return what partials/neuron_distribution.html needs from a neuron's distribution evidence."""
+    if evidence.unavailable is not None:
+        return {"distribution": None, "distribution_chart": None, "distribution_error": evidence.unavailable}
+    return {
+        "distribution": evidence,
+        "distribution_chart": activation_histogram_svg(evidence),
+        "distribution_error": None,
+    }
+
+
+def distribution_page(run_id: Id, layer: str, unit: Id, session: SessionDep, cache: ReadCacheDep) -> dict[str, object]:
+    """Return the rest of the neuron page around the panels (the link a browser without JavaScript follows)."""
+    from app.web.routes.neurons import neuron_page_context  # that module's page links to this route
+
+    run = cache.run(session, run_id)
+    return neuron_page_context(run, cache.layer_index(session, run_id, layer).detail(run, unit))
+
+
+# Before the layer's own route: `{layer:path}` matches slashes. The neuron page loads these panels after it shows
+# (htmx), so its own answer stays within the dashboard's latency target at 50,000 probe images.
+@resource(
+    router,
+    "/runs/{run_id}/layers/{layer:path}/neurons/{unit}/distribution",
+    html=Page(
+        "neuron.html",
+        context=distribution_fragment,
+        fragment="partials/neuron_distribution.html",
+        page_context=distribution_page,
+        immutable=True,
+    ),
+    immutable=True,
+)
 def neuron_distribution(
     run_id: Id, layer: str, unit: Id, session: SessionDep, cache: ReadCacheDep, distributions: DistributionsDep
 ) -> NeuronDistribution:
@@ -35,11 +66,4 @@ def distribution_context(
     session: Session, run: RunDetail, neuron: NeuronDetail, distributions: NeuronDistributions
 ) -> dict[str, object]:
     """Return what partials/neuron_distribution.html needs: the evidence and its chart, or why there is none."""
-    evidence = distributions.evidence(session, run, neuron)
-    if evidence.unavailable is not None:
-        return {"distribution": None, "distribution_chart": None, "distribution_error": evidence.unavailable}
-    return {
-        "distribution": evidence,
-        "distribution_chart": activation_histogram_svg(evidence),
-        "distribution_error": None,
-    }
+    return distribution_fragment(distributions.evidence(session, run, neuron))

@@ -10,11 +10,10 @@ from fastapi.responses import RedirectResponse
 from app.core.urls import api_url, neuron_url
 from app.read import queries
 from app.read.schemas import NeuronDetail, NeuronList, NeuronSort, RunDetail
-from app.web.deps import DistributionsDep, PreloaderDep, ReadCacheDep, SessionDep
+from app.web.deps import PreloaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
 from app.web.paging import MAX_LIMIT, Id, Offset, unit_grid_url
 from app.web.resources import Page, Redirect, resource
-from app.web.routes.distribution import distribution_context
 from app.web.sorted_neighbours import neighbour_links
 from app.web.top_images_pager import TopPage, top_images_page
 
@@ -40,18 +39,17 @@ def neuron_page(
     session: SessionDep,
     cache: ReadCacheDep,
     preloader: PreloaderDep,
-    distributions: DistributionsDep,
     top_page: TopPage = 1,
     sort: NeuronSort = "unit",
     q: str = "",
 ) -> dict[str, object]:
-    """Return neuron.html's context: label, runners-up, a page of top images with boxes and heatmaps, settings,
-    and the activation histogram, quantile bands and similar neurons; previous/next follow the grid's `sort`/`q`."""
+    """Return neuron.html's context: label, runners-up, a page of top images with boxes and heatmaps, settings
+    (the distribution panels load after it: see routes/distribution.py); previous/next follow the grid's
+    `sort`/`q`."""
     preloader.request(neuron.run_id, neuron.layer)  # so the first concept scored on it finds the encoder loaded
     run = cache.run(session, neuron.run_id)
     return {
         **neuron_page_context(run, neuron, top_page),
-        **distribution_context(session, run, neuron, distributions),
         "neighbours": neighbour_links(session, cache, neuron, sort, q),
     }
 

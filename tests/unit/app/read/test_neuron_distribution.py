@@ -124,3 +124,42 @@ def test_sketch_sample_is_fixed_and_covers_small_probe_sets() -> None:
     sample = sketch_sample(10_000, 100)
     assert sample.numel() == 100 and sample.tolist() == sorted(set(sample.tolist()))
     assert torch.equal(sample, sketch_sample(10_000, 100))
+
+
+def _random_layer(n_images: int, n_units: int, seed: int, sketch_images: int):
+    from app.read.neuron_distribution import standardise
+
+    generator = torch.Generator().manual_seed(seed)
+    shared = torch.randn(n_images, 3, generator=generator)
+    activations = shared @ torch.randn(3, n_units, generator=generator) + torch.randn(
+        n_images, n_units, generator=generator
+    )
+    activations[:, 1] = 0.0  # a dead unit: no r with anything
+    return standardise(activations, sketch_images=sketch_images)
+
+
+def test_the_whole_layer_tables_equal_the_one_unit_answers():
+    # What a page looks up (computed for a whole layer at once) must be what the one-unit functions give,
+    # with a sketch smaller than the probe set (shortlist, then exact r) and with the sketch covering it.
+    from app.read.neuron_distribution import centred_unit, layer_evidence, most_correlated_all
+
+    for sketch_images in (40, 4096):
+        own, other = _random_layer(300, 7, 0, sketch_images), _random_layer(300, 5, 1, sketch_images)
+        for target, same in ((own, True), (other, False)):
+            units, r = most_correlated_all(own, target, 3, same_layer=same)
+            for unit in range(7):
+                one_units, one_r = most_correlated(
+                    centred_unit(own.values[unit]), own.z[unit], target, 3, exclude=unit if same else None
+                )
+                if unit == 1:  # constant: nothing is correlated with it
+                    assert (units[unit] == -1).all()
+                    continue
+                kept = units[unit] >= 0
+                assert units[unit][kept].tolist() == one_units.tolist()
+                assert torch.allclose(r[unit][kept], one_r, atol=1e-5)
+        evidence = layer_evidence(own, 8, 2, seeds=list(range(7)))
+        for unit in range(7):
+            values = own.activations(unit)
+            assert torch.equal(evidence.histograms[unit].counts, histogram(values, 8).counts)
+            expected = quantile_bands(values, 2, unit)
+            assert [band.images.tolist() for band in evidence.bands[unit]] == [b.images.tolist() for b in expected]
