@@ -41,6 +41,18 @@ def rgb(css_colour: str) -> tuple[int, ...]:
     return tuple(int(float(part)) for part in css_colour[css_colour.index("(") + 1 : -1].split(",")[:3])
 
 
+def open_neuron_page(browser: Any, url: str) -> None:
+    """Open a neuron page and wait until its distribution panels have loaded in place of their placeholder."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    WebDriverWait(browser, 15).until(
+        lambda driver: driver.find_elements(By.CSS_SELECTOR, "#distribution:not([hx-get])"),
+        message=f"the distribution panels of {url}",
+    )
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_histogram_bands_and_similar_neurons_render(
     browser: Any, live_server: LiveServer, with_activations: SeededRun, scheme: str
@@ -51,7 +63,7 @@ def test_histogram_bands_and_similar_neurons_render(
         "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
     )
     try:
-        browser.get(f"{live_server.url}/runs/{with_activations.run_id}/layers/conv1/neurons/{RAMP_UNIT}")
+        open_neuron_page(browser, f"{live_server.url}/runs/{with_activations.run_id}/layers/conv1/neurons/{RAMP_UNIT}")
         chart = browser.find_element(By.CSS_SELECTOR, "svg.activation-histogram")
         assert chart.is_displayed() and chart.size["width"] > 400
         assert chart.get_attribute("aria-labelledby") == "activation-histogram-title"
@@ -79,7 +91,7 @@ def test_distribution_fits_a_phone_screen(browser: Any, live_server: LiveServer,
 
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
     try:
-        browser.get(f"{live_server.url}/runs/{with_activations.run_id}/layers/conv1/neurons/{RAMP_UNIT}")
+        open_neuron_page(browser, f"{live_server.url}/runs/{with_activations.run_id}/layers/conv1/neurons/{RAMP_UNIT}")
         chart = browser.find_element(By.CSS_SELECTOR, "svg.activation-histogram")
         assert 250 < chart.size["width"] <= 390
         overflow = browser.execute_script(
@@ -96,6 +108,6 @@ def test_distribution_fits_a_phone_screen(browser: Any, live_server: LiveServer,
 def test_a_run_without_activations_shows_why(browser: Any, live_server: LiveServer) -> None:
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{live_server.url}/runs/{live_server.dashboard.older.run_id}/layers/conv1/neurons/0")
+    open_neuron_page(browser, f"{live_server.url}/runs/{live_server.dashboard.older.run_id}/layers/conv1/neurons/0")
     notice = browser.find_element(By.ID, "distribution-unavailable")
     assert "cannot be shown" in notice.text and "dissect the model again" in notice.text
