@@ -34,12 +34,28 @@ class UnitStandardiser:
     def __init__(self, activations: torch.Tensor) -> None:
         if activations.ndim != 2 or activations.shape[0] < 1 or activations.shape[1] < 1:
             raise ValueError(f"activations must be [images, units] with both at least 1, got {list(activations.shape)}")
-        as_float = activations.float()
-        self.mean = as_float.mean(dim=0)
-        spread = as_float.std(dim=0, unbiased=False)
+        self._set_rows(activations.to(torch.float16).T.contiguous())
+
+    @classmethod
+    def from_rows(cls, by_unit: torch.Tensor) -> UnitStandardiser:
+        """Return a standardiser over activations already kept as rows [units, images] (used as they are)."""
+        if by_unit.ndim != 2 or by_unit.shape[0] < 1 or by_unit.shape[1] < 1:
+            raise ValueError(f"rows must be [units, images] with both at least 1, got {list(by_unit.shape)}")
+        standardiser = cls.__new__(cls)
+        standardiser._set_rows(by_unit)
+        return standardiser
+
+    def _set_rows(self, by_unit: torch.Tensor) -> None:
+        mean = torch.zeros(by_unit.shape[0])
+        spread = torch.zeros(by_unit.shape[0])
+        for first in range(0, by_unit.shape[0], 256):  # a few units at a time: no float32 copy of the whole layer
+            rows = by_unit[first : first + 256].float()
+            mean[first : first + 256] = rows.mean(dim=1)
+            spread[first : first + 256] = rows.std(dim=1, unbiased=False)
+        self.mean = mean
         self.constant = spread < MIN_SPREAD
         self.spread = torch.where(self.constant, torch.ones_like(spread), spread)
-        self.by_unit = activations.to(torch.float16).T.contiguous()
+        self.by_unit = by_unit
 
     @property
     def n_images(self) -> int:

@@ -28,11 +28,11 @@ from app.read.neuron_distribution import (
     distribution_seed,
     layer_evidence,
     most_correlated_all,
-    standardise,
+    standardise_rows,
 )
 from app.read.queries import get_run
 from app.read.schemas import NeuronDetail, RunDetail
-from app.read.stored_activations import NO_EVIDENCE, ActivationsUnavailable, load_layer_activations
+from app.read.stored_activations import NO_EVIDENCE, ActivationsUnavailable, LayerActivationRows
 
 N_BINS = 40
 PER_BAND = 6
@@ -51,8 +51,10 @@ class NeuronDistributions:
         n_bins: int = N_BINS,
         per_band: int = PER_BAND,
         n_similar: int = N_SIMILAR,
+        rows: LayerActivationRows | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.rows = rows or LayerActivationRows()
         self.n_bins, self.per_band, self.n_similar = n_bins, per_band, n_similar
         # Keyed by the run's artifacts folder (a new uuid per stored run), so a deleted run's id reused by a later
         # run never finds the old tensors. Weighed by bytes: a 4,000-unit layer over 50,000 probe images holds
@@ -82,7 +84,7 @@ class NeuronDistributions:
 
     def layer(self, folder: Path, layer: str) -> Standardised:
         """Return a layer's standardised activations (cached), or raise ActivationsUnavailable."""
-        return self._layers.get_or_load((folder, layer), lambda: standardise(load_layer_activations(folder, layer)))
+        return self._layers.get_or_load((folder, layer), lambda: standardise_rows(self.rows.get(folder, layer)))
 
     def evidence(self, session: Session, run: RunDetail, neuron: NeuronDetail) -> NeuronDistribution:
         """Return the neuron's histogram, bands and similar neurons, or (no activations stored) why there are none."""

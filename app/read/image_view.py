@@ -20,7 +20,7 @@ from app.persistence.models import ProbeImage, Run
 from app.read.image_schemas import ImageLayerUnits, ImageUnit, ImageView
 from app.read.read_cache import ReadCache
 from app.read.schemas import LayerSummary
-from app.read.stored_activations import ActivationsUnavailable, load_layer_activations
+from app.read.stored_activations import ActivationsUnavailable, LayerActivationRows
 from dissect_core.unit_ranking import RankedUnits, UnitStandardiser
 
 #: How many units each of a layer's two lists shows.
@@ -66,7 +66,10 @@ class RunImages:
 class ImageViews:
     """Answers image views of stored runs, keeping each stored layer's standardised activations and labels."""
 
-    def __init__(self, *, max_layers: int = MAX_LAYERS, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self, *, max_layers: int = MAX_LAYERS, max_bytes: int = MAX_BYTES, rows: LayerActivationRows | None = None
+    ) -> None:
+        self.rows = rows or LayerActivationRows()
         # Keyed by the run's artifacts folder (a new one per stored run): a deleted run's id, reused by a later run,
         # never finds the old activations.
         self._layers: LRUCache[tuple[str, str], LayerRanking] = LRUCache(
@@ -119,7 +122,7 @@ class ImageViews:
 
     def _ranking(self, session: Session, cache: ReadCache, run_id: int, images: RunImages, layer: str) -> LayerRanking:
         def load() -> LayerRanking:
-            activations = load_layer_activations(Path(images.folder), layer, images.n_images)
+            rows = self.rows.get(Path(images.folder), layer, images.n_images)
             index = cache.layer_index(session, run_id, layer)
             by_unit = {
                 neuron.unit: UnitLabel(
@@ -130,8 +133,8 @@ class ImageViews:
                 )
                 for neuron in index.neurons
             }
-            labels = tuple(by_unit.get(unit, UNLABELLED) for unit in range(activations.shape[1]))
-            return LayerRanking(standardiser=UnitStandardiser(activations), labels=labels)
+            labels = tuple(by_unit.get(unit, UNLABELLED) for unit in range(rows.shape[0]))
+            return LayerRanking(standardiser=UnitStandardiser.from_rows(rows), labels=labels)
 
         return self._layers.get_or_load((images.folder, layer), load)
 

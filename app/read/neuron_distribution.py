@@ -164,9 +164,13 @@ def standardise(
     activations: torch.Tensor, stored_dtype: torch.dtype = torch.float16, sketch_images: int = SKETCH_IMAGES
 ) -> Standardised:
     """Return a layer's activations [N, K] kept as `stored_dtype` rows [K, N] (float16 holds stored activations
-    exactly), with their centred norms and their standardised rows over the sketch sample (a hundred units at a
-    time)."""
-    values = activations.T.to(stored_dtype).contiguous()
+    exactly), with their centred norms and their standardised rows over the sketch sample."""
+    return standardise_rows(activations.T.to(stored_dtype).contiguous(), sketch_images)
+
+
+def standardise_rows(values: torch.Tensor, sketch_images: int = SKETCH_IMAGES) -> Standardised:
+    """Return `standardise`'s answer for activations already kept as rows [K units, N images] (shared, not copied),
+    a hundred units at a time."""
     n_units, n_images = values.shape
     sample = sketch_sample(n_images, sketch_images)
     z = torch.zeros(n_units, sample.numel(), dtype=torch.float32)

@@ -25,6 +25,7 @@ from app.read.distribution_cache import NeuronDistributions
 from app.read.image_view import ImageViews
 from app.read.preload import RunPreloader
 from app.read.read_cache import ReadCache
+from app.read.stored_activations import LayerActivationRows
 from app.web.auth import Authenticate, install_auth_handlers
 from app.web.cache_middleware import ServeCachedBodies
 from app.web.errors import AnswerServerErrors, install_error_handlers
@@ -119,8 +120,10 @@ def create_app(
     app.state.preloader = preloader
     app.state.catalog = catalog or ArchitectureCatalog()
     app.state.read_cache = ReadCache()
-    app.state.neuron_distributions = NeuronDistributions(data_dir=settings.data_dir)
-    app.state.image_views = ImageViews()
+    # Both read each layer's activations through one cache, so a layer is held once.
+    activation_rows = LayerActivationRows()
+    app.state.neuron_distributions = NeuronDistributions(data_dir=settings.data_dir, rows=activation_rows)
+    app.state.image_views = ImageViews(rows=activation_rows)
     app.state.response_cache = response_cache
     install_error_handlers(app, templates)
     install_auth_handlers(app, templates)
