@@ -27,7 +27,7 @@ from app.read.neuron_distribution import (
     Standardised,
     distribution_seed,
     layer_evidence,
-    most_correlated_all,
+    most_correlated_tables,
     standardise_rows,
 )
 from app.read.queries import get_run
@@ -65,8 +65,8 @@ class NeuronDistributions:
         # Every unit's histogram and bands, and its most correlated units in each layer, computed for a whole layer
         # on its first request (seconds at 50,000 images x 2,048 units), so that later pages only look them up.
         self._evidence: LRUCache[tuple[Path, str], LayerEvidence] = LRUCache(max_layers)
-        self._similar_tables: LRUCache[tuple[Path, str, str], tuple[torch.Tensor, torch.Tensor]] = LRUCache(
-            max_layers * 8
+        self._similar_tables: LRUCache[tuple[Path, str], dict[str, tuple[torch.Tensor, torch.Tensor]]] = LRUCache(
+            max_layers
         )
         # What a page would otherwise query each time: a run's folder (keyed by id and creation time, so a reused
         # id misses), its probe images' view URLs and each layer's labels (a stored run never changes).
@@ -137,34 +137,38 @@ class NeuronDistributions:
 
         return self._evidence.get_or_load((folder, layer), compute)
 
-    def _similar_table(
-        self, folder: Path, layer: str, own: Standardised, other_layer: str, other: Standardised
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return every unit's most correlated units in another (or its own) layer: (units [K, n], r [K, n])."""
-        same = other_layer == layer
-        return self._similar_tables.get_or_load(
-            (folder, layer, other_layer), lambda: most_correlated_all(own, other, self.n_similar, same_layer=same)
-        )
+    def _similar_tables_of(
+        self, folder: Path, run: RunDetail, layer: str, own: Standardised
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Return every unit's most correlated units in each layer of the run that has activations over the same
+        images, by layer name: (units [K, n], r [K, n]) (cached; computed for the whole layer at once)."""
+
+        def compute() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+            layers: dict[str, Standardised] = {}
+            for summary in run.layers:
+                try:
+                    other = own if summary.name == layer else self.layer(folder, summary.name)
+                except ActivationsUnavailable:
+                    continue  # that layer's evidence is missing; the others still answer
+                if other.values.shape[1] == own.values.shape[1]:
+                    layers[summary.name] = other
+            return most_correlated_tables(own, layers, self.n_similar, own_name=layer)
+
+        return self._similar_tables.get_or_load((folder, layer), compute)
 
     def _similar(
         self, folder: Path, run: RunDetail, neuron: NeuronDetail, own: Standardised
     ) -> tuple[list[tuple[str, int, float]], list[tuple[str, int, float]]]:
         """Return the (layer, unit, r) of the most correlated units in the neuron's layer and in the others."""
-        units, r = self._similar_table(folder, neuron.layer, own, neuron.layer, own)
+        tables = self._similar_tables_of(folder, run, neuron.layer, own)
+        units, r = tables[neuron.layer]
         in_layer = _row(neuron.layer, units[neuron.unit], r[neuron.unit])
+        positions = {summary.name: summary.position for summary in run.layers}
         others: list[tuple[int, str, int, float]] = []
-        for summary in run.layers:
-            if summary.name == neuron.layer:
-                continue
-            try:
-                other = self.layer(folder, summary.name)
-            except ActivationsUnavailable:
-                continue  # that layer's evidence is missing; the others still answer
-            if other.values.shape[1] != own.values.shape[1]:
-                continue
-            units, r = self._similar_table(folder, neuron.layer, own, summary.name, other)
-            row = _row(summary.name, units[neuron.unit], r[neuron.unit])
-            others.extend((summary.position, name, unit, value) for name, unit, value in row)
+        for name, (units, r) in tables.items():
+            if name != neuron.layer:
+                row = _row(name, units[neuron.unit], r[neuron.unit])
+                others.extend((positions[name], name, unit, value) for name, unit, value in row)
         others.sort(key=lambda item: (-item[3], item[0], item[2]))
         return in_layer, [(name, unit, value) for _, name, unit, value in others[: self.n_similar]]
 

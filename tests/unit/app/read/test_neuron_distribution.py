@@ -163,3 +163,14 @@ def test_the_whole_layer_tables_equal_the_one_unit_answers():
             assert torch.equal(evidence.histograms[unit].counts, histogram(values, 8).counts)
             expected = quantile_bands(values, 2, unit)
             assert [band.images.tolist() for band in evidence.bands[unit]] == [b.images.tolist() for b in expected]
+
+
+def test_tables_against_several_layers_equal_one_layer_at_a_time():
+    from app.read.neuron_distribution import most_correlated_all, most_correlated_tables
+
+    own, other = _random_layer(300, 7, 0, 40), _random_layer(300, 5, 1, 40)
+    tables = most_correlated_tables(own, {"a": own, "b": other}, 3, own_name="a")
+    for name, target, same in (("a", own, True), ("b", other, False)):
+        units, r = most_correlated_all(own, target, 3, same_layer=same)
+        assert torch.equal(tables[name][0], units)
+        assert torch.allclose(tables[name][1], r, equal_nan=True)
