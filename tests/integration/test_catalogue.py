@@ -27,6 +27,7 @@ from app.cli.main import main
 from app.core.config import Settings
 from app.jobs import queue
 from app.jobs.dissections import StoredDissection
+from app.jobs.upload_defaults import default_encoder
 from app.jobs.worker import run_worker
 from app.persistence.db import write_session
 from app.persistence.models import CatalogConceptSet, CatalogProbeSet, Job, Run, TargetModel
@@ -216,9 +217,11 @@ def test_the_upload_form_offers_selects_of_names(client: TestClient, probe_folde
     html = client.get("/upload").text
     assert '<select id="probe" name="probe"' in html and '<option value="street"' in html
     assert '<select id="concepts" name="concepts"' in html and '<option value="20k" selected>' in html
-    # No CLIP weights are cached here, so the offline ConSE encoder is preselected and CLIP is still offered.
-    assert '<select id="encoder" name="encoder"' in html and '<option value="ViT-B-16:openai" >' in html
-    assert f'<option value="{DEFAULT_OFFLINE_ENCODER}" selected>' in html
+    # Both encoders are offered; the one preselected is CLIP where its weights are cached, else offline ConSE.
+    assert '<select id="encoder" name="encoder"' in html and 'value="ViT-B-16:openai"' in html
+    assert f'value="{DEFAULT_OFFLINE_ENCODER}"' in html
+    chosen = default_encoder(["ViT-B-16:openai", DEFAULT_OFFLINE_ENCODER])
+    assert f'<option value="{chosen}" selected>' in html
     assert 'name="model_name"' in html and str(probe_folder) not in html
 
 
