@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
-from app.core.urls import image_url, media_url
-from app.persistence.models import Neuron, ProbeImage
+from app.core.urls import image_url
+from app.persistence.models import Neuron
 from app.read.concept_search import ConceptSearcher, clean_concept, run_scoring
 from app.read.evidence_schemas import ConceptEvidence, EvidenceImage
-from app.read.queries import get_layer, get_run
+from app.read.queries import get_layer, get_run, view_urls
 from app.read.stored_activations import ActivationsUnavailable
 from dissect_core.concept_evidence import (
     HIT_QUANTILE,
@@ -31,13 +31,6 @@ from dissect_core.similarity.row_summaries import CARRY_RANK
 EVIDENCE_IMAGES = 12
 #: Fewer carrying images than this: the probe set has almost none of the concept, and cannot judge the neuron on it.
 SCARCE_BELOW = 5
-
-
-def _views(session: Session, run_id: int, indices: list[int]) -> dict[int, str | None]:
-    rows = session.execute(
-        select(ProbeImage.index, ProbeImage.view_file).where(ProbeImage.run_id == run_id, ProbeImage.index.in_(indices))
-    )
-    return {index: media_url(view_file) for index, view_file in rows.tuples()}
 
 
 def _label(session: Session, layer_id: int, unit: int) -> str:
@@ -79,7 +72,7 @@ def concept_evidence(
     activations = None
     threshold = None
     try:
-        activations = searcher.layer_activations(scoring.artifacts_dir, layer_name)[:, unit].float()
+        activations = searcher.unit_activations(scoring.artifacts_dir, layer_name, unit)
         threshold = hit_threshold(activations)
     except ActivationsUnavailable as error:
         notes.append(str(error))
@@ -94,7 +87,7 @@ def concept_evidence(
     if scarce:
         notes.append(f"The probe set has almost no images of '{text}': this neuron cannot be judged on it.")
 
-    views = _views(session, run_id, top)
+    views = view_urls(session, run_id, top)
     images = [
         EvidenceImage(
             rank=rank,

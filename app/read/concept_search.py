@@ -24,7 +24,7 @@ from app.persistence.store.artifacts import CARRY_COSINES_FILE
 from app.read.artifact_tensors import damaged_artifact, load_artifact_tensor
 from app.read.queries import get_layer, get_run
 from app.read.schemas import ConceptHit, ConceptSearchResult, NeuronConceptScore
-from app.read.stored_activations import load_layer_activations
+from app.read.stored_activations import LayerActivationRows
 from dissect_core.encoders.base import ImageTextEncoder
 from dissect_core.errors import DissectError
 from dissect_core.similarity.functions import CONCEPT_SEARCH_DEFAULTS, score_new_concepts
@@ -125,6 +125,7 @@ class ConceptSearcher:
         max_layers: int = 32,
         max_texts: int = 2048,
         data_dir: Path | None = None,
+        activation_rows: LayerActivationRows | None = None,
     ) -> None:
         self._load_encoder = encoder_loader or _default_encoder_loader
         self.device = device
@@ -133,8 +134,8 @@ class ConceptSearcher:
         self._artifacts: LRUCache[str, RunArtifacts] = LRUCache(max_runs)
         self._top_indices: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(max_layers)
         self._texts: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(max_texts)
-        # Concept evidence: each layer's activations (float16, as stored) and each run's carry bars.
-        self._activations: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(2)
+        # Concept evidence: each layer's activations (shared with the other pages that read them) and carry bars.
+        self.activation_rows = activation_rows or LayerActivationRows()
         self._carry: LRUCache[str, torch.Tensor | None] = LRUCache(max_runs)
 
     def artifacts(self, artifacts_dir: str) -> RunArtifacts:
@@ -176,13 +177,11 @@ class ConceptSearcher:
 
         return self._top_indices.get_or_load((artifacts_dir, layer), load)
 
-    def layer_activations(self, artifacts_dir: str, layer: str) -> torch.Tensor:
-        """Return the layer's stored activations [images, units] as float16 (cached); raise ActivationsUnavailable."""
+    def unit_activations(self, artifacts_dir: str, layer: str, unit: int) -> torch.Tensor:
+        """Return one unit's stored activations [images] as float32 (its layer cached); raise
+        ActivationsUnavailable."""
         n_images = self.artifacts(artifacts_dir).image_embeddings.shape[0]
-        return self._activations.get_or_load(
-            (artifacts_dir, layer),
-            lambda: load_layer_activations(self.folder(artifacts_dir), layer, n_images).half(),
-        )
+        return self.activation_rows.get(self.folder(artifacts_dir), layer, n_images)[unit].float()
 
     def carry_cosines(self, artifacts_dir: str) -> torch.Tensor | None:
         """Return each image's carry bar [images] (cached), or None for a run stored before they were kept."""

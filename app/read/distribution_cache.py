@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.core.lru import LRUCache
 from app.core.paths import resolved_path
-from app.core.urls import image_url, media_url, neuron_url
-from app.persistence.models import Layer, Neuron, ProbeImage
+from app.core.urls import image_url, neuron_url
+from app.persistence.models import Layer, Neuron
 from app.read.distribution_schemas import (
     ActivationHistogram,
     BandImage,
@@ -30,7 +30,7 @@ from app.read.neuron_distribution import (
     most_correlated_tables,
     standardise_rows,
 )
-from app.read.queries import get_run
+from app.read.queries import get_run, view_urls
 from app.read.schemas import NeuronDetail, RunDetail
 from app.read.stored_activations import NO_EVIDENCE, ActivationsUnavailable, LayerActivationRows
 
@@ -107,7 +107,7 @@ class NeuronDistributions:
         bands, bins = evidence.bands[neuron.unit], evidence.histograms[neuron.unit]
         constant = not bool(own.varies[neuron.unit])
         in_layer, others = ([], []) if constant else self._similar(folder, run, neuron, own)
-        views = self._views.get_or_load(folder, lambda: _view_urls(session, run.id))
+        views = self._views.get_or_load(folder, lambda: view_urls(session, run.id))
         labels = {
             (name, unit): self._layer_labels(session, folder, run.id, name).get(unit)
             for name, unit, _ in [*in_layer, *others]
@@ -198,12 +198,6 @@ def _similar_view(
     return SimilarNeuron(
         layer=layer, unit=unit, label=labels.get((layer, unit)), r=r, url=neuron_url(run_id, layer, unit)
     )
-
-
-def _view_urls(session: Session, run_id: int) -> dict[int, str | None]:
-    """Return the media URL of every probe image's view of a run (one query)."""
-    rows = session.execute(select(ProbeImage.index, ProbeImage.view_file).where(ProbeImage.run_id == run_id)).all()
-    return {index: media_url(view) for index, view in rows}
 
 
 def _labels(session: Session, run_id: int, layer: str) -> dict[int, str]:

@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.core.errors import NotFound
 from app.core.redact import redact_paths, redact_settings, redact_value
+from app.core.urls import media_url
 from app.persistence.models import (
     FINISHED_STATES,
     Job,
     JobState,
     Layer,
     Neuron,
+    ProbeImage,
     Run,
     TargetModel,
     TypedConcept,
@@ -90,6 +92,14 @@ def list_runs(session: Session) -> list[RunSummary]:
     runs = session.scalars(_runs_query().order_by(Run.created_at.desc(), Run.id.desc())).all()
     names = public_names(session)
     return [_run_summary(run, *counts.get(run.id, (0, 0)), names) for run in runs]
+
+
+def view_urls(session: Session, run_id: int, indices: list[int] | None = None) -> dict[int, str | None]:
+    """Return the view URL of each probe image of a run (one query): those at `indices`, or all of them."""
+    query = select(ProbeImage.index, ProbeImage.view_file).where(ProbeImage.run_id == run_id)
+    if indices is not None:
+        query = query.where(ProbeImage.index.in_(indices))
+    return {index: media_url(view_file) for index, view_file in session.execute(query).tuples()}
 
 
 def get_run(session: Session, run_id: int) -> Run:

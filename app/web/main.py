@@ -85,7 +85,12 @@ def create_app(
     engine = create_db_engine(settings.database_url)
     templates = make_templates()
     response_cache = ResponseCache(max_bytes=settings.response_cache_bytes)
-    searcher = ConceptSearcher(encoder_loader=encoder_loader, data_dir=settings.data_dir)
+    # The concept evidence, the neuron page's panels and the image view read each layer's activations through one
+    # cache, so a layer is held once.
+    activation_rows = LayerActivationRows()
+    searcher = ConceptSearcher(
+        encoder_loader=encoder_loader, data_dir=settings.data_dir, activation_rows=activation_rows
+    )
     preloader = RunPreloader(session_factory(engine), searcher, enabled=settings.preload_runs > 0)
 
     @asynccontextmanager
@@ -120,8 +125,6 @@ def create_app(
     app.state.preloader = preloader
     app.state.catalog = catalog or ArchitectureCatalog()
     app.state.read_cache = ReadCache()
-    # Both read each layer's activations through one cache, so a layer is held once.
-    activation_rows = LayerActivationRows()
     app.state.neuron_distributions = NeuronDistributions(data_dir=settings.data_dir, rows=activation_rows)
     app.state.image_views = ImageViews(rows=activation_rows)
     app.state.response_cache = response_cache

@@ -21,6 +21,7 @@ from tests.support.dashboard_seed import Dashboard, build_dashboard
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+WAIT_S = 15
 CHROMIUM_FLAGS = (
     "--headless=new",
     "--no-sandbox",
@@ -149,3 +150,20 @@ def screenshot() -> Callable[[Any, str], Path]:
         return path
 
     return save
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = WAIT_S, message: str = "condition") -> Any:
+    """Poll until `condition()` is truthy and return it, or fail after `timeout` seconds."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = condition()
+        except StaleElementReferenceException:  # htmx swapped the element while we read it
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {message}")
+        time.sleep(0.1)

@@ -19,29 +19,11 @@ from sqlalchemy.orm import Session
 from app.jobs.dissections import StoredDissection
 from app.jobs.worker import run_worker
 from app.persistence.models import CatalogProbeSet, Job
-from tests.browser.conftest import SCREENSHOTS, LiveServer
+from tests.browser.conftest import SCREENSHOTS, LiveServer, wait_for
 from tests.support.dashboard_seed import LayerSpec, TinyNet, seed_run
 
 pytestmark = pytest.mark.browser
 LAYER = "blocks.3"
-WAIT_S = 15
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = WAIT_S, message: str = "condition") -> Any:
-    """Poll until `condition()` is truthy and return it, or fail after `timeout` seconds."""
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = condition()
-        except StaleElementReferenceException:  # htmx swapped the element while we read it
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {message}")
-        time.sleep(0.1)
 
 
 def cards(driver: Any) -> list[Any]:

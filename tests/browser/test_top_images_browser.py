@@ -3,20 +3,18 @@ survives paging and previous/next; screenshots of the section in light and dark 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from app.persistence.store import store_run
-from tests.browser.conftest import SCREENSHOTS, LiveServer, start_server
+from tests.browser.conftest import SCREENSHOTS, LiveServer, start_server, wait_for
 from tests.support.dashboard_seed import build_dashboard
 from tests.support.fakes import fake_result, make_images
 
 pytestmark = pytest.mark.browser
 SCREENS = SCREENSHOTS
-WAIT_S = 15
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +28,6 @@ def twenty_tops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     yield server, run_id
     server.stop()
     dashboard.engine.dispose()
-
-
-def wait_for(condition: Callable[[], Any], message: str) -> Any:
-    """Poll until `condition()` is truthy and return it, or fail after WAIT_S seconds."""
-    deadline = time.monotonic() + WAIT_S
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {message}")
-        time.sleep(0.1)
-    return value
 
 
 def figures(driver: Any) -> list[Any]:
@@ -78,7 +66,7 @@ def test_pager_and_heatmap_toggle_survive_paging_and_previous_next(
     permalink = f"/runs/{run_id}/layers/layer1/neurons/2"
     driver = new_browser()
     driver.get(server.login_link(permalink))
-    wait_for(lambda: len(figures(driver)) == 10, "the first ten top images")
+    wait_for(lambda: len(figures(driver)) == 10, message="the first ten top images")
     assert "1–10 of 20 top images" in driver.page_source
     assert figures(driver)[0].find_element(By.CSS_SELECTOR, "figcaption").text.startswith("#1")
     toggle = driver.find_element(By.ID, "heatmap-toggle")
@@ -87,19 +75,19 @@ def test_pager_and_heatmap_toggle_survive_paging_and_previous_next(
     assert heatmaps_shown(driver)
 
     driver.find_element(By.ID, "top-next").click()
-    wait_for(lambda: "top_page=2" in driver.current_url, "page 2 of the top images")
-    wait_for(lambda: "11–20 of 20 top images" in driver.page_source, "images 11–20")
+    wait_for(lambda: "top_page=2" in driver.current_url, message="page 2 of the top images")
+    wait_for(lambda: "11–20 of 20 top images" in driver.page_source, message="images 11–20")
     assert len(figures(driver)) == 10
     assert figures(driver)[0].find_element(By.CSS_SELECTOR, "figcaption").text.startswith("#11")
     assert driver.find_element(By.ID, "heatmap-toggle").is_selected() and heatmaps_shown(driver)
     assert not driver.find_elements(By.ID, "top-next")  # the last page
 
     click(driver, driver.find_element(By.ID, "next-link"))  # the next neuron keeps the toggle too
-    wait_for(lambda: driver.current_url.endswith("/neurons/3"), "the next neuron")
+    wait_for(lambda: driver.current_url.endswith("/neurons/3"), message="the next neuron")
     assert driver.find_element(By.ID, "heatmap-toggle").is_selected() and heatmaps_shown(driver)
     driver.find_element(By.ID, "heatmap-toggle").click()
     click(driver, driver.find_element(By.ID, "prev-link"))
-    wait_for(lambda: driver.current_url.endswith("/neurons/2"), "the previous neuron")
+    wait_for(lambda: driver.current_url.endswith("/neurons/2"), message="the previous neuron")
     assert not driver.find_element(By.ID, "heatmap-toggle").is_selected() and not heatmaps_shown(driver)
 
     # Every image on the page loads: the crops and heatmaps cut on request included.
@@ -121,13 +109,13 @@ def test_screenshots_of_the_top_images(
     driver = new_browser()
     set_scheme(driver, scheme)
     driver.get(server.login_link(f"/runs/{run_id}/layers/layer1/neurons/5?top_page=2"))
-    wait_for(lambda: len(figures(driver)) == 10, "the second page of top images")
+    wait_for(lambda: len(figures(driver)) == 10, message="the second page of top images")
     driver.find_element(By.ID, "heatmap-toggle").click()
     wait_for(
         lambda: driver.execute_script(
             "return [...document.querySelectorAll('#top-images img')].every(i => i.complete && i.naturalWidth > 0)"
         ),
-        "every top image to load",
+        message="every top image to load",
     )
     SCREENS.mkdir(parents=True, exist_ok=True)
     driver.set_window_size(1440, 1100)
