@@ -17,7 +17,7 @@ from tests.support.memory import Measured, measure_in_child
 
 SETUP = """
 import torch, torchvision
-from app.jobs.architectures import ArchitectureCatalog
+from app.jobs.uploads.architectures import ArchitectureCatalog
 from dissect_core.models.targets import list_layers, load_target
 """
 

@@ -1,5 +1,5 @@
 """First typed concept with and without preloading: how long the first and later concepts typed on a layer page
-take in a freshly started server, with the run's text encoder loaded in the background (app/read/preload.py) or
+take in a freshly started server, with the run's text encoder loaded in the background (app/read/concepts/preload.py) or
 only once a concept is typed.
 
 Seeds a data folder with a 2,048-neuron layer (tests/support/dashboard_seed.py) whose run is given the bench's

@@ -135,8 +135,8 @@ class DissectionResult:
     log_normalisers: torch.Tensor | None
     skipped_images: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    #: [N] float32: each image's CARRY_RANK-th highest cosine over the concept set (dissect_core.concept_evidence);
-    #: None for results made before it was kept.
+    #: [N] float32: each image's CARRY_RANK-th highest cosine over the concept set
+    #: (dissect_core.analysis.concept_evidence); None for results made before it was kept.
     carry_cosines: torch.Tensor | None = None
 
     def layer(self, name: str) -> LayerResult:

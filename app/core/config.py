@@ -37,7 +37,7 @@ class Settings:
     concepts_max_bytes: int = 2 * 1024 * 1024
     #: The most tensor bytes an uploaded checkpoint may declare (torchvision's largest models hold 2.6 GB).
     checkpoint_max_bytes: int = 4 * 1024**3
-    #: The most bytes of rendered answers the web server keeps to replay (app.web.response_cache).
+    #: The most bytes of rendered answers the web server keeps to replay (app.web.middleware.response_cache).
     response_cache_bytes: int = 256 * 1024 * 1024
     #: The encoders web users may choose; None means the library's (ConSE's, and open_clip's pretrained names).
     encoders: tuple[str, ...] | None = None

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.paths import resolved_settings, stored_settings
-from app.jobs.queue import enqueue
+from app.jobs.queue.jobs import enqueue
 from app.persistence.db import create_db_engine, upgrade_database
 from app.persistence.store import BeforeCommit, ViewLoader, store_run
 from dissect_core.config import DissectConfig

@@ -22,7 +22,7 @@ from app.persistence.db import write_session
 from app.persistence.models import User
 from app.persistence.writable import database_write_problem
 from app.web.errors import error_response, wants_json
-from app.web.htmx import is_htmx
+from app.web.views.htmx import is_htmx
 
 LOGIN_PATH = "/login"
 #: Open to anyone even when READ_ACCESS=users: logging in, the stylesheet and scripts, the health check.

@@ -14,14 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth.permissions import require_editor
 from app.core.config import Settings
-from app.jobs.architectures import ArchitectureCatalog
+from app.jobs.uploads.architectures import ArchitectureCatalog
 from app.persistence.models import User
-from app.read.concept_search import ConceptSearcher
-from app.read.distribution_cache import NeuronDistributions
-from app.read.preload import RunPreloader
-from app.read.read_cache import ReadCache
+from app.read.caches import ReadCache
+from app.read.concepts.preload import RunPreloader
+from app.read.concepts.search import ConceptSearcher
+from app.read.neurons.distributions import NeuronDistributions
 from app.web.auth import current_user
-from app.web.response_cache import ResponseCache
+from app.web.middleware.response_cache import ResponseCache
 
 #: What an editor may do, named in the answer to anyone else.
 EDITING = "upload checkpoints, relabel runs, keep typed concepts or cancel jobs"

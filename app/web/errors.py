@@ -21,7 +21,7 @@ from app.core.errors import BadUpload, NotFound, QuotaExceeded, StorageUnavailab
 from app.core.redact import strip_ansi
 from app.core.urls import API_PREFIX
 from app.persistence.writable import database_write_problem, folder_write_problem
-from app.web.paging import MAX_ID
+from app.web.views.paging import MAX_ID
 from dissect_core.errors import DissectError
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def out_of_range_id(error: RequestValidationError) -> str | None:
 
 def allowed_methods(request: Request) -> str:
     """Return the `Allow` header of a path: every method some route at it answers (one route per method here),
-    and HEAD wherever GET is (app.web.head answers it)."""
+    and HEAD wherever GET is (app.web.middleware.head answers it)."""
     routes = request.app.router.routes
     allowed = {
         method

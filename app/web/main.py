@@ -18,20 +18,21 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 import dissect_core
 from app.auth.sessions import derived_key, secret_key
 from app.core.config import Settings
-from app.jobs.architectures import ArchitectureCatalog
+from app.jobs.uploads.architectures import ArchitectureCatalog
 from app.persistence.db import create_db_engine, session_factory
-from app.read.concept_search import ConceptSearcher, EncoderLoader
-from app.read.distribution_cache import NeuronDistributions
-from app.read.image_view import ImageViews
-from app.read.preload import RunPreloader
-from app.read.read_cache import ReadCache
-from app.read.stored_activations import LayerActivationRows
+from app.read.artifacts.activations import LayerActivationRows
+from app.read.caches import ReadCache
+from app.read.concepts.preload import RunPreloader
+from app.read.concepts.search import ConceptSearcher, EncoderLoader
+from app.read.images.view import ImageViews
+from app.read.neurons.distributions import NeuronDistributions
 from app.web.auth import Authenticate, install_auth_handlers
-from app.web.cache_middleware import ServeCachedBodies
 from app.web.errors import AnswerServerErrors, install_error_handlers
-from app.web.head import AnswerHeadAsGet
+from app.web.middleware.cached_answers import ServeCachedBodies
+from app.web.middleware.head import AnswerHeadAsGet
+from app.web.middleware.response_cache import ResponseCache
+from app.web.middleware.security import CsrfProtection, SecureCookiesOnHttps, SecurityHeaders
 from app.web.openapi_security import declare_tokens
-from app.web.response_cache import ResponseCache
 from app.web.routes import (
     account,
     catalogue,
@@ -48,8 +49,7 @@ from app.web.routes import (
     runs,
     upload,
 )
-from app.web.security import CsrfProtection, SecureCookiesOnHttps, SecurityHeaders
-from app.web.templating import make_templates
+from app.web.views.templating import make_templates
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 SESSION_COOKIE = "neuron_atlas_session"

@@ -23,8 +23,8 @@ from fastapi.routing import APIRoute
 from app.core.urls import API_PREFIX
 from app.web.deps import TemplatesDep
 from app.web.errors import WRITE_ERRORS
-from app.web.htmx import HtmxAwareRoute, is_htmx, trigger
-from app.web.response_cache import ImmutableRoute
+from app.web.middleware.response_cache import ImmutableRoute
+from app.web.views.htmx import HtmxAwareRoute, is_htmx, trigger
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 #: `(result, **params)` (or `(**params)` for a page context) -> template context.

@@ -2,7 +2,7 @@
 
 The log normalisers (logsumexp over concepts of a*cos, what typed concepts are scored against) and each image's
 `carry_rank`-th highest cosine (the bar a concept typed later must reach to count among the image's top
-concepts, see `dissect_core.concept_evidence`) come from the same blocks of rows, so storing both costs no
+concepts, see `dissect_core.analysis.concept_evidence`) come from the same blocks of rows, so storing both costs no
 second pass over the matrix.
 """
 

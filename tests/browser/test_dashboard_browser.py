@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.jobs.dissections import StoredDissection
-from app.jobs.worker import run_worker
+from app.jobs.queue.worker import run_worker
 from app.persistence.models import CatalogProbeSet, Job
 from tests.browser.conftest import SCREENSHOTS, LiveServer, wait_for
 from tests.support.dashboard_seed import LayerSpec, TinyNet, seed_run

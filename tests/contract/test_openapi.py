@@ -30,7 +30,7 @@ CONTENT_CHECKED = r"^/api/v1/(uploads|probe-sets|concept-sets|runs/\{run_id\}/re
 @pytest.fixture(scope="module")
 def contract_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     """The seeded dashboard the contract is checked against."""
-    from app.jobs.catalogue import default_encoders
+    from app.jobs.catalogue.sets import default_encoders
 
     # Listed once per process on first use, after importing open_clip: seconds, and over schemathesis's 10 s
     # request timeout on a loaded machine. The contract is about answers, not a cold start's import.

@@ -21,9 +21,9 @@ from app.auth.tokens import create_login_link
 from app.auth.users import get_user
 from app.cli.accounts import first_start_link
 from app.cli.main import main as cli
-from app.jobs import queue
 from app.jobs.dissections import StoredDissection
-from app.jobs.worker import run_worker
+from app.jobs.queue import jobs as queue
+from app.jobs.queue.worker import run_worker
 from app.persistence.db import write_session
 from app.persistence.models import ApiToken, Job, JobState, LoginLink, Run, TypedConcept, User
 from app.web.main import create_app

@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.jobs import queue
 from app.jobs.dissections import StoredDissection
-from app.jobs.uploads import safe_filename
-from app.jobs.worker import run_worker
+from app.jobs.queue import jobs as queue
+from app.jobs.queue.worker import run_worker
+from app.jobs.uploads.checkpoints import safe_filename
 from app.persistence.cleanup import find_removable
 from app.persistence.db import create_db_engine, write_session
 from app.persistence.models import CatalogConceptSet, CatalogProbeSet, Job, JobState, Run, User, utcnow

@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 
 from app.cli.main import main
 from app.core.config import Settings
-from app.jobs import queue
 from app.jobs.dissections import StoredDissection
-from app.jobs.upload_defaults import default_encoder
-from app.jobs.worker import run_worker
+from app.jobs.queue import jobs as queue
+from app.jobs.queue.worker import run_worker
+from app.jobs.uploads.defaults import default_encoder
 from app.persistence.db import write_session
 from app.persistence.models import CatalogConceptSet, CatalogProbeSet, Job, Run, TargetModel
 from app.persistence.store import store_run
@@ -286,7 +286,7 @@ def test_model_permalinks_resolve_by_the_unique_name_to_the_latest_succeeded_run
     folder = tmp_path / "images"
     make_images(folder, 4)
     with write_session(dashboard.engine) as session:
-        from app.jobs.catalogue import register_probe_folder
+        from app.jobs.catalogue.sets import register_probe_folder
 
         register_probe_folder(session, dashboard.settings, "imgs", folder)
     with TestClient(dashboard.app(), headers=dashboard.admin_headers) as client:
@@ -605,9 +605,9 @@ def test_probe_sets_command_adds_lists_and_removes(dashboard: Dashboard, tmp_pat
 
 def test_catalogue_rows_and_model_names_on_both_databases(settings: Settings, engine: Any, tmp_path: Path) -> None:
     from app.core.errors import AtlasError
-    from app.jobs.catalogue import register_probe_folder, store_uploaded_concept_set, store_uploaded_probe_set
-    from app.jobs.model_names import reserve_model_name
-    from app.read.catalogue import list_probe_sets, public_names
+    from app.jobs.catalogue.sets import register_probe_folder, store_uploaded_concept_set, store_uploaded_probe_set
+    from app.jobs.uploads.model_names import reserve_model_name
+    from app.read.catalogue.sets import list_probe_sets, public_names
     from dissect_core.config import DissectConfig
 
     folder = tmp_path / "images"

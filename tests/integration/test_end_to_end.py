@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.jobs.dissections import submit_dissection
-from app.jobs.worker import run_worker
+from app.jobs.queue.worker import run_worker
 from app.persistence.db import create_db_engine, write_session
 from app.persistence.models import Job
 from app.web.main import create_app

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.persistence.models import Layer, Neuron
-from app.read.export import COLUMNS
+from app.read.runs.export import COLUMNS
 from dissect_core.results import EVALUATION_FIELDS
 from tests.support.dashboard_seed import Dashboard, LayerSpec, seed_run
 

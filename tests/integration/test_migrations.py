@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.jobs import queue
+from app.jobs.queue import jobs as queue
 from app.persistence.db import create_db_engine, current_revision, downgrade_database, head_revision, upgrade_database
 from app.persistence.models import Base, Job
 

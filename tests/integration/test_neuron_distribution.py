@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from app.read.neuron_distribution import RANDOM_BAND
+from dissect_core.analysis.distributions import RANDOM_BAND
 from tests.support.dashboard_seed import N_IMAGES, Dashboard, build_dashboard
 from tests.support.distribution_seed import (
     DEAD_UNIT,

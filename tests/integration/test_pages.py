@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.jobs import queue
+from app.jobs.queue import jobs as queue
 from app.persistence.db import write_session
 from app.persistence.models import Job
 from tests.support.dashboard_seed import Dashboard, TinyNet, seed_run

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.read.concept_search import ConceptSearcher, RunScoring, run_scoring
-from app.read.preload import RunPreloader
-from app.read.queries import get_run
+from app.read.concepts.preload import RunPreloader
+from app.read.concepts.search import ConceptSearcher, RunScoring, run_scoring
+from app.read.runs.queries import get_run
 from app.web.main import create_app
 from dissect_core.errors import DissectError
 from tests.support.dashboard_seed import Dashboard, FakeEncoder, tiny_catalog

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.jobs import queue
 from app.jobs.dissections import config_to_params
-from app.jobs.worker import run_worker
+from app.jobs.queue import jobs as queue
+from app.jobs.queue.worker import run_worker
 from app.persistence.models import Job, Run, utcnow
 from dissect_core.errors import DissectError
 from tests.support import children

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.jobs.dissections import StoredDissection
-from app.jobs.worker import run_worker
+from app.jobs.queue.worker import run_worker
 from app.persistence.db import write_session
 from app.persistence.models import Job, Layer, Neuron, Run, User
 from tests.support.dashboard_seed import Dashboard, LayerSpec, add_account, build_dashboard, seed_run

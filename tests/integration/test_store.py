@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 
 import app.persistence.store.rows
 from app.core.config import Settings
-from app.jobs import queue
 from app.jobs.dissections import config_to_params, submit_dissection
-from app.jobs.worker import run_worker
+from app.jobs.queue import jobs as queue
+from app.jobs.queue.worker import run_worker
 from app.persistence.db import write_session
 from app.persistence.media import CUT_ON_REQUEST
 from app.persistence.models import ConceptSet, Job, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
 from app.persistence.store import StoreCancelled, store_run
-from app.read.stored_activations import ActivationsUnavailable, load_layer_activations
+from app.read.artifacts.activations import ActivationsUnavailable, load_layer_activations
 from dissect_core.config import DissectConfig
 from dissect_core.data import probe as probe_data
 from dissect_core.errors import DissectError

@@ -17,9 +17,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.jobs import queue
 from app.jobs.dissections import config_to_params
-from app.jobs.worker import run_worker
+from app.jobs.queue import jobs as queue
+from app.jobs.queue.worker import run_worker
 from app.persistence.models import Job, Run
 from tests.support import children
 from tests.support.fakes import fake_executor, job_config, make_images, read_events

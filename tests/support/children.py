@@ -14,7 +14,7 @@ from typing import Any
 
 def claim_loop(database_url: str, worker_id: str, out: str, barrier: Any) -> None:
     """Claim and finish jobs until the queue is empty; write the claimed ids to `out` as JSON."""
-    from app.jobs import queue
+    from app.jobs.queue import jobs as queue
     from app.persistence.db import create_db_engine
 
     engine = create_db_engine(database_url)
@@ -29,7 +29,7 @@ def claim_loop(database_url: str, worker_id: str, out: str, barrier: Any) -> Non
 
 def drain_queue(settings: Any, barrier: Any) -> None:
     """Run fake jobs until the queue is empty."""
-    from app.jobs.worker import run_worker
+    from app.jobs.queue.worker import run_worker
     from tests.support.fakes import fake_executor
 
     logging.basicConfig(level=logging.WARNING)
@@ -40,7 +40,7 @@ def drain_queue(settings: Any, barrier: Any) -> None:
 
 def work_until_one_job(settings: Any, timeout_s: float) -> None:
     """Poll until one fake job has run (a stale one must first be requeued), or give up after `timeout_s`."""
-    from app.jobs.worker import run_worker
+    from app.jobs.queue.worker import run_worker
     from tests.support.fakes import fake_executor
 
     logging.basicConfig(level=logging.INFO)
@@ -56,7 +56,7 @@ def work_until_one_job(settings: Any, timeout_s: float) -> None:
 
 def work_one_job(settings: Any) -> None:
     """Run at most one fake job, with SIGTERM/SIGINT handling like `neuron-atlas worker --once`."""
-    from app.jobs.worker import run_worker
+    from app.jobs.queue.worker import run_worker
     from tests.support.fakes import fake_executor
 
     logging.basicConfig(level=logging.INFO)

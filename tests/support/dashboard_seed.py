@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from torch import nn
 
 from app.core.config import Settings
-from app.jobs.architectures import ArchitectureCatalog
+from app.jobs.uploads.architectures import ArchitectureCatalog
 from app.persistence.db import upgrade_database, write_session
 from app.persistence.models import ConceptSet, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
 from app.web.main import create_app

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli.commands.progress import StageBars
-from app.jobs.upload_defaults import DEMO_PROBE_SET
+from app.jobs.uploads.defaults import DEMO_PROBE_SET
 
 if TYPE_CHECKING:
     from app.core.config import Settings
@@ -19,7 +19,7 @@ DEMO_LAYERS = ("conv_stem", "blocks.1", "blocks.3", "blocks.5", "conv_head", "cl
 
 def offer_demo_probe(settings: Settings, folder: Path) -> None:
     """Catalogue the demo's photographs as the built-in probe set `demo-photos` (brought up to date if there)."""
-    from app.jobs.catalogue import register_probe_folder
+    from app.jobs.catalogue.sets import register_probe_folder
     from app.persistence.db import create_db_engine, upgrade_database, write_session
     from app.persistence.models import CatalogKind
 

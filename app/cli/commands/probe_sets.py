@@ -36,7 +36,7 @@ def catalogue_engine() -> Iterator[tuple[Settings, Engine]]:
 
 def run_add(args: argparse.Namespace) -> int:
     """Catalogue a folder of images under a name."""
-    from app.jobs.catalogue import register_probe_folder
+    from app.jobs.catalogue.sets import register_probe_folder
     from app.persistence.db import write_session
 
     with catalogue_engine() as (settings, engine), write_session(engine) as session:
@@ -51,7 +51,7 @@ def run_list(_args: argparse.Namespace) -> int:
     from sqlalchemy.orm import Session
 
     from app.persistence.models import CatalogProbeSet
-    from app.read.catalogue import BUILT_IN_PROBE_SET_VIEWS
+    from app.read.catalogue.sets import BUILT_IN_PROBE_SET_VIEWS
 
     with catalogue_engine() as (settings, engine), Session(engine) as session:
         for view in BUILT_IN_PROBE_SET_VIEWS:
@@ -64,7 +64,7 @@ def run_list(_args: argparse.Namespace) -> int:
 
 def run_remove(args: argparse.Namespace) -> int:
     """Take a probe set out of the catalogue (an uploaded one's images are deleted; a folder stays on disk)."""
-    from app.jobs.catalogue import remove_probe_set
+    from app.jobs.catalogue.sets import remove_probe_set
     from app.persistence.models import CatalogKind
 
     with catalogue_engine() as (settings, engine):

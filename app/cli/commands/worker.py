@@ -10,7 +10,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the job worker (after migrating the database); an unwritable database or data folder stops it."""
     from app.core.config import Settings
     from app.core.errors import AtlasError, StorageUnavailable
-    from app.jobs.worker import run_worker
+    from app.jobs.queue.worker import run_worker
     from app.persistence.writable import start_problem
 
     if args.poll <= 0:

@@ -1,7 +1,7 @@
 """A run's image files at store time: each probe image's view (content-addressed).
 
 Top images' crops and heatmaps are not drawn here: they are cut from the view and the layer's stored maps on
-their first request (app/read/top_image_media.py), so a run with many top images per neuron stores quickly.
+their first request (app/read/images/top_image_media.py), so a run with many top images per neuron stores quickly.
 """
 
 from __future__ import annotations

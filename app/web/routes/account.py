@@ -17,7 +17,7 @@ from app.auth.users import authenticate_password
 from app.core.urls import API_PREFIX
 from app.persistence.db import write_session
 from app.persistence.models import User
-from app.read.schemas import UserView
+from app.read.schemas.catalogue import UserView
 from app.web.auth import LOGIN_PATH, safe_local_path
 from app.web.deps import CurrentUserDep, EngineDep, TemplatesDep, bearer_token
 from app.web.errors import API_ERRORS

@@ -19,9 +19,9 @@ from starlette.datastructures import UploadFile
 from app.core.config import Settings
 from app.core.errors import AtlasError, BadUpload
 from app.core.urls import API_PREFIX
-from app.jobs.catalogue import allowed_encoders, store_uploaded_concept_set, store_uploaded_probe_set
-from app.read.catalogue import concept_set_view, list_concept_sets, list_probe_sets, probe_set_view
-from app.read.schemas import ConceptSetView, ProbeSetView
+from app.jobs.catalogue.sets import allowed_encoders, store_uploaded_concept_set, store_uploaded_probe_set
+from app.read.catalogue.sets import concept_set_view, list_concept_sets, list_probe_sets, probe_set_view
+from app.read.schemas.catalogue import ConceptSetView, ProbeSetView
 from app.web.deps import EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
 from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody
 from app.web.resources import Page, resource

@@ -8,13 +8,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Query
 
 from app.core.urls import compare_url
-from app.read.compare_schemas import CompareSort, RunComparison
-from app.read.run_compare import RunsNotComparable, compare_runs
-from app.read.run_lineage import same_architecture_links
+from app.read.runs.compare import RunsNotComparable, compare_runs
+from app.read.runs.lineage import same_architecture_links
+from app.read.schemas.compare import CompareSort, RunComparison
 from app.web.deps import ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS, ErrorBody
-from app.web.paging import MAX_ID, MAX_LIMIT, Id, Offset
 from app.web.resources import Page, resource
+from app.web.views.paging import MAX_ID, MAX_LIMIT, Id, Offset
 
 router = APIRouter(tags=["runs"], responses=API_ERRORS)
 

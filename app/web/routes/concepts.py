@@ -8,21 +8,24 @@ from fastapi import APIRouter, Form, Query
 
 from app.auth.permissions import require_owner
 from app.core.urls import api_url, job_url, run_url
-from app.jobs.typed_concepts import keep_typed_concept, relabel_with_typed_concepts
+from app.jobs.runs.typed_concepts import keep_typed_concept, relabel_with_typed_concepts
 from app.persistence.db import write_session
-from app.read import queries
-from app.read.concept_evidence import concept_evidence
-from app.read.concept_search import MAX_CONCEPT_CHARS, score_neuron, search_layer
-from app.read.evidence_schemas import ConceptEvidence
-from app.read.schemas import ConceptSearchResult, JobCreated, NeuronConceptScore, TypedConceptView
+from app.read.concepts import typed as typed_queries
+from app.read.concepts.search import MAX_CONCEPT_CHARS, score_neuron, search_layer
+from app.read.layers import queries as layer_queries
+from app.read.neurons.concept_evidence import concept_evidence
+from app.read.runs import queries as run_queries
+from app.read.schemas.concepts import ConceptSearchResult, NeuronConceptScore, TypedConceptView
+from app.read.schemas.evidence import ConceptEvidence
+from app.read.schemas.jobs import JobCreated
 from app.web.deps import DistributionsDep, EditorDep, EngineDep, ReadCacheDep, SearcherDep, SessionDep, SettingsDep
 from app.web.errors import API_ERRORS
-from app.web.htmx import TYPED_CONCEPTS_CHANGED
-from app.web.paging import MAX_LIMIT, Id
 from app.web.resources import Page, Redirect, resource
 from app.web.routes.distribution import distribution_context
 from app.web.routes.layers import layer_page_context
 from app.web.routes.neurons import neuron, neuron_page_context
+from app.web.views.htmx import TYPED_CONCEPTS_CHANGED
+from app.web.views.paging import MAX_LIMIT, Id
 from dissect_core.errors import DissectError
 
 router = APIRouter(tags=["concepts"], responses=API_ERRORS)
@@ -39,8 +42,8 @@ def typed_concepts_panel(kept: list[TypedConceptView], run_id: Id) -> dict[str, 
 @resource(router, "/runs/{run_id}/typed-concepts", html=Page("partials/typed_concepts.html", typed_concepts_panel))
 def typed_concepts(run_id: Id, session: SessionDep) -> list[TypedConceptView]:
     """Concepts kept on the run's pages for a relabel."""
-    queries.get_run(session, run_id)
-    return queries.list_typed_concepts(session, run_id)
+    run_queries.get_run(session, run_id)
+    return typed_queries.list_typed_concepts(session, run_id)
 
 
 def back_to_the_form(_kept: TypedConceptView, run_id: Id, back: Annotated[str, Form()] = "") -> str:
@@ -60,7 +63,7 @@ def keep_concept(
 ) -> TypedConceptView:
     """Keep a typed concept for the run (idempotent; its owner or an admin; at most a limit per run)."""
     with write_session(engine) as session:
-        run = queries.get_run(session, run_id)
+        run = run_queries.get_run(session, run_id)
         require_owner(user, run.owner, f"Run {run_id}", "keep typed concepts for it")
         row = keep_typed_concept(session, run_id, text, owner_id=user.id, limit=(settings, user))
         return TypedConceptView(id=row.id, text=row.text, created_at=row.created_at)
@@ -73,7 +76,7 @@ def relabel(run_id: Id, settings: SettingsDep, engine: EngineDep, user: EditorDe
     """Queue a relabel with the run's settings and its typed concepts added to its vocabulary (owner or admin); an
     identical queued, running or succeeded relabel is answered with its job instead."""
     with write_session(engine) as session:
-        require_owner(user, queries.get_run(session, run_id).owner, f"Run {run_id}", "relabel it")
+        require_owner(user, run_queries.get_run(session, run_id).owner, f"Run {run_id}", "relabel it")
         job_id = relabel_with_typed_concepts(session, settings, run_id, owner=user)
     return JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
 
@@ -156,7 +159,7 @@ def concept_ranking(
 ) -> dict[str, object]:
     """Return the context of a layer ranked by a concept: the ranking, or what kept it from being ranked."""
     result = outcome if isinstance(outcome, ConceptSearchResult) else None
-    layer_summary = queries.layer_summary(session, run_id, layer)
+    layer_summary = layer_queries.layer_summary(session, run_id, layer)
     return {"run_id": run_id, "layer": layer_summary, "concept": q, "result": result, "error": _problem(outcome, q)}
 
 

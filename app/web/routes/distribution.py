@@ -6,14 +6,15 @@ what the neuron page's distribution panels need."""
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
-from app.read.distribution_cache import NeuronDistributions
-from app.read.distribution_schemas import NeuronDistribution
-from app.read.schemas import NeuronDetail, RunDetail
-from app.web.charts import activation_histogram_svg
+from app.read.neurons.distributions import NeuronDistributions
+from app.read.schemas.distributions import NeuronDistribution
+from app.read.schemas.neurons import NeuronDetail
+from app.read.schemas.runs import RunDetail
 from app.web.deps import DistributionsDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
-from app.web.paging import Id
 from app.web.resources import Page, resource
+from app.web.views.charts import activation_histogram_svg
+from app.web.views.paging import Id
 
 router = APIRouter(tags=["neurons"], responses=API_ERRORS)
 

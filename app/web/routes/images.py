@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from app.read.image_schemas import ImageView
-from app.read.image_view import TOP_UNITS, ImageViews
+from app.read.images.view import TOP_UNITS, ImageViews
+from app.read.schemas.images import ImageView
 from app.web.deps import ReadCacheDep, SessionDep, SettingsDep
 from app.web.errors import API_ERRORS
-from app.web.paging import Id
 from app.web.resources import Page, resource
+from app.web.views.paging import Id
 
 router = APIRouter(tags=["images"], responses=API_ERRORS)
 

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Query
 
 from app.auth.permissions import require_owner
 from app.core.urls import API_PREFIX, job_url
-from app.jobs import queue
+from app.jobs.queue import jobs as queue
 from app.persistence.models import Job
-from app.read import queries
-from app.read.schemas import JobView
+from app.read.jobs import queries as job_queries
+from app.read.schemas.jobs import JobView
 from app.web.deps import EditorDep, EngineDep, SessionDep
 from app.web.errors import API_ERRORS
-from app.web.htmx import JOB_FINISHED
-from app.web.paging import MAX_LIMIT, Id
 from app.web.resources import Page, Redirect, resource
+from app.web.views.htmx import JOB_FINISHED
+from app.web.views.paging import MAX_LIMIT, Id
 
 router = APIRouter(tags=["jobs"], responses=API_ERRORS)
 
@@ -24,7 +24,7 @@ router = APIRouter(tags=["jobs"], responses=API_ERRORS)
 @router.get(API_PREFIX + "/jobs")
 def jobs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50) -> list[JobView]:
     """The newest jobs first."""
-    return queries.list_jobs(session, limit=limit)
+    return job_queries.list_jobs(session, limit=limit)
 
 
 def job_page(job: JobView) -> dict[str, object]:
@@ -44,15 +44,15 @@ def finished_event(job: JobView) -> str | None:
 )
 def job(job_id: Id, session: SessionDep) -> JobView:
     """One job's status and progress."""
-    return queries.get_job(session, job_id)
+    return job_queries.get_job(session, job_id)
 
 
 @resource(router, "/jobs/{job_id}/cancel", method="POST", html=Redirect(lambda cancelled: job_url(cancelled.id)))
 def cancel_job(job_id: Id, session: SessionDep, engine: EngineDep, user: EditorDep) -> JobView:
     """Cancel a queued job, or ask a running one to stop at its next progress report (its owner or an admin)."""
-    queries.get_job(session, job_id)
+    job_queries.get_job(session, job_id)
     job = session.get(Job, job_id)
     require_owner(user, job.owner if job is not None else None, f"Job {job_id}", "cancel it")
     session.rollback()  # end the read snapshot, so the re-read below sees the cancellation
     queue.cancel(engine, job_id)
-    return queries.get_job(session, job_id)
+    return job_queries.get_job(session, job_id)

@@ -7,12 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
-from app.read.read_cache import ReadCache
-from app.read.schemas import LayerSummary, NeuronSort
+from app.read.caches import ReadCache
+from app.read.schemas.layers import LayerSummary
+from app.read.schemas.runs import NeuronSort
 from app.web.deps import PreloaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
-from app.web.paging import MAX_PAGE, PAGE_SIZE, Id, PageNumber, make_pager, page_offset, shown_pages
 from app.web.resources import Page, resource
+from app.web.views.paging import MAX_PAGE, PAGE_SIZE, Id, PageNumber, make_pager, page_offset, shown_pages
 
 SORT_CHOICES: tuple[tuple[str, str], ...] = (
     ("unit", "Unit ↑"),

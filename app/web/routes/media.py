@@ -12,9 +12,9 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
 from app.core.errors import NotFound
-from app.read.top_image_media import media_kind, top_media_file
+from app.read.images.top_image_media import media_kind, top_media_file
 from app.web.deps import SessionDep, SettingsDep
-from app.web.paging import Id
+from app.web.views.paging import Id
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

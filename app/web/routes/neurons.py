@@ -8,14 +8,15 @@ from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse
 
 from app.core.urls import api_url, neuron_url
-from app.read import queries
-from app.read.schemas import NeuronDetail, NeuronList, NeuronSort, RunDetail
+from app.read.layers import queries as layer_queries
+from app.read.schemas.neurons import NeuronDetail, NeuronList
+from app.read.schemas.runs import NeuronSort, RunDetail
 from app.web.deps import PreloaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
-from app.web.paging import MAX_LIMIT, Id, Offset, unit_grid_url
 from app.web.resources import Page, Redirect, resource
-from app.web.sorted_neighbours import neighbour_links
-from app.web.top_images_pager import TopPage, top_images_page
+from app.web.views.paging import MAX_LIMIT, Id, Offset, unit_grid_url
+from app.web.views.sorted_neighbours import neighbour_links
+from app.web.views.top_images_pager import TopPage, top_images_page
 
 router = APIRouter(tags=["neurons"], responses=API_ERRORS)
 
@@ -93,4 +94,4 @@ def neurons(
 )
 def model_neuron(model_name: str, layer: str, unit: Id, session: SessionDep) -> str:
     """Redirect to the neuron in the model's latest run that has the layer."""
-    return neuron_url(queries.latest_run_with_layer(session, model_name, layer), layer, unit)
+    return neuron_url(layer_queries.latest_run_with_layer(session, model_name, layer), layer, unit)

@@ -12,13 +12,18 @@ from sqlalchemy import Engine, delete
 
 from app.auth.permissions import require_owner
 from app.core.urls import API_PREFIX, layer_url, run_url
-from app.jobs.run_details import BadRunDetails, RunDetailsEdit, edit_run_details
+from app.jobs.runs.details import BadRunDetails, RunDetailsEdit, edit_run_details
 from app.persistence.db import write_session
 from app.persistence.models import RUN_NAME_MAX, RUN_NOTES_MAX, Run, User
-from app.read import export, queries
-from app.read.read_cache import ReadCache
-from app.read.run_lineage import same_architecture_links
-from app.read.schemas import LayerSummary, RunDetail, RunSummary, SearchResult
+from app.read.caches import ReadCache
+from app.read.concepts import typed as typed_queries
+from app.read.jobs import queries as job_queries
+from app.read.layers import queries as layer_queries
+from app.read.runs import export
+from app.read.runs import queries as run_queries
+from app.read.runs.lineage import same_architecture_links
+from app.read.schemas.layers import LayerSummary, SearchResult
+from app.read.schemas.runs import RunDetail, RunSummary
 from app.web.deps import (
     EditorDep,
     EngineDep,
@@ -30,9 +35,9 @@ from app.web.deps import (
     TemplatesDep,
 )
 from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody
-from app.web.paging import MAX_LIMIT, Id
+from app.web.middleware.response_cache import ResponseCache
 from app.web.resources import Page, Redirect, resource
-from app.web.response_cache import ResponseCache
+from app.web.views.paging import MAX_LIMIT, Id
 
 router = APIRouter(tags=["runs"], responses=API_ERRORS)
 
@@ -40,14 +45,14 @@ router = APIRouter(tags=["runs"], responses=API_ERRORS)
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def home(request: Request, session: SessionDep, templates: TemplatesDep) -> Response:
     """Runs and jobs."""
-    context = {"title": "Runs", "runs": queries.list_runs(session), "jobs": queries.list_jobs(session)}
+    context = {"title": "Runs", "runs": run_queries.list_runs(session), "jobs": job_queries.list_jobs(session)}
     return templates.TemplateResponse(request, "home.html", context)
 
 
 @router.get(API_PREFIX + "/runs")
 def runs(session: SessionDep) -> list[RunSummary]:
     """Every run, newest first."""
-    return queries.list_runs(session)
+    return run_queries.list_runs(session)
 
 
 def run_page(run: RunDetail, session: SessionDep, cache: ReadCacheDep, preloader: PreloaderDep) -> dict[str, object]:
@@ -61,7 +66,7 @@ def run_page(run: RunDetail, session: SessionDep, cache: ReadCacheDep, preloader
         "run_id": run.id,
         "overview": overview,
         "evaluated": any(layer.n_evaluated for layer in overview),
-        "typed_concepts": queries.list_typed_concepts(session, run.id),
+        "typed_concepts": typed_queries.list_typed_concepts(session, run.id),
         "comparable": same_architecture_links(session, run.id, run.architecture),
         "details_error": None,
     }
@@ -70,7 +75,7 @@ def run_page(run: RunDetail, session: SessionDep, cache: ReadCacheDep, preloader
 @resource(router, "/runs/{run_id}", html=Page("run.html", context=run_page))
 def run(run_id: Id, session: SessionDep) -> RunDetail:
     """One run with its pinned settings and layers."""
-    return queries.run_detail(session, run_id)
+    return run_queries.run_detail(session, run_id)
 
 
 class RunDetailsBody(BaseModel):
@@ -109,7 +114,7 @@ def edit_run_api(
 ) -> RunDetail:
     """Rename a run or change its notes (its owner or an admin); answer the run as it is now."""
     _edit_details(run_id, RunDetailsEdit(body.name, body.notes), engine, user, (read_cache, response_cache))
-    return queries.run_detail(session, run_id)
+    return run_queries.run_detail(session, run_id)
 
 
 @router.post("/runs/{run_id}/details", include_in_schema=False)
@@ -131,7 +136,7 @@ def edit_run_form(
     try:
         _edit_details(run_id, RunDetailsEdit(name, notes), engine, user, (read_cache, response_cache))
     except BadRunDetails as problem:
-        context = run_page(queries.run_detail(session, run_id), session, read_cache, preloader)
+        context = run_page(run_queries.run_detail(session, run_id), session, read_cache, preloader)
         context.update(details_error=str(problem), typed_name=name, typed_notes=notes)
         return templates.TemplateResponse(request, "run.html", context, status_code=422)
     return RedirectResponse(run_url(run_id), status_code=303)
@@ -139,20 +144,20 @@ def edit_run_form(
 
 def chosen_layer(_layers: list[LayerSummary], run_id: Id, session: SessionDep, layer: str = "") -> str:
     """Return where the layer switcher goes: the chosen layer's page, or the run's page (it lists the layers)."""
-    return layer_url(run_id, queries.get_layer(session, run_id, layer).name) if layer else run_url(run_id)
+    return layer_url(run_id, layer_queries.get_layer(session, run_id, layer).name) if layer else run_url(run_id)
 
 
 @resource(router, "/runs/{run_id}/layers", html=Redirect(chosen_layer))
 def layers(run_id: Id, session: SessionDep) -> list[LayerSummary]:
     """A run's layers in forward order."""
-    return queries.list_layers(session, run_id)
+    return layer_queries.list_layers(session, run_id)
 
 
 def search_page(result: SearchResult, session: SessionDep) -> dict[str, object]:
     """Return search.html's context: the run and the labels that matched."""
     return {
         "title": f"search · run {result.run_id}",
-        "run": queries.run_detail(session, result.run_id),
+        "run": run_queries.run_detail(session, result.run_id),
         "result": result,
     }
 
@@ -162,7 +167,7 @@ def search(
     run_id: Id, session: SessionDep, q: str = "", limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 200
 ) -> SearchResult:
     """Neurons of every layer whose label contains q."""
-    return queries.search_labels(session, run_id, q, limit=limit)
+    return layer_queries.search_labels(session, run_id, q, limit=limit)
 
 
 EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -191,7 +196,7 @@ def export_run(
     run_id: Id, session: SessionDep, sessions: SessionsDep, format: export.ExportFormat = "csv"
 ) -> StreamingResponse:
     """A run's labels as a CSV, JSON or Parquet download, streamed from the database in batches."""
-    header = {"run": queries.run_detail(session, run_id).model_dump(mode="json")}  # NotFound before streaming
+    header = {"run": run_queries.run_detail(session, run_id).model_dump(mode="json")}  # NotFound before streaming
     body = _export_body(format, header, export.export_batches(sessions, run_id))
     filename = export.export_filename(run_id, format)
     return StreamingResponse(
@@ -205,7 +210,7 @@ def delete_run(run_id: int, engine: Engine, user: User, caches: tuple[ReadCache,
     """Delete a run and its layers, neurons and typed concepts (its owner or an admin), and forget its cached pages;
     `neuron-atlas gc` removes its files."""
     with write_session(engine) as session:
-        require_owner(user, queries.get_run(session, run_id).owner, f"Run {run_id}", "delete it")
+        require_owner(user, run_queries.get_run(session, run_id).owner, f"Run {run_id}", "delete it")
         session.execute(delete(Run).where(Run.id == run_id))
     for cache in caches:
         cache.forget_run(run_id)

@@ -17,11 +17,9 @@ from starlette.types import Message, Receive
 from app.core.config import Settings
 from app.core.redact import redact_paths, strip_ansi
 from app.core.urls import API_PREFIX, api_url, job_url
-from app.jobs.architectures import ArchitectureCatalog
-from app.jobs.catalogue import allowed_encoders
-from app.jobs.upload_defaults import default_encoder, default_probe
-from app.jobs.upload_problems import problems_by_field
-from app.jobs.uploads import (
+from app.jobs.catalogue.sets import allowed_encoders
+from app.jobs.uploads.architectures import ArchitectureCatalog
+from app.jobs.uploads.checkpoints import (
     BadUpload,
     UploadValues,
     accept_upload,
@@ -29,12 +27,15 @@ from app.jobs.uploads import (
     receive_checkpoint,
     refuse_without_file,
 )
+from app.jobs.uploads.defaults import default_encoder, default_probe
+from app.jobs.uploads.problems import problems_by_field
 from app.persistence.models import User
-from app.read.catalogue import list_concept_sets, list_probe_sets
-from app.read.schemas import JobCreated, LayerOption
+from app.read.catalogue.sets import list_concept_sets, list_probe_sets
+from app.read.schemas.catalogue import LayerOption
+from app.read.schemas.jobs import JobCreated
 from app.web.deps import CatalogDep, EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
 from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody, error_status
-from app.web.htmx import HtmxAwareRoute, is_htmx
+from app.web.views.htmx import HtmxAwareRoute, is_htmx
 from dissect_core.errors import DissectError
 
 # Multipart framing and the small form fields on top of the file itself.

@@ -15,13 +15,13 @@ from markupsafe import Markup
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 
-from app.read.layer_index import LayerIndex
-from app.read.schemas import LayerScoreStats
-from app.web.cache_middleware import ServeCachedBodies
-from app.web.cards import CardMemo
-from app.web.htmx import is_htmx
+from app.read.layers.index import LayerIndex
+from app.read.schemas.layers import LayerScoreStats
+from app.web.middleware.cached_answers import ServeCachedBodies
+from app.web.middleware.response_cache import ResponseCache, request_key
 from app.web.resources import Page, Redirect, resource
-from app.web.response_cache import ResponseCache, request_key
+from app.web.views.cards import CardMemo
+from app.web.views.htmx import is_htmx
 
 HX = {"HX-Request": "true"}
 TEMPLATES = {

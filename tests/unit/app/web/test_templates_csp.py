@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.web.templating import TEMPLATES_DIR
+from app.web.views.templating import TEMPLATES_DIR
 
 INLINE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+\s*=|javascript:|hx-on|hx-vals=[\"']js:", re.IGNORECASE)
 

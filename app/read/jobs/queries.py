@@ -1,0 +1,66 @@
+"""The job queue as pages and the API show it: one job, and the newest jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from app.core.errors import NotFound
+from app.core.redact import redact_paths, redact_value
+from app.persistence.models import (
+    FINISHED_STATES,
+    Job,
+)
+from app.read.catalogue.sets import public_names
+from app.read.schemas.jobs import JobView
+
+
+def job_view(job: Job, names: Mapping[str, str]) -> JobView:
+    """Return the view of a job row: its model by name and its error without server paths (`names`' by name)."""
+    params = job.params or {}
+    layers = params.get("layers") or []
+    return JobView(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        stage=job.stage,
+        done=job.done,
+        total=job.total,
+        fraction=min(1.0, job.done / job.total) if job.total else None,
+        error=redact_paths(job.error, names) if job.error else None,
+        cancel_requested=job.cancel_requested,
+        run_id=job.run_id,
+        model=redact_value(params.get("model_name") or params.get("model"), names),
+        layers=[str(layer) for layer in layers] if isinstance(layers, list) else [str(layers)],
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        finished=job.status in FINISHED_STATES,
+        owner=job.owner.name if job.owner is not None else None,
+        history=[
+            {
+                **{key: value for key, value in entry.items() if key != "worker"},  # worker ids name server hosts
+                "note": redact_paths(entry["note"], names) if entry.get("note") else None,
+            }
+            for entry in job.history or []
+            if isinstance(entry, dict)
+        ],
+    )
+
+
+def list_jobs(session: Session, *, limit: int = 50) -> list[JobView]:
+    """Return the newest jobs first."""
+    query = select(Job).options(joinedload(Job.owner)).order_by(Job.created_at.desc(), Job.id.desc())
+    jobs = session.scalars(query.limit(limit)).all()
+    names = public_names(session) if any(job.error for job in jobs) else {}
+    return [job_view(job, names) for job in jobs]
+
+
+def get_job(session: Session, job_id: int) -> JobView:
+    """Return one job, or raise NotFound."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"There is no job {job_id}. The jobs are listed on the home page, /.")
+    return job_view(job, public_names(session) if job.error else {})  # a job page polls: no lookup without need

@@ -1,0 +1,212 @@
+"""A neuron's distribution evidence read from its run's stored activations: histogram, quantile bands with probe
+image views, and the most correlated units. Each layer is standardised once and kept in an LRU (owned by one
+`NeuronDistributions` per app), so a page needs one matrix-vector product per layer and no pass over images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.lru import LRUCache
+from app.core.paths import resolved_path
+from app.core.urls import image_url, neuron_url
+from app.persistence.models import Layer, Neuron
+from app.read.artifacts.activations import NO_EVIDENCE, ActivationsUnavailable, LayerActivationRows
+from app.read.images.queries import view_urls
+from app.read.runs.queries import get_run
+from app.read.schemas.distributions import (
+    ActivationHistogram,
+    BandImage,
+    NeuronDistribution,
+    QuantileBand,
+    SimilarNeuron,
+)
+from app.read.schemas.neurons import NeuronDetail
+from app.read.schemas.runs import RunDetail
+from dissect_core.analysis.distributions import (
+    Band,
+    LayerEvidence,
+    Standardised,
+    distribution_seed,
+    layer_evidence,
+    most_correlated_tables,
+    standardise_rows,
+)
+
+N_BINS = 40
+PER_BAND = 6
+N_SIMILAR = 10
+
+
+class NeuronDistributions:
+    """Builds NeuronDistribution answers, caching each run's folder and each layer's standardised activations."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path | None = None,
+        max_layers: int = 64,
+        max_bytes: int = 1024 * 2**20,
+        n_bins: int = N_BINS,
+        per_band: int = PER_BAND,
+        n_similar: int = N_SIMILAR,
+        rows: LayerActivationRows | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.rows = rows or LayerActivationRows()
+        self.n_bins, self.per_band, self.n_similar = n_bins, per_band, n_similar
+        # Keyed by the run's artifacts folder (a new uuid per stored run), so a deleted run's id reused by a later
+        # run never finds the old tensors. Weighed by bytes: a 4,000-unit layer over 50,000 probe images holds
+        # 400 MB of float16 activations and a 64 MB sketch.
+        self._layers: LRUCache[tuple[Path, str], Standardised] = LRUCache(
+            max_layers, weigh=Standardised.nbytes, max_weight=max_bytes
+        )
+        # Every unit's histogram and bands, and its most correlated units in each layer, computed for a whole layer
+        # on its first request (seconds at 50,000 images x 2,048 units), so that later pages only look them up.
+        self._evidence: LRUCache[tuple[Path, str], LayerEvidence] = LRUCache(max_layers)
+        self._similar_tables: LRUCache[tuple[Path, str], dict[str, tuple[torch.Tensor, torch.Tensor]]] = LRUCache(
+            max_layers
+        )
+        # What a page would otherwise query each time: a run's folder (keyed by id and creation time, so a reused
+        # id misses), its probe images' view URLs and each layer's labels (a stored run never changes).
+        self._folders: LRUCache[tuple[int, object], Path] = LRUCache(256)
+        self._views: LRUCache[Path, dict[int, str | None]] = LRUCache(16)
+        self._labels: LRUCache[tuple[Path, str], dict[int, str]] = LRUCache(max_layers)
+
+    def folder(self, session: Session, run_id: int) -> Path:
+        """Return the run's artifacts folder (a stored relative path lies under the data folder)."""
+        stored = get_run(session, run_id).artifacts_dir
+        return resolved_path(stored, self.data_dir) if self.data_dir is not None else Path(stored)
+
+    def _run_folder(self, session: Session, run: RunDetail) -> Path:
+        return self._folders.get_or_load((run.id, run.created_at), lambda: self.folder(session, run.id))
+
+    def layer(self, folder: Path, layer: str) -> Standardised:
+        """Return a layer's standardised activations (cached), or raise ActivationsUnavailable."""
+        return self._layers.get_or_load((folder, layer), lambda: standardise_rows(self.rows.get(folder, layer)))
+
+    def evidence(self, session: Session, run: RunDetail, neuron: NeuronDetail) -> NeuronDistribution:
+        """Return the neuron's histogram, bands and similar neurons, or (no activations stored) why there are none."""
+        try:
+            return self.distribution(session, run, neuron)
+        except ActivationsUnavailable as error:
+            return NeuronDistribution(run_id=run.id, layer=neuron.layer, unit=neuron.unit, unavailable=str(error))
+
+    def distribution(self, session: Session, run: RunDetail, neuron: NeuronDetail) -> NeuronDistribution:
+        """Return the neuron's histogram, quantile bands and similar neurons, or raise ActivationsUnavailable."""
+        folder = self._run_folder(session, run)
+        own = self.layer(folder, neuron.layer)
+        if neuron.unit >= own.z.shape[0]:
+            raise ActivationsUnavailable(
+                f"Layer '{neuron.layer}' of this run stores activations of {own.z.shape[0]} units, not of unit "
+                f"{neuron.unit}, so {NO_EVIDENCE}; dissect the model again to store its artifacts."
+            )
+        values = own.activations(neuron.unit)
+        evidence = self._layer_evidence(folder, run.id, neuron.layer, own)
+        bands, bins = evidence.bands[neuron.unit], evidence.histograms[neuron.unit]
+        constant = not bool(own.varies[neuron.unit])
+        in_layer, others = ([], []) if constant else self._similar(folder, run, neuron, own)
+        views = self._views.get_or_load(folder, lambda: view_urls(session, run.id))
+        labels = {
+            (name, unit): self._layer_labels(session, folder, run.id, name).get(unit)
+            for name, unit, _ in [*in_layer, *others]
+        }
+        return NeuronDistribution(
+            run_id=run.id,
+            layer=neuron.layer,
+            unit=neuron.unit,
+            n_images=values.numel(),
+            constant=constant,
+            histogram=ActivationHistogram(low=bins.low, high=bins.high, counts=bins.counts.tolist()),
+            top_activations=[image.activation for image in neuron.top_images],
+            bands=[_band_view(run.id, band, values, views) for band in bands],
+            similar_in_layer=[_similar_view(run.id, pair, labels) for pair in in_layer],
+            similar_in_other_layers=[_similar_view(run.id, pair, labels) for pair in others],
+        )
+
+    def _layer_labels(self, session: Session, folder: Path, run_id: int, layer: str) -> dict[int, str]:
+        return self._labels.get_or_load((folder, layer), lambda: _labels(session, run_id, layer))
+
+    def _layer_evidence(self, folder: Path, run_id: int, layer: str, own: Standardised) -> LayerEvidence:
+        """Return every unit's histogram and bands in a layer (cached; computed on the layer's first request)."""
+
+        def compute() -> LayerEvidence:
+            seeds = [distribution_seed(run_id, layer, unit) for unit in range(own.values.shape[0])]
+            return layer_evidence(own, self.n_bins, self.per_band, seeds)
+
+        return self._evidence.get_or_load((folder, layer), compute)
+
+    def _similar_tables_of(
+        self, folder: Path, run: RunDetail, layer: str, own: Standardised
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Return every unit's most correlated units in each layer of the run that has activations over the same
+        images, by layer name: (units [K, n], r [K, n]) (cached; computed for the whole layer at once)."""
+
+        def compute() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+            layers: dict[str, Standardised] = {}
+            for summary in run.layers:
+                try:
+                    other = own if summary.name == layer else self.layer(folder, summary.name)
+                except ActivationsUnavailable:
+                    continue  # that layer's evidence is missing; the others still answer
+                if other.values.shape[1] == own.values.shape[1]:
+                    layers[summary.name] = other
+            return most_correlated_tables(own, layers, self.n_similar, own_name=layer)
+
+        return self._similar_tables.get_or_load((folder, layer), compute)
+
+    def _similar(
+        self, folder: Path, run: RunDetail, neuron: NeuronDetail, own: Standardised
+    ) -> tuple[list[tuple[str, int, float]], list[tuple[str, int, float]]]:
+        """Return the (layer, unit, r) of the most correlated units in the neuron's layer and in the others."""
+        tables = self._similar_tables_of(folder, run, neuron.layer, own)
+        units, r = tables[neuron.layer]
+        in_layer = _row(neuron.layer, units[neuron.unit], r[neuron.unit])
+        positions = {summary.name: summary.position for summary in run.layers}
+        others: list[tuple[int, str, int, float]] = []
+        for name, (units, r) in tables.items():
+            if name != neuron.layer:
+                row = _row(name, units[neuron.unit], r[neuron.unit])
+                others.extend((positions[name], name, unit, value) for name, unit, value in row)
+        others.sort(key=lambda item: (-item[3], item[0], item[2]))
+        return in_layer, [(name, unit, value) for _, name, unit, value in others[: self.n_similar]]
+
+
+def _row(layer: str, units: torch.Tensor, r: torch.Tensor) -> list[tuple[str, int, float]]:
+    """Return one unit's (layer, unit, r) list from a similar-units table row (padding left out)."""
+    return [(layer, int(u), float(v)) for u, v in zip(units.tolist(), r.tolist(), strict=True) if u >= 0]
+
+
+def _band_view(run_id: int, band: Band, values: torch.Tensor, views: dict[int, str | None]) -> QuantileBand:
+    images = [
+        BandImage(
+            image_index=int(index),
+            activation=float(values[int(index)]),
+            view_url=views.get(int(index)),
+            image_url=image_url(run_id, int(index)),
+        )
+        for index in band.images
+    ]
+    return QuantileBand(name=band.name, start=band.start, stop=band.stop, low=band.low, high=band.high, images=images)
+
+
+def _similar_view(
+    run_id: int, pair: tuple[str, int, float], labels: dict[tuple[str, int], str | None]
+) -> SimilarNeuron:
+    layer, unit, r = pair
+    return SimilarNeuron(
+        layer=layer, unit=unit, label=labels.get((layer, unit)), r=r, url=neuron_url(run_id, layer, unit)
+    )
+
+
+def _labels(session: Session, run_id: int, layer: str) -> dict[int, str]:
+    """Return the label of every unit of one layer of a run (one query)."""
+    rows = session.execute(
+        select(Neuron.unit, Neuron.label)
+        .join(Layer, Layer.id == Neuron.layer_id)
+        .where(Layer.run_id == run_id, Layer.name == layer)
+    ).all()
+    return dict(rows)

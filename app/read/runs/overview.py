@@ -1,0 +1,89 @@
+"""A run's labels at a glance, per layer: a histogram of explained_r, its means, the shares reliable and generic."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.persistence.models import Layer, Neuron
+from app.read.layers import queries as layer_queries
+from app.read.schemas.layers import LayerSummary
+from app.read.schemas.runs import LayerOverview, RHistogram
+from dissect_core.data.vocabulary import is_generic_concept
+
+#: Bins of the explained_r histogram, over one fixed range so that layers and runs compare at a glance.
+HISTOGRAM_BINS = 20
+HISTOGRAM_LOW = -0.2
+HISTOGRAM_HIGH = 1.0
+
+
+class NeuronFacts(NamedTuple):
+    """What the overview reads of one neuron (the evaluation columns are None for neurons stored before them)."""
+
+    label: str
+    explained_r: float | None
+    explanation_r: float | None
+    reliable: bool | None
+
+
+def bin_counts(
+    values: Iterable[float], *, bins: int = HISTOGRAM_BINS, low: float = HISTOGRAM_LOW, high: float = HISTOGRAM_HIGH
+) -> list[int]:
+    """Return how many values fall in each of `bins` equal bins over [low, high] (lower edges inclusive); values
+    outside the range count in the end bins, non-finite ones nowhere."""
+    if bins < 1 or not high > low:
+        raise ValueError(f"need at least one bin over a non-empty range, got {bins} bins over [{low}, {high}]")
+    counts = [0] * bins
+    width = (high - low) / bins
+    for value in values:
+        if math.isfinite(value):
+            counts[min(bins - 1, max(0, math.floor((value - low) / width)))] += 1
+    return counts
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _explained_rs(neurons: Sequence[NeuronFacts], *, reliable: bool) -> list[float]:
+    return [neuron.explained_r for neuron in neurons if neuron.explained_r is not None and neuron.reliable is reliable]
+
+
+def summarise_layer(layer: LayerSummary, neurons: Sequence[NeuronFacts]) -> LayerOverview:
+    """Return a layer's overview from its neurons' labels and evaluation columns."""
+    evaluated = [neuron for neuron in neurons if neuron.reliable is not None]
+    reliable_rs, unreliable_rs = _explained_rs(evaluated, reliable=True), _explained_rs(evaluated, reliable=False)
+    histogram = RHistogram(
+        low=HISTOGRAM_LOW, high=HISTOGRAM_HIGH, reliable=bin_counts(reliable_rs), unreliable=bin_counts(unreliable_rs)
+    )
+    return LayerOverview(
+        name=layer.name,
+        position=layer.position,
+        kind=layer.kind,
+        n_units=layer.n_units,
+        n_evaluated=len(evaluated),
+        share_generic=sum(is_generic_concept(neuron.label) for neuron in neurons) / len(neurons) if neurons else 0.0,
+        share_reliable=sum(bool(neuron.reliable) for neuron in evaluated) / len(evaluated) if evaluated else None,
+        mean_explained_r=_mean(reliable_rs + unreliable_rs),
+        mean_explanation_r=_mean([neuron.explanation_r for neuron in evaluated if neuron.explanation_r is not None]),
+        histogram=histogram if reliable_rs or unreliable_rs else None,
+        evaluation=layer.evaluation,
+    )
+
+
+def layer_overviews(session: Session, run_id: int) -> list[LayerOverview]:
+    """Return every layer of a run in forward order with its overview, or raise NotFound."""
+    layers = layer_queries.list_layers(session, run_id)
+    rows = session.execute(
+        select(Layer.name, Neuron.label, Neuron.explained_r, Neuron.explanation_r, Neuron.reliable)
+        .join(Layer, Neuron.layer_id == Layer.id)
+        .where(Layer.run_id == run_id)
+    ).all()
+    by_layer: dict[str, list[NeuronFacts]] = {}
+    for name, label, explained_r, explanation_r, reliable in rows:
+        by_layer.setdefault(name, []).append(NeuronFacts(label, explained_r, explanation_r, reliable))
+    return [summarise_layer(layer, by_layer.get(layer.name, [])) for layer in layers]

@@ -1,0 +1,42 @@
+"""Read models of jobs: one job as pages show it, and the answer to queuing one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.read.schemas.runs import UtcDatetime
+
+
+class JobView(BaseModel):
+    """A queued dissection and its progress."""
+
+    id: int
+    kind: str
+    status: str
+    stage: str | None
+    done: int
+    total: int
+    fraction: float | None
+    error: str | None
+    cancel_requested: bool
+    run_id: int | None
+    model: str | None
+    layers: list[str]
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+    finished: bool
+    #: Who queued it; None for jobs queued from the command line.
+    owner: str | None = None
+    #: What each attempt came to, oldest first: {"attempt", "at", "worker", "status", "note"}.
+    history: list[dict[str, Any]] = []
+
+
+class JobCreated(BaseModel):
+    """The answer to a submission: the job's id and where to watch it."""
+
+    job_id: int
+    job_url: str
+    api_url: str

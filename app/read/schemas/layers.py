@@ -1,0 +1,70 @@
+"""Read models of a run's layers: summaries, evaluation, score statistics and label search hits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.persistence.models import Layer
+
+from pydantic import BaseModel, Field
+
+
+class LayerEvaluationView(BaseModel):
+    """How a layer's labels were evaluated, and its null: out-of-fold r of a label that explains nothing."""
+
+    n_folds: int
+    simulation: str = Field(description="how a concept's similarities simulate the neuron's activations")
+    false_discovery_rate: float = Field(description="the Benjamini–Hochberg level across the layer")
+    n_images: int
+    null_sd: float = Field(description="sd of an out-of-fold r under the null, about 1/sqrt(n_images - 1)")
+    reliable_min_r: float | None = Field(description="the smallest r called reliable; None when none was")
+    share_reliable: float
+
+
+class LayerSummary(BaseModel):
+    """A dissected layer of a run."""
+
+    name: str
+    position: int
+    kind: str
+    n_units: int
+    #: None for layers stored before evaluations existed.
+    evaluation: LayerEvaluationView | None = None
+
+
+class LayerScoreStats(BaseModel):
+    """The score distribution of a layer: range for the bars, the bottom quartile for low confidence."""
+
+    score_min: float
+    score_max: float
+    low_confidence_below: float
+
+
+class SearchHit(BaseModel):
+    """A neuron whose label matched a search."""
+
+    layer: str
+    unit: int
+    label: str
+    score: float
+
+
+class SearchResult(BaseModel):
+    """Labels matching a query across all layers of a run."""
+
+    run_id: int
+    q: str
+    total: int
+    hits: list[SearchHit]
+
+
+def summarise_layer(layer: Layer) -> LayerSummary:
+    """Return a stored layer's summary: name, position, kind, unit count and evaluation."""
+    return LayerSummary(
+        name=layer.name,
+        position=layer.position,
+        kind=layer.kind,
+        n_units=layer.n_units,
+        evaluation=LayerEvaluationView.model_validate(layer.evaluation) if layer.evaluation else None,
+    )
