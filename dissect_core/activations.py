@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from dissect_core.errors import DissectError
 from dissect_core.models.targets import get_layer
 from dissect_core.names import POOLING
+from dissect_core.topk import stable_topk_positions
 
 
 @dataclass
@@ -70,15 +71,14 @@ class _LayerState:
         self.activations[batch_indices] = pooled  # kept on the device: no sync per batch
         n_kept = self.top_values.shape[1]
         values = torch.cat([self.top_values, pooled.T], dim=1)
-        keep = torch.topk(values, k=min(self.n_top, values.shape[1]), dim=1).indices
+        images = torch.cat([self.top_indices, batch_indices.expand(n_units, -1)], dim=1)
+        # The stable order (ties to the lower image index) makes the running top equal one top-k over all images.
+        keep = stable_topk_positions(values, min(self.n_top, values.shape[1]), images)
         self.top_values = values.gather(1, keep)
+        self.top_indices = images.gather(1, keep)
         from_batch = keep >= n_kept  # [units, top]: which winners are new in this batch
         batch_position = (keep - n_kept).clamp(min=0)
         kept_position = keep.clamp(max=max(n_kept - 1, 0))
-        new_indices = batch_indices[batch_position]
-        self.top_indices = (
-            torch.where(from_batch, new_indices, self.top_indices.gather(1, kept_position)) if n_kept else new_indices
-        )
         if maps is not None and self.top_maps is not None:
             # Gather only the winners' maps: concatenating every stored map with the batch's cost ~100 MB a batch.
             units = torch.arange(n_units, device=maps.device).unsqueeze(1)

@@ -11,6 +11,8 @@ POOLING = ("avg", "max")
 #: The probe set `load_probe` downloads by name instead of reading a folder.
 CIFAR100_PROBE = "cifar100"
 BUILT_IN_PROBE_SETS = (CIFAR100_PROBE,)
+#: The seed of the sample `max_images` draws from a larger probe folder: fixed, so a folder always gives one sample.
+DEFAULT_PROBE_SAMPLE_SEED = 0
 #: The suffixes of the model files `load_target` reads as TorchScript (compared in lower case).
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript")
 #: The weights names that ask for random initialisation (of a target, or an open_clip encoder); `none@SEED` seeds it.
@@ -43,3 +45,10 @@ def random_init_seed(weights: str) -> int | None:
             f"weights {weights!r} do not end in a whole-number seed; write {name} or {name}@SEED, e.g. {name}@1"
         )
     return int(seed)
+
+
+def probe_display_name(name: str, n_images: int, sampled_from: int | None = None) -> str:
+    """Return a probe set's name for people: `cifar10-test (sample of 200 of 10,000)` or `cifar10-test (200 images)`."""
+    if sampled_from is None:
+        return f"{name} ({n_images:,} image{'' if n_images == 1 else 's'})"
+    return f"{name} (sample of {n_images:,} of {sampled_from:,})"

@@ -1,10 +1,11 @@
-"""Probe image sets: folders of images (or CIFAR-100), stable content-hash ids, one decode per image."""
+"""Probe image sets: folders of images (or CIFAR-100) or seeded samples of them, content-hash ids, one decode each."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
+import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from torch import Tensor
 
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
-from dissect_core.names import CIFAR100_PROBE
+from dissect_core.names import CIFAR100_PROBE, DEFAULT_PROBE_SAMPLE_SEED, probe_display_name
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm"})
 
@@ -39,10 +40,16 @@ def probe_set_hash(image_hashes: Iterable[str]) -> str:
 
 @dataclass
 class ProbeSet:
-    """An ordered set of probe images; its id is the hash of its images' hashes, in order."""
+    """An ordered set of probe images; its id is the hash of its images' hashes, in order.
+
+    A set that `max_images` drew from a larger folder records the folder's size in `sampled_from` and the seed
+    of the draw in `sample_seed`; both are None for a whole folder.
+    """
 
     name: str
     images: list[ProbeImage]
+    sampled_from: int | None = None
+    sample_seed: int | None = None
     content_hash: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -50,6 +57,11 @@ class ProbeSet:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def display_name(self) -> str:
+        """Return the set's name for people, saying when it is a sample: `cifar10-test (sample of 200 of 10,000)`."""
+        return probe_display_name(self.name, len(self), self.sampled_from)
 
 
 def _read_labels(labels_file: Path) -> dict[str, str]:
@@ -62,13 +74,39 @@ def _read_labels(labels_file: Path) -> dict[str, str]:
     return {row[0].strip(): row[1].strip() for row in rows if len(row) >= 2}
 
 
+def stratified_sample(strata: Sequence[str], n: int, seed: int) -> list[int]:
+    """Return the ascending positions of `n` items drawn from `strata` (each item's stratum key), seeded.
+
+    Each stratum gets its proportional share of `n`, rounded by largest remainder (equal remainders favour the
+    stratum whose key sorts first); a random choice seeded by `seed` picks that many of the stratum's items.
+    The same strata, n and seed always give the same sample.
+    """
+    if not 0 <= n <= len(strata):
+        raise DissectError(f"cannot draw {n} of {len(strata)} items; ask for between 0 and {len(strata)}")
+    members: dict[str, list[int]] = {}
+    for position, stratum in enumerate(strata):
+        members.setdefault(stratum, []).append(position)
+    keys = sorted(members)
+    shares = {key: n * len(members[key]) // len(strata) for key in keys}
+    by_remainder = sorted(keys, key=lambda key: (-(n * len(members[key]) % len(strata)), key))
+    for key in by_remainder[: n - sum(shares.values())]:
+        shares[key] += 1
+    generator = random.Random(seed)
+    return sorted(position for key in keys for position in generator.sample(members[key], shares[key]))
+
+
 def load_probe_folder(
-    folder: str | Path, labels_file: str | Path | None = None, max_images: int | None = None
+    folder: str | Path,
+    labels_file: str | Path | None = None,
+    max_images: int | None = None,
+    sample_seed: int = DEFAULT_PROBE_SAMPLE_SEED,
 ) -> ProbeSet:
     """Return the images under `folder` (recursive, sorted by relative path) with their content hashes.
 
     Labels come from `labels_file` (CSV `file,label`, file relative to the folder or a bare name) when
-    given, else from the name of an image's sub-folder.
+    given, else from the name of an image's sub-folder. When the folder holds more than `max_images` images,
+    the set is a `sample_seed`-seeded sample of `max_images` of them spread over the folder, stratified by
+    label when a labels file is given, else by top-level sub-folder; it stays in sorted-path order.
     """
     root = Path(folder).expanduser()
     if not root.exists():
@@ -79,21 +117,38 @@ def load_probe_folder(
         (p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
         key=lambda p: p.relative_to(root).as_posix(),
     )
-    if max_images is not None:
-        paths = paths[:max_images]
     if not paths:
         raise DissectError(
             f"probe folder {root} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); add images to it"
         )
     labels = _read_labels(Path(labels_file)) if labels_file else {}
-    images = []
-    for path in paths:
-        relative = path.relative_to(root).as_posix()
+    relatives = [path.relative_to(root).as_posix() for path in paths]
+    image_labels = []
+    for path, relative in zip(paths, relatives, strict=True):
         label = labels.get(relative) or labels.get(path.name)
         if label is None and not labels and path.parent != root:
             label = path.parent.name
-        images.append(ProbeImage(path=str(path), content_hash=file_sha256(path), label=label))
-    return ProbeSet(name=root.name, images=images)
+        image_labels.append(label)
+    sampled_from = None
+    if max_images is not None and max_images < len(paths):
+        if labels:
+            strata = [label or "" for label in image_labels]
+        else:  # the top-level sub-folder; images right in the folder form one stratum
+            strata = [relative.partition("/")[0] if "/" in relative else "" for relative in relatives]
+        keep = stratified_sample(strata, max_images, sample_seed)
+        sampled_from = len(paths)
+        paths = [paths[position] for position in keep]
+        image_labels = [image_labels[position] for position in keep]
+    images = [
+        ProbeImage(path=str(path), content_hash=file_sha256(path), label=label)
+        for path, label in zip(paths, image_labels, strict=True)
+    ]
+    return ProbeSet(
+        name=root.name,
+        images=images,
+        sampled_from=sampled_from,
+        sample_seed=sample_seed if sampled_from is not None else None,
+    )
 
 
 def materialise_cifar100(dest: Path, train: bool = False) -> Path:
@@ -118,15 +173,22 @@ def materialise_cifar100(dest: Path, train: bool = False) -> Path:
 
 
 def load_probe(
-    spec: str, labels_file: str | None = None, max_images: int | None = None, data_dir: Path | None = None
+    spec: str,
+    labels_file: str | None = None,
+    max_images: int | None = None,
+    data_dir: Path | None = None,
+    sample_seed: int = DEFAULT_PROBE_SAMPLE_SEED,
 ) -> ProbeSet:
-    """Return the probe set named by `spec`: a folder path, or `cifar100` (downloaded once to data_dir)."""
+    """Return the probe set named by `spec`: a folder path, or `cifar100` (downloaded once to data_dir).
+
+    `max_images` draws a seeded sample spread over the set (see `load_probe_folder`), for `cifar100` too.
+    """
     if spec == CIFAR100_PROBE:
         root = materialise_cifar100((data_dir or Path.home() / ".cache" / "neuron-atlas") / "cifar100")
-        probe = load_probe_folder(root / "images", labels_file, max_images)
+        probe = load_probe_folder(root / "images", labels_file, max_images, sample_seed)
         probe.name = CIFAR100_PROBE
         return probe
-    return load_probe_folder(spec, labels_file, max_images)
+    return load_probe_folder(spec, labels_file, max_images, sample_seed)
 
 
 def decode_image(path: str) -> Image.Image:

@@ -26,6 +26,7 @@ from torch import Tensor
 from dissect_core.errors import DissectError
 from dissect_core.similarity.cosine import CosineSource, as_cosine_source
 from dissect_core.similarity.kernel import WeightedLogAccumulator, row_sums_float64
+from dissect_core.topk import stable_topk_positions
 
 DEFAULT_MEMORY_BUDGET_BYTES = 1 << 30
 #: Images per block of P rows when the budget leaves less room: progress over memory-starved settings.
@@ -65,9 +66,9 @@ def _check_shapes(cos: CosineSource, activations: Tensor) -> None:
 
 
 def top_image_indices(activations: Tensor, top_k: int) -> Tensor:
-    """Return [K, top_k] indices of each neuron's most activating images, most activating first."""
+    """Return [K, top_k] indices of each neuron's most activating images, most activating first, lower index on ties."""
     _check_top_k(top_k, activations.shape[0])
-    return torch.topk(activations.float(), k=top_k, dim=0).indices.T.contiguous()
+    return stable_topk_positions(activations.float().T, top_k)
 
 
 def image_log_normalisers(
