@@ -7,12 +7,19 @@ from torch import Tensor
 
 from dissect_core.evaluation.signals import ConceptSignals
 from dissect_core.similarity.functions import DEFAULT_MEMORY_BUDGET_BYTES
+from dissect_core.topk import merge_topk
 
 
 def top_correlated_concepts(
-    signals: ConceptSignals, activations: Tensor, folds: Tensor, n_folds: int, n_candidates: int
+    signals: ConceptSignals,
+    activations: Tensor,
+    folds: Tensor,
+    n_folds: int,
+    n_candidates: int,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
 ) -> Tensor:
-    """Return [n_folds + 1, K, n_candidates] concept indices with the highest Pearson r to each neuron.
+    """Return [n_folds + 1, K, n_candidates] concept indices with the highest Pearson r to each neuron, the
+    higher r first and, on equal r, the lower concept index (NaN r counts as -inf), whatever the block size.
 
     Entry f < n_folds ranks by r on the images outside fold f (the training images of fold f); entry
     n_folds on all images. Each fold's cross products (its activations centred on its own mean, times the
@@ -27,13 +34,15 @@ def top_correlated_concepts(
     acts = activations.double()
     fold_means = torch.stack([acts[m].mean(dim=0) for m in members])  # [F, K]
     centred = [(acts[m] - fold_means[fold]).float().T.contiguous() for fold, m in enumerate(members)]
-    best_values = torch.full((n_folds + 1, n_neurons, n_candidates), -torch.inf)
-    best_index = torch.zeros((n_folds + 1, n_neurons, n_candidates), dtype=torch.long)
+    # Each entry's running (r, concept index) top list, merged with every block's scores by global concept index.
+    nothing = (torch.empty(n_neurons, 0), torch.empty(n_neurons, 0, dtype=torch.long))
+    best = [nothing] * (n_folds + 1)
     # a block's signals [N, B], the folds' products [F, K, B] and one score [K, B] within the memory budget
-    step = max(256, DEFAULT_MEMORY_BUDGET_BYTES // (4 * (n_images + n_neurons * (n_folds + 1))))
+    step = max(256, memory_budget_bytes // (4 * (n_images + n_neurons * (n_folds + 1))))
     for start in range(0, signals.n_concepts, step):
         stop = min(start + step, signals.n_concepts)
         block = signals.block(start, stop)
+        concepts = torch.arange(start, stop).expand(n_neurons, -1)
         block -= block.mean(dim=0)  # the signals' own centring: it uses no activations
         fold_blocks = [block[m] for m in members]
         products = [centred[fold] @ fold_blocks[fold] for fold in range(n_folds)]  # [K, B] each
@@ -48,15 +57,8 @@ def top_correlated_concepts(
             signal_sd = (signal_squares / n - (signal_sum / n) ** 2).clamp(min=0).sqrt().clamp(min=1e-12)
             score.div_(signal_sd.float())
             torch.nan_to_num_(score, nan=-torch.inf)
-            if start:
-                merged = torch.cat([best_values[entry], score], dim=1)
-                values, positions = torch.topk(merged, n_candidates, dim=1)
-                best_index[entry] = _merged_index(best_index[entry], positions, start)
-            else:
-                values, positions = torch.topk(score, n_candidates, dim=1)
-                best_index[entry] = positions
-            best_values[entry] = values
-    return best_index
+            best[entry] = merge_topk([best[entry], (score, concepts)], n_candidates)
+    return torch.stack([index for _, index in best])
 
 
 def _training_covariance(
@@ -75,10 +77,3 @@ def _training_covariance(
     signal_mean = sums[training].sum(dim=0) / n
     for fold in training:
         out.addr_((fold_means[fold] - mean).float(), (sums[fold] - sizes[fold] * signal_mean).float())
-
-
-def _merged_index(previous: Tensor, positions: Tensor, start: int) -> Tensor:
-    """Map top-k positions over [previous candidates | new block] back to concept indices."""
-    kept = previous.shape[1]
-    from_block = positions - kept + start
-    return torch.where(positions < kept, torch.gather(previous, 1, positions.clamp(max=kept - 1)), from_block)

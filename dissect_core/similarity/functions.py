@@ -26,7 +26,7 @@ from torch import Tensor
 from dissect_core.errors import DissectError
 from dissect_core.similarity.cosine import CosineSource, as_cosine_source
 from dissect_core.similarity.kernel import WeightedLogAccumulator, row_sums_float64
-from dissect_core.topk import stable_topk_positions
+from dissect_core.topk import stable_topk, stable_topk_positions
 
 DEFAULT_MEMORY_BUDGET_BYTES = 1 << 30
 #: Images per block of P rows when the budget leaves less room: progress over memory-starved settings.
@@ -262,7 +262,8 @@ def rank_reorder(
             f"rank_reorder uses top_fraction={top_fraction} of {cos.n_images} images = {n_top} images; it "
             "needs at least 2: raise top_fraction or use a larger probe set"
         )
-    top_values, top_idx = torch.topk(activations.float(), k=n_top, dim=0)
+    values, indices = stable_topk(activations.float().T, n_top)  # most activating first, lower index on ties
+    top_values, top_idx = values.T, indices.T  # [n_top, K]
     generator = torch.Generator().manual_seed(seed)
     out = torch.empty(activations.shape[1], cos.n_concepts)
     for unit in range(activations.shape[1]):

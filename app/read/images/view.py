@@ -1,33 +1,33 @@
 """The image view: one probe image of a stored run and, per layer, the units it drives most, from stored activations.
 
-A run never changes once stored, so each layer's activations are read and standardised once (per-unit mean and
-spread) and kept with the layer's labels; a page is then a row read and two top-k's per layer.
+A run never changes once stored, so each layer's activations are read (through the app's `ArtifactsReader`) and
+standardised once (per-unit mean and spread) and kept with the layer's labels; a page is then a row read and two
+top-k's per layer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import PurePath
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.core.cache_bounds import CacheBounds
 from app.core.errors import NotFound
 from app.core.lru import LRUCache
-from app.core.paths import resolved_path
 from app.core.urls import image_url, media_url, neuron_url
 from app.persistence.models import ProbeImage, Run
-from app.read.artifacts.activations import ActivationsUnavailable, LayerActivationRows
+from app.read.artifacts.activations import ActivationsUnavailable
+from app.read.artifacts.reader import ArtifactsReader
 from app.read.caches import ReadCache
 from app.read.schemas.images import ImageLayerUnits, ImageUnit, ImageView
 from app.read.schemas.layers import LayerSummary
-from dissect_core.analysis.unit_ranking import RankedUnits, UnitStandardiser
+from dissect_core.analysis.standardise import LayerStandardiser
+from dissect_core.analysis.unit_ranking import RankedUnits, rank_units
 
 #: How many units each of a layer's two lists shows.
 TOP_UNITS = 8
-#: Kept standardised layers: at most this many, and this many bytes of activations in all.
-MAX_LAYERS = 32
-MAX_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ UNLABELLED = UnitLabel(label="(no label stored)", score=0.0, low_confidence=True
 class LayerRanking:
     """A layer's standardised activations with its units' labels (by column)."""
 
-    standardiser: UnitStandardiser
+    standardiser: LayerStandardiser
     labels: tuple[UnitLabel, ...]
 
     def nbytes(self) -> int:
@@ -57,7 +57,7 @@ class LayerRanking:
 
 @dataclass(frozen=True)
 class RunImages:
-    """Where a run's activations lie and how many probe images it stored."""
+    """Where a run's activations lie (its artifacts folder as stored) and how many probe images it stored."""
 
     folder: str
     n_images: int
@@ -66,23 +66,24 @@ class RunImages:
 class ImageViews:
     """Answers image views of stored runs, keeping each stored layer's standardised activations and labels."""
 
-    def __init__(
-        self, *, max_layers: int = MAX_LAYERS, max_bytes: int = MAX_BYTES, rows: LayerActivationRows | None = None
-    ) -> None:
-        self.rows = rows or LayerActivationRows()
+    def __init__(self, reader: ArtifactsReader, *, bounds: CacheBounds | None = None) -> None:
+        bounds = bounds or CacheBounds()
+        self.reader = reader
         # Keyed by the run's artifacts folder (a new one per stored run): a deleted run's id, reused by a later run,
         # never finds the old activations.
         self._layers: LRUCache[tuple[str, str], LayerRanking] = LRUCache(
-            max_layers, weigh=LayerRanking.nbytes, max_weight=max_bytes, loads_per_key=True
+            bounds.ranked_layers, weigh=LayerRanking.nbytes, max_weight=bounds.ranked_bytes, loads_per_key=True
         )
 
-    def view(self, session: Session, cache: ReadCache, data_dir: Path, run_id: int, image_index: int) -> ImageView:
+    def view(self, session: Session, cache: ReadCache, run_id: int, image_index: int) -> ImageView:
         """Return the image view of a run's probe image, or raise NotFound naming the valid indices."""
         run = cache.run(session, run_id)
-        images, image = _run_images(session, run_id, image_index, data_dir)
+        images, image = _run_images(session, run_id, image_index)
         if image is None:
             valid = f"probe images 0–{images.n_images - 1}" if images.n_images else "no probe images"
-            raise NotFound(f"Run {run_id} has {valid}; there is no image {image_index}. Pick an index in that range.")
+            raise NotFound(
+                f"Run {run_id} has {valid}, so there is no image {image_index}; pick an index in that range."
+            )
         source_path, view_file = image
         return ImageView(
             run_id=run_id,
@@ -111,7 +112,7 @@ class ImageViews:
                 by_unusualness=[],
                 unavailable=str(error),
             )
-        loudest, most_unusual = ranking.standardiser.rank(image, TOP_UNITS)
+        loudest, most_unusual = rank_units(ranking.standardiser, image, TOP_UNITS)
         return ImageLayerUnits(
             layer=layer.name,
             kind=layer.kind,
@@ -122,7 +123,7 @@ class ImageViews:
 
     def _ranking(self, session: Session, cache: ReadCache, run_id: int, images: RunImages, layer: str) -> LayerRanking:
         def load() -> LayerRanking:
-            rows = self.rows.get(Path(images.folder), layer, images.n_images)
+            rows = self.reader.activation_rows(images.folder, layer, images.n_images)
             index = cache.layer_index(session, run_id, layer)
             by_unit = {
                 neuron.unit: UnitLabel(
@@ -134,14 +135,12 @@ class ImageViews:
                 for neuron in index.neurons
             }
             labels = tuple(by_unit.get(unit, UNLABELLED) for unit in range(rows.shape[0]))
-            return LayerRanking(standardiser=UnitStandardiser.from_rows(rows), labels=labels)
+            return LayerRanking(standardiser=LayerStandardiser.from_rows(rows), labels=labels)
 
         return self._layers.get_or_load((images.folder, layer), load)
 
 
-def _run_images(
-    session: Session, run_id: int, image_index: int, data_dir: Path
-) -> tuple[RunImages, tuple[str, str | None] | None]:
+def _run_images(session: Session, run_id: int, image_index: int) -> tuple[RunImages, tuple[str, str | None] | None]:
     """Return the run's activations folder and image count, and the image's (source path, view file) if stored."""
     # One round trip. Indices run 0..n-1 and (run_id, index) is unique: the largest is an index lookup, not a count.
     last = select(func.max(ProbeImage.index)).where(ProbeImage.run_id == run_id).scalar_subquery()
@@ -152,9 +151,7 @@ def _run_images(
         .where(Run.id == run_id)
     ).one()
     stored, last_index, source_path, view_file = row
-    images = RunImages(
-        folder=str(resolved_path(stored or "", data_dir)), n_images=0 if last_index is None else int(last_index) + 1
-    )
+    images = RunImages(folder=stored or "", n_images=0 if last_index is None else int(last_index) + 1)
     return images, None if source_path is None else (source_path, view_file)
 
 

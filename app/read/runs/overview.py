@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
+import torch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from app.persistence.models import Layer, Neuron
 from app.read.layers import queries as layer_queries
 from app.read.schemas.layers import LayerSummary
 from app.read.schemas.runs import LayerOverview, RHistogram
+from dissect_core.analysis.distributions import bin_counts
 from dissect_core.data.vocabulary import is_generic_concept
 
 #: Bins of the explained_r histogram, over one fixed range so that layers and runs compare at a glance.
@@ -30,19 +31,9 @@ class NeuronFacts(NamedTuple):
     reliable: bool | None
 
 
-def bin_counts(
-    values: Iterable[float], *, bins: int = HISTOGRAM_BINS, low: float = HISTOGRAM_LOW, high: float = HISTOGRAM_HIGH
-) -> list[int]:
-    """Return how many values fall in each of `bins` equal bins over [low, high] (lower edges inclusive); values
-    outside the range count in the end bins, non-finite ones nowhere."""
-    if bins < 1 or not high > low:
-        raise ValueError(f"need at least one bin over a non-empty range, got {bins} bins over [{low}, {high}]")
-    counts = [0] * bins
-    width = (high - low) / bins
-    for value in values:
-        if math.isfinite(value):
-            counts[min(bins - 1, max(0, math.floor((value - low) / width)))] += 1
-    return counts
+def r_bin_counts(values: Sequence[float]) -> list[int]:
+    """Return how many r fall in each bin of the explained_r histogram (`bin_counts` over the fixed range)."""
+    return bin_counts(torch.tensor(values, dtype=torch.float64), HISTOGRAM_BINS, HISTOGRAM_LOW, HISTOGRAM_HIGH).tolist()
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -58,7 +49,10 @@ def summarise_layer(layer: LayerSummary, neurons: Sequence[NeuronFacts]) -> Laye
     evaluated = [neuron for neuron in neurons if neuron.reliable is not None]
     reliable_rs, unreliable_rs = _explained_rs(evaluated, reliable=True), _explained_rs(evaluated, reliable=False)
     histogram = RHistogram(
-        low=HISTOGRAM_LOW, high=HISTOGRAM_HIGH, reliable=bin_counts(reliable_rs), unreliable=bin_counts(unreliable_rs)
+        low=HISTOGRAM_LOW,
+        high=HISTOGRAM_HIGH,
+        reliable=r_bin_counts(reliable_rs),
+        unreliable=r_bin_counts(unreliable_rs),
     )
     return LayerOverview(
         name=layer.name,

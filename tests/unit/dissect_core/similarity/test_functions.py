@@ -74,6 +74,16 @@ def test_rank_reorder_prefers_the_concept_that_orders_the_top_images():
     assert scores[0, 0] > scores[0, 1]
 
 
+def test_rank_reorder_takes_the_lower_image_index_among_tied_top_images():
+    # 100 images, top 5: images 50 and 60 fire, then three of the 97 tied at 0, which must be images 0, 1 and 2.
+    tied = torch.zeros(100, 1)
+    tied[50], tied[60] = 2.0, 1.5
+    untied = torch.full((100, 1), -1.0)
+    untied[[0, 1, 2, 50, 60]] = tied[[0, 1, 2, 50, 60]]
+    cos = torch.rand(100, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(similarity.rank_reorder(cos, tied), similarity.rank_reorder(cos, untied))
+
+
 @pytest.mark.parametrize("budget", [1 << 30, 20_000], ids=["materialised", "streamed"])
 def test_soft_wpmi_matches_published_loop(budget):
     images, texts, acts = random_problem()

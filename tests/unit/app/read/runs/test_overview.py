@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from app.read.runs.overview import HISTOGRAM_BINS, NeuronFacts, bin_counts, summarise_layer
+from app.read.runs.overview import HISTOGRAM_BINS, NeuronFacts, r_bin_counts, summarise_layer
 from app.read.schemas.layers import LayerEvaluationView, LayerSummary
 
 
@@ -14,21 +14,11 @@ def layer(evaluation: LayerEvaluationView | None = None) -> LayerSummary:
     return LayerSummary(name="blocks.3", position=1, kind="conv", n_units=4, evaluation=evaluation)
 
 
-def test_bins_are_equal_with_lower_edges_inclusive() -> None:
-    assert bin_counts([0.0, 0.1, 0.25, 0.26, 0.5], bins=4, low=0.0, high=1.0) == [2, 2, 1, 0]
-
-
-def test_values_outside_the_range_count_in_the_end_bins_and_non_finite_ones_nowhere() -> None:
-    counts = bin_counts([-0.9, -0.2, 1.0, 3.0, math.nan, math.inf])
+def test_r_outside_the_range_count_in_the_end_bins_and_non_finite_ones_nowhere() -> None:
+    # The binning itself is tested in tests/unit/dissect_core/analysis/test_distributions.py.
+    counts = r_bin_counts([-0.9, -0.2, 1.0, 3.0, math.nan, math.inf])
     assert len(counts) == HISTOGRAM_BINS and sum(counts) == 4
     assert counts[0] == 2 and counts[-1] == 2
-
-
-def test_an_empty_range_is_refused_with_what_was_asked() -> None:
-    with pytest.raises(ValueError, match=r"0 bins over \[0.0, 1.0\]"):
-        bin_counts([0.5], bins=0, low=0.0, high=1.0)
-    with pytest.raises(ValueError, match="non-empty range"):
-        bin_counts([0.5], low=1.0, high=1.0)
 
 
 def test_a_layer_stored_before_evaluations_has_only_its_generic_share() -> None:
@@ -61,5 +51,5 @@ def test_an_evaluated_layer_counts_reliable_and_unreliable_r_apart() -> None:
     assert overview.mean_explanation_r == pytest.approx(0.3)
     assert overview.histogram is not None
     assert sum(overview.histogram.reliable) == 2 and sum(overview.histogram.unreliable) == 1
-    assert overview.histogram.unreliable[bin_counts([0.0]).index(1)] == 1
+    assert overview.histogram.unreliable[r_bin_counts([0.0]).index(1)] == 1
     assert overview.evaluation == evaluation
