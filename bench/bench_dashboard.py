@@ -57,12 +57,16 @@ def write_realistic_artifacts(artifacts_dir: Path) -> None:
     """Replace a seeded run's concept-search artifacts with tensors the size of an ImageNet-val run."""
     import torch
 
+    from app.persistence.store.artifacts import save_layer, save_run_tensors
+    from app.persistence.store.layout import ArtifactsLayout
+
+    layout = ArtifactsLayout(artifacts_dir)
     generator = torch.Generator().manual_seed(0)
     embeddings = torch.nn.functional.normalize(torch.randn(N_IMAGES, EMBEDDING_DIM, generator=generator), dim=1)
-    torch.save(embeddings, artifacts_dir / "image_embeddings.pt")
-    torch.save(torch.randn(N_IMAGES, generator=generator) + 10.0, artifacts_dir / "log_normalisers.pt")
+    normalisers = torch.randn(N_IMAGES, generator=generator) + 10.0
+    save_run_tensors(layout, image_embeddings=embeddings, log_normalisers=normalisers)
     top = torch.randint(0, N_IMAGES, (N_UNITS, TOP_K), generator=generator)
-    torch.save(top, artifacts_dir / "top_indices" / f"{LAYER}.pt")
+    save_layer(layout, LAYER, top_indices=top)
 
 
 def write_realistic_activations(artifacts_dir: Path, layers: dict[str, int]) -> None:
@@ -70,15 +74,16 @@ def write_realistic_activations(artifacts_dir: Path, layers: dict[str, int]) -> 
     factors so that units correlate as real ones do (the neuron page's histogram, bands and similar neurons)."""
     import torch
 
-    from app.persistence.store.artifacts import ACTIVATIONS_FOLDER
+    from app.persistence.store.artifacts import save_layer
+    from app.persistence.store.layout import ArtifactsLayout
 
+    layout = ArtifactsLayout(artifacts_dir)
     generator = torch.Generator().manual_seed(1)
     factors = torch.randn(N_IMAGES, 16, generator=generator)
-    (artifacts_dir / ACTIVATIONS_FOLDER).mkdir(exist_ok=True)
     for layer, n_units in layers.items():
         mixing = torch.randn(16, n_units, generator=generator) / 4
         activations = torch.relu(factors @ mixing + torch.randn(N_IMAGES, n_units, generator=generator))
-        torch.save(activations.to(torch.float16), artifacts_dir / ACTIVATIONS_FOLDER / f"{layer}.pt")
+        save_layer(layout, layer, activations=activations)
 
 
 def serve(data_dir: Path, port: int, encoder: str) -> None:

@@ -57,17 +57,19 @@ def seed(data_dir: Path, encoder: str) -> int:
     from sqlalchemy import update
 
     from app.persistence.models import Run
+    from app.persistence.store.artifacts import save_layer, save_run_tensors
+    from app.persistence.store.layout import ArtifactsLayout
     from tests.support.dashboard_seed import build_dashboard
 
     dashboard = build_dashboard(data_dir)
     generator = torch.Generator().manual_seed(0)
     embeddings = torch.randn(N_IMAGES, embedding_dim(encoder), generator=generator)
-    folder = dashboard.newer.artifacts_dir
-    torch.save(torch.nn.functional.normalize(embeddings, dim=1), folder / "image_embeddings.pt")
-    torch.save(torch.randn(N_IMAGES, generator=generator) + 10.0, folder / "log_normalisers.pt")
-    torch.save(
-        torch.randint(0, N_IMAGES, (N_UNITS, TOP_K), generator=generator), folder / "top_indices" / f"{LAYER}.pt"
+    layout = ArtifactsLayout(dashboard.newer.artifacts_dir)
+    normalisers = torch.randn(N_IMAGES, generator=generator) + 10.0
+    save_run_tensors(
+        layout, image_embeddings=torch.nn.functional.normalize(embeddings, dim=1), log_normalisers=normalisers
     )
+    save_layer(layout, LAYER, top_indices=torch.randint(0, N_IMAGES, (N_UNITS, TOP_K), generator=generator))
     with dashboard.engine.begin() as connection:
         connection.execute(update(Run).values(encoder=encoder))
     dashboard.engine.dispose()

@@ -3,12 +3,14 @@
 A run is written once, in one transaction, and never edited (a relabel makes a new run), so anything
 derived from a run alone can be kept until evicted. Its name and notes are the exception: changing them forgets
 the run here (`forget_run`), as deleting it does. Changing rows (jobs, typed concepts) are not cached here.
+Every in-memory cache of the app, these among them, is listed with its bound in app.core.cache_bounds.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app.core.cache_bounds import CacheBounds
 from app.core.lru import LRUCache
 from app.read.layers import queries as layer_queries
 from app.read.layers.index import LayerIndex, load_layer_index
@@ -20,21 +22,13 @@ from app.read.schemas.runs import LayerOverview, RunDetail
 class ReadCache:
     """LRUs of run details and overviews, layer facts and in-memory layer indexes."""
 
-    def __init__(
-        self,
-        *,
-        max_runs: int = 64,
-        max_layers: int = 512,
-        max_layer_indexes: int = 8,
-        max_index_top_images: int = 400_000,
-    ) -> None:
-        self._runs: LRUCache[int, RunDetail] = LRUCache(max_runs)
-        self._overviews: LRUCache[int, list[LayerOverview]] = LRUCache(max_runs)
-        self._layers: LRUCache[tuple[int, str], layer_queries.LayerFacts] = LRUCache(max_layers)
-        # A few megabytes per 2,048-neuron layer with 5 top images each; weighed by top images held (about 1 KB
-        # each), so layers of many neurons with many top images cannot pile up to gigabytes.
+    def __init__(self, bounds: CacheBounds | None = None) -> None:
+        bounds = bounds or CacheBounds()
+        self._runs: LRUCache[int, RunDetail] = LRUCache(bounds.runs)
+        self._overviews: LRUCache[int, list[LayerOverview]] = LRUCache(bounds.runs)
+        self._layers: LRUCache[tuple[int, str], layer_queries.LayerFacts] = LRUCache(bounds.layer_facts)
         self._indexes: LRUCache[tuple[int, str], LayerIndex] = LRUCache(
-            max_layer_indexes, weigh=LayerIndex.n_top_images, max_weight=max_index_top_images
+            bounds.layer_indexes, weigh=LayerIndex.n_top_images, max_weight=bounds.index_top_images
         )
 
     def forget_run(self, run_id: int) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from app.persistence.store.artifacts import ACTIVATIONS_FOLDER, CARRY_COSINES_FILE
+from app.persistence.store.artifacts import save_layer, save_run_tensors
+from app.persistence.store.layout import ArtifactsLayout
 from tests.browser.conftest import SCREENSHOTS, LiveServer, start_server
 from tests.support.dashboard_seed import N_IMAGES, build_dashboard
 
@@ -21,12 +22,11 @@ FIRING = (3, 11, 19, 27, 35, 40, 41, 42)
 def evidence_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server over seeded data whose newer run keeps conv1's activations and each image's carry bar."""
     dashboard = build_dashboard(tmp_path_factory.mktemp("evidence-browser") / "data")
-    folder = dashboard.newer.artifacts_dir
+    layout = ArtifactsLayout(dashboard.newer.artifacts_dir)
     activations = torch.rand(N_IMAGES, 64, generator=torch.Generator().manual_seed(2))
     activations[list(FIRING), 3] = 10.0
-    (folder / ACTIVATIONS_FOLDER).mkdir(exist_ok=True)
-    torch.save(activations.half(), folder / ACTIVATIONS_FOLDER / "conv1.pt")
-    torch.save(torch.full((N_IMAGES,), 0.7), folder / CARRY_COSINES_FILE)
+    save_layer(layout, "conv1", activations=activations)
+    save_run_tensors(layout, carry_cosines=torch.full((N_IMAGES,), 0.7))
     server = start_server(dashboard)
     yield server
     server.stop()

@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.persistence.models import Run
 from app.persistence.store import store_run
-from app.persistence.store.artifacts import ACTIVATIONS_FOLDER, CARRY_COSINES_FILE
+from app.persistence.store.artifacts import save_layer, save_run_tensors
+from app.persistence.store.layout import ArtifactsLayout
+from app.read.artifacts.reader import ArtifactsReader
 from app.web.main import create_app
 from dissect_core.models.class_names import weights_class_names
 from tests.support.dashboard_seed import (
@@ -47,13 +49,12 @@ def text_of(markup: str) -> str:
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     """The seeded dashboard; the newer run keeps conv1's activations and every image's carry bar (0.7)."""
     seeded = build_dashboard(tmp_path_factory.mktemp("evidence") / "data")
-    folder = seeded.newer.artifacts_dir
+    layout = ArtifactsLayout(seeded.newer.artifacts_dir)
     activations = torch.rand(N_IMAGES, 64, generator=torch.Generator().manual_seed(2))
     activations[list(FIRING), 3] = 10.0
-    (folder / ACTIVATIONS_FOLDER).mkdir(exist_ok=True)
-    torch.save(activations.half(), folder / ACTIVATIONS_FOLDER / "conv1.pt")
+    save_layer(layout, "conv1", activations=activations)
     # Direction images have cos >= 0.8 with their word; any other pair stays below 0.6 (the fake encoder).
-    torch.save(torch.full((N_IMAGES,), 0.7), folder / CARRY_COSINES_FILE)
+    save_run_tensors(layout, carry_cosines=torch.full((N_IMAGES,), 0.7))
     yield seeded
     seeded.engine.dispose()
 
@@ -172,7 +173,10 @@ def test_class_names_pinned_from_the_weights_meta_show_on_the_final_layer(tmp_pa
     result = fake_result(images, layers=(("layer1", "conv", 6, (4, 4)), ("fc", "linear", 1000, None)))
     fc = result.layers[1]
     fc.neurons[1] = dataclasses.replace(fc.neurons[1], label="goldfish")
-    result.settings["class_names"] = weights_class_names("resnet18", "IMAGENET1K_V1")  # the enum's meta only
+    class_names = weights_class_names("resnet18", "IMAGENET1K_V1")  # the enum's meta only
+    assert class_names is not None
+    identities = dataclasses.replace(result.record.identities, class_names=tuple(class_names))
+    result.record = dataclasses.replace(result.record, identities=identities)
     run_id = store_run(engine, settings, result)
     with TestClient(create_app(settings, encoder_loader=fake_encoder_loader(FakeEncoder()))) as client:
         goldfish = client.get(f"/api/v1/runs/{run_id}/layers/fc/neurons/1").json()
@@ -202,6 +206,6 @@ def test_a_stored_run_keeps_each_images_carry_bar(settings: Settings, engine: En
     with Session(engine) as session:
         run = session.get(Run, run_id)
         assert run is not None
-        folder = Path(run.artifacts_dir)
-    folder = folder if folder.is_absolute() else settings.data_dir / folder
-    assert torch.equal(torch.load(folder / CARRY_COSINES_FILE, weights_only=True), result.carry_cosines)
+        artifacts_dir = run.artifacts_dir
+    bars = ArtifactsReader(settings.data_dir).carry_cosines(artifacts_dir)
+    assert bars is not None and torch.equal(bars, result.carry_cosines)

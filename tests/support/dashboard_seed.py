@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from app.core.config import Settings
 from app.jobs.uploads.architectures import ArchitectureCatalog
 from app.persistence.db import upgrade_database, write_session
 from app.persistence.models import ConceptSet, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
+from app.persistence.store.artifacts import save_concepts, save_layer, save_run_tensors, save_settings
+from app.persistence.store.layout import ArtifactsLayout
 from app.web.main import create_app
 
 DIMENSIONS = 8
@@ -175,18 +176,19 @@ def _image_media(media_dir: Path) -> list[tuple[str, str, str]]:
 
 
 def write_artifacts(folder: Path, layers: Sequence[LayerSpec], settings: dict[str, object]) -> None:
-    """Write what concept search reads: image embeddings, log normalisers, top indices per layer, settings."""
-    (folder / "top_indices").mkdir(parents=True, exist_ok=True)
+    """Store, through the store's own writer, what concept search reads: image embeddings, log normalisers, top
+    indices per layer, the concepts and the settings (no activations: tests that need them add them)."""
+    layout = ArtifactsLayout(folder)
     embeddings = image_embeddings()
     vocabulary = torch.nn.functional.normalize(
         torch.rand(20, DIMENSIONS, generator=torch.Generator().manual_seed(1)) - 0.5, dim=1
     )
-    torch.save(embeddings, folder / "image_embeddings.pt")
-    torch.save(torch.logsumexp(SOFTMAX_A * embeddings @ vocabulary.T, dim=1), folder / "log_normalisers.pt")
+    normalisers = torch.logsumexp(SOFTMAX_A * embeddings @ vocabulary.T, dim=1)
+    save_run_tensors(layout, image_embeddings=embeddings, log_normalisers=normalisers)
     for layer in layers:
-        torch.save(top_indices(layer.n_units), folder / "top_indices" / f"{layer.name}.pt")
-    (folder / "concepts.txt").write_text("".join(f"{word}\n" for word in DIRECTION_WORDS), encoding="utf-8")
-    (folder / "settings.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
+        save_layer(layout, layer.name, top_indices=top_indices(layer.n_units))
+    save_concepts(layout, DIRECTION_WORDS)
+    save_settings(layout, settings)
 
 
 def _score(layer_position: int, unit: int) -> float:
@@ -289,17 +291,13 @@ def seed_run(
             "pool": "avg",
             "weights": "none",
             "n_top_images": GRID_IMAGES,
+            "code_version": "0.1.0",
         }
         run = Run(
             model_id=model.id,
             probe_set_id=probe.id,
             concept_set_id=concepts.id,
-            encoder="fake:encoder",
-            similarity=similarity,
-            similarity_params={"top_k": TOP_K, "a": SOFTMAX_A},
-            pooling="avg",
             settings=pinned,
-            code_version="0.1.0",
             artifacts_dir="",
             created_at=created,
         )

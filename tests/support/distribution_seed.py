@@ -6,11 +6,10 @@ unit is noise."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from app.persistence.store.artifacts import ACTIVATIONS_FOLDER
+from app.persistence.store.artifacts import save_layer
+from app.persistence.store.layout import ArtifactsLayout
 from tests.support.dashboard_seed import N_IMAGES, SeededRun
 
 RAMP_UNIT, DOUBLE_UNIT, DEAD_UNIT = 0, 1, 2
@@ -22,10 +21,9 @@ def seeded_activations(n_units: int, layer_position: int) -> torch.Tensor:
     return torch.rand(N_IMAGES, n_units, generator=torch.Generator().manual_seed(100 + layer_position))
 
 
-def write_seeded_activations(run: SeededRun) -> Path:
-    """Write float16 activations for every layer of a seeded run (as the store does); return their folder."""
-    folder = run.artifacts_dir / ACTIVATIONS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+def write_seeded_activations(run: SeededRun) -> None:
+    """Store activations for every layer of a seeded run, through the store's writer (float16, as a run keeps)."""
+    layout = ArtifactsLayout(run.artifacts_dir)
     ramp = torch.arange(N_IMAGES, dtype=torch.float32)
     for position, layer in enumerate(run.layers):
         activations = seeded_activations(layer.n_units, position)
@@ -35,5 +33,4 @@ def write_seeded_activations(run: SeededRun) -> Path:
             activations[:, DEAD_UNIT] = 0.0
         if layer.name == OTHER_LAYER:
             activations[:, OTHER_UNIT] = ramp / 10 + activations[:, OTHER_UNIT]
-        torch.save(activations.to(torch.float16), folder / f"{layer.name}.pt")
-    return folder
+        save_layer(layout, layer.name, activations=activations)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from app.persistence.store.artifacts import ACTIVATIONS_FOLDER
+from app.persistence.store.artifacts import save_layer
+from app.persistence.store.layout import ArtifactsLayout
 from tests.support.dashboard_seed import N_IMAGES, SeededRun
 
 IMAGE = 17
@@ -31,8 +30,7 @@ def constructed_activations(n_units: int, seed: int) -> torch.Tensor:
 
 
 def write_activations(run: SeededRun) -> None:
-    """Store the constructed activations of every layer of a seeded run, as the store step does (float16)."""
-    folder = Path(run.artifacts_dir) / ACTIVATIONS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    """Store the constructed activations of every layer of a seeded run, through the store's writer."""
+    layout = ArtifactsLayout(run.artifacts_dir)
     for seed, layer in enumerate(run.layers):
-        torch.save(constructed_activations(layer.n_units, seed).half(), folder / f"{layer.name}.pt")
+        save_layer(layout, layer.name, activations=constructed_activations(layer.n_units, seed))

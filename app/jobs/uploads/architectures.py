@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from app.core.cache_bounds import CacheBounds
 from app.core.errors import AtlasError
 from app.core.lru import LRUCache
 from app.read.schemas.catalogue import LayerOption
@@ -76,7 +77,7 @@ class ArchitectureCatalog:
         names: list[str] | None = None,
         *,
         build: ModelBuilder | None = None,
-        max_architectures: int = 256,
+        max_architectures: int = CacheBounds.architectures,
     ) -> None:
         self._names = names
         self._build = build or build_skeleton

@@ -1,26 +1,20 @@
-"""A run's artifacts folder: embeddings, normalisers, top indices, activations, concepts and settings, written whole."""
+"""Writing a run's artifacts folder (laid out by `ArtifactsLayout`): whole and atomically for a stored run, or part
+by part for a folder built some other way (the test seeds store through the same functions)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from app.core.errors import AtlasError
-from app.persistence.store.pinning import concepts_text
+from app.persistence.store.layout import ArtifactsLayout
+from dissect_core.data.concepts import concepts_text
 from dissect_core.results import DissectionResult
-
-# Each layer's pooled activations [stored images, units] as float16, one file per layer.
-ACTIVATIONS_FOLDER = "activations"
-# Each spatial layer's top images' activation maps [units, top images, h, w] as float16, one file per layer:
-# what a top image's heatmap (and nothing else) is cut from on its first request.
-TOP_MAPS_FOLDER = "top_maps"
-# Each stored image's CARRY_RANK-th highest cosine over the concept set [stored images] (float32): concept evidence.
-CARRY_COSINES_FILE = "carry_cosines.pt"
 
 
 def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]) -> Path:
@@ -29,28 +23,23 @@ def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]
     partial = root / f".partial-{run_dir.name}"
     partial.mkdir(parents=True)
     try:
-        torch.save(result.image_embeddings.detach().cpu().contiguous().clone(), partial / "image_embeddings.pt")
-        if result.log_normalisers is not None:
-            normalisers = result.log_normalisers.detach().cpu().contiguous().clone()
-            torch.save(normalisers, partial / "log_normalisers.pt")
-        if result.carry_cosines is not None:
-            carry = result.carry_cosines.detach().cpu().float().contiguous().clone()
-            torch.save(carry, partial / CARRY_COSINES_FILE)
-        (partial / "top_indices").mkdir()
-        (partial / ACTIVATIONS_FOLDER).mkdir()
-        (partial / TOP_MAPS_FOLDER).mkdir()
+        layout = ArtifactsLayout(partial)
+        save_run_tensors(
+            layout,
+            image_embeddings=result.image_embeddings,
+            log_normalisers=result.log_normalisers,
+            carry_cosines=result.carry_cosines,
+        )
         for layer in result.layers:
-            file_name = f"{layer_file_name(layer.name)}.pt"
-            torch.save(layer.top_indices.detach().cpu().contiguous().clone(), partial / "top_indices" / file_name)
-            # float16 is enough for histograms, bands and correlations, and halves the bytes kept per run.
-            activations = layer.activations.detach().cpu().to(torch.float16).contiguous().clone()
-            torch.save(activations, partial / ACTIVATIONS_FOLDER / file_name)
-            if layer.top_maps is not None:
-                top_maps = layer.top_maps.detach().cpu().to(torch.float16).contiguous().clone()
-                torch.save(top_maps, partial / TOP_MAPS_FOLDER / file_name)
-        torch.save(list(result.concepts), partial / "concepts.pt")
-        (partial / "concepts.txt").write_text(concepts_text(result.concepts), encoding="utf-8")
-        (partial / "settings.json").write_text(json.dumps(pinned, indent=2, sort_keys=True), encoding="utf-8")
+            save_layer(
+                layout,
+                layer.name,
+                top_indices=layer.top_indices,
+                activations=layer.activations,
+                top_maps=layer.top_maps,
+            )
+        save_concepts(layout, result.concepts)
+        save_settings(layout, pinned)
         partial.rename(run_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -58,8 +47,55 @@ def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]
     return run_dir
 
 
-def layer_file_name(layer_name: str) -> str:
-    """Return the layer's name as a file name, or raise when it could name another folder."""
-    if not layer_name or "/" in layer_name or "\\" in layer_name or layer_name in (".", ".."):
-        raise AtlasError(f"layer name {layer_name!r} cannot name a file; name layers by their module path")
-    return layer_name
+def save_run_tensors(
+    layout: ArtifactsLayout,
+    *,
+    image_embeddings: torch.Tensor | None = None,
+    log_normalisers: torch.Tensor | None = None,
+    carry_cosines: torch.Tensor | None = None,
+) -> None:
+    """Store the given per-image tensors of the run: embeddings, log normalisers, carry bars."""
+    if image_embeddings is not None:
+        _save(image_embeddings, layout.image_embeddings)
+    if log_normalisers is not None:
+        _save(log_normalisers, layout.log_normalisers)
+    if carry_cosines is not None:
+        _save(carry_cosines, layout.carry_cosines, torch.float32)
+
+
+def save_layer(
+    layout: ArtifactsLayout,
+    layer: str,
+    *,
+    top_indices: torch.Tensor | None = None,
+    activations: torch.Tensor | None = None,
+    top_maps: torch.Tensor | None = None,
+) -> None:
+    """Store the given parts of what a run keeps of one layer: top indices, activations, top images' maps."""
+    if top_indices is not None:
+        _save(top_indices, layout.top_indices(layer))
+    # float16 is enough for histograms, bands, correlations and heatmaps, and halves the bytes kept per run.
+    if activations is not None:
+        _save(activations, layout.activations(layer), torch.float16)
+    if top_maps is not None:
+        _save(top_maps, layout.top_maps(layer), torch.float16)
+
+
+def save_concepts(layout: ArtifactsLayout, concepts: Sequence[str]) -> None:
+    """Store the run's concept set, as text (one per line) and as a list."""
+    layout.folder.mkdir(parents=True, exist_ok=True)
+    torch.save(list(concepts), layout.concept_list)
+    layout.concepts.write_text(concepts_text(concepts), encoding="utf-8")
+
+
+def save_settings(layout: ArtifactsLayout, pinned: dict[str, Any]) -> None:
+    """Store the run's pinned settings as JSON."""
+    layout.folder.mkdir(parents=True, exist_ok=True)
+    layout.settings.write_text(json.dumps(pinned, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _save(tensor: torch.Tensor, path: Path, dtype: torch.dtype | None = None) -> None:
+    """Store a CPU copy of the tensor (in `dtype` when given) holding its own storage, never a view's whole one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored = tensor.detach().cpu()
+    torch.save((stored.to(dtype) if dtype is not None else stored).contiguous().clone(), path)

@@ -3,15 +3,16 @@ matches it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from app.core.cache_bounds import CacheBounds
 from dissect_core.data.vocabulary import lemma
 from dissect_core.evaluation.evaluate import normalise_class_name
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=CacheBounds.compared_names)
 def comparable(name: str) -> str:
     """Return a label or class name as compared: lower case, `_` as spaces, each word lemmatised (`Camels` ->
     `camel`)."""
@@ -25,19 +26,19 @@ def label_matches_class(label: str, class_name: str) -> bool:
     return bool(wanted) and any(comparable(synonym) == wanted for synonym in class_name.split(",") if synonym.strip())
 
 
-def unit_class_name(settings: Mapping[str, Any], n_units: int, unit: int) -> str | None:
+def unit_class_name(class_names: Sequence[str] | None, n_units: int, unit: int) -> str | None:
     """Return the class name of a unit of a layer whose units are the run's classes, else None.
 
-    The run pins its weights' `class_names`; a layer with as many units as there are classes is the classifier's
-    final layer. Random initialisations and runs stored before class names were pinned have none.
+    The run's record keeps its weights' class names (`identities.class_names`); a layer with as many units as
+    there are classes is the classifier's final layer. Random initialisations and runs stored before class names
+    were kept have none.
     """
-    names = settings.get("class_names")
-    if not isinstance(names, list) or not names or len(names) != n_units or not 0 <= unit < n_units:
+    if not class_names or len(class_names) != n_units or not 0 <= unit < n_units:
         return None
-    return str(names[unit])
+    return str(class_names[unit])
 
 
-def class_fields(settings: Mapping[str, Any], n_units: int, unit: int, label: str) -> dict[str, Any]:
+def class_fields(class_names: Sequence[str] | None, n_units: int, unit: int, label: str) -> dict[str, Any]:
     """Return a neuron's `class_name` and `label_matches_class` (both None off a classifier's final layer)."""
-    name = unit_class_name(settings, n_units, unit)
+    name = unit_class_name(class_names, n_units, unit)
     return {"class_name": name, "label_matches_class": None if name is None else label_matches_class(label, name)}

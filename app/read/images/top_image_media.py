@@ -21,11 +21,10 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import NotFound
-from app.core.paths import resolved_path
 from app.core.urls import TOP_MEDIA_FILES
 from app.persistence.media import CUT_ON_REQUEST, MediaStore, crop_around, heatmap_levels, heatmap_png, jpeg_bytes
 from app.persistence.models import Layer, Neuron, Run, TopImage
-from app.persistence.store.artifacts import TOP_MAPS_FOLDER, layer_file_name
+from app.persistence.store.layout import ArtifactsLayout, layer_file_name
 from app.read.layers import queries as layer_queries
 
 REDISSECT = "dissect the model again to store it"
@@ -133,7 +132,7 @@ def _view(media_dir: Path, view_file: str, where: str) -> Image.Image:
 
 
 def _maps_path(settings: Settings, top: StoredTop, layer: str) -> Path:
-    return resolved_path(top.artifacts_dir, settings.data_dir) / TOP_MAPS_FOLDER / f"{layer_file_name(layer)}.pt"
+    return ArtifactsLayout.of_run(top.artifacts_dir, settings.data_dir).top_maps(layer)
 
 
 def _heatmap_levels(session: Session, top: StoredTop, rank: int, path: Path, where: str) -> np.ndarray:

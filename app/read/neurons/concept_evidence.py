@@ -2,7 +2,7 @@
 typed one), each a hit or a miss for the neuron, and how many probe images carry the concept at all.
 
 The rules are in `dissect_core.analysis.concept_evidence`; this module reads what they need from the run's artifacts
-(through the app's `ConceptSearcher` caches) and the probe images' views from the database.
+(through the app's `ArtifactsReader`, the searcher's) and the probe images' views from the database.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def concept_evidence(
     label = _label(session, layer.id, unit)
     text = clean_concept(concept) if concept.strip() else clean_concept(label)
     scoring = run_scoring(run)
-    artifacts = searcher.artifacts(scoring.artifacts_dir)
+    reader = searcher.reader
+    artifacts = reader.scoring(scoring.artifacts_dir)
     cosines = concept_cosines(artifacts.image_embeddings, searcher.embed(scoring.encoder, [scoring.prompt(text)])[0])
     top = top_images_for_concept(cosines, n).tolist()
     notes: list[str] = []
@@ -74,13 +75,14 @@ def concept_evidence(
     activations = None
     threshold = None
     try:
-        activations = searcher.unit_activations(scoring.artifacts_dir, layer_name, unit)
+        n_images = artifacts.image_embeddings.shape[0]
+        activations = reader.activation_rows(scoring.artifacts_dir, layer_name, n_images)[unit].float()
         threshold = hit_threshold(activations)
     except ActivationsUnavailable as error:
         notes.append(str(error))
     fired = hits(activations, threshold) if activations is not None and threshold is not None else None
 
-    bars = searcher.carry_cosines(scoring.artifacts_dir)
+    bars = reader.carry_cosines(scoring.artifacts_dir)
     carried = carrying(cosines, bars) if bars is not None else None
     if carried is None:
         notes.append(carried_count_missing(text))

@@ -1,6 +1,7 @@
 """A neuron's distribution evidence read from its run's stored activations: histogram, quantile bands with probe
-image views, and the most correlated units. Each layer is standardised once and kept in an LRU (owned by one
-`NeuronDistributions` per app), so a page needs one matrix-vector product per layer and no pass over images."""
+image views, and the most correlated units. Each layer is read through the app's `ArtifactsReader`, standardised
+once and kept in an LRU (owned by one `NeuronDistributions` per app), so a page needs one matrix-vector product per
+layer and no pass over images."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import torch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.cache_bounds import CacheBounds
 from app.core.lru import LRUCache
-from app.core.paths import resolved_path
 from app.core.urls import image_url, neuron_url
 from app.persistence.models import Layer, Neuron
-from app.read.artifacts.activations import NO_EVIDENCE, ActivationsUnavailable, LayerActivationRows
+from app.read.artifacts.activations import NO_EVIDENCE, ActivationsUnavailable
+from app.read.artifacts.reader import ArtifactsReader
 from app.read.images.queries import view_urls
 from app.read.runs.queries import get_run
 from app.read.schemas.distributions import (
@@ -26,15 +28,9 @@ from app.read.schemas.distributions import (
 )
 from app.read.schemas.neurons import NeuronDetail
 from app.read.schemas.runs import RunDetail
-from dissect_core.analysis.distributions import (
-    Band,
-    LayerEvidence,
-    Standardised,
-    distribution_seed,
-    layer_evidence,
-    most_correlated_tables,
-    standardise_rows,
-)
+from dissect_core.analysis.distributions import Band, LayerEvidence, distribution_seed, layer_evidence
+from dissect_core.analysis.similar_units import CorrelationSketch, correlation_sketch, most_correlated_tables
+from dissect_core.analysis.standardise import LayerStandardiser
 
 N_BINS = 40
 PER_BAND = 6
@@ -46,23 +42,21 @@ class NeuronDistributions:
 
     def __init__(
         self,
+        reader: ArtifactsReader,
         *,
-        data_dir: Path | None = None,
-        max_layers: int = 64,
-        max_bytes: int = 1024 * 2**20,
+        bounds: CacheBounds | None = None,
         n_bins: int = N_BINS,
         per_band: int = PER_BAND,
         n_similar: int = N_SIMILAR,
-        rows: LayerActivationRows | None = None,
     ) -> None:
-        self.data_dir = data_dir
-        self.rows = rows or LayerActivationRows()
+        bounds = bounds or CacheBounds()
+        self.reader = reader
         self.n_bins, self.per_band, self.n_similar = n_bins, per_band, n_similar
+        max_layers = bounds.standardised_layers
         # Keyed by the run's artifacts folder (a new uuid per stored run), so a deleted run's id reused by a later
-        # run never finds the old tensors. Weighed by bytes: a 4,000-unit layer over 50,000 probe images holds
-        # 400 MB of float16 activations and a 64 MB sketch.
-        self._layers: LRUCache[tuple[Path, str], Standardised] = LRUCache(
-            max_layers, weigh=Standardised.nbytes, max_weight=max_bytes
+        # run never finds the old tensors. Weighed by bytes.
+        self._layers: LRUCache[tuple[Path, str], CorrelationSketch] = LRUCache(
+            max_layers, weigh=CorrelationSketch.nbytes, max_weight=bounds.standardised_bytes
         )
         # Every unit's histogram and bands, and its most correlated units in each layer, computed for a whole layer
         # on its first request (seconds at 50,000 images x 2,048 units), so that later pages only look them up.
@@ -72,21 +66,24 @@ class NeuronDistributions:
         )
         # What a page would otherwise query each time: a run's folder (keyed by id and creation time, so a reused
         # id misses), its probe images' view URLs and each layer's labels (a stored run never changes).
-        self._folders: LRUCache[tuple[int, object], Path] = LRUCache(256)
-        self._views: LRUCache[Path, dict[int, str | None]] = LRUCache(16)
+        self._folders: LRUCache[tuple[int, object], Path] = LRUCache(bounds.run_folders)
+        self._views: LRUCache[Path, dict[int, str | None]] = LRUCache(bounds.view_url_runs)
         self._labels: LRUCache[tuple[Path, str], dict[int, str]] = LRUCache(max_layers)
 
     def folder(self, session: Session, run_id: int) -> Path:
         """Return the run's artifacts folder (a stored relative path lies under the data folder)."""
-        stored = get_run(session, run_id).artifacts_dir
-        return resolved_path(stored, self.data_dir) if self.data_dir is not None else Path(stored)
+        return self.reader.layout(get_run(session, run_id).artifacts_dir).folder
 
     def _run_folder(self, session: Session, run: RunDetail) -> Path:
         return self._folders.get_or_load((run.id, run.created_at), lambda: self.folder(session, run.id))
 
-    def layer(self, folder: Path, layer: str) -> Standardised:
-        """Return a layer's standardised activations (cached), or raise ActivationsUnavailable."""
-        return self._layers.get_or_load((folder, layer), lambda: standardise_rows(self.rows.get(folder, layer)))
+    def layer(self, folder: Path, layer: str) -> CorrelationSketch:
+        """Return a layer's standardised activations and correlation sketch (cached), or raise
+        ActivationsUnavailable."""
+        return self._layers.get_or_load(
+            (folder, layer),
+            lambda: correlation_sketch(LayerStandardiser.from_rows(self.reader.activation_rows(folder, layer))),
+        )
 
     def evidence(self, session: Session, run: RunDetail, neuron: NeuronDetail) -> NeuronDistribution:
         """Return the neuron's histogram, bands and similar neurons, or (no activations stored) why there are none."""
@@ -104,10 +101,10 @@ class NeuronDistributions:
                 f"Layer '{neuron.layer}' of this run stores activations of {own.z.shape[0]} units, not of unit "
                 f"{neuron.unit}, so {NO_EVIDENCE}; dissect the model again to store its artifacts."
             )
-        values = own.activations(neuron.unit)
+        values = own.layer.unit_activations(neuron.unit)
         evidence = self._layer_evidence(folder, run.id, neuron.layer, own)
         bands, bins = evidence.bands[neuron.unit], evidence.histograms[neuron.unit]
-        constant = not bool(own.varies[neuron.unit])
+        constant = bool(own.layer.constant[neuron.unit])
         in_layer, others = ([], []) if constant else self._similar(folder, run, neuron, own)
         views = self._views.get_or_load(folder, lambda: view_urls(session, run.id))
         labels = {
@@ -130,36 +127,36 @@ class NeuronDistributions:
     def _layer_labels(self, session: Session, folder: Path, run_id: int, layer: str) -> dict[int, str]:
         return self._labels.get_or_load((folder, layer), lambda: _labels(session, run_id, layer))
 
-    def _layer_evidence(self, folder: Path, run_id: int, layer: str, own: Standardised) -> LayerEvidence:
+    def _layer_evidence(self, folder: Path, run_id: int, layer: str, own: CorrelationSketch) -> LayerEvidence:
         """Return every unit's histogram and bands in a layer (cached; computed on the layer's first request)."""
 
         def compute() -> LayerEvidence:
-            seeds = [distribution_seed(run_id, layer, unit) for unit in range(own.values.shape[0])]
-            return layer_evidence(own, self.n_bins, self.per_band, seeds)
+            seeds = [distribution_seed(run_id, layer, unit) for unit in range(own.layer.n_units)]
+            return layer_evidence(own.layer, self.n_bins, self.per_band, seeds)
 
         return self._evidence.get_or_load((folder, layer), compute)
 
     def _similar_tables_of(
-        self, folder: Path, run: RunDetail, layer: str, own: Standardised
+        self, folder: Path, run: RunDetail, layer: str, own: CorrelationSketch
     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Return every unit's most correlated units in each layer of the run that has activations over the same
         images, by layer name: (units [K, n], r [K, n]) (cached; computed for the whole layer at once)."""
 
         def compute() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-            layers: dict[str, Standardised] = {}
+            layers: dict[str, CorrelationSketch] = {}
             for summary in run.layers:
                 try:
                     other = own if summary.name == layer else self.layer(folder, summary.name)
                 except ActivationsUnavailable:
                     continue  # that layer's evidence is missing; the others still answer
-                if other.values.shape[1] == own.values.shape[1]:
+                if other.layer.n_images == own.layer.n_images:
                     layers[summary.name] = other
             return most_correlated_tables(own, layers, self.n_similar, own_name=layer)
 
         return self._similar_tables.get_or_load((folder, layer), compute)
 
     def _similar(
-        self, folder: Path, run: RunDetail, neuron: NeuronDetail, own: Standardised
+        self, folder: Path, run: RunDetail, neuron: NeuronDetail, own: CorrelationSketch
     ) -> tuple[list[tuple[str, int, float]], list[tuple[str, int, float]]]:
         """Return the (layer, unit, r) of the most correlated units in the neuron's layer and in the others."""
         tables = self._similar_tables_of(folder, run, neuron.layer, own)

@@ -22,7 +22,7 @@ from fastapi.dependencies.utils import request_params_to_args
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from app.core.config import Settings
+from app.core.cache_bounds import CacheBounds
 from app.core.lru import LRUCache
 from app.core.urls import API_PREFIX
 from app.web.views.htmx import HtmxAwareRoute, is_htmx, vary_on_htmx
@@ -57,7 +57,9 @@ def request_key(scope: Scope) -> str:
 class ResponseCache:
     """An LRU of kept bodies, bounded by their count and their bytes; one per app."""
 
-    def __init__(self, max_bytes: int = Settings.response_cache_bytes, max_bodies: int = 4096) -> None:
+    def __init__(
+        self, max_bytes: int = CacheBounds.response_bytes, max_bodies: int = CacheBounds.response_bodies
+    ) -> None:
         self.max_bytes = max_bytes
         self._bodies: LRUCache[str, CachedBody] = LRUCache(
             max_bodies, weigh=lambda cached: cached.size, max_weight=max_bytes
