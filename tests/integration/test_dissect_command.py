@@ -16,7 +16,9 @@ from dissect_core.config import DissectConfig
 from dissect_core.encoders.open_clip_encoder import OpenClipEncoder
 from dissect_core.errors import DissectError
 from dissect_core.models.targets import load_target
+from dissect_core.neuron_rows import NEURON_ROW_COLUMNS
 from dissect_core.pipeline import run_dissection
+from dissect_core.run_record import RunRecord
 from tests.conftest import TINY_CLIP
 from tests.support.memory import measure_in_child
 
@@ -36,7 +38,9 @@ def test_dissect_writes_csv_json_and_settings(probe_folder, concept_file, tmp_pa
     assert main(dissect_args(probe_folder, concept_file, tmp_path / "out", "--top-k", "4")) == 0
     rows = list(csv.DictReader((tmp_path / "out" / "results.csv").read_text().splitlines()))
     assert len(rows) == 256 + 1000
-    assert set(rows[0]) >= {"layer", "unit", "label", "score", "label_2", "score_5"}
+    assert tuple(rows[0]) == NEURON_ROW_COLUMNS and len(json.loads(rows[0]["runners_up"])) == 4
+    provenance = {(row["run_id"], row["model"], row["weights"], row["probe_set"]) for row in rows}
+    assert provenance == {("", "resnet18", "none@0", probe_folder.name)}  # a run not stored names no id
     concepts = {"cat", "dog", "striped", "car", "sky"}
     assert all(row["label"] in concepts for row in rows)
     result = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -44,10 +48,11 @@ def test_dissect_writes_csv_json_and_settings(probe_folder, concept_file, tmp_pa
     first = result["layers"][0]["neurons"][0]
     assert len(first["top_images"]) == 20 and len(first["runners_up"]) == 4  # the default n_top_images
     assert first["top_images"][0]["peak"] is not None
-    settings = json.loads((tmp_path / "out" / "settings.json").read_text())
-    assert settings["similarity_params"]["top_k"] == 4 and settings["n_concepts"] == 5
+    record = RunRecord.from_json(json.loads((tmp_path / "out" / "settings.json").read_text()))
+    assert record.config.similarity_params == {"top_k": 4} and record.facts.n_concepts == 5
+    assert record.resolved.similarity_params["top_k"] == 4 and len(record.facts.skipped_images) == 1
     # every label is scored on images it was not chosen from
-    assert settings["n_folds"] == 5 and settings["evaluation_skipped"] is None
+    assert record.config.n_folds == 5 and record.resolved.evaluation_skipped is None
     assert all(-1 <= float(row["explained_r"]) <= 1 and 0 <= float(row["p_value"]) <= 1 for row in rows)
     assert {row["reliable"] for row in rows} <= {"True", "False"}
     assert all(float(row["stability"]) in {0.0, 0.2, 0.4, 0.6, 0.8, 1.0} for row in rows)
@@ -148,7 +153,7 @@ def test_changed_checkpoint_or_preprocessing_never_reuses_activations(probe_fold
     pooled = run_dissection(
         DissectConfig(**{**config.__dict__, "pool": "max", "layers": ("layer4",)}), cache_dir=tmp_path / "cache"
     )
-    assert pooled.settings["pool"] == "max"
+    assert pooled.record.config.pool == "max"
 
 
 def test_cancellation_stops_the_run(probe_folder, concept_file):
@@ -201,12 +206,16 @@ def test_settings_record_the_preprocessing_and_its_view(probe_folder, concept_fi
     args = dissect_args(probe_folder, concept_file, tmp_path / "out", *PREPROCESSING_FLAGS)
     assert main(args) == 0
     settings = json.loads((tmp_path / "out" / "settings.json").read_text())
-    assert settings["preprocessing"] == {
+    assert settings["resolved"]["preprocessing"] == {
         "resize": 24, "crop": 20, "interpolation": "nearest", "mean": [0.5, 0.5, 0.5],
         "std": [0.229, 0.224, 0.225], "antialias": True,
     }  # fmt: skip
-    assert settings["view"] == {"resize": 24, "crop": 20}
-    assert settings["weights"] == "none" and settings["target_identity"] == "torchvision:resnet18:random-seed0"
+    # the config keeps only the overrides asked for: what the run resolved never becomes a request
+    assert settings["preprocessing"] == {"resize": 24, "crop": 20, "interpolation": "nearest", "mean": [0.5] * 3}
+    assert settings["resolved"]["view"] == {"resize": 24, "crop": 20}
+    record = RunRecord.from_json(settings)
+    assert record.config.weights == "none" and record.identities.target == "torchvision:resnet18:random-seed0"
+    assert record.facts.weights == "none@0" and record.config.device is None
 
 
 def test_changed_interpolation_never_reuses_activations(probe_folder, concept_file, tmp_path):

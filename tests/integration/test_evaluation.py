@@ -4,6 +4,7 @@ JSON API, sorted and filtered by, shown on cards, neuron and run pages; old runs
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from app.persistence.db import create_db_engine, downgrade_database, head_revisi
 from app.persistence.models import Layer, Neuron
 from app.persistence.store import store_run
 from app.web.main import create_app
+from dissect_core.neuron_rows import NEURON_ROW_COLUMNS
 from dissect_core.results import EVALUATION_FIELDS
 from tests.support.dashboard_seed import (
     N_FOLDS,
@@ -256,19 +258,17 @@ def test_results_csv_has_the_evaluation_columns(tmp_path: Path) -> None:
     images = make_images(tmp_path / "probe", 6)
     write_results(fake_result(images, evaluated=True), tmp_path / "evaluated")
     rows = list(csv.DictReader((tmp_path / "evaluated" / "results.csv").read_text().splitlines()))
-    header = list(rows[0])
-    assert header[:4] == ["layer", "unit", "label", "score"] and header[4 : 4 + len(EVALUATION_FIELDS)] == list(
-        EVALUATION_FIELDS
-    )
+    assert tuple(rows[0]) == NEURON_ROW_COLUMNS and NEURON_ROW_COLUMNS[-len(EVALUATION_FIELDS) :] == EVALUATION_FIELDS
     assert {row["reliable"] for row in rows} == {"True", "False"}
     first = rows[0]
-    assert first["explanation"].startswith(f"{first['label']}:0.9; ") and float(first["explained_r"]) >= 0.3
+    explanation = json.loads(first["explanation"])
+    assert explanation[0] == {"concept": first["label"], "weight": 0.9} and float(first["explained_r"]) >= 0.3
     assert {row["ground_truth_r"] == "" for row in rows if row["layer"] == "layer1"} == {True}
     assert all(row["ground_truth_r"] != "" for row in rows if row["layer"] == "fc")
 
     write_results(fake_result(images), tmp_path / "old")
     old = list(csv.DictReader((tmp_path / "old" / "results.csv").read_text().splitlines()))
-    assert all(row[field] == "" for row in old for field in EVALUATION_FIELDS) and old[0]["label_2"]
+    assert all(row[field] == "" for row in old for field in EVALUATION_FIELDS) and json.loads(old[0]["runners_up"])
 
 
 def test_upgrading_a_database_with_an_old_run_keeps_it_readable(tmp_path: Path, database_url: str) -> None:
