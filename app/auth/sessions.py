@@ -1,7 +1,9 @@
 """Login sessions: the key that signs session cookies (and CSRF tokens), and who a session belongs to.
 
-The session itself is a signed cookie (Starlette's SessionMiddleware, itsdangerous); it holds the user's id and
-creation time, so a removed user's cookie stops working even if a new user is later given the same id.
+The cookie is signed (Starlette's SessionMiddleware, itsdangerous) and carries a random session id; the database
+keeps its SHA-256 in a LoginSession row with the user and the end of its lifetime. Deleting the row ends the
+session everywhere, a copied cookie included: logging out deletes the session's row, a new password or role and
+`neuron-atlas users logout NAME` delete all of the user's, and removing a user deletes theirs with them.
 """
 
 from __future__ import annotations
@@ -12,19 +14,24 @@ import hmac
 import os
 import secrets
 import stat
-from datetime import UTC
+from collections.abc import MutableMapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app.auth.tokens import token_hash
 from app.core.config import ENV_PREFIX, MIN_SECRET_KEY_CHARS, Settings
 from app.core.errors import AtlasError
-from app.persistence.models import User
+from app.persistence.models import LoginSession, User, as_utc, utcnow
 
 SECRET_KEY_FILE = "secret_key"
-USER_ID_KEY = "user_id"
-USER_SINCE_KEY = "user_since"
+#: The cookie's key holding the login session's random id.
+LOGIN_KEY = "login"
+#: How long a login lasts (the cookie's max age and the session row's).
+SESSION_LIFETIME = timedelta(days=7)
 
 
 def secret_key(settings: Settings) -> str:
@@ -72,25 +79,37 @@ def derived_key(secret: str, purpose: str) -> str:
     return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
-def log_in(session_data: dict[str, Any], user: User) -> None:
-    """Make a (cookie) session belong to the user, dropping whatever it held before."""
+def log_in(db: Session, session_data: MutableMapping[str, Any], user: User) -> None:
+    """Start a login session of the user (a LoginSession row) and make the cookie session carry its id alone."""
+    now = utcnow()
+    db.execute(delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.expires_at <= now))
+    session_id = secrets.token_urlsafe(32)
+    db.add(LoginSession(user_id=user.id, token_hash=token_hash(session_id), expires_at=now + SESSION_LIFETIME))
+    db.flush()
     session_data.clear()
-    session_data[USER_ID_KEY] = user.id
-    session_data[USER_SINCE_KEY] = _since(user)
+    session_data[LOGIN_KEY] = session_id
 
 
-def session_user(db: Session, session_data: dict[str, Any]) -> User | None:
-    """Return the user a (cookie) session belongs to, or None when it is anonymous or the user is gone."""
-    user_id = session_data.get(USER_ID_KEY)
-    if not isinstance(user_id, int):
+def log_out(db: Session, session_data: MutableMapping[str, Any]) -> None:
+    """End the cookie session's login everywhere (its row is deleted) and clear the cookie session."""
+    session_id = session_data.get(LOGIN_KEY)
+    if isinstance(session_id, str):
+        db.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(session_id)))
+    session_data.clear()
+
+
+def end_sessions(db: Session, user: User) -> int:
+    """End every login session of the user (their copied cookies included); return how many there were."""
+    ended = db.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    return int(getattr(ended, "rowcount", 0) or 0)
+
+
+def session_user(db: Session, session_data: MutableMapping[str, Any]) -> User | None:
+    """Return the user of a cookie session's live login, or None (anonymous, logged out, expired, user gone)."""
+    session_id = session_data.get(LOGIN_KEY)
+    if not isinstance(session_id, str):
         return None
-    user = db.get(User, user_id)
-    if user is None or _since(user) != session_data.get(USER_SINCE_KEY):
+    row = db.scalars(select(LoginSession).where(LoginSession.token_hash == token_hash(session_id))).first()
+    if row is None or as_utc(row.expires_at) <= utcnow():
         return None
-    return user
-
-
-def _since(user: User) -> str:
-    # SQLite hands timezone-aware columns back naive (in UTC); PostgreSQL and fresh rows are aware.
-    created = user.created_at if user.created_at.tzinfo is not None else user.created_at.replace(tzinfo=UTC)
-    return created.astimezone(UTC).isoformat()
+    return row.user

@@ -2,19 +2,20 @@
 
 A token carries 32 random bytes, so a plain SHA-256 is enough to make the stored hash useless for logging in
 (a slow password hash only matters for guessable secrets); it also lets a token be looked up by its hash.
+An account has at most one usable login link: a new one revokes the older ones, and so does a new password.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import AtlasError
-from app.persistence.models import ApiToken, LoginLink, User, utcnow
+from app.persistence.models import ApiToken, LoginLink, User, as_utc, utcnow
 
 TOKEN_PREFIX = "na_"
 LOGIN_LINK_LIFETIME = timedelta(hours=24)
@@ -72,7 +73,7 @@ def find_api_token(session: Session, token: str) -> ApiToken | None:
 
 def use_is_unrecorded(row: ApiToken) -> bool:
     """Return whether the token's last recorded use is older than LAST_USED_PRECISION (or absent)."""
-    return row.last_used_at is None or _aware(row.last_used_at) < utcnow() - LAST_USED_PRECISION
+    return row.last_used_at is None or as_utc(row.last_used_at) < utcnow() - LAST_USED_PRECISION
 
 
 def record_token_use(session: Session, token_id: int) -> None:
@@ -86,11 +87,19 @@ def record_token_use(session: Session, token_id: int) -> None:
 
 
 def create_login_link(session: Session, user: User, lifetime: timedelta = LOGIN_LINK_LIFETIME) -> str:
-    """Add a one-time login token for the user, valid for `lifetime`; return the token (shown once)."""
+    """Add a one-time login token for the user, valid for `lifetime`, revoking their unused older ones (one valid
+    link per account); return the token (shown once)."""
+    revoke_login_links(session, user)
     token = new_secret()
     session.add(LoginLink(user_id=user.id, token_hash=token_hash(token), expires_at=utcnow() + lifetime))
     session.flush()
     return token
+
+
+def revoke_login_links(session: Session, user: User) -> int:
+    """Delete the user's unused login links, so none of them logs in any more; return how many there were."""
+    revoked = session.execute(delete(LoginLink).where(LoginLink.user_id == user.id, LoginLink.used_at.is_(None)))
+    return int(getattr(revoked, "rowcount", 0) or 0)
 
 
 def redeem_login_link(session: Session, token: str) -> User | None:
@@ -108,8 +117,3 @@ def redeem_login_link(session: Session, token: str) -> User | None:
     )
     user_id = used.scalar_one_or_none()
     return session.get(User, user_id) if user_id is not None else None
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands timezone-aware columns back naive (in UTC).
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

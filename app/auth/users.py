@@ -7,6 +7,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.auth.sessions import end_sessions
+from app.auth.tokens import revoke_login_links
 from app.core.errors import AtlasError
 from app.persistence.models import Role, User
 
@@ -92,19 +94,25 @@ def remove_user(session: Session, name: str) -> User:
 
 
 def set_password(session: Session, name: str, password: str | None) -> User:
-    """Give a user a new password (None: none, so they log in by link or token only); return the user."""
+    """Give a user a new password (None: none, so they log in by link or token only), ending their login sessions
+    and revoking their unused login links; return the user."""
     user = get_user(session, name)
     user.password_hash = hash_password(password) if password else None
+    end_sessions(session, user)
+    revoke_login_links(session, user)
     return user
 
 
 def set_role(session: Session, name: str, role: str) -> User:
-    """Give a user another role (the last admin stays one); return the user."""
+    """Give a user another role (the last admin stays one), ending their login sessions if it changed; return
+    the user."""
     user = get_user(session, name)
     checked_role = check_role(role)
     if user.role == Role.ADMIN.value and checked_role != Role.ADMIN:
         _keep_an_admin(session, user, "making them a " + checked_role.value)
-    user.role = checked_role.value
+    if user.role != checked_role.value:
+        user.role = checked_role.value
+        end_sessions(session, user)
     return user
 
 
@@ -118,7 +126,8 @@ def _keep_an_admin(session: Session, user: User, change: str) -> None:
 
 
 def authenticate_password(session: Session, name: str, password: str) -> User | None:
-    """Return the user whose name and password these are (upgrading an outdated hash), else None."""
+    """Return the user whose name and password these are, else None; it only reads, so the slow hash holds no
+    write lock (`upgrade_password_hash` then writes a hash with outdated parameters anew)."""
     user = find_user(session, name) if name.strip() else None
     stored = user.password_hash if user is not None else None
     try:
@@ -127,9 +136,13 @@ def authenticate_password(session: Session, name: str, password: str) -> User | 
         return None
     if user is None or stored is None:
         return None
-    if _HASHER.check_needs_rehash(stored):
-        user.password_hash = _HASHER.hash(password)
     return user
+
+
+def upgrade_password_hash(user: User, password: str) -> None:
+    """Hash the user's just-checked password anew when their stored hash has outdated parameters."""
+    if user.password_hash is not None and _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = _HASHER.hash(password)
 
 
 def ensure_first_admin(session: Session) -> User | None:

@@ -50,7 +50,8 @@ def login_link(session: Session, user: User, base: str, next_path: str = "/") ->
 def first_start_link(settings: Settings, base: str, next_path: str = "/") -> str | None:
     """Create the first admin when there is no user; return a login URL for the passwordless admin, if any.
 
-    Like Jupyter's token URL, a fresh link is printed on every start until that admin has a password.
+    Like Jupyter's token URL, a fresh link is printed on every start until that admin has a password; each new
+    link revokes the one before, and setting the password revokes the last.
     """
     with account_session(settings) as session:
         ensure_first_admin(session)

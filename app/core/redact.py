@@ -1,4 +1,5 @@
-"""Server paths out of what web users read: known paths become their public names, any other its last part."""
+"""Server paths out of what web users read: known paths become their public names, any other its last part; and
+login tokens out of the URLs a server logs."""
 
 from __future__ import annotations
 
@@ -16,11 +17,19 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w./-])/(?!/)[^\s'\"`,;:()\[\]{}<>|*?]*")
 # characters but tab and newline.
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# The value of a `token` query parameter (one-time login links: /login?token=…).
+_QUERY_TOKEN = re.compile(r"(?<=[?&]token=)[^&#\s\"']+")
+REDACTED = "[redacted]"
 
 
 def strip_ansi(text: str) -> str:
     """Return `text` without terminal escape codes (colours from tqdm, rich, pytest) or other control characters."""
     return _CONTROL.sub("", _ANSI.sub("", text))
+
+
+def redact_login_tokens(text: str) -> str:
+    """Return `text` (a logged URL or request line) with the value of every `token=` query parameter redacted."""
+    return _QUERY_TOKEN.sub(REDACTED, text)
 
 
 def _last_part(path: str) -> str:

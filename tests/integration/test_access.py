@@ -348,11 +348,14 @@ def test_the_first_start_admin_logs_in_once_with_the_printed_link(tmp_path: Any)
     dashboard = build_dashboard(tmp_path / "data")
     with write_session(dashboard.engine) as session:
         session.execute(text("DELETE FROM users"))
-    link = first_start_link(dashboard.settings, "http://127.0.0.1:8000", "/upload")
+    older = first_start_link(dashboard.settings, "http://127.0.0.1:8000")
+    link = first_start_link(dashboard.settings, "http://127.0.0.1:8000", "/upload")  # a restart: a new link
     assert link is not None and link.startswith("http://127.0.0.1:8000/login?token=na_") and "&next=/upload" in link
-    assert first_start_link(dashboard.settings, "http://127.0.0.1:8000") is not None  # again: a new link
     with Session(dashboard.engine) as session:
         assert [(user.name, user.role) for user in session.scalars(select(User))] == [("admin", "admin")]
+    assert older is not None and older != link
+    revoked = TestClient(dashboard.app()).get(older.removeprefix("http://127.0.0.1:8000"))
+    assert revoked.status_code == 400 and "a newer link or a password replaced it" in revoked.text
     path = link.removeprefix("http://127.0.0.1:8000")
     browser = TestClient(dashboard.app(), base_url="https://testserver", follow_redirects=False)
     first = browser.get(path)

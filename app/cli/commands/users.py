@@ -1,4 +1,5 @@
-"""`neuron-atlas users`: add, list and remove accounts, change a role or password, print a one-time login link."""
+"""`neuron-atlas users`: add, list and remove accounts, change a role or password, print a one-time login link,
+end an account's login sessions."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def run_role(args: argparse.Namespace) -> int:
 
     with account_session(Settings.from_env()) as session:
         user = set_role(session, args.name, args.role)
-        print(f"{user.name}'s role is now {user.role}")
+        print(f"{user.name}'s role is now {user.role} (a change logs them out of every browser)")
     return 0
 
 
@@ -91,6 +92,24 @@ def run_password(args: argparse.Namespace) -> int:
     with account_session(Settings.from_env()) as session:
         user = set_password(session, args.name, password)
         print(f"{user.name} " + ("has a new password" if password else "has no password now (links and tokens only)"))
+        print("  their browsers are logged out and their unused login links revoked")
+    return 0
+
+
+def run_logout(args: argparse.Namespace) -> int:
+    """End every login session of an account (copied cookies included); API tokens stay (`tokens revoke`)."""
+    from app.auth.sessions import end_sessions
+    from app.auth.users import get_user
+    from app.cli.accounts import account_session
+    from app.core.config import Settings
+
+    with account_session(Settings.from_env()) as session:
+        user = get_user(session, args.name)
+        ended = end_sessions(session, user)
+        print(
+            f"ended {ended} login session{'s' if ended != 1 else ''} of {user.name}; their API tokens stay live "
+            f"(`neuron-atlas tokens list {user.name}`, then `neuron-atlas tokens revoke ID`)"
+        )
     return 0
 
 
@@ -145,3 +164,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     link.add_argument("name")
     link.add_argument("--url", default="http://127.0.0.1:8000", help="the dashboard's address (default: %(default)s)")
     link.set_defaults(func=run_link)
+
+    logout = commands.add_parser("logout", help="end every login session of an account, in every browser")
+    logout.add_argument("name")
+    logout.set_defaults(func=run_logout)

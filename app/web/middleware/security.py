@@ -1,5 +1,6 @@
 """Browser-facing protections, as ASGI middleware: an Origin check and CSRF tokens on unsafe requests, the Secure
-flag on cookies sent over https, and the security headers of every response.
+flag on cookies sent over https, the security headers of every response, and private caching for a dashboard
+only its users may read.
 
 The CSRF tokens are a synchroniser token bound to the session (app.auth.csrf). No library fitted: asgi-csrf, the
 one that reads form fields, breaks on multipart bodies with python-multipart >= 0.0.26 (simonw/asgi-csrf#38, the
@@ -288,6 +289,21 @@ class SecurityHeaders:
         await self.app(scope, receive, _rewriting_start(send, _add_security_headers))
 
 
+class PrivateCaching:
+    """Mark every answer `Cache-Control: private` (a `public` directive becomes `private`, max-age and immutable
+    stay for the browser's own cache), for a dashboard only logged-in users may read (READ_ACCESS=users)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; make its answer's caching private."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, _rewriting_start(send, _private_caching))
+
+
 RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -309,6 +325,18 @@ def _secure_cookies(headers: RawHeaders) -> RawHeaders:
 
 def _is_secure(cookie: bytes) -> bool:
     return any(attribute.strip().lower() == b"secure" for attribute in cookie.split(b";")[1:])
+
+
+def _private_caching(headers: RawHeaders) -> RawHeaders:
+    kept = [(name, value) for name, value in headers if name.lower() != b"cache-control"]
+    directives = [
+        part.strip()
+        for name, value in headers
+        if name.lower() == b"cache-control"
+        for part in value.split(b",")
+        if part.strip() and part.strip().lower() not in (b"public", b"private")
+    ]
+    return [*kept, (b"cache-control", b", ".join([b"private", *directives]))]
 
 
 def _add_security_headers(headers: RawHeaders) -> RawHeaders:

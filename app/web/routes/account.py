@@ -1,7 +1,7 @@
 """Accounts: logging in (a password, or a one-time link printed by `serve`), logging out, the top bar's account
 link, and who a token or session belongs to."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -10,23 +10,24 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from app.auth.logins import password_login
 from app.auth.permissions import require_login
-from app.auth.sessions import log_in
+from app.auth.sessions import log_in, log_out
+from app.auth.throttle import Refusal
 from app.auth.tokens import redeem_login_link
-from app.auth.users import authenticate_password
-from app.core.urls import API_PREFIX
+from app.core.urls import API_PREFIX, LOGIN_PATH, safe_local_path
 from app.persistence.db import write_session
 from app.persistence.models import User
 from app.read.schemas.catalogue import UserView
-from app.web.auth import LOGIN_PATH, safe_local_path
-from app.web.deps import CurrentUserDep, EngineDep, TemplatesDep, bearer_token
+from app.web.deps import CurrentUserDep, EngineDep, SessionsDep, SettingsDep, TemplatesDep, bearer_token
 from app.web.errors import API_ERRORS
 
 router = APIRouter(tags=["account"], responses=API_ERRORS)
 
 LINK_UNUSABLE = (
-    "This login link was used already or has expired (a link logs in once, within 24 hours). Restart "
-    "`neuron-atlas serve` for a new one, ask an admin for one (`neuron-atlas users link NAME`), or log in below."
+    "This login link was used already or has expired, or a newer link or a password replaced it (a link logs in "
+    "once, within 24 hours). Restart `neuron-atlas serve` for a new one, ask an admin for one (`neuron-atlas "
+    "users link NAME`), or log in below."
 )
 WRONG_PASSWORD = (
     "Wrong name or password. Check both (names and passwords are case-sensitive), or ask an admin for a "
@@ -43,9 +44,10 @@ def _login_page(
     name: str = "",
     error: str | None = None,
     status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     context = {"title": "Account" if user else "Log in", "user": user, "next": next_path, "name": name, "error": error}
-    return templates.TemplateResponse(request, "login.html", context, status_code=status)
+    return templates.TemplateResponse(request, "login.html", context, status_code=status, headers=headers)
 
 
 @router.get(LOGIN_PATH, response_class=HTMLResponse, include_in_schema=False)
@@ -63,9 +65,10 @@ def login_page(
         return _login_page(request, templates, user, target)
     with write_session(engine) as session:
         linked = redeem_login_link(session, token)
+        if linked is not None:
+            log_in(session, request.session, linked)
     if linked is None:
         return _login_page(request, templates, None, target, error=LINK_UNUSABLE, status=400)
-    log_in(request.session, linked)
     return RedirectResponse(target, status_code=303)
 
 
@@ -73,18 +76,24 @@ def login_page(
 def login_submit(
     request: Request,
     engine: EngineDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
     templates: TemplatesDep,
     name: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next_path: Annotated[str, Form(alias="next")] = "/",
 ) -> Response:
-    """Log in with a name and password, then go on to `next`; a wrong pair shows the form again (401)."""
+    """Log in with a name and password, then go on to `next`; a wrong pair shows the form again (401), and so does
+    an attempt while too many failures make this account or address wait (429 with Retry-After)."""
     target = safe_local_path(next_path)
-    with write_session(engine) as session:  # a write: an outdated hash is upgraded on the way
-        user = authenticate_password(session, name, password)
-    if user is None:
+    # The client's address; behind `serve --proxy-headers`, uvicorn has put the trusted proxy's X-Forwarded-For here.
+    address = request.client.host if request.client is not None else "unknown"
+    outcome = password_login(engine, sessions, settings, request.session, name=name, password=password, address=address)
+    if isinstance(outcome, Refusal):
+        wait = {"Retry-After": str(outcome.retry_after_s)}
+        return _login_page(request, templates, None, target, name=name, error=outcome.message, status=429, headers=wait)
+    if not outcome:
         return _login_page(request, templates, None, target, name=name, error=WRONG_PASSWORD, status=401)
-    log_in(request.session, user)
     return RedirectResponse(target, status_code=303)
 
 
@@ -97,9 +106,10 @@ def logout_page(request: Request, templates: TemplatesDep, user: CurrentUserDep)
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request) -> Response:
-    """Forget the session's user and go to the home page."""
-    request.session.clear()
+def logout(request: Request, engine: EngineDep) -> Response:
+    """End the session's login everywhere (a copied cookie stops working too) and go to the home page."""
+    with write_session(engine) as session:
+        log_out(session, request.session)
     return RedirectResponse("/", status_code=303)
 
 

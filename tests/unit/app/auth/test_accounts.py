@@ -9,10 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from app.auth.sessions import log_in, secret_key, session_user
+from app.auth.sessions import end_sessions, log_in, log_out, secret_key, session_user
 from app.auth.tokens import (
     create_api_token,
     create_login_link,
@@ -32,7 +32,7 @@ from app.auth.users import (
 )
 from app.core.config import Settings, default_allowed_hosts
 from app.core.errors import AtlasError
-from app.persistence.models import Base
+from app.persistence.models import Base, LoginSession, utcnow
 
 
 @pytest.fixture
@@ -103,10 +103,57 @@ def test_a_login_link_works_once_and_expires(session: Session) -> None:
 def test_a_session_belongs_to_one_user_for_good(session: Session) -> None:
     user = add_user(session, "alice", "editor")
     data: dict[str, object] = {"csrf": "old"}
-    log_in(data, user)
+    log_in(session, data, user)
     assert "csrf" not in data and session_user(session, data) is user
     assert session_user(session, {"user_id": user.id, "user_since": "2000-01-01T00:00:00+00:00"}) is None
     assert session_user(session, {"user_id": "1"}) is None and session_user(session, {}) is None
+    stored = session.scalars(select(LoginSession)).one()
+    assert stored.token_hash == token_hash(str(data["login"])) and str(data["login"]) not in stored.token_hash
+
+
+def test_logout_ends_one_session_and_new_credentials_end_them_all(session: Session) -> None:
+    user = add_user(session, "alice", "editor", "a long passphrase")
+    laptop: dict[str, object] = {}
+    phone: dict[str, object] = {}
+    log_in(session, laptop, user)
+    log_in(session, phone, user)
+    copied = dict(laptop)  # a cookie copied before logging out
+    log_out(session, laptop)
+    assert laptop == {} and session_user(session, copied) is None and session_user(session, phone) is user
+    set_password(session, "alice", "another passphrase")
+    assert session_user(session, phone) is None
+    log_in(session, phone, user)
+    set_role(session, "alice", "editor")  # no change: the session stays
+    assert session_user(session, phone) is user
+    set_role(session, "alice", "viewer")
+    assert session_user(session, phone) is None
+    log_in(session, laptop, user)
+    log_in(session, phone, user)
+    assert end_sessions(session, user) == 2
+    assert session_user(session, laptop) is None and session_user(session, phone) is None
+
+
+def test_an_expired_session_logs_in_no_more(session: Session) -> None:
+    user = add_user(session, "alice", "editor")
+    data: dict[str, object] = {}
+    log_in(session, data, user)
+    session.scalars(select(LoginSession)).one().expires_at = utcnow() - timedelta(seconds=1)
+    assert session_user(session, data) is None
+    log_in(session, {}, user)  # a new login clears the user's expired sessions away
+    assert len(session.scalars(select(LoginSession)).all()) == 1
+
+
+def test_a_new_login_link_revokes_the_older_and_a_password_revokes_all(session: Session) -> None:
+    admin = ensure_first_admin(session)
+    assert admin is not None
+    first = create_login_link(session, admin)
+    second = create_login_link(session, admin)
+    assert redeem_login_link(session, first) is None
+    other = add_user(session, "bob", "viewer")
+    bobs = create_login_link(session, other)  # another account's link leaves the admin's alone
+    set_password(session, "admin", "a long passphrase")
+    assert redeem_login_link(session, second) is None
+    assert redeem_login_link(session, bobs) is other
 
 
 def test_the_secret_key_file_is_made_once_and_private(tmp_path: Path) -> None:

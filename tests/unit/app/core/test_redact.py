@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.redact import redact_paths, redact_settings, redact_value
+from app.core.redact import redact_login_tokens, redact_paths, redact_settings, redact_value
 
 NAMES = {"/srv/data/probe-sets/ab12": "pets", "/srv/data/concept-sets/cd34.txt": "textures"}
 
@@ -71,3 +71,10 @@ def test_run_settings_show_files_by_name_or_last_part_however_stored() -> None:
         "model": "resnet18",
         "skipped_images": ["pets/bad.png"],
     }
+
+
+def test_login_tokens_are_redacted_from_logged_urls() -> None:
+    line = '127.0.0.1:5 - "GET /login?token=na_Ab-1_x&next=/upload HTTP/1.1" 303'
+    assert redact_login_tokens(line) == '127.0.0.1:5 - "GET /login?token=[redacted]&next=/upload HTTP/1.1" 303'
+    assert redact_login_tokens("/login?next=/x&token=na_q") == "/login?next=/x&token=[redacted]"
+    assert redact_login_tokens("/runs?tokens=3&mytoken=4") == "/runs?tokens=3&mytoken=4"
