@@ -136,9 +136,9 @@
     if (select.matches("select[data-autosubmit]")) {
       select.form.submit();
     }
-    // The upload form's architecture select reloads its layer list from the API.
+    // The upload form's architecture select reloads its layer list from the API (each option carries its URL).
     if (select.matches("select[data-layers-for]") && window.htmx) {
-      var url = "/api/v1/architectures/" + encodeURIComponent(select.value) + "/layers";
+      var url = select.selectedOptions[0].getAttribute("data-layers-url");
       window.htmx.ajax("GET", url, { target: select.getAttribute("data-layers-for"), swap: "innerHTML" });
     }
     // Checkboxes marked data-remember (the heatmap toggle) keep their state for the next page.

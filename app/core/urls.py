@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 API_PREFIX = "/api/v1"
+LOGIN_PATH = "/login"
 # Media names are content hashes; checking for plain characters is much cheaper than quoting hundreds per page.
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9._/-]+")
 
@@ -37,6 +38,31 @@ def model_neuron_url(model_name: str, layer: str, unit: int) -> str:
     return f"/models/{_segment(model_name)}/layers/{_segment(layer)}/neurons/{unit}"
 
 
+def layers_url(run_id: int) -> str:
+    """Return the path the layer switcher submits to: it redirects to the chosen layer's grid."""
+    return f"/runs/{run_id}/layers"
+
+
+def run_details_url(run_id: int) -> str:
+    """Return the path the run page's form posts a run's new name and notes to."""
+    return f"/runs/{run_id}/details"
+
+
+def delete_run_url(run_id: int) -> str:
+    """Return the path the run page's form posts to delete the run."""
+    return f"/runs/{run_id}/delete"
+
+
+def typed_concepts_url(run_id: int) -> str:
+    """Return the path of a run's kept typed concepts (the panel; a form posts a new one to it)."""
+    return f"/runs/{run_id}/typed-concepts"
+
+
+def relabel_url(run_id: int) -> str:
+    """Return the path a form posts to queue a relabel of the run with its typed concepts."""
+    return f"/runs/{run_id}/relabel"
+
+
 def image_url(run_id: int, image_index: int) -> str:
     """Return the path of one probe image's page in a run: the image and the units it drives most."""
     return f"/runs/{run_id}/images/{image_index}"
@@ -60,6 +86,34 @@ def export_url(run_id: int, export_format: str) -> str:
 def job_url(job_id: int) -> str:
     """Return the path of a job's progress page."""
     return f"/jobs/{job_id}"
+
+
+def delete_probe_set_url(name: str) -> str:
+    """Return the path the probe-sets page's form posts to delete an uploaded probe set."""
+    return f"/probe-sets/{_segment(name)}/delete"
+
+
+def delete_concept_set_url(name: str) -> str:
+    """Return the path the concept-sets page's form posts to delete an uploaded concept set."""
+    return f"/concept-sets/{_segment(name)}/delete"
+
+
+def architecture_layers_url(architecture: str) -> str:
+    """Return the API path of the layers an architecture offers (htmx gets the upload form's layer picker)."""
+    return f"{API_PREFIX}/architectures/{_segment(architecture)}/layers"
+
+
+def safe_local_path(target: str, default: str = "/") -> str:
+    """Return `target` when it is a path on this site (no scheme, host or `//`), else `default`."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target and not urlsplit(target).netloc:
+        return target
+    return default
+
+
+def login_url(next_path: str = "/") -> str:
+    """Return the login page's URL, coming back to `next_path` (a path on this site) afterwards."""
+    target = safe_local_path(next_path)
+    return f"{LOGIN_PATH}?next={quote(target, safe='/')}" if target != "/" else LOGIN_PATH
 
 
 def media_url(relative_path: str | None) -> str | None:

@@ -3,7 +3,7 @@ the answers to LoginRequired (401, or the login page for a browser) and Forbidde
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -18,13 +18,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.auth.permissions import Forbidden, LoginRequired
 from app.auth.sessions import session_user
 from app.auth.tokens import find_api_token, record_token_use, use_is_unrecorded
+from app.core.urls import LOGIN_PATH, login_url, safe_local_path
 from app.persistence.db import write_session
 from app.persistence.models import User
 from app.persistence.writable import database_write_problem
 from app.web.errors import error_response, wants_json
 from app.web.views.htmx import is_htmx
 
-LOGIN_PATH = "/login"
 #: Open to anyone even when READ_ACCESS=users: logging in, the stylesheet and scripts, the health check.
 OPEN_PATHS = frozenset({LOGIN_PATH, "/healthz"})
 OPEN_PREFIXES = ("/static/",)
@@ -34,7 +34,7 @@ _BAD_TOKEN = (
     "`Authorization: Bearer TOKEN`."
 )
 _MEMBERS_ONLY = (
-    "This dashboard is open to its users only: log in at /login, or send `Authorization: Bearer TOKEN` with a "
+    "This dashboard is open to its users only; log in at /login, or send `Authorization: Bearer TOKEN` with a "
     "token from `neuron-atlas tokens create NAME`."
 )
 
@@ -51,18 +51,6 @@ async def current_user(request: Request) -> User | None:
 def _user_of_session(sessions: sessionmaker[Session], data: dict[str, object]) -> User | None:
     with sessions() as db:
         return session_user(db, data)
-
-
-def safe_local_path(target: str, default: str = "/") -> str:
-    """Return `target` when it is a path on this site (no scheme, host or `//`), else `default`."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target and not urlsplit(target).netloc:
-        return target
-    return default
-
-
-def login_url(next_path: str) -> str:
-    """Return the login page's URL, coming back to `next_path` afterwards."""
-    return f"{LOGIN_PATH}?next={quote(safe_local_path(next_path), safe='/')}" if next_path != "/" else LOGIN_PATH
 
 
 def _coming_back_to(request: Request) -> str:

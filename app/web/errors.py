@@ -17,10 +17,10 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import BadUpload, NotFound, QuotaExceeded, StorageUnavailable
+from app.core.errors import BadUpload, InUse, NotFound, QuotaExceeded, StorageUnavailable
 from app.core.redact import strip_ansi
 from app.core.urls import API_PREFIX
-from app.persistence.writable import database_write_problem, folder_write_problem
+from app.persistence.writable import RETRY_AFTER_S, database_write_problem, folder_write_problem
 from app.web.views.paging import MAX_ID
 from dissect_core.errors import DissectError
 
@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 #: The methods an `Allow` header may name.
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 OUT_OF_RANGE = frozenset({"greater_than_equal", "less_than_equal", "int_parsing_size"})
-SERVER_ERROR = "The server failed to answer this request (its log says why). Try again; if it persists, report it."
+#: What an answer refused for the storage's sake (503) tells the client: when to try again.
+RETRY_LATER = {"Retry-After": str(RETRY_AFTER_S)}
+SERVER_ERROR = "The server failed to answer this request (its log says why); try again, and report it if it persists."
 
 
 class ValidationProblem(BaseModel):
@@ -64,8 +66,13 @@ API_ERRORS: dict[int | str, dict[str, Any]] = {
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: _error("the user may not make this change"),
     429: _error("over a quota or rate limit; the message says which and when it frees up"),
-    503: _error("the database or data folder refuses writes now"),
+    503: _error("the database or data folder refuses writes now (read-only, full or busy); see Retry-After"),
 }
+
+
+def storage_problem(error: BaseException) -> str | None:
+    """Return why the database or the data folder refused (read-only, full, locked too long), or None."""
+    return database_write_problem(error) or folder_write_problem(error)
 
 
 def wants_json(request: Request) -> bool:
@@ -81,42 +88,52 @@ def error_response(request: Request, templates: Jinja2Templates, status: int, ti
     return templates.TemplateResponse(request, "error.html", {"title": title, "message": message}, status_code=status)
 
 
-def error_status(error: DissectError) -> int:
-    """Return the HTTP status of an input error: 400 unusable upload, 429 over a limit, 503 unwritable, else 422."""
-    if isinstance(error, BadUpload):
-        return 400
-    if isinstance(error, QuotaExceeded):
-        return 429
-    return 503 if isinstance(error, StorageUnavailable) else 422
-
-
-#: Errors whose message is the whole answer: (type, status, page title). A subclass matches before its base.
+#: Errors whose message is the whole answer, by the first type that matches: (type, status, page title).
 _ANSWERED_AS_IS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFound, 404, "Not found"),
-    (DissectError, 422, "Cannot do that"),
+    (BadUpload, 400, "Cannot use that file"),
     (QuotaExceeded, 429, "Over the limit"),
     (StorageUnavailable, 503, "Cannot store that now"),
+    (InUse, 409, "In use"),
+    (DissectError, 422, "Cannot do that"),
 )
 
 
-def _answer_as_is(templates: Jinja2Templates, status: int, title: str) -> Callable[[Request, Exception], Any]:
+def _status_and_title(error: Exception) -> tuple[int, str]:
+    """Return the HTTP status and page title of an error answered with its message."""
+    return next((status, title) for kind, status, title in _ANSWERED_AS_IS if isinstance(error, kind))
+
+
+def error_status(error: DissectError) -> int:
+    """Return the HTTP status of an input error: 400 unusable upload, 429 over a limit, 503 unwritable, else 422."""
+    return _status_and_title(error)[0]
+
+
+def _answer_as_is(templates: Jinja2Templates) -> Callable[[Request, Exception], Any]:
     """Return a handler answering an error with its message, as JSON for the API and a page otherwise."""
 
     async def answer(request: Request, error: Exception) -> Response:
-        return error_response(request, templates, status, title, str(error))
+        status, title = _status_and_title(error)
+        response = error_response(request, templates, status, title, str(error))
+        if status == 503:
+            response.headers.update(RETRY_LATER)
+        return response
 
     return answer
 
 
 def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
-    """Register handlers: NotFound (404), DissectError and AtlasError (422; 429 over a limit, 503 unwritable), a
-    refused database or data-folder write (503 with the reason), pages for the framework's own errors."""
+    """Register handlers: NotFound (404), DissectError and AtlasError (422; 400 an unusable upload, 429 over a
+    limit, 503 unwritable), a refused database or data-folder write (503 with the reason), pages for the
+    framework's own errors."""
 
     async def refused_write(request: Request, error: Exception) -> Response:
-        problem = database_write_problem(error) or folder_write_problem(error)
+        problem = storage_problem(error)
         if problem is None:
             raise error
-        return error_response(request, templates, 503, "Cannot store that now", problem)
+        response = error_response(request, templates, 503, "Cannot store that now", problem)
+        response.headers.update(RETRY_LATER)
+        return response
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
@@ -126,7 +143,7 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
             return await http_exception_handler(request, error)
         message = str(error.detail)
         if error.status_code == 404 and message == "Not Found":
-            message = f"There is no page at {request.url.path}. Start from the list of runs at /."
+            message = f"There is no page at {request.url.path}; start from the list of runs at /."
         page = error_response(
             request,
             templates,
@@ -147,10 +164,10 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in problem['loc'][1:])}: {problem['msg']}" for problem in error.errors()
         )
-        return error_response(request, templates, 422, "Bad address", f"{problems}. Fix the address and reload.")
+        return error_response(request, templates, 422, "Bad address", f"{problems}; fix the address and reload.")
 
-    for kind, status, title in _ANSWERED_AS_IS:
-        app.add_exception_handler(kind, _answer_as_is(templates, status, title))
+    for kind in (NotFound, DissectError):
+        app.add_exception_handler(kind, _answer_as_is(templates))
     app.add_exception_handler(DBAPIError, refused_write)
     app.add_exception_handler(OSError, refused_write)
     app.add_exception_handler(HTTPException, http_error)
@@ -165,8 +182,8 @@ def out_of_range_id(error: RequestValidationError) -> str | None:
             value = str(problem.get("input", ""))
             shown = value if len(value) <= 24 else f"{value[:10]}…({len(value)} digits)"
             return (
-                f"There is no {location[1]} {shown}: ids and unit numbers run from 0 to {MAX_ID}. "
-                "Check the number in the address."
+                f"There is no {location[1]} {shown} (ids and unit numbers run from 0 to {MAX_ID}); "
+                "check the number in the address."
             )
     return None
 
@@ -186,7 +203,8 @@ def allowed_methods(request: Request) -> str:
 
 
 class AnswerServerErrors:
-    """Answer an unhandled exception with a plain 500 (JSON for the API), logged, and keep the connection open.
+    """Answer an unhandled exception with a plain 500 (JSON for the API), logged, and keep the connection open; a
+    database or data folder refusing a middleware's write (a token's last use, a session) gets 503 and the reason.
 
     Starlette's outermost handler re-raises after answering, which makes uvicorn drop the keep-alive connection;
     an exception after the answer has started still does (the answer cannot be finished).
@@ -209,14 +227,20 @@ class AnswerServerErrors:
 
         try:
             await self.app(scope, receive, tracking)
-        except Exception:
+        except Exception as error:
             if started:
                 raise
-            log.exception("Unhandled error answering %s %s", scope["method"], scope["path"])
+            problem = storage_problem(error)  # raised outside a route (a middleware's write): as a route's would be
+            if problem is None:
+                log.exception("Unhandled error answering %s %s", scope["method"], scope["path"])
+            else:
+                log.warning("Storage refused %s %s: %s", scope["method"], scope["path"], problem)
+            status, message = (500, SERVER_ERROR) if problem is None else (503, problem)
+            headers = RETRY_LATER if problem is not None else None
             request = Request(scope)
             response: Response = (
-                JSONResponse({"detail": SERVER_ERROR}, status_code=500)
+                JSONResponse({"detail": message}, status_code=status, headers=headers)
                 if wants_json(request)
-                else Response(SERVER_ERROR, status_code=500, media_type="text/plain")
+                else Response(message, status_code=status, media_type="text/plain", headers=headers)
             )
             await response(scope, receive, send)

@@ -233,7 +233,7 @@ def test_search_docs_and_error_pages(browser: Any, live_server: LiveServer, scre
     assert "/api/v1/runs/{run_id}/layers/{layer}/neurons" in browser.page_source
     screenshot(browser, "docs")
     browser.get(f"{live_server.url}/runs/{run_id}/layers/blocks.9")
-    assert "Its layers are: conv1, blocks.3, fc" in browser.find_element(By.TAG_NAME, "main").text
+    assert "its layers are: conv1, blocks.3, fc" in browser.find_element(By.TAG_NAME, "main").text
     screenshot(browser, "not-found")
 
 

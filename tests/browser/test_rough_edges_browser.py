@@ -144,3 +144,21 @@ def test_upload_form_preselects_the_main_stages(browser: Any, live_server: LiveS
     _shot(browser, "upload_light")
     _shot(browser, "upload_dark", dark=True)
     _shot(browser, "_reset")
+
+
+def test_choosing_an_architecture_loads_its_layers_from_the_url_its_option_names(
+    browser: Any, live_server: LiveServer
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(live_server.url + "/upload")
+    browser.execute_script("document.getElementById('layer-picker').innerHTML = '<p id=\"stale\">stale</p>'")
+    select = browser.find_element(By.ID, "architecture")
+    browser.execute_script("arguments[0].dispatchEvent(new Event('change', {bubbles: true}))", select)
+    wait_for(
+        lambda: (
+            not browser.find_elements(By.ID, "stale")
+            and browser.find_elements(By.CSS_SELECTOR, "#layer-picker input[name=layers]")
+        ),
+        message="the architecture's layers in place of the stale list",
+    )

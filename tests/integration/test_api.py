@@ -148,7 +148,7 @@ def test_model_permalink_redirects_to_the_latest_run(client: TestClient, dashboa
         ("/api/v1/runs/999", ["no run 999", "newest is run"]),
         ("/api/v1/runs/{run}/layers/blocks.9/neurons", ["no layer 'blocks.9'", "conv1, blocks.3, fc"]),
         ("/api/v1/runs/{run}/layers/fc/neurons/10", ["units 0–9", "no unit 10"]),
-        ("/api/v1/models/resnet99/layers/fc/neurons/1", ["resnet99", "Models with runs:", "tinynet"]),
+        ("/api/v1/models/resnet99/layers/fc/neurons/1", ["resnet99", "models with runs are: tinynet"]),
         ("/api/v1/models/tinynet/layers/head/neurons/1", ["dissected layer 'head'"]),
         ("/api/v1/jobs/4242", ["no job 4242"]),
     ],

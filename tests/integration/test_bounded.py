@@ -1,4 +1,5 @@
-"""Issue #11, bounded and conformant: quotas, de-duplication, clean-up, clear faults, paths relative to the data."""
+"""Limits and clean-up: quotas, de-duplication, garbage collection, deleting runs, clear faults (a read-only
+database, a killed store), paths relative to the data folder."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from app.persistence.writable import start_problem
 from app.web.main import create_app
 from dissect_core.config import DissectConfig
 from tests.integration.test_api import checkpoint_bytes, stored_checkpoints, upload
-from tests.integration.test_catalogue import png_bytes, post_probe_set, zip_bytes
+from tests.integration.upload_helpers import png_bytes, post_probe_set, zip_bytes
 from tests.support.dashboard_seed import (
     Dashboard,
     TinyNet,
@@ -210,13 +211,18 @@ def test_a_moved_data_folder_still_serves_concept_search(fresh: Dashboard, tmp_p
 
 
 def fake_pipeline(
-    settings: Settings, config: DissectConfig, *_: Any, engine: Any, before_commit: Any
+    settings: Settings,
+    config: DissectConfig,
+    *_: Any,
+    engine: Any,
+    before_commit: Any,
+    target_model_id: int | None = None,
 ) -> StoredDissection:
     """Stand in for the pipeline: a small run over the probe folder's images, stored as the real one would be."""
     paths = sorted(str(path) for path in Path(config.probe).glob("*.png"))
-    result = fake_result(paths, model=config.model, layers=(("conv", "conv", 4, (4, 4)), ("fc", "linear", 3, None)))
-    result.settings["probe"] = config.probe
-    run_id = store_run(engine, settings, result, config=config, before_commit=before_commit)
+    layers = (("conv", "conv", 4, (4, 4)), ("fc", "linear", 3, None))
+    result = fake_result(paths, layers=layers, config=config)
+    run_id = store_run(engine, settings, result, target_model_id=target_model_id, before_commit=before_commit)
     return StoredDissection(run_id=run_id, result=result)
 
 

@@ -122,7 +122,7 @@ def test_model_permalink_redirects_to_the_latest_run(client: TestClient, dashboa
     assert response.status_code == 307
     assert response.headers["location"] == f"{layer_path(dashboard)}/neurons/5"
     missing = client.get("/models/alexnet/layers/fc/neurons/1")
-    assert missing.status_code == 404 and "Models with runs: tinynet" in missing.text
+    assert missing.status_code == 404 and "the models with runs are: tinynet" in missing.text
 
 
 @pytest.mark.parametrize(
@@ -255,7 +255,7 @@ def test_cancel_from_the_job_page(client: TestClient, dashboard: Dashboard) -> N
 
 def test_upload_page_lists_architecture_layers(client: TestClient) -> None:
     html = client.get("/upload").text
-    assert '<option value="tinynet" selected>' in html
+    assert '<option value="tinynet" data-layers-url="/api/v1/architectures/tinynet/layers" selected>' in html
     assert 'name="layers" value="conv"' in html and 'enctype="multipart/form-data"' in html
 
 

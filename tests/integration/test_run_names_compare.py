@@ -1,4 +1,4 @@
-"""Issue #13, runs: names and notes their owner edits, lineage (a relabel points to its parent), comparing two runs
+"""Runs: names and notes their owner edits, lineage (a relabel points to its parent), comparing two runs
 of one architecture, and a relabel that would change nothing refused."""
 
 from __future__ import annotations

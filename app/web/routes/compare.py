@@ -1,6 +1,6 @@
 """Comparing two runs of one architecture: per layer the share of changed labels, and a layer's neurons side by side."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import urlencode

@@ -1,7 +1,7 @@
 """A neuron's distribution evidence: its activation histogram, quantile bands and most correlated units (JSON), and
 what the neuron page's distribution panels need."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
@@ -38,11 +38,11 @@ def distribution_page(run_id: Id, layer: str, unit: Id, session: SessionDep, cac
     return neuron_page_context(run, cache.layer_index(session, run_id, layer).detail(run, unit))
 
 
-# Before the layer's own route: `{layer:path}` matches slashes. The neuron page loads these panels after it shows
-# (htmx), so its own answer stays within the dashboard's latency target at 50,000 probe images.
+# The neuron page loads these panels after it shows (htmx), so its own answer stays within the dashboard's latency
+# target at 50,000 probe images.
 @resource(
     router,
-    "/runs/{run_id}/layers/{layer:path}/neurons/{unit}/distribution",
+    "/runs/{run_id}/layers/{layer}/neurons/{unit}/distribution",
     html=Page(
         "neuron.html",
         context=distribution_fragment,

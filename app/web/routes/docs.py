@@ -1,6 +1,6 @@
 """A self-hosted API reference at /docs, rendered from the OpenAPI schema (FastAPI's default loads a CDN)."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any

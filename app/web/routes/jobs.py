@@ -1,6 +1,6 @@
 """Jobs: the newest jobs, one job's live progress (htmx polls its fragment every second), and cancelling."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from typing import Annotated
 

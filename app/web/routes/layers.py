@@ -1,6 +1,6 @@
 """A layer: its summary, and its page, the neuron grid in any sort, filter and page (htmx swaps the grid alone)."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from typing import Annotated, Literal
 
@@ -106,10 +106,9 @@ def grid_fragment(request: Request) -> str:
     return "partials/neuron_cards.html" if request.query_params.get("part") == "cards" else "partials/neuron_grid.html"
 
 
-# Last among the layer's routes: `{layer:path}` would also match the fixed suffixes of the neuron and concept routes.
 @resource(
     router,
-    "/runs/{run_id}/layers/{layer:path}",
+    "/runs/{run_id}/layers/{layer}",
     html=Page("layer.html", context=layer_page, fragment=grid_fragment, immutable=True),
 )
 def layer(run_id: Id, layer: str, session: SessionDep, cache: ReadCacheDep) -> LayerSummary:

@@ -1,6 +1,6 @@
 """Neurons: one neuron's permalink, one page of a layer's neurons, and a model's latest-run permalink."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from typing import Annotated
 
@@ -55,10 +55,9 @@ def neuron_page(
     }
 
 
-# The neuron route comes before `neurons`, and both before the layer's own route: `{layer:path}` matches slashes.
 @resource(
     router,
-    "/runs/{run_id}/layers/{layer:path}/neurons/{unit}",
+    "/runs/{run_id}/layers/{layer}/neurons/{unit}",
     html=Page("neuron.html", context=neuron_page, immutable=True),
     immutable=True,
 )
@@ -67,7 +66,7 @@ def neuron(run_id: Id, layer: str, unit: Id, session: SessionDep, cache: ReadCac
     return cache.layer_index(session, run_id, layer).detail(cache.run(session, run_id), unit)
 
 
-@resource(router, "/runs/{run_id}/layers/{layer:path}/neurons", html=None, immutable=True)
+@resource(router, "/runs/{run_id}/layers/{layer}/neurons", html=None, immutable=True)
 def neurons(
     run_id: Id,
     layer: str,
@@ -86,7 +85,7 @@ def neurons(
 
 @resource(
     router,
-    "/models/{model_name}/layers/{layer:path}/neurons/{unit}",
+    "/models/{model_name}/layers/{layer}/neurons/{unit}",
     html=Redirect(status_code=307),
     json=Redirect(api_url, status_code=307),
     response_class=RedirectResponse,

@@ -107,7 +107,8 @@ def make_pager(listing: NeuronList, page: int, page_size: int = PAGE_SIZE, start
     if page > n_pages:
         raise NotFound(
             f"Layer '{listing.layer}' has {n_pages} page{'s' if n_pages > 1 else ''} of {page_size} neurons"
-            f"{' matching the filter' if listing.q or listing.reliable else ''}; there is no page {page}. Go to page 1."
+            f"{' matching the filter' if listing.q or listing.reliable else ''}, so there is no page {page}; "
+            "go to page 1."
         )
     first_page = shown_pages(page, start)
 

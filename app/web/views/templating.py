@@ -56,6 +56,15 @@ def make_templates() -> Jinja2Templates:
     env.filters["time"] = format_time
     env.globals.update(
         layer_url=urls.layer_url,
+        layers_url=urls.layers_url,
+        run_details_url=urls.run_details_url,
+        delete_run_url=urls.delete_run_url,
+        typed_concepts_url=urls.typed_concepts_url,
+        relabel_url=urls.relabel_url,
+        architecture_layers_url=urls.architecture_layers_url,
+        delete_probe_set_url=urls.delete_probe_set_url,
+        delete_concept_set_url=urls.delete_concept_set_url,
+        login_url=urls.login_url,
         neuron_url=urls.neuron_url,
         run_url=urls.run_url,
         search_url=urls.search_url,

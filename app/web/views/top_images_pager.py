@@ -49,7 +49,8 @@ def top_images_page(neuron: NeuronDetail, page: int = 1, page_size: int = TOP_PA
     if page > n_pages:
         raise NotFound(
             f"Unit {neuron.unit} of layer '{neuron.layer}' has {total} top images on {n_pages} "
-            f"page{'s' if n_pages != 1 else ''}; there is no top_page {page}. Open {top_page_url(neuron.permalink, 1)}."
+            f"page{'s' if n_pages != 1 else ''}, so there is no top_page {page}; "
+            f"open {top_page_url(neuron.permalink, 1)}."
         )
     start = (page - 1) * page_size
     return TopImagesPage(

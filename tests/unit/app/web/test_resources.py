@@ -1,7 +1,7 @@
 """The resource registrar on a tiny app: one function served as JSON, page and fragment; page parameters; redirects;
 kept bodies; the one htmx rule; the card memo's lifetime."""
 
-# No `from __future__ import annotations`: FastAPI reads the Annotated parameters of these routes as they are.
+from __future__ import annotations
 
 import gc
 import weakref

@@ -36,6 +36,7 @@ def _cat_photo() -> Image.Image:
     return Image.open(SHARED_VAL / "images" / name)
 
 
+@pytest.mark.slow
 def test_cat_photo_is_nearest_to_cat(encoder: ConSEEncoder) -> None:
     pixels = encoder.image_transform(_cat_photo().convert("RGB")).unsqueeze(0)
     assert pixels.shape == (1, 3, 224, 224)
@@ -45,6 +46,7 @@ def test_cat_photo_is_nearest_to_cat(encoder: ConSEEncoder) -> None:
     assert WORDS[int((img @ words.T).argmax())] == "cat"
 
 
+@pytest.mark.slow
 def test_identity_changes_with_t_and_names_parts(encoder: ConSEEncoder) -> None:
     other = ConSEEncoder("efficientnet_lite0", encoder.text, top_t=5)
     assert other.identity != encoder.identity
@@ -54,6 +56,7 @@ def test_identity_changes_with_t_and_names_parts(encoder: ConSEEncoder) -> None:
     assert "centercrop224" in encoder.preprocess_identity
 
 
+@pytest.mark.slow
 def test_class_embeddings_computed_once(encoder: ConSEEncoder) -> None:
     first = encoder.class_embeddings
     assert first.shape == (1000, 384)

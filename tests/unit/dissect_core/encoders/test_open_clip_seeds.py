@@ -19,6 +19,7 @@ def embeddings(spec: str) -> tuple[str, torch.Tensor, torch.Tensor]:
     return encoder.identity, encoder.encode_images(PIXELS), encoder.encode_texts(TEXTS)
 
 
+@pytest.mark.slow
 def test_none_is_seed_zero_every_time_and_leaves_the_callers_rng_alone():
     before = torch.get_rng_state()
     first, again, explicit = embeddings("tiny_clip:none"), embeddings("tiny_clip:none"), embeddings("tiny_clip:none@0")

@@ -50,6 +50,7 @@ def padded(encoder: OpenClipEncoder, texts: list[str]) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("batch_size", [512, 3])
+@pytest.mark.slow
 def test_cut_batches_give_the_padded_embeddings_in_the_original_order(text77: OpenClipEncoder, batch_size: int):
     assert text77.cuts_padding
     cut = text77.encode_texts(WORDS, batch_size=batch_size)
@@ -75,6 +76,7 @@ def test_the_cut_is_short_for_words():
 
 
 @pytest.mark.parametrize("text_change", [{"no_causal_mask": True}, {"pool_type": "last"}])
+@pytest.mark.slow
 def test_towers_the_cut_would_change_keep_the_padded_path(text77: OpenClipEncoder, text_change: dict[str, object]):
     import open_clip
 

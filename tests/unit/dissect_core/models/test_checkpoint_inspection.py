@@ -28,6 +28,7 @@ def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_deflated_torch_bomb(tmp_path_factory.mktemp("bomb") / "bomb.pt", GiB // 2)
 
 
+@pytest.mark.slow
 def test_a_deflated_torch_zip_is_refused_fast_without_allocating(bomb: Path) -> None:
     assert bomb.stat().st_size < 10 * 2**20
     measured = measure_in_child(

