@@ -32,11 +32,17 @@ class Settings:
     probe_max_files: int = 20_000
     probe_max_bytes: int = 2 * 1024**3
     probe_max_pixels: int = 40_000_000
+    #: The pixels of all an archive's images together: what decoding them costs the worker (4 gigapixels, about
+    #: 20,000 photographs of 450 x 450, or 100 of 6,200 x 6,200 images).
+    probe_max_total_pixels: int = 4_000_000_000
     #: Bounds on an uploaded concept list: its lines and its bytes.
     concepts_max_lines: int = 50_000
     concepts_max_bytes: int = 2 * 1024 * 1024
     #: The most tensor bytes an uploaded checkpoint may declare (torchvision's largest models hold 2.6 GB).
     checkpoint_max_bytes: int = 4 * 1024**3
+    #: The longest safetensors header (tensor names, dtypes, shapes) an uploaded checkpoint may have; the largest
+    #: torchvision state dict's is 159 KB (bench/bench_safetensors_headers.py).
+    checkpoint_max_header_bytes: int = 1024 * 1024
     #: The most bytes of rendered answers the web server keeps to replay (app.web.middleware.response_cache).
     response_cache_bytes: int = 256 * 1024 * 1024
     #: The encoders web users may choose; None means the library's (ConSE's, and open_clip's pretrained names).
@@ -54,6 +60,20 @@ class Settings:
     max_queued_jobs: int = 5
     max_uploads_per_hour: int = 20
     max_typed_concepts: int = 200
+    #: Per-user limits on uploaded probe sets (how many, their images' bytes together) and concept sets (how
+    #: many, their lists' bytes together); admins and the command line are exempt.
+    max_probe_sets: int = 30
+    max_probe_set_bytes: int = 10 * 1024**3
+    max_concept_sets: int = 30
+    max_concept_set_bytes: int = 20 * 1024 * 1024
+    #: Login throttling (app.auth.throttle): failed logins allowed before back-off for one account from one
+    #: address (strict), from one address to any account, and to one account from addresses it never logged in
+    #: from (loose); past them each failure doubles the wait, from `login_backoff_s` up to `login_backoff_max_s`.
+    login_free_failures: int = 5
+    login_address_free_failures: int = 20
+    login_account_free_failures: int = 100
+    login_backoff_s: float = 1.0
+    login_backoff_max_s: float = 900.0
     #: Runs whose text encoder and concept-search artifacts the server loads in the background, so the first
     #: concept typed does not wait for them: this many of the newest at start, and each run whose page is opened;
     #: 0 turns preloading off.
@@ -73,6 +93,16 @@ class Settings:
     def artifacts_dir(self) -> Path:
         """One folder per stored run with the tensors needed to score concepts typed later."""
         return self.data_dir / "runs"
+
+    @property
+    def probe_sets_dir(self) -> Path:
+        """Uploaded probe sets, one folder per content hash (and `.incoming-*` folders while one is unpacked)."""
+        return self.data_dir / "probe-sets"
+
+    @property
+    def concept_sets_dir(self) -> Path:
+        """Uploaded concept lists, one file per content hash."""
+        return self.data_dir / "concept-sets"
 
     @property
     def cache_dir(self) -> Path:
@@ -104,6 +134,9 @@ class Settings:
         for name, field_name, scale in _BOUNDS:
             if f"{ENV_PREFIX}{name}" in env:
                 overrides[field_name] = int(_number(env, name, minimum=1, integer=True)) * scale
+        for name, field_name in _LOGIN_WAITS:
+            if f"{ENV_PREFIX}{name}" in env:
+                overrides[field_name] = _number(env, name, minimum=0.01)
         if f"{ENV_PREFIX}PRELOAD_RUNS" in env:
             overrides["preload_runs"] = int(_number(env, "PRELOAD_RUNS", minimum=0, integer=True))
         if env.get(f"{ENV_PREFIX}ENCODERS", "").strip():
@@ -138,6 +171,11 @@ class Settings:
                     f"{ENV_PREFIX}ALLOWED_HOSTS has {host!r}; a wildcard may only start a name, as in "
                     "'*.example.org', or stand alone ('*' accepts any host)"
                 )
+        if self.login_backoff_max_s < self.login_backoff_s:
+            raise AtlasError(
+                f"{ENV_PREFIX}LOGIN_BACKOFF_MAX_S ({self.login_backoff_max_s:g}) is below {ENV_PREFIX}LOGIN_BACKOFF_S "
+                f"({self.login_backoff_s:g}), the first wait after too many failed logins; raise the maximum"
+            )
         if self.stale_timeout_s <= 2 * self.heartbeat_interval_s:
             raise AtlasError(
                 f"{ENV_PREFIX}STALE_TIMEOUT_S ({self.stale_timeout_s:g}) must be more than twice "
@@ -176,7 +214,7 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-#: Environment variable, Settings field and unit of the upload, cache and per-user bounds.
+#: Environment variable, Settings field and unit of the upload, cache, per-user and login-throttle bounds.
 _BOUNDS = (
     ("PROBE_MAX_FILES", "probe_max_files", 1),
     ("PROBE_MAX_MB", "probe_max_bytes", 1024 * 1024),
@@ -188,7 +226,18 @@ _BOUNDS = (
     ("MAX_QUEUED_JOBS", "max_queued_jobs", 1),
     ("MAX_UPLOADS_PER_HOUR", "max_uploads_per_hour", 1),
     ("MAX_TYPED_CONCEPTS", "max_typed_concepts", 1),
+    ("PROBE_MAX_TOTAL_MEGAPIXELS", "probe_max_total_pixels", 1_000_000),
+    ("CHECKPOINT_MAX_HEADER_KB", "checkpoint_max_header_bytes", 1024),
+    ("MAX_PROBE_SETS", "max_probe_sets", 1),
+    ("MAX_PROBE_SETS_MB", "max_probe_set_bytes", 1024 * 1024),
+    ("MAX_CONCEPT_SETS", "max_concept_sets", 1),
+    ("MAX_CONCEPT_SETS_KB", "max_concept_set_bytes", 1024),
+    ("LOGIN_FREE_FAILURES", "login_free_failures", 1),
+    ("LOGIN_ADDRESS_FREE_FAILURES", "login_address_free_failures", 1),
+    ("LOGIN_ACCOUNT_FREE_FAILURES", "login_account_free_failures", 1),
 )
+#: Environment variable and Settings field of the login throttle's waits, in seconds.
+_LOGIN_WAITS = (("LOGIN_BACKOFF_S", "login_backoff_s"), ("LOGIN_BACKOFF_MAX_S", "login_backoff_max_s"))
 
 
 def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:

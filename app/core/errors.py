@@ -25,9 +25,17 @@ class StorageUnavailable(AtlasError):
     """The database or the data folder cannot be written (HTTP 503); the message says why and what to fix."""
 
 
+class InUse(AtlasError):
+    """Something cannot be deleted while a queued or running job needs it (HTTP 409); names the job and the fix."""
+
+
 class NotFound(LookupError):
     """Something a URL names does not exist; the message says what exists instead."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class NotCatalogued(NotFound, AtlasError):
+    """No probe or concept set has the name given: 404 on the web, an input error on the command line."""

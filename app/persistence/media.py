@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from app.persistence.models import CUT_ON_REQUEST as CUT_ON_REQUEST  # a top image's file column value; named here too
+
 CROP_SIZE = 112
 JPEG_QUALITY = 85
 # Heatmap colours run from transparent (no activation) to this much colour over the view (at the peak).
 HEATMAP_MAX_OPACITY = 0.75
-#: What a top image's `crop_file` / `heatmap_file` holds when the file is cut on its first request, not at store time.
-CUT_ON_REQUEST = "cut-on-request"
 #: Where the media store keeps aliases (a name -> the content-addressed file): a dot folder, never served as media.
 ALIAS_FOLDER = ".aliases"
 
@@ -37,7 +37,12 @@ class MediaStore:
         relative = f"{digest[:2]}/{digest}{suffix}"
         # Plain strings and os calls: this runs ~50,000 times per large run.
         target = os.path.join(self.root, relative)
-        if os.path.exists(target):
+        try:  # stored already: touched, so `gc` keeps it while a run being stored does not reference it yet
+            os.utime(target)
+            return relative
+        except FileNotFoundError:
+            pass
+        except OSError:  # there, but not ours to touch (a read-only data folder): reused as it is
             return relative
         if digest[:2] not in self._made_dirs:
             os.makedirs(os.path.join(self.root, digest[:2]), exist_ok=True)

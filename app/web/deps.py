@@ -16,7 +16,10 @@ from app.auth.permissions import require_editor
 from app.core.config import Settings
 from app.jobs.uploads.architectures import ArchitectureCatalog
 from app.persistence.models import User
+from app.persistence.writable import StorageHealth
+from app.read.artifacts.reader import ArtifactsReader
 from app.read.caches import ReadCache
+from app.read.classes.contributions import ClassViews
 from app.read.concepts.preload import RunPreloader
 from app.read.concepts.search import ConceptSearcher
 from app.read.neurons.distributions import NeuronDistributions
@@ -83,6 +86,16 @@ async def get_distributions(request: Request) -> NeuronDistributions:
     return request.app.state.neuron_distributions
 
 
+async def get_artifacts_reader(request: Request) -> ArtifactsReader:
+    """Return the app's one reader of stored runs' artifacts (each file read once)."""
+    return request.app.state.artifacts_reader
+
+
+async def get_class_views(request: Request) -> ClassViews:
+    """Return the app's class views (each run's per-class tables, computed once)."""
+    return request.app.state.class_views
+
+
 async def get_preloader(request: Request) -> RunPreloader:
     """Return the app's concept-search preloader (loads a run's encoder and artifacts in the background)."""
     return request.app.state.preloader
@@ -91,6 +104,11 @@ async def get_preloader(request: Request) -> RunPreloader:
 async def get_catalog(request: Request) -> ArchitectureCatalog:
     """Return the architectures checkpoints can be uploaded for."""
     return request.app.state.catalog
+
+
+async def get_storage_health(request: Request) -> StorageHealth:
+    """Return the app's check of whether its data folder and database take writes (what /healthz reports)."""
+    return request.app.state.storage_health
 
 
 async def get_current_user(request: Request) -> User | None:
@@ -128,6 +146,9 @@ ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
 SearcherDep = Annotated[ConceptSearcher, Depends(get_searcher)]
 PreloaderDep = Annotated[RunPreloader, Depends(get_preloader)]
 DistributionsDep = Annotated[NeuronDistributions, Depends(get_distributions)]
+ArtifactsReaderDep = Annotated[ArtifactsReader, Depends(get_artifacts_reader)]
+ClassViewsDep = Annotated[ClassViews, Depends(get_class_views)]
 CatalogDep = Annotated[ArchitectureCatalog, Depends(get_catalog)]
 CurrentUserDep = Annotated[User | None, Depends(get_current_user)]
+StorageHealthDep = Annotated[StorageHealth, Depends(get_storage_health)]
 EditorDep = Annotated[User, Depends(get_editor)]

@@ -3,7 +3,9 @@ tensor bytes they declare, from a torch zip's central directory or a safetensors
 
 A file passing these checks cannot make its reader allocate more than the file holds: a torch zip must store
 its entries uncompressed (torch.save never compresses; a deflated entry can unpack to a thousand times its
-size) within the file, and a safetensors header must describe tensors that fit the bytes after it.
+size) within the file, and a safetensors header must describe tensors that fit the bytes after it. A safetensors
+file passing them also loads: its header is checked as the safetensors library checks it (a JSON object without
+repeated names, string metadata, and tensors tiling the data exactly: no overlap, no gap, nothing after them).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import math
 import struct
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -48,6 +51,10 @@ RESAVE_HINT = "save a plain state dict with torch.save(model.state_dict(), 'mode
 CheckpointFormat = Literal["torch", "safetensors"]
 
 
+class HeaderTooLarge(DissectError):
+    """A safetensors header is longer than the reader accepts (refused from its length, before it is read)."""
+
+
 @dataclass(frozen=True)
 class CheckpointFacts:
     """What a checkpoint declares before it is loaded: its format, tensor bytes and (safetensors) shapes."""
@@ -63,10 +70,13 @@ def checkpoint_format(path: Path) -> CheckpointFormat:
     return "safetensors" if path.suffix.lower() == SAFETENSORS_SUFFIX else "torch"
 
 
-def inspect_checkpoint(path: Path) -> CheckpointFacts:
-    """Return what the checkpoint at `path` declares, or raise DissectError naming what is wrong and the fix."""
+def inspect_checkpoint(path: Path, *, max_header_bytes: int = MAX_SAFETENSORS_HEADER_BYTES) -> CheckpointFacts:
+    """Return what the checkpoint at `path` declares, or raise DissectError naming what is wrong and the fix.
+
+    A safetensors header longer than `max_header_bytes` is refused from its 8-byte length, before it is read.
+    """
     if checkpoint_format(path) == "safetensors":
-        return _inspect_safetensors(path)
+        return _inspect_safetensors(path, max_header_bytes)
     return _inspect_torch_zip(path)
 
 
@@ -118,7 +128,7 @@ def _is_tensor_entry(name: str) -> bool:
     return len(parts) == 3 and parts[1] == "data"
 
 
-def _inspect_safetensors(path: Path) -> CheckpointFacts:
+def _inspect_safetensors(path: Path, max_header_bytes: int) -> CheckpointFacts:
     def refuse(problem: str) -> DissectError:
         return DissectError(
             f"checkpoint {path} is not a readable safetensors file ({problem}); save it with "
@@ -131,21 +141,29 @@ def _inspect_safetensors(path: Path) -> CheckpointFacts:
         if len(prefix) < 8:
             raise refuse("shorter than its 8-byte header length")
         (header_bytes,) = struct.unpack("<Q", prefix)
-        if header_bytes > min(MAX_SAFETENSORS_HEADER_BYTES, size - 8):
-            raise refuse(f"its header length, {header_bytes:,} bytes, is more than the file or the 100 MB limit")
+        if header_bytes > size - 8:
+            raise refuse(f"its header length, {header_bytes:,} bytes, is more than the file holds")
+        if header_bytes > max_header_bytes:
+            raise HeaderTooLarge(
+                f"checkpoint {path} has a safetensors header of {header_bytes:,} bytes, over the limit of "
+                f"{max_header_bytes:,}: a state dict's names and shapes take far less; save only the model's "
+                "state_dict() with safetensors.torch.save_file, without extra metadata"
+            )
         raw = stream.read(header_bytes)
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        header = json.loads(raw, object_pairs_hook=_unrepeated)
+    except (UnicodeDecodeError, json.JSONDecodeError, _RepeatedName) as error:
         raise refuse(f"its header is not JSON: {error}") from None
     if not isinstance(header, dict):
         raise refuse("its header is not a JSON object")
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
+        raise refuse("its __metadata__ is not a JSON object of strings")
     data_bytes = size - 8 - header_bytes
     shapes: dict[str, tuple[int, ...]] = {}
+    spans: list[tuple[int, int, str]] = []
     tensor_bytes = 0
     for name, entry in header.items():
-        if name == "__metadata__":
-            continue
         declared = _declared_bytes(entry)
         if declared is None:
             raise refuse(f"tensor {name!r} has no valid dtype, shape and data_offsets")
@@ -156,10 +174,38 @@ def _inspect_safetensors(path: Path) -> CheckpointFacts:
                 f"outside the {data_bytes:,} bytes of data"
             )
         shapes[name] = tuple(entry["shape"])
+        spans.append((begin, end, name))
         tensor_bytes += declared
     if tensor_bytes > data_bytes:
         raise refuse(f"its tensors declare {tensor_bytes:,} bytes, more than the {data_bytes:,} bytes of data")
+    _check_tiling(spans, data_bytes, refuse)
     return CheckpointFacts(format="safetensors", tensor_bytes=tensor_bytes, shapes=shapes)
+
+
+class _RepeatedName(ValueError):
+    """A JSON object names the same key twice (the safetensors library refuses such a header)."""
+
+
+def _unrepeated(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """Return a JSON object's pairs as a dict, or raise _RepeatedName when a key repeats."""
+    mapping: dict[str, object] = {}
+    for key, value in pairs:
+        if key in mapping:
+            raise _RepeatedName(f"the name {key!r} appears twice")
+        mapping[key] = value
+    return mapping
+
+
+def _check_tiling(spans: list[tuple[int, int, str]], data_bytes: int, refuse: Callable[[str], DissectError]) -> None:
+    """Raise unless the tensors' byte ranges, in order, tile the data from its first byte to its last exactly."""
+    position = 0
+    for begin, end, name in sorted(spans):
+        if begin != position:
+            where = "overlaps the tensor before it" if begin < position else f"leaves bytes {position}–{begin} unused"
+            raise refuse(f"tensor {name!r} at offsets {begin}–{end} {where}")
+        position = end
+    if position != data_bytes:
+        raise refuse(f"its tensors end at byte {position:,} of {data_bytes:,} bytes of data; the rest is unaccounted")
 
 
 def _declared_bytes(entry: object) -> int | None:

@@ -133,12 +133,16 @@ class ServedChild:
 
 
 @contextmanager
-def served(env: dict[str, str], log: Path) -> Iterator[ServedChild]:
-    """Start `neuron-atlas serve` on a free loopback port with `env` added; stop it afterwards."""
+def served(
+    env: dict[str, str], log: Path, options: tuple[str, ...] = (), prefix: tuple[str, ...] = ()
+) -> Iterator[ServedChild]:
+    """Start `neuron-atlas serve` on a free loopback port with `env` added (and `options`, e.g.
+    `("--proxy-headers",)`; run through `prefix`, a command that ends by executing its arguments, e.g. one that
+    mounts a read-only folder first); stop it afterwards."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-c", _SERVE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*prefix, sys.executable, "-c", _SERVE, "serve", "--host", "127.0.0.1", "--port", str(port), *options],
             cwd=REPO,
             env={**os.environ, **env},
             stdout=out,

@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Register `neuron-atlas gc`."""
     parser = subparsers.add_parser(
-        "gc", help="remove checkpoints and artifacts of failed or cancelled jobs and deleted runs"
+        "gc",
+        help="remove checkpoints, artifacts and media of failed or cancelled jobs and deleted runs, and the folders "
+        "of interrupted uploads",
     )
     parser.add_argument("--dry-run", action="store_true", help="only print what would be removed")
     parser.set_defaults(func=run)

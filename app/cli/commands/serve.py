@@ -5,6 +5,7 @@ On a first start (no account yet) it makes a passwordless admin and prints a one
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
 
 #: Connections and requests in flight before uvicorn answers 503.
 DEFAULT_LIMIT_CONCURRENCY = 512
+#: Connections one client address may hold open at once before the next is answered 429 (a browser opens 6).
+DEFAULT_LIMIT_PER_CLIENT = 64
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,19 +30,29 @@ def run(args: argparse.Namespace) -> int:
         raise AtlasError(f"--port {args.port} is not a TCP port; pick one from 1 to 65535, e.g. --port 8000")
     if args.limit_concurrency < 1:
         raise AtlasError(f"--limit-concurrency {args.limit_concurrency} would refuse every request; pass 1 or more")
+    if args.limit_per_client < 1:
+        raise AtlasError(f"--limit-per-client {args.limit_per_client} would refuse every client; pass 1 or more")
     from app.core.config import Settings
-    from app.persistence.writable import start_problem
+    from app.persistence.cleanup import remove_interrupted_uploads
+    from app.persistence.writable import read_only_consequence, start_problem
 
     problem = start_problem(Settings.from_env())
     settings, link = serving_settings(args.host, args.port) if problem is None else (serving(args.host), None)
     print(f"neuron-atlas: serving {settings.data_dir} at http://{args.host}:{args.port}/", flush=True)
     if problem is not None:
-        print(f"  read-only: {problem} Pages and the API read; every change answers 503 with this reason.")
+        print(f"  read-only: {problem} {read_only_consequence(settings)}")
+    else:
+        for path in remove_interrupted_uploads(settings):
+            print(f"  removed {path}: an upload interrupted while it was unpacked")
     print_access(settings, link)
+    warning = exposure_warning(args.host, args.proxy_headers, args.limit_per_client)
+    if warning is not None:
+        print(f"  warning: {warning}", flush=True)
     options = uvicorn_options(
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips,
         limit_concurrency=args.limit_concurrency,
+        limit_per_client=args.limit_per_client,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, **options)
     return 0
@@ -58,6 +71,29 @@ def serving(host: str) -> Settings:
     from app.core.config import Settings
 
     return replace(Settings.from_env(), bind_host=host)
+
+
+def exposure_warning(host: str, proxy_headers: bool, limit_per_client: int) -> str | None:
+    """Return a warning when clients would reach the server directly on a non-loopback address (no proxy in front,
+    so no TLS and no proxy's limits), else None."""
+    if proxy_headers or _is_loopback(host):
+        return None
+    return (
+        f"listening on {host} without --proxy-headers: clients reach the server directly, with no TLS and no "
+        "proxy bounding request bodies and timeouts. Put a reverse proxy with TLS in front and serve on "
+        "127.0.0.1 with --proxy-headers (README, Deploying for a lab); meanwhile each client address may hold at "
+        f"most {limit_per_client} connections (--limit-per-client)."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
 
 
 def print_access(settings: Settings, link: str | None) -> None:
@@ -97,5 +133,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=DEFAULT_LIMIT_CONCURRENCY,
         help=f"connections and requests in flight before answering 503 (default: {DEFAULT_LIMIT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--limit-per-client",
+        type=int,
+        default=DEFAULT_LIMIT_PER_CLIENT,
+        help="connections one client address may hold open before answering 429; the proxies trusted with "
+        f"--proxy-headers are not limited (default: {DEFAULT_LIMIT_PER_CLIENT})",
     )
     parser.set_defaults(func=run)

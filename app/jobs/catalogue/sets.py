@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import difflib
 import functools
-import hashlib
 import os
 import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,18 +25,21 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.auth.permissions import require_owner
 from app.core.config import Settings
-from app.core.errors import AtlasError, BadUpload
+from app.core.errors import AtlasError, BadUpload, InUse, NotCatalogued
 from app.core.paths import resolved_path, stored_path
+from app.core.text import check_user_text
 from app.core.urls import API_PREFIX
+from app.jobs.queue.quotas import check_concept_sets, check_probe_sets
 from app.jobs.uploads.archives import ArchiveBounds, extract_images
 from app.persistence.db import write_session
 from app.persistence.media import MediaStore, jpeg_bytes
-from app.persistence.models import CatalogConceptSet, CatalogKind, CatalogProbeSet
-from app.persistence.store.pinning import concepts_text
+from app.persistence.models import CatalogConceptSet, CatalogKind, CatalogProbeSet, Job, JobState, User
+from app.persistence.staging import staging_folder
 from app.read.catalogue.sets import list_concept_sets, list_probe_sets
 from app.read.concepts.search import MAX_CONCEPT_CHARS
-from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS, clean_concepts
+from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS, clean_concepts, concept_set_hash, concepts_text
 from dissect_core.data.probe import decode_image, load_probe_folder, probe_set_hash
 from dissect_core.names import BUILT_IN_PROBE_SETS
 
@@ -53,16 +55,6 @@ LISTED_SETS = 20
 NAME_EXAMPLES = {"probe set": "street-photos", "concept set": "textures", "model": "resnet18-finetuned"}
 
 
-def probe_sets_dir(settings: Settings) -> Path:
-    """Return the folder holding uploaded probe sets, one sub-folder per content hash."""
-    return settings.data_dir / "probe-sets"
-
-
-def concept_sets_dir(settings: Settings) -> Path:
-    """Return the folder holding uploaded concept lists, one file per content hash."""
-    return settings.data_dir / "concept-sets"
-
-
 def _shown(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:77] + "...")
 
@@ -74,11 +66,32 @@ def _listed(names: Sequence[str]) -> str:
 
 def check_name(name: str, what: str) -> str:
     """Return `name` stripped and lower-cased if it may name a `what` (a probe set, concept set or model)."""
-    cleaned = name.strip().lower()
+    cleaned = check_user_text(name, f"the {what} name").strip().lower()
     if not NAME_PATTERN.fullmatch(cleaned):
         example = NAME_EXAMPLES.get(what, "my-name")
         raise AtlasError(f"{_shown(name)} cannot name a {what}: use {NAME_RULE}, e.g. {example!r}.")
     return cleaned
+
+
+def _check_new_name(
+    session: Session, name: str, what: str, table: type[CatalogProbeSet | CatalogConceptSet], built_ins: Collection[str]
+) -> str:
+    """Return `name` cleaned if no `what` has it yet; else raise AtlasError saying who holds it (names are claimed
+    first come, first served, and shown with their owner)."""
+    cleaned = check_name(name, what)
+    found = session.execute(
+        select(table.kind, User.name).outerjoin(User, User.id == table.owner_id).where(table.name == cleaned)
+    ).first()
+    if cleaned not in built_ins and found is None:
+        return cleaned
+    if found is None:
+        holder = "a built-in set has it"
+    elif found.kind != CatalogKind.UPLOADED:
+        holder = "the server's operator offers it"
+    else:
+        uploader = found.name or "an account since removed"
+        holder = f"{uploader} uploaded it (its uploader or an admin may delete it on the {what}s page)"
+    raise AtlasError(f"The {what} name {_shown(cleaned)} is taken: {holder}; choose another, e.g. '{cleaned}-2'.")
 
 
 # --- choosing by name (the upload form and API) ------------------------------------------------------------------
@@ -170,14 +183,8 @@ def check_encoder(settings: Settings, encoder: str) -> str:
 
 
 def check_new_probe_set_name(session: Session, name: str) -> str:
-    """Return `name` cleaned if no probe set has it yet; else raise AtlasError saying which names are taken."""
-    cleaned = check_name(name, "probe set")
-    taken = cleaned in BUILT_IN_PROBE_SETS or session.scalar(
-        select(CatalogProbeSet.id).where(CatalogProbeSet.name == cleaned)
-    )
-    if taken:
-        raise AtlasError(f"The probe set name {_shown(cleaned)} is taken; choose another, e.g. '{cleaned}-2'.")
-    return cleaned
+    """Return `name` cleaned if no probe set has it yet; else raise AtlasError saying who holds it."""
+    return _check_new_name(session, name, "probe set", CatalogProbeSet, BUILT_IN_PROBE_SETS)
 
 
 def make_thumbnails(settings: Settings, image_paths: Sequence[str]) -> list[str]:
@@ -235,66 +242,111 @@ def register_probe_folder(
 
 
 def store_uploaded_probe_set(
-    engine: Engine, settings: Settings, name: str, archive: BinaryIO, *, owner_id: int | None = None
+    engine: Engine, settings: Settings, name: str, archive: BinaryIO, *, owner: User | None = None
 ) -> CatalogProbeSet:
-    """Check and extract an uploaded archive of images, then catalogue it under `name`; return its row.
+    """Check and extract an uploaded archive of images, then catalogue it under `name` as `owner`'s; return its row.
 
     The images land in a folder named by their content hash under the data dir. Nothing is kept when a check
-    fails: a taken name is refused before the archive is read, a bad archive before anything is catalogued.
+    fails: a taken name or a full quota is refused before the archive is read, a bad archive before anything is
+    catalogued, and the owner's quota is checked again with the images' bytes.
     """
     with Session(engine) as session:
         name = check_new_probe_set_name(session, name)
-    root = probe_sets_dir(settings)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=".incoming-"))
+        check_probe_sets(session, settings, owner)
+    root = settings.probe_sets_dir
     try:
-        images = extract_images(archive, staging / "images", ArchiveBounds.from_settings(settings))
-        content_hash = probe_set_hash(image.sha256 for image in images)
-        final = root / content_hash[:32]
-        with write_session(engine) as session:
-            name = check_new_probe_set_name(session, name)
-            same = session.scalar(select(CatalogProbeSet).where(CatalogProbeSet.content_hash == content_hash))
-            if same is not None:
-                raise AtlasError(f"These images already are the probe set {same.name!r}; choose it instead.")
-            # Named by content and only ever moved in whole, an existing folder already holds exactly these images.
-            created = not final.exists()
-            if created:
-                os.replace(staging / "images", final)
-            try:
-                row = CatalogProbeSet(
-                    name=name,
-                    kind=CatalogKind.UPLOADED,
-                    folder=stored_path(final, settings.data_dir),
-                    n_images=len(images),
-                    content_hash=content_hash,
-                    thumbnails=make_thumbnails(settings, [str(final / image.relative) for image in images]),
-                    owner_id=owner_id,
-                )
-                session.add(row)
-                session.flush()
-            except BaseException:
+        with staging_folder(root) as staging:
+            images = extract_images(archive, staging / "images", ArchiveBounds.from_settings(settings))
+            content_hash = probe_set_hash(image.sha256 for image in images)
+            final = root / content_hash[:32]
+            n_bytes = sum(image.n_bytes for image in images)
+            with write_session(engine) as session:
+                name = check_new_probe_set_name(session, name)
+                check_probe_sets(session, settings, owner, adding_bytes=n_bytes)
+                same = session.scalar(select(CatalogProbeSet).where(CatalogProbeSet.content_hash == content_hash))
+                if same is not None:
+                    raise AtlasError(f"These images already are the probe set {same.name!r}; choose it instead.")
+                # Named by content and only ever moved in whole, an existing folder already holds exactly these.
+                created = not final.exists()
                 if created:
-                    _remove_folder(final)
-                raise
+                    os.replace(staging / "images", final)
+                try:
+                    row = CatalogProbeSet(
+                        name=name,
+                        kind=CatalogKind.UPLOADED,
+                        folder=stored_path(final, settings.data_dir),
+                        n_images=len(images),
+                        content_hash=content_hash,
+                        thumbnails=make_thumbnails(settings, [str(final / image.relative) for image in images]),
+                        owner_id=owner.id if owner is not None else None,
+                        n_bytes=n_bytes,
+                    )
+                    session.add(row)
+                    session.flush()
+                except BaseException:
+                    if created:
+                        _remove_folder(final)
+                    raise
         return row
     except IntegrityError:
         raise AtlasError(f"The probe set name {name!r} or these images were just added; choose another.") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
-def remove_probe_set(engine: Engine, settings: Settings, name: str) -> CatalogProbeSet:
-    """Take the probe set `name` out of the catalogue (and delete an uploaded one's images); return its row."""
+def remove_probe_set(engine: Engine, settings: Settings, name: str, *, by: User | None = None) -> CatalogProbeSet:
+    """Take the probe set `name` out of the catalogue (and delete an uploaded one's images); return its row.
+
+    `by` is the web user asking: its uploader or an admin may, and not while a queued or running job dissects with
+    it (InUse); None is the command line, which may always. Runs made with it keep their images and labels.
+    """
     with write_session(engine) as session:
         row = session.scalar(select(CatalogProbeSet).where(CatalogProbeSet.name == name))
         if row is None:
             names = session.scalars(select(CatalogProbeSet.name).order_by(CatalogProbeSet.name)).all()
-            raise AtlasError(f"There is no catalogued probe set {name!r}; the catalogued ones are: {_listed(names)}.")
+            raise NotCatalogued(
+                f"There is no catalogued probe set {name!r}; the catalogued ones are: {_listed(names)}."
+            )
+        _check_removable(session, settings, row, "probe set", "probe", row.folder, by)
         session.delete(row)
     folder = resolved_path(row.folder, settings.data_dir)
-    if row.kind == CatalogKind.UPLOADED and folder.parent == probe_sets_dir(settings):
+    if row.kind == CatalogKind.UPLOADED and folder.parent == settings.probe_sets_dir:
         _remove_folder(folder)
     return row
+
+
+def _check_removable(
+    session: Session,
+    settings: Settings,
+    row: CatalogProbeSet | CatalogConceptSet,
+    what: str,
+    param: str,
+    stored: str,
+    by: User | None,
+) -> None:
+    """Raise Forbidden unless the web user `by` may delete the set, InUse while a queued or running job needs it.
+
+    The command line (`by` None) is the operator's own call: it removes the set whatever waits for it.
+    """
+    if by is None:
+        return
+    owner = session.get(User, row.owner_id) if row.owner_id is not None else None
+    require_owner(by, owner, f"The {what} {row.name!r}", "delete it")
+    target = resolved_path(stored, settings.data_dir)
+    waiting = session.execute(
+        select(Job.id, Job.params).where(Job.status.in_((JobState.QUEUED.value, JobState.RUNNING.value)))
+    ).tuples()
+    using = [
+        job_id
+        for job_id, params in waiting
+        if isinstance(params, dict)
+        and isinstance(params.get(param), str)
+        and resolved_path(params[param], settings.data_dir) == target
+    ]
+    if using:
+        jobs = ", ".join(str(job_id) for job_id in using)
+        raise InUse(
+            f"The {what} {row.name!r} is used by queued or running job{'s' if len(using) > 1 else ''} {jobs}; delete "
+            "it once they have finished, or cancel them on their job pages first."
+        )
 
 
 def _remove_folder(folder: Path) -> None:
@@ -308,14 +360,8 @@ def _remove_folder(folder: Path) -> None:
 
 
 def check_new_concept_set_name(session: Session, name: str) -> str:
-    """Return `name` cleaned if no concept set has it yet; else raise AtlasError saying it is taken."""
-    cleaned = check_name(name, "concept set")
-    taken = cleaned in BUILT_IN_CONCEPT_SETS or session.scalar(
-        select(CatalogConceptSet.id).where(CatalogConceptSet.name == cleaned)
-    )
-    if taken:
-        raise AtlasError(f"The concept set name {_shown(cleaned)} is taken; choose another, e.g. '{cleaned}-2'.")
-    return cleaned
+    """Return `name` cleaned if no concept set has it yet; else raise AtlasError saying who holds it."""
+    return _check_new_name(session, name, "concept set", CatalogConceptSet, BUILT_IN_CONCEPT_SETS)
 
 
 def clean_uploaded_concepts(data: bytes, settings: Settings) -> list[str]:
@@ -329,7 +375,7 @@ def clean_uploaded_concepts(data: bytes, settings: Settings) -> list[str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadUpload("The concept list is not UTF-8 text; save it as UTF-8, one concept per line.") from None
-    lines = text.splitlines()
+    lines = check_user_text(text, "the concept list", multiline=True).splitlines()
     if len(lines) > settings.concepts_max_lines:
         raise BadUpload(
             f"The concept list has {len(lines):,} lines, more than {settings.concepts_max_lines:,}; upload a "
@@ -341,22 +387,22 @@ def clean_uploaded_concepts(data: bytes, settings: Settings) -> list[str]:
     for number, concept in enumerate(concepts, start=1):
         if len(concept) > MAX_CONCEPT_CHARS:
             raise AtlasError(f"Concept {number} ({_shown(concept)}) is longer than {MAX_CONCEPT_CHARS} characters.")
-        if not concept.isprintable():
-            raise AtlasError(f"Concept {number} ({_shown(concept)}) holds a control character; remove it.")
     return concepts
 
 
 def store_uploaded_concept_set(
-    engine: Engine, settings: Settings, name: str, data: bytes, *, owner_id: int | None = None
+    engine: Engine, settings: Settings, name: str, data: bytes, *, owner: User | None = None
 ) -> CatalogConceptSet:
-    """Check an uploaded concept list, keep it under the data dir by content hash and catalogue it under `name`."""
+    """Check an uploaded concept list, keep it under the data dir by content hash and catalogue it under `name` as
+    `owner`'s (within their quota); return its row."""
     concepts = clean_uploaded_concepts(data, settings)
     body = concepts_text(concepts).encode()
-    content_hash = hashlib.sha256(body).hexdigest()
-    path = concept_sets_dir(settings) / f"{content_hash}.txt"
+    content_hash = concept_set_hash(concepts)
+    path = settings.concept_sets_dir / f"{content_hash}.txt"
     try:
         with write_session(engine) as session:
             name = check_new_concept_set_name(session, name)
+            check_concept_sets(session, settings, owner, adding_bytes=len(body))
             same = session.scalar(select(CatalogConceptSet).where(CatalogConceptSet.content_hash == content_hash))
             if same is not None:
                 raise AtlasError(f"This list already is the concept set {same.name!r}; choose it instead.")
@@ -368,7 +414,8 @@ def store_uploaded_concept_set(
                     file=stored_path(path, settings.data_dir),
                     content_hash=content_hash,
                     n_concepts=len(concepts),
-                    owner_id=owner_id,
+                    owner_id=owner.id if owner is not None else None,
+                    n_bytes=len(body),
                 )
                 session.add(row)
                 session.flush()
@@ -379,6 +426,26 @@ def store_uploaded_concept_set(
         return row
     except IntegrityError:
         raise AtlasError(f"The concept set name {name!r} or this list was just uploaded; choose it instead.") from None
+
+
+def remove_concept_set(engine: Engine, settings: Settings, name: str, *, by: User | None = None) -> CatalogConceptSet:
+    """Take the concept set `name` out of the catalogue and delete its list; return its row.
+
+    `by` is the web user asking: its uploader or an admin may, and not while a queued or running job labels with it
+    (InUse); None is the command line, which may always. Runs made with it keep their labels and their own copy of
+    the list.
+    """
+    with write_session(engine) as session:
+        row = session.scalar(select(CatalogConceptSet).where(CatalogConceptSet.name == name))
+        if row is None:
+            names = session.scalars(select(CatalogConceptSet.name).order_by(CatalogConceptSet.name)).all()
+            raise NotCatalogued(f"There is no uploaded concept set {name!r}; the uploaded ones are: {_listed(names)}.")
+        _check_removable(session, settings, row, "concept set", "concepts", row.file, by)
+        session.delete(row)
+    file = resolved_path(row.file, settings.data_dir)
+    if row.kind == CatalogKind.UPLOADED and file.parent == settings.concept_sets_dir:
+        file.unlink(missing_ok=True)
+    return row
 
 
 def _write_new(path: Path, data: bytes) -> bool:

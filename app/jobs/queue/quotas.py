@@ -1,7 +1,9 @@
-"""Per-user limits on queued jobs, uploads per hour and typed concepts per run; admins and the CLI are exempt."""
+"""Per-user limits on queued jobs, uploads per hour, typed concepts per run, and uploaded probe and concept sets
+(their number and bytes); admins and the CLI are exempt."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -10,7 +12,19 @@ from sqlalchemy.orm import Session
 from app.auth.permissions import is_admin
 from app.core.config import ENV_PREFIX, Settings
 from app.core.errors import QuotaExceeded
-from app.persistence.models import Job, JobState, TargetModel, TypedConcept, User, utcnow
+from app.persistence.models import (
+    CatalogConceptSet,
+    CatalogProbeSet,
+    Job,
+    JobState,
+    TargetModel,
+    TypedConcept,
+    User,
+    utcnow,
+)
+
+#: A check run before an upload is received: raises QuotaExceeded when the user has no room left.
+QuotaCheck = Callable[[Session, Settings, User | None], None]
 
 
 def _limited(user: User | None) -> bool:
@@ -63,4 +77,56 @@ def check_typed_concepts(session: Session, settings: Settings, user: User | None
         raise QuotaExceeded(
             f"Run {run_id} already keeps {kept} typed concepts, the limit of {limit} per run; relabel with those "
             f"first, or upload a concept list instead (an admin can raise {ENV_PREFIX}MAX_TYPED_CONCEPTS)."
+        )
+
+
+def check_probe_sets(session: Session, settings: Settings, user: User | None, adding_bytes: int = 0) -> None:
+    """Raise QuotaExceeded when the user's uploaded probe sets, with one of `adding_bytes` more, pass the limits
+    on their number (`max_probe_sets`) or bytes (`max_probe_set_bytes`); `adding_bytes` 0: before an upload."""
+    _check_sets(session, user, CatalogProbeSet, adding_bytes, settings.max_probe_sets, settings.max_probe_set_bytes)
+
+
+def check_concept_sets(session: Session, settings: Settings, user: User | None, adding_bytes: int = 0) -> None:
+    """Raise QuotaExceeded when the user's uploaded concept sets, with one of `adding_bytes` more, pass the limits
+    on their number (`max_concept_sets`) or bytes (`max_concept_set_bytes`); `adding_bytes` 0: before an upload."""
+    _check_sets(
+        session, user, CatalogConceptSet, adding_bytes, settings.max_concept_sets, settings.max_concept_set_bytes
+    )
+
+
+#: Per catalogue table: what its rows are called, and the variables raising its count and bytes limits.
+_SET_LIMITS = {
+    CatalogProbeSet: ("probe sets", "MAX_PROBE_SETS", "MAX_PROBE_SETS_MB", 2**20, "MB"),
+    CatalogConceptSet: ("concept sets", "MAX_CONCEPT_SETS", "MAX_CONCEPT_SETS_KB", 2**10, "KB"),
+}
+
+
+def _check_sets(
+    session: Session,
+    user: User | None,
+    table: type[CatalogProbeSet] | type[CatalogConceptSet],
+    adding_bytes: int,
+    max_sets: int,
+    max_bytes: int,
+) -> None:
+    if not _limited(user):
+        return
+    assert user is not None
+    what, count_variable, bytes_variable, unit_bytes, unit = _SET_LIMITS[table]
+    count, held_or_none = session.execute(
+        select(func.count(table.id), func.sum(table.n_bytes)).where(table.owner_id == user.id)
+    ).one()
+    held = int(held_or_none or 0)  # sets uploaded before their bytes were counted count nothing
+    page = f"delete one on the {what} page"
+    if count >= max_sets:
+        raise QuotaExceeded(
+            f"{user.name} already has {count} {what}, the limit of {max_sets} per user; {page} first (an admin can "
+            f"raise {ENV_PREFIX}{count_variable})."
+        )
+    if held >= max_bytes or held + adding_bytes > max_bytes:
+        adding = f" and this one's {adding_bytes / unit_bytes:,.1f} {unit}" if adding_bytes else ""
+        raise QuotaExceeded(
+            f"{user.name}'s {what} hold {held / unit_bytes:,.1f} {unit}{adding}: no room within the limit of "
+            f"{max_bytes / unit_bytes:,.0f} {unit} per user; {page} first (an admin can raise "
+            f"{ENV_PREFIX}{bytes_variable})."
         )

@@ -1,5 +1,6 @@
 """Probe-set archives: a .zip or .tar (also .tar.gz, .tar.bz2, .tar.xz) of images, checked member by member and
-extracted by streaming, with the bounds on members, bytes and pixels checked while reading.
+extracted by streaming, with the bounds on members, bytes and pixels (per image and all together) checked while
+reading: an archive over a bound is refused at the first image that passes it, before the rest is read.
 
 Nothing is written outside the destination folder: a member with an absolute name, a `..`, an unprintable name,
 a link, a device or anything but a file or folder refuses the whole archive, and files are created exclusively
@@ -10,6 +11,7 @@ not images, are skipped. The caller removes the destination when a BadUpload is 
 from __future__ import annotations
 
 import bz2
+import errno
 import gzip
 import hashlib
 import io
@@ -30,7 +32,7 @@ from typing import IO, BinaryIO
 from PIL import Image
 
 from app.core.config import Settings
-from app.core.errors import BadUpload
+from app.core.errors import BadUpload, StorageUnavailable
 from dissect_core.data.probe import IMAGE_EXTENSIONS
 
 CHUNK_BYTES = 1 << 18
@@ -46,28 +48,37 @@ _EOCD = struct.Struct("<4s4H2LH")
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
 _DRIVE = re.compile(r"[A-Za-z]:")
+#: Errors writing the extracted files that are the server's, not the archive's: its disk is full or unwritable.
+SERVER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 @dataclass(frozen=True)
 class ArchiveBounds:
-    """How much one archive may hold: members (files and folders), bytes of images, pixels per image."""
+    """How much one archive may hold: members (files and folders), bytes of images, pixels per image and in all."""
 
     max_files: int
     max_bytes: int
     max_pixels: int
+    max_total_pixels: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ArchiveBounds:
         """Return the bounds the server's settings set."""
-        return cls(settings.probe_max_files, settings.probe_max_bytes, settings.probe_max_pixels)
+        return cls(
+            settings.probe_max_files,
+            settings.probe_max_bytes,
+            settings.probe_max_pixels,
+            settings.probe_max_total_pixels,
+        )
 
 
 @dataclass(frozen=True)
 class ExtractedImage:
-    """An image written under the destination: its path there (with `/`) and its sha256."""
+    """An image written under the destination: its path there (with `/`), its sha256 and its bytes."""
 
     relative: str
     sha256: str
+    n_bytes: int
 
 
 @dataclass(frozen=True)
@@ -142,17 +153,19 @@ def extract_images(archive: BinaryIO, dest: Path, bounds: ArchiveBounds) -> list
 
 def _extract(members: Generator[_Member, None, None], dest: Path, bounds: ArchiveBounds) -> list[ExtractedImage]:
     images: list[ExtractedImage] = []
-    total = 0
+    total = total_pixels = 0
     for member in members:
         if total + member.size > bounds.max_bytes:
             raise _too_many_bytes(bounds)
         target = dest.joinpath(*member.parts)
         digest = hashlib.sha256()
+        written = 0
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with member.open() as source, open(target, "xb") as out:
                 while chunk := source.read(CHUNK_BYTES):
                     total += len(chunk)
+                    written += len(chunk)
                     if total > bounds.max_bytes:
                         raise _too_many_bytes(bounds)
                     digest.update(chunk)
@@ -165,17 +178,38 @@ def _extract(members: Generator[_Member, None, None], dest: Path, bounds: Archiv
             ) from None
         except OSError as error:
             cause = error.strerror or type(error).__name__  # never str(error): it names the server path
+            if error.errno in SERVER_ERRNOS:
+                raise _server_cannot_write(error) from None
             raise BadUpload(
                 f"The archive's member {_shown(member.name)} cannot be extracted ({cause}); check that no file "
                 "shares its name with a folder, then pack it again."
             ) from None
-        _check_pixels(target, member.name, bounds)
-        images.append(ExtractedImage(relative="/".join(member.parts), sha256=digest.hexdigest()))
+        total_pixels += _check_pixels(target, member.name, bounds)
+        if total_pixels > bounds.max_total_pixels:
+            raise BadUpload(
+                f"The archive's images hold more than {bounds.max_total_pixels / 1e6:,.0f} megapixels together "
+                f"(passed at {_shown(member.name)}), more than the worker decodes in reasonable time; upload fewer "
+                "or smaller images, or raise NEURON_ATLAS_PROBE_MAX_TOTAL_MEGAPIXELS on the server."
+            )
+        images.append(ExtractedImage(relative="/".join(member.parts), sha256=digest.hexdigest(), n_bytes=written))
     return images
 
 
-def _check_pixels(path: Path, name: str, bounds: ArchiveBounds) -> None:
-    """Raise BadUpload unless the image at `path` opens in Pillow with at most `max_pixels` pixels.
+def _server_cannot_write(error: OSError) -> StorageUnavailable:
+    """Return the refusal of an archive the server could not unpack for want of space or permission."""
+    cause = error.strerror or type(error).__name__  # never str(error): it names the server path
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    problem = "the server's disk is full" if full else "the server cannot write its data folder"
+    fix = "free disk space" if full else "make the data folder writable by the server"
+    return StorageUnavailable(
+        f"The archive could not be unpacked: {problem} ({cause}); nothing was kept. Ask the operator to {fix}, "
+        "then upload it again."
+    )
+
+
+def _check_pixels(path: Path, name: str, bounds: ArchiveBounds) -> int:
+    """Return the pixels of the image at `path`; raise BadUpload unless it opens in Pillow with at most
+    `max_pixels` pixels.
 
     Only the header is read for the size (Pillow's own DecompressionBombError counts as too big), so an image
     claiming billions of pixels is refused before any of them is decoded.
@@ -194,6 +228,7 @@ def _check_pixels(path: Path, name: str, bounds: ArchiveBounds) -> None:
             f"The image {_shown(name)} has more than {bounds.max_pixels:,} pixels; scale it down, or raise "
             "NEURON_ATLAS_PROBE_MAX_PIXELS on the server."
         )
+    return pixels
 
 
 def _size(n_bytes: int) -> str:
@@ -364,7 +399,11 @@ def _decompress(archive: BinaryIO, head: bytes, plain: Path, bounds: ArchiveBoun
                 if written > limit:
                     raise _too_many_bytes(bounds)
                 out.write(chunk)
-    except (OSError, EOFError, lzma.LZMAError) as error:
+    except OSError as error:
+        if error.errno in SERVER_ERRNOS:
+            raise _server_cannot_write(error) from None
+        raise BadUpload(f"The compressed archive is damaged ({error}); pack it again.") from None
+    except (EOFError, lzma.LZMAError) as error:
         raise BadUpload(f"The compressed archive is damaged ({error}); pack it again.") from None
 
 

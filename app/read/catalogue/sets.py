@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.urls import media_url
-from app.persistence.models import CatalogConceptSet, CatalogKind, CatalogProbeSet
+from app.persistence.models import CatalogConceptSet, CatalogKind, CatalogProbeSet, User
 from app.read.schemas.catalogue import ConceptSetView, ProbeSetView
 from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS
 from dissect_core.names import CIFAR100_PROBE
@@ -21,32 +21,48 @@ BUILT_IN_PROBE_SET_VIEWS = (
 
 
 def list_probe_sets(session: Session) -> list[ProbeSetView]:
-    """Return the probe sets to choose from: the built-ins, then the catalogued ones by name."""
-    rows = session.scalars(select(CatalogProbeSet).order_by(CatalogProbeSet.name)).all()
-    return [*BUILT_IN_PROBE_SET_VIEWS, *(probe_set_view(row) for row in rows)]
+    """Return the probe sets to choose from: the built-ins, then the catalogued ones by name, with their owners."""
+    rows = session.execute(
+        select(CatalogProbeSet, User.name)
+        .outerjoin(User, User.id == CatalogProbeSet.owner_id)
+        .order_by(CatalogProbeSet.name)
+    ).tuples()
+    return [*BUILT_IN_PROBE_SET_VIEWS, *(probe_set_view(row, owner) for row, owner in rows)]
 
 
-def probe_set_view(row: CatalogProbeSet) -> ProbeSetView:
-    """Return what web users see of a catalogued probe set: no folder, thumbnails as media URLs."""
+def probe_set_view(row: CatalogProbeSet, owner: str | None) -> ProbeSetView:
+    """Return what web users see of a catalogued probe set owned by `owner`: no folder, thumbnails as media URLs."""
     thumbnails = [url for url in (media_url(name) for name in row.thumbnails or []) if url]
     return ProbeSetView(
-        name=row.name, kind=row.kind, n_images=row.n_images, thumbnails=thumbnails, created_at=row.created_at
+        name=row.name,
+        kind=row.kind,
+        n_images=row.n_images,
+        thumbnails=thumbnails,
+        created_at=row.created_at,
+        owner=owner,
     )
 
 
 def list_concept_sets(session: Session) -> list[ConceptSetView]:
-    """Return the concept sets to choose from: the library's built-ins, then the uploaded ones by name."""
-    rows = session.scalars(select(CatalogConceptSet).order_by(CatalogConceptSet.name)).all()
+    """Return the concept sets to choose from: the library's built-ins, then the uploaded ones by name, with their
+    owners."""
+    rows = session.execute(
+        select(CatalogConceptSet, User.name)
+        .outerjoin(User, User.id == CatalogConceptSet.owner_id)
+        .order_by(CatalogConceptSet.name)
+    ).tuples()
     built_in = [
         ConceptSetView(name=name, kind=CatalogKind.BUILTIN, n_concepts=None, created_at=None)
         for name in BUILT_IN_CONCEPT_SETS
     ]
-    return [*built_in, *(concept_set_view(row) for row in rows)]
+    return [*built_in, *(concept_set_view(row, owner) for row, owner in rows)]
 
 
-def concept_set_view(row: CatalogConceptSet) -> ConceptSetView:
-    """Return what web users see of an uploaded concept set (not its file)."""
-    return ConceptSetView(name=row.name, kind=row.kind, n_concepts=row.n_concepts, created_at=row.created_at)
+def concept_set_view(row: CatalogConceptSet, owner: str | None) -> ConceptSetView:
+    """Return what web users see of an uploaded concept set owned by `owner` (not its file)."""
+    return ConceptSetView(
+        name=row.name, kind=row.kind, n_concepts=row.n_concepts, created_at=row.created_at, owner=owner
+    )
 
 
 def public_names(session: Session) -> dict[str, str]:

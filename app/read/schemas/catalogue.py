@@ -22,6 +22,7 @@ class ProbeSetView(BaseModel):
     n_images: int
     thumbnails: list[str] = Field(description="media URLs of a few of its images")
     created_at: UtcDatetime | None
+    owner: str | None = Field(default=None, description="who uploaded it (its name is theirs); None: the server's")
 
 
 class ConceptSetView(BaseModel):
@@ -31,6 +32,7 @@ class ConceptSetView(BaseModel):
     kind: str = Field(description="builtin or uploaded")
     n_concepts: int | None = Field(description="unknown for a built-in until a run uses it")
     created_at: UtcDatetime | None
+    owner: str | None = Field(default=None, description="who uploaded it (its name is theirs); None: the server's")
 
 
 class LayerOption(BaseModel):

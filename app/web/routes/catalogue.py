@@ -1,7 +1,7 @@
 """The catalogue: probe sets (listed with thumbnails; editors upload an archive of images), concept sets (editors
 upload a list) and the encoders the upload form offers. Web users choose each by name, never by server path."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,11 +19,19 @@ from starlette.datastructures import UploadFile
 from app.core.config import Settings
 from app.core.errors import AtlasError, BadUpload
 from app.core.urls import API_PREFIX
-from app.jobs.catalogue.sets import allowed_encoders, store_uploaded_concept_set, store_uploaded_probe_set
+from app.jobs.catalogue.sets import (
+    allowed_encoders,
+    remove_concept_set,
+    remove_probe_set,
+    store_uploaded_concept_set,
+    store_uploaded_probe_set,
+)
+from app.jobs.queue.quotas import QuotaCheck, check_concept_sets, check_probe_sets
+from app.persistence.models import User
 from app.read.catalogue.sets import concept_set_view, list_concept_sets, list_probe_sets, probe_set_view
 from app.read.schemas.catalogue import ConceptSetView, ProbeSetView
 from app.web.deps import EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
-from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody
+from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody, error_status
 from app.web.resources import Page, resource
 from dissect_core.errors import DissectError
 
@@ -35,6 +43,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     **WRITE_ERRORS,
     400: {"model": ErrorBody, "description": "unusable file (unsafe, too large, not images)"},
     422: {"model": ErrorBody, "description": "bad or taken name"},
+}
+DELETE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **WRITE_ERRORS,
+    409: {"model": ErrorBody, "description": "a queued or running job uses the set; delete it once they finish"},
 }
 
 
@@ -61,10 +73,6 @@ CONCEPT_SET_BODY = _form_schema(
 router = APIRouter(tags=["catalogue"], responses=API_ERRORS)
 
 
-def _status(error: DissectError) -> int:
-    return 400 if isinstance(error, BadUpload) else 422
-
-
 def _check_length(request: Request, limit: int, what: str) -> None:
     """Raise BadUpload unless the request declares its body's length (which the server then holds it to) in bounds."""
     declared = request.headers.get("content-length", "")
@@ -78,12 +86,8 @@ def _check_length(request: Request, limit: int, what: str) -> None:
 
 
 async def _created(stored: Awaitable[BaseModel]) -> Response:
-    """Return the API's answer to an upload: 201 with the stored set, or the refusal's status and why."""
-    try:
-        created = await stored
-    except DissectError as error:
-        return JSONResponse({"detail": str(error)}, status_code=_status(error))
-    return JSONResponse(created.model_dump(mode="json"), status_code=201)
+    """Return the API's answer to an upload: 201 with the stored set (a refusal is answered by app.web.errors)."""
+    return JSONResponse((await stored).model_dump(mode="json"), status_code=201)
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ async def _added_or_shown_why(
     except DissectError as error:
         listed = await run_in_threadpool(listing.list_sets, session)
         context = {**listing.context(listed, settings), "error": str(error)}
-        return templates.TemplateResponse(request, listing.template, context, status_code=_status(error))
+        return templates.TemplateResponse(request, listing.template, context, status_code=error_status(error))
     return RedirectResponse(listing.path, status_code=303)
 
 
@@ -132,6 +136,7 @@ def probe_sets_page(probe_sets: list[ProbeSetView], settings: SettingsDep) -> di
         "max_files": settings.probe_max_files,
         "max_mb": round(settings.probe_max_bytes / 2**20),
         "max_megapixels": round(settings.probe_max_pixels / 1e6),
+        "max_total_megapixels": round(settings.probe_max_total_pixels / 1e6),
     }
 
 
@@ -141,8 +146,19 @@ def probe_sets(session: SessionDep) -> list[ProbeSetView]:
     return list_probe_sets(session)
 
 
-async def receive_probe_set(request: Request, engine: Engine, settings: Settings, owner_id: int) -> ProbeSetView:
+async def _check_room(engine: Engine, settings: Settings, owner: User, check: QuotaCheck) -> None:
+    """Raise QuotaExceeded when `owner` has no room for another set: before the upload's body is read."""
+
+    def checked() -> None:
+        with Session(engine) as session:
+            check(session, settings, owner)
+
+    await run_in_threadpool(checked)
+
+
+async def receive_probe_set(request: Request, engine: Engine, settings: Settings, owner: User) -> ProbeSetView:
     """Receive a multipart `name` + `archive`, then check, extract and catalogue the archive; return the new set."""
+    await _check_room(engine, settings, owner, check_probe_sets)
     _check_length(request, settings.probe_max_bytes + FORM_OVERHEAD_BYTES, "probe-set archive")
     async with request.form(max_files=1, max_fields=10) as form:
         name = _name(form.get("name"), "probe set")
@@ -150,9 +166,9 @@ async def receive_probe_set(request: Request, engine: Engine, settings: Settings
         if not isinstance(archive, UploadFile) or not archive.filename:
             raise BadUpload("No archive was sent; choose a .zip or .tar (.tar.gz) of images.")
         row = await run_in_threadpool(
-            lambda: store_uploaded_probe_set(engine, settings, name, archive.file, owner_id=owner_id)
+            lambda: store_uploaded_probe_set(engine, settings, name, archive.file, owner=owner)
         )
-    return probe_set_view(row)
+    return probe_set_view(row, owner.name)
 
 
 @router.post(
@@ -164,7 +180,7 @@ async def receive_probe_set(request: Request, engine: Engine, settings: Settings
 )
 async def upload_probe_set(request: Request, engine: EngineDep, settings: SettingsDep, user: EditorDep) -> Response:
     """Upload a .zip or .tar(.gz) of images as a probe set (multipart: name, archive); editors only."""
-    return await _created(receive_probe_set(request, engine, settings, user.id))
+    return await _created(receive_probe_set(request, engine, settings, user))
 
 
 @router.post(PROBE_SETS_PAGE, response_class=HTMLResponse, include_in_schema=False)
@@ -177,9 +193,23 @@ async def upload_probe_set_page(
     user: EditorDep,
 ) -> Response:
     """Add an uploaded archive as a probe set, then list the probe sets; a refused one re-renders with why."""
-    stored = receive_probe_set(request, engine, settings, user.id)
+    stored = receive_probe_set(request, engine, settings, user)
     listing = _Listing(PROBE_SETS_PAGE, "probe_sets.html", list_probe_sets, probe_sets_page)
     return await _added_or_shown_why(stored, listing, request, session, templates, settings)
+
+
+@router.delete(API_PREFIX + PROBE_SETS_PAGE + "/{name}", status_code=204, responses=DELETE_ERRORS)
+def delete_probe_set(name: str, engine: EngineDep, settings: SettingsDep, user: EditorDep) -> Response:
+    """Delete a probe set and its uploaded images (its uploader or an admin), unless a queued job uses it."""
+    remove_probe_set(engine, settings, name, by=user)
+    return Response(status_code=204)
+
+
+@router.post(PROBE_SETS_PAGE + "/{name}/delete", include_in_schema=False)
+def delete_probe_set_form(name: str, engine: EngineDep, settings: SettingsDep, user: EditorDep) -> Response:
+    """Delete a probe set from the probe sets page's form, then list the probe sets again."""
+    remove_probe_set(engine, settings, name, by=user)
+    return RedirectResponse(PROBE_SETS_PAGE, status_code=303)
 
 
 # --- concept sets --------------------------------------------------------------------------------------------
@@ -202,8 +232,9 @@ def concept_sets(session: SessionDep) -> list[ConceptSetView]:
     return list_concept_sets(session)
 
 
-async def receive_concept_set(request: Request, engine: Engine, settings: Settings, owner_id: int) -> ConceptSetView:
+async def receive_concept_set(request: Request, engine: Engine, settings: Settings, owner: User) -> ConceptSetView:
     """Receive a `name` and a list (`concepts` text or a `file`), then check and catalogue it; return the new set."""
+    await _check_room(engine, settings, owner, check_concept_sets)
     limit = settings.concepts_max_bytes
     _check_length(request, limit + FORM_OVERHEAD_BYTES, "concept list")
     async with request.form(max_files=1, max_fields=10, max_part_size=limit + FORM_OVERHEAD_BYTES) as form:
@@ -215,8 +246,8 @@ async def receive_concept_set(request: Request, engine: Engine, settings: Settin
             data = text.encode()
         else:
             raise BadUpload("No concepts were sent; type them one per line, or choose a text file.")
-    row = await run_in_threadpool(lambda: store_uploaded_concept_set(engine, settings, name, data, owner_id=owner_id))
-    return concept_set_view(row)
+    row = await run_in_threadpool(lambda: store_uploaded_concept_set(engine, settings, name, data, owner=owner))
+    return concept_set_view(row, owner.name)
 
 
 @router.post(
@@ -228,7 +259,7 @@ async def receive_concept_set(request: Request, engine: Engine, settings: Settin
 )
 async def upload_concept_set(request: Request, engine: EngineDep, settings: SettingsDep, user: EditorDep) -> Response:
     """Upload a concept list (form: name, and concepts as text or a file, one per line); editors only."""
-    return await _created(receive_concept_set(request, engine, settings, user.id))
+    return await _created(receive_concept_set(request, engine, settings, user))
 
 
 @router.post(CONCEPT_SETS_PAGE, response_class=HTMLResponse, include_in_schema=False)
@@ -241,9 +272,23 @@ async def upload_concept_set_page(
     user: EditorDep,
 ) -> Response:
     """Add an uploaded list as a concept set, then list the concept sets; a refused one re-renders with why."""
-    stored = receive_concept_set(request, engine, settings, user.id)
+    stored = receive_concept_set(request, engine, settings, user)
     listing = _Listing(CONCEPT_SETS_PAGE, "concept_sets.html", list_concept_sets, concept_sets_page)
     return await _added_or_shown_why(stored, listing, request, session, templates, settings)
+
+
+@router.delete(API_PREFIX + CONCEPT_SETS_PAGE + "/{name}", status_code=204, responses=DELETE_ERRORS)
+def delete_concept_set(name: str, engine: EngineDep, settings: SettingsDep, user: EditorDep) -> Response:
+    """Delete an uploaded concept set and its list (its uploader or an admin), unless a queued job uses it."""
+    remove_concept_set(engine, settings, name, by=user)
+    return Response(status_code=204)
+
+
+@router.post(CONCEPT_SETS_PAGE + "/{name}/delete", include_in_schema=False)
+def delete_concept_set_form(name: str, engine: EngineDep, settings: SettingsDep, user: EditorDep) -> Response:
+    """Delete a concept set from the concept sets page's form, then list the concept sets again."""
+    remove_concept_set(engine, settings, name, by=user)
+    return RedirectResponse(CONCEPT_SETS_PAGE, status_code=303)
 
 
 # --- encoders ------------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""Media files (views, crops, heatmaps) from the media dir; names are content hashes, so cached forever.
+"""Media files (views, crops, heatmaps) from the media dir; names are content hashes, so cached forever. A file is
+served while a stored run or probe set references it (app.persistence.media_refs): a deleted run's answer 404 at
+once, before `neuron-atlas gc` removes them.
 
 A top image's crop and heatmap have a stable URL by run, layer, unit and rank: cut on the first request, kept in
 the media store by content hash, and plain file hits afterwards (a stored run never changes, so neither do they).
 """
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
@@ -12,6 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
 from app.core.errors import NotFound
+from app.persistence.media_refs import media_is_referenced
 from app.read.images.top_image_media import media_kind, top_media_file
 from app.web.deps import SessionDep, SettingsDep
 from app.web.views.paging import Id
@@ -51,6 +54,9 @@ def top_image_media(
 
 
 @router.get("/{path:path}")
-def media(path: str, settings: SettingsDep) -> Response:
-    """One content-addressed media file."""
-    return FileResponse(resolve_media_path(settings.media_dir, path), headers={"Cache-Control": IMMUTABLE})
+def media(path: str, session: SessionDep, settings: SettingsDep) -> Response:
+    """One content-addressed media file, while a stored run or probe set references it (a deleted run's: 404)."""
+    file = resolve_media_path(settings.media_dir, path)
+    if not media_is_referenced(session, path, settings.media_dir):
+        raise NotFound(f"There is no media file '{path}'; it belonged to a run or probe set that was deleted.")
+    return FileResponse(file, headers={"Cache-Control": IMMUTABLE})

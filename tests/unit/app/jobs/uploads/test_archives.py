@@ -61,7 +61,9 @@ def test_a_zip64_directory_is_counted_too(tmp_path: Path, monkeypatch: pytest.Mo
         writer.writestr("a.png", image.getvalue())
         writer.writestr("b/c.png", image.getvalue())
     assert b"PK\x06\x06" in archive.getvalue()
-    extracted = extract_images(io.BytesIO(archive.getvalue()), tmp_path / "ok", ArchiveBounds(10, 1 << 20, 10**6))
+    extracted = extract_images(
+        io.BytesIO(archive.getvalue()), tmp_path / "ok", ArchiveBounds(10, 1 << 20, 10**6, 10**9)
+    )
     assert [image.relative for image in extracted] == ["a.png", "b/c.png"]
     with pytest.raises(BadUpload, match="more than 1 members"):
-        extract_images(io.BytesIO(archive.getvalue()), tmp_path / "refused", ArchiveBounds(1, 1 << 20, 10**6))
+        extract_images(io.BytesIO(archive.getvalue()), tmp_path / "refused", ArchiveBounds(1, 1 << 20, 10**6, 10**9))
