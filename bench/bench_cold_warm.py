@@ -83,7 +83,7 @@ def child(case: str, work: Path, n_images: int) -> None:
     result = run_dissection(config, cache_dir=work / "cache", data_dir=work / "data")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary = {
-        "timings": result.timings,
+        "timings": result.record.facts.timings_s,
         "calls": calls,
         "images": len(result.image_ids),
         "concepts": len(result.concepts),

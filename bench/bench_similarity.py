@@ -134,9 +134,9 @@ def bench_pipeline() -> None:
             total = time.perf_counter() - start
             n_images = len(result.image_ids)
             n_neurons = sum(layer.n_units for layer in result.layers)
-            stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.timings.items())
+            stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.record.facts.timings_s.items())
             print(f"pipeline ({attempt}): {n_neurons} neurons of {len(layers)} layers, {n_images} images, 20k concepts")
-            probe_seconds = result.timings["probe pass"]
+            probe_seconds = result.record.facts.timings_s["probe pass"]
             rate = f"{n_images / probe_seconds:.1f} images/s" if probe_seconds >= 1 else "all from the cache"
             print(f"  {stages}; total {total:.1f} s; probe pass {rate}")
 

@@ -24,10 +24,13 @@ import torch
 from PIL import Image
 from sqlalchemy import text
 
+import dissect_core
 from app.core.config import Settings
 from app.persistence.db import create_db_engine, upgrade_database
 from app.persistence.store import store_run
+from dissect_core.config import DissectConfig
 from dissect_core.results import ConceptScore, DissectionResult, LayerResult, NeuronLabel, TopImage
+from dissect_core.run_record import InputIdentities, ResolvedSettings, RunRecord
 
 # (name, units, activation map side): about resnet50's four stages plus a wider last one, 3,968 neurons.
 LAYERS = (("layer1", 128, 56), ("layer2", 256, 28), ("layer3", 512, 14), ("layer4", 1024, 7), ("head", 2048, 7))
@@ -78,13 +81,16 @@ def synthetic_result(paths: list[str], seed: int = 0, n_top: int = N_TOP) -> Dis
         maps = torch.rand(units, n_top, side, side, generator=generator)
         layers.append(LayerResult(name, "conv", neurons, tops, activations, top.clone(), maps))
     return DissectionResult(
-        settings={
-            "model": "resnet50",
-            "layers": [layer[0] for layer in LAYERS],
-            "probe": str(Path(paths[0]).parent),
-            "view": VIEW,
-            "similarity_params": {"top_k": 20},
-        },
+        record=RunRecord(
+            config=DissectConfig(
+                model="resnet50",
+                layers=tuple(layer[0] for layer in LAYERS),
+                probe=str(Path(paths[0]).parent),
+                similarity_params={"top_k": 20},
+            ),
+            resolved=ResolvedSettings(similarity_params={"top_k": 20}, view=(VIEW["resize"], VIEW["crop"])),
+            identities=InputIdentities(code_version=dissect_core.__version__),
+        ),
         image_ids=image_ids,
         image_paths=paths,
         concepts=concepts,

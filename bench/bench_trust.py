@@ -161,7 +161,7 @@ def main() -> None:
             f"{' '.join(key)}: classifier ground-truth r {gt['ground_truth_r']:.3f} over {gt['n_ground_truth']} units"
         )
 
-    timings = trained.timings
+    timings = trained.record.facts.timings_s
     print(f"\ncold run (trained, 20k) stages: {timings}; wall {cold_wall:.1f} s")
     similarity = timings.get("similarity", 0.0)
     evaluation = timings.get("evaluation", 0.0)

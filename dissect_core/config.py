@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS
@@ -14,6 +16,7 @@ from dissect_core.names import (
     DEFAULT_SIMULATION,
     POOLING,
     SIMULATIONS,
+    is_torchscript_name,
     random_init_seed,
 )
 from dissect_core.preprocessing import check_overrides
@@ -21,6 +24,23 @@ from dissect_core.preprocessing import check_overrides
 DEFAULT_CLIP = "ViT-B-16:openai"
 DEFAULT_OFFLINE_ENCODER = "conse:efficientnet_lite2+minilm"
 DEFAULT_SIMILARITY = "soft_wpmi"
+#: The settings a config cannot do without.
+REQUIRED_SETTINGS = ("model", "layers", "probe")
+#: The settings that may name a file or folder rather than a built-in set or an architecture.
+PATH_SETTINGS = ("probe", "concepts", "checkpoint", "labels_file", "model")
+#: How a ConSE encoder spec starts (dissect_core.encoders.CONSE_PREFIX, which imports torch).
+_CONSE_PREFIX = "conse:"
+
+
+def names_a_path(key: str, value: object) -> bool:
+    """Return whether the setting `key` holds a file or folder (not a built-in set's or an architecture's name)."""
+    if key not in PATH_SETTINGS or not isinstance(value, str) or not value.strip():
+        return False
+    if key == "probe":
+        return value.strip() not in BUILT_IN_PROBE_SETS
+    if key == "concepts":
+        return value.strip() not in BUILT_IN_CONCEPT_SETS
+    return is_torchscript_name(value) if key == "model" else True
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,49 @@ class DissectConfig:
         return data
 
     @classmethod
+    def from_dict(cls, data: Mapping[str, Any], base_dir: Path | None = None, *, stored: bool = False) -> DissectConfig:
+        """Return the config a dict of settings describes (`to_dict`'s inverse, JSON lists back as tuples), relative
+        files and folders found under `base_dir` when given; raise DissectError naming unknown or missing settings.
+
+        The one way from a dict to a config; values are not checked (call `validate()`). `stored`: the dict is a
+        run's stored record (`RunRecord.from_json` reads it), which is read, never refused: keys besides the
+        config's are ignored and a missing model, layers or probe is left empty.
+        """
+        if not isinstance(data, Mapping):
+            raise DissectError("settings must be a JSON object of dissection settings, e.g. {'model': 'resnet18'}")
+        known = [spec.name for spec in fields(cls)]
+        if stored:
+            data = {"model": "", "probe": "", **{key: value for key, value in data.items() if key in known}}
+            data["layers"] = data.get("layers") or ()
+        else:
+            unknown = sorted(str(key) for key in set(data) - set(known))
+            if unknown:
+                raise DissectError(f"unknown setting(s) {', '.join(unknown)}; the settings are: {', '.join(known)}")
+            missing = [name for name in REQUIRED_SETTINGS if data.get(name) in (None, "", [], ())]
+            if missing:
+                raise DissectError(
+                    f"missing setting(s) {', '.join(missing)}; give the model, its layers and a probe set"
+                )
+        values = dict(data)
+        if base_dir is not None:
+            values = {
+                key: str(resolved_path(value, base_dir)) if names_a_path(key, value) else value
+                for key, value in data.items()
+            }
+        layers = values["layers"]
+        if isinstance(layers, str):
+            layers = [name.strip() for name in layers.split(",") if name.strip()]
+        if not isinstance(layers, list | tuple):
+            raise DissectError("layers must be a list of layer names, e.g. ['layer3', 'layer4']")
+        values["layers"] = tuple(layers)
+        preprocessing = values.get("preprocessing")
+        if isinstance(preprocessing, Mapping):
+            values["preprocessing"] = {
+                key: tuple(value) if isinstance(value, list) else value for key, value in preprocessing.items()
+            }
+        return cls(**values)
+
+    @classmethod
     def defaults(cls) -> dict[str, Any]:
         """Return the default of every setting that has one (the one place entry points take defaults from)."""
         return {spec.name: spec.default for spec in fields(cls) if spec.default is not MISSING}
@@ -94,6 +157,7 @@ class DissectConfig:
             _check_text(value, name, "see `neuron-atlas dissect --help`")
         if self.pool not in POOLING:
             raise DissectError(f"unknown pooling {self.pool!r}; use one of {', '.join(POOLING)}")
+        _check_encoder_is_not_target(self.encoder, self.model)
         _check_similarity(self.similarity, self.similarity_params)
         check_overrides(self.preprocessing)
         for name in ("weights", "prompt_template", "device", "model_name"):
@@ -116,6 +180,22 @@ class DissectConfig:
             value = getattr(self, name)
             if value is not None:
                 _check_text(value, name, f"the path of the {label}")
+
+
+def resolved_path(stored: str | Path, base_dir: Path) -> Path:
+    """Return the absolute path a stored path stands for: a relative one lies under `base_dir`."""
+    path = Path(stored).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _check_encoder_is_not_target(encoder: str, model: str) -> None:
+    """Raise when the encoder is a ConSE encoder built on the very network being dissected."""
+    if encoder.startswith(_CONSE_PREFIX) and encoder[len(_CONSE_PREFIX) :].split("+", 1)[0] == model:
+        raise DissectError(
+            f"the encoder {encoder} is built on {model} itself, so its labels would only echo the network's own "
+            "class predictions; use a ConSE encoder on another classifier, e.g. conse:efficientnet_lite2+minilm, "
+            "or a CLIP model"
+        )
 
 
 def _check_text(value: object, name: str, hint: str) -> None:

@@ -14,15 +14,16 @@ from torch import Tensor
 import dissect_core
 from dissect_core.activations import RecordedLayer, box_around_peak, peak_location
 from dissect_core.allocator import tune_allocator
+from dissect_core.analysis.coverage import vocabulary_spreads
 from dissect_core.config import DissectConfig
 from dissect_core.data.cache import TensorCache, cache_key
 from dissect_core.data.concepts import ConceptSet, load_concepts
 from dissect_core.data.probe import ProbeSet, load_probe
-from dissect_core.encoders import CONSE_PREFIX, ImageTextEncoder, load_encoder
-from dissect_core.encoders.conse import parse_conse_spec
+from dissect_core.encoders import ImageTextEncoder, load_encoder
 from dissect_core.errors import DissectError
 from dissect_core.evaluation.evaluate import EvaluationSettings, evaluate_layer
 from dissect_core.evaluation.folds import fold_of_images
+from dissect_core.evaluation.grading import graded_layer, label_coverages
 from dissect_core.evaluation.signals import ConceptSignals
 from dissect_core.labels import label_neurons
 from dissect_core.models.class_names import weights_class_names
@@ -30,6 +31,7 @@ from dissect_core.models.targets import Target, get_layer, load_target
 from dissect_core.probe_pass import probe_pass
 from dissect_core.progress import Progress
 from dissect_core.results import DissectionResult, LayerResult, TopImage
+from dissect_core.run_record import InputIdentities, ResolvedSettings, RunFacts, RunRecord, weights_provenance
 from dissect_core.similarity.cosine import CosineSource, DenseCosine, FactoredCosine
 from dissect_core.similarity.functions import (
     ADAPTIVE_TOP_K,
@@ -41,6 +43,7 @@ from dissect_core.similarity.functions import (
     top_image_indices,
 )
 from dissect_core.similarity.row_summaries import image_row_summaries
+from dissect_core.wiring_stage import wire_run
 
 
 class DissectionCancelled(Exception):
@@ -54,16 +57,6 @@ def choose_device(requested: str | None) -> torch.device:
             raise DissectError(f"device {requested} was requested but CUDA is not available; use --device cpu")
         return torch.device(requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _check_encoder_is_not_target(config: DissectConfig) -> None:
-    """Raise when the encoder is a ConSE encoder built on the very network being dissected."""
-    if config.encoder.startswith(CONSE_PREFIX) and parse_conse_spec(config.encoder)[0] == config.model:
-        raise DissectError(
-            f"the encoder {config.encoder} is built on {config.model} itself, so its labels would only echo the "
-            "network's own class predictions; use a ConSE encoder on another classifier, e.g. "
-            "conse:efficientnet_lite2+minilm, or a CLIP model"
-        )
 
 
 def _embed_concepts(
@@ -302,28 +295,35 @@ def _evaluate_layers(
     return evaluated
 
 
-def _run_settings(
-    config: DissectConfig, inputs: _Inputs, search_params: dict[str, Any], n_images: int, device: torch.device
-) -> dict[str, Any]:
-    """Return the settings stored with a run: the config, what the run resolved, and its inputs' identities."""
-    return {
-        **config.to_dict(),
-        "similarity_params": inputs.params,
-        "concept_search": search_params,
-        "n_images": n_images,
-        "n_concepts": len(inputs.concepts),
-        "probe_hash": inputs.probe.content_hash,
-        "concepts_hash": inputs.concepts.content_hash,
-        "concept_set_name": inputs.concepts.name,
-        "target_identity": inputs.target.identity,
-        "encoder_identity": inputs.encoder.identity,
-        "preprocessing": asdict(inputs.target.preprocessing),
-        "view": {"resize": inputs.target.preprocessing.resize, "crop": inputs.target.preprocessing.crop},
-        "device": str(device),
-        "code_version": dissect_core.__version__,
-        # The output units' class names when the weights come with them (a classifier's final layer shows them).
-        "class_names": weights_class_names(config.model, config.weights, config.checkpoint, inputs.target.model),
-    }
+def _run_record(
+    config: DissectConfig,
+    inputs: _Inputs,
+    resolved: ResolvedSettings,
+    readable: _Readable,
+    timings: dict[str, float],
+) -> RunRecord:
+    """Return the run's record: the config, what the run resolved, its inputs' identities and what it found."""
+    # The output units' class names when the weights come with them (a classifier's final layer shows them).
+    class_names = weights_class_names(config.model, config.weights, config.checkpoint, inputs.target.model)
+    identities = InputIdentities(
+        probe_hash=inputs.probe.content_hash,
+        concept_hash=inputs.concepts.content_hash,
+        concept_set_name=inputs.concepts.name,
+        target=inputs.target.identity,
+        encoder=inputs.encoder.identity,
+        class_names=None if class_names is None else tuple(class_names),
+        code_version=dissect_core.__version__,
+        sampled_from=inputs.probe.sampled_from,
+        sample_seed=inputs.probe.sample_seed,
+    )
+    facts = RunFacts(
+        n_images=len(readable.kept),
+        n_concepts=len(inputs.concepts),
+        skipped_images=tuple(readable.skipped),
+        timings_s=dict(timings),
+        weights=weights_provenance(config),
+    )
+    return RunRecord(config=config, resolved=resolved, identities=identities, facts=facts)
 
 
 def run_dissection(
@@ -334,13 +334,16 @@ def run_dissection(
     should_stop: Callable[[], bool] | None = None,
     data_dir: Path | None = None,
 ) -> DissectionResult:
-    """Run CLIP-Dissect on every requested layer and return labels, top images and reusable artifacts."""
+    """Run CLIP-Dissect on every requested layer and return labels, top images, reusable artifacts and the run's
+    record.
+
+    `config` must have been checked (`config.validate()`, and its files by the caller, e.g. the app's
+    `validate_config`): this checks only what depends on the probe set and the loaded model.
+    """
     tune_allocator()  # before the first large tensor: batches then reuse heap pages instead of faulting them in
     report = progress or _no_progress
     check_stop = _stop_checker(should_stop)
     timer = _StageTimer()
-    config.validate()
-    _check_encoder_is_not_target(config)
     device = choose_device(config.device)
     inputs = _load_inputs(config, device, data_dir, cache_dir, report)
     timer.lap("load")
@@ -353,7 +356,7 @@ def run_dissection(
     timer.lap("embed concepts")
     check_stop()
 
-    embeddings, recorded, valid = probe_pass(
+    embeddings, recorded, valid, probe_outputs = probe_pass(
         inputs.probe, inputs.target, inputs.encoder, config, cache, report, check_stop
     )
     timer.lap("probe pass")
@@ -376,17 +379,49 @@ def run_dissection(
         signals = ConceptSignals(cosine, config.simulation, search_params["a"], log_normalisers)
         layers = _evaluate_layers(config, inputs, layers, readable, cosine, signals, report, check_stop)
         timer.lap("evaluation")
-    settings = _run_settings(config, inputs, search_params, n_images, device)
-    settings["evaluation_skipped"] = skipped_evaluation
+    reference_spreads = vocabulary_spreads(cosine, carry_cosines)
+    coverages = label_coverages(
+        cosine,
+        carry_cosines,
+        reference_spreads,
+        inputs.concepts.concepts,
+        {neuron.label for layer in layers for neuron in layer.neurons},
+        readable.image_labels,
+    )
+    layers = [graded_layer(layer, coverages, embeddings, config.n_folds) for layer in layers]
+    timer.lap("grading")
+    wiring = wire_run(
+        config,
+        inputs.target,
+        inputs.encoder,
+        layers,
+        readable.image_paths,
+        probe_outputs,
+        readable.kept,
+        inputs.concepts.concepts,
+        text_embeddings,
+    )
+    timer.lap("connections")
+    preprocessing = inputs.target.preprocessing
+    resolved = ResolvedSettings(
+        device=str(device),
+        preprocessing=asdict(preprocessing),
+        similarity_params=dict(inputs.params),
+        concept_search=search_params,
+        view=(preprocessing.resize, preprocessing.crop),
+        evaluation_skipped=skipped_evaluation,
+    )
     return DissectionResult(
-        settings=settings,
+        record=_run_record(config, inputs, resolved, readable, timer.timings),
         image_ids=readable.image_ids,
         image_paths=readable.image_paths,
         concepts=list(inputs.concepts.concepts),
         layers=layers,
         image_embeddings=embeddings,
         log_normalisers=log_normalisers.float(),
-        skipped_images=readable.skipped,
-        timings=timer.timings,
         carry_cosines=carry_cosines,
+        reference_spreads=reference_spreads,
+        outputs=wiring.outputs,
+        connections=wiring.connections,
+        weight_concept_agreement=wiring.weight_concept_agreement,
     )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
+
+from dissect_core.analysis.connections import LayerConnections
+from dissect_core.analysis.coverage import Coverage
+from dissect_core.analysis.outputs import ModelOutputs
+from dissect_core.analysis.weight_agreement import WeightConceptAgreement
+from dissect_core.evaluation.verdict import LabelVerdict
+from dissect_core.run_record import RunRecord
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,8 @@ class NeuronEvaluation:
 
     `explained_r`: out-of-fold Pearson r between the single label's simulated activations and the real ones;
     `p_value`: one-sided p of that r against activations that carry no information about the images;
-    `reliable`: the Benjamini–Hochberg decision at the run's false-discovery rate across the layer;
+    `significant`: the Benjamini–Hochberg decision at the run's false-discovery rate across the layer (one rule
+    of the label's verdict, `dissect_core.evaluation.verdict`; `reliable` is the verdict's top grade);
     `stability`: the share of folds whose training images chose the shown label;
     `explanation`: a sparse non-negative weighted sum of up to five concepts fitted on all images, and
     `explanation_r` its out-of-fold r; `ground_truth_r`: r between the activations and the probe set's own
@@ -55,26 +62,32 @@ class NeuronEvaluation:
 
     explained_r: float
     p_value: float
-    reliable: bool
+    significant: bool
     stability: float
     explanation: tuple[WeightedConcept, ...]
     explanation_r: float
     ground_truth_r: float | None = None
 
-    def explanation_text(self) -> str:
-        """Return the explanation as `concept:weight` terms joined by `; ` (heaviest first)."""
-        return "; ".join(f"{term.concept}:{term.weight:.4g}" for term in self.explanation)
-
 
 @dataclass(frozen=True)
 class NeuronLabel:
-    """A neuron's best concept, its score and the runners-up (best first), and its evaluation when computed."""
+    """A neuron's best concept, its score and the runners-up (best first), and its evaluation when computed.
+
+    `coverage`: how many probe images carry the label's concept, counted by which source; `verdict`: the label's
+    grade and reasons (`dissect_core.evaluation.verdict`, with the evaluation); `clarity`, `polysemanticity`,
+    `redundancy`: the label-free scores of its top images (`dissect_core.analysis.label_free`).
+    """
 
     unit: int
     label: str
     score: float
     runners_up: tuple[ConceptScore, ...]
     evaluation: NeuronEvaluation | None = None
+    coverage: Coverage | None = None
+    verdict: LabelVerdict | None = None
+    clarity: float | None = None
+    polysemanticity: float | None = None
+    redundancy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -120,24 +133,32 @@ class LayerResult:
 
 @dataclass
 class DissectionResult:
-    """A finished dissection: settings, probe and concept sets, per-layer results, reusable artifacts.
+    """A finished dissection: its record, probe and concept sets, per-layer results, reusable artifacts.
 
     `image_embeddings` [N, D] and `log_normalisers` [N] (logsumexp over the concept set of a*cos, for the
     soft-WPMI/WPMI `a` used) let a server score concepts typed later without a pass over the images.
     """
 
-    settings: dict[str, Any]
+    record: RunRecord
     image_ids: list[str]
     image_paths: list[str]
     concepts: list[str]
     layers: list[LayerResult]
     image_embeddings: torch.Tensor
     log_normalisers: torch.Tensor | None
-    skipped_images: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
     #: [N] float32: each image's CARRY_RANK-th highest cosine over the concept set
     #: (dissect_core.analysis.concept_evidence); None for results made before it was kept.
     carry_cosines: torch.Tensor | None = None
+    #: [R] float32, sorted: the spreads of the vocabulary's concepts some image carries, the reference that tells a
+    #: concept the encoder cannot see (dissect_core.analysis.coverage); None for results made before it was kept.
+    reference_spreads: torch.Tensor | None = None
+    #: The model's logits (and its classifier's inputs) on the images, recorded in the probe pass; None for
+    #: results made before they were kept.
+    outputs: ModelOutputs | None = None
+    #: One per ordered pair of dissected layers, the upstream first (dissect_core.analysis.connections).
+    connections: list[LayerConnections] = field(default_factory=list)
+    #: The paper's weight finding for each weight-joined pair whose downstream units have class names.
+    weight_concept_agreement: list[WeightConceptAgreement] = field(default_factory=list)
 
     def layer(self, name: str) -> LayerResult:
         """Return the result of the named layer."""
@@ -146,55 +167,8 @@ class DissectionResult:
                 return layer
         raise KeyError(name)
 
-    def to_rows(self) -> list[dict[str, Any]]:
-        """Return one flat dict per neuron: layer, unit, label, score and runners-up."""
-        rows = []
-        for layer in self.layers:
-            for neuron in layer.neurons:
-                row: dict[str, Any] = {
-                    "layer": layer.name,
-                    "unit": neuron.unit,
-                    "label": neuron.label,
-                    "score": neuron.score,
-                }
-                row.update(_evaluation_columns(neuron.evaluation))
-                for i, alt in enumerate(neuron.runners_up, start=1):
-                    row[f"label_{i + 1}"] = alt.concept
-                    row[f"score_{i + 1}"] = alt.score
-                rows.append(row)
-        return rows
 
-    def to_json(self) -> dict[str, Any]:
-        """Return a JSON-ready dict: settings plus every neuron with runners-up and top images."""
-        return {
-            "settings": self.settings,
-            "n_images": len(self.image_ids),
-            "skipped_images": self.skipped_images,
-            "timings_s": self.timings,
-            "layers": [
-                {
-                    "name": layer.name,
-                    "kind": layer.kind,
-                    "n_units": layer.n_units,
-                    "evaluation": asdict(layer.evaluation) if layer.evaluation else None,
-                    "neurons": [
-                        {
-                            "unit": neuron.unit,
-                            "label": neuron.label,
-                            "score": neuron.score,
-                            **_evaluation_json(neuron.evaluation),
-                            "runners_up": [asdict(alt) for alt in neuron.runners_up],
-                            "top_images": [{**asdict(top), "path": self.image_paths[top.image_index]} for top in tops],
-                        }
-                        for neuron, tops in zip(layer.neurons, layer.top_images, strict=True)
-                    ],
-                }
-                for layer in self.layers
-            ],
-        }
-
-
-#: The evaluation columns of results.csv, results.json and the API, in order.
+#: The evaluation fields of a neuron row (dissect_core.neuron_rows) and of the API, in order.
 EVALUATION_FIELDS = (
     "explained_r",
     "p_value",
@@ -204,33 +178,3 @@ EVALUATION_FIELDS = (
     "explanation_r",
     "ground_truth_r",
 )
-
-
-def _evaluation_columns(evaluation: NeuronEvaluation | None) -> dict[str, Any]:
-    """Return a neuron's evaluation as flat CSV columns (empty when it was not evaluated)."""
-    if evaluation is None:
-        return dict.fromkeys(EVALUATION_FIELDS, "")
-    return {
-        "explained_r": evaluation.explained_r,
-        "p_value": evaluation.p_value,
-        "reliable": evaluation.reliable,
-        "stability": evaluation.stability,
-        "explanation": evaluation.explanation_text(),
-        "explanation_r": evaluation.explanation_r,
-        "ground_truth_r": "" if evaluation.ground_truth_r is None else evaluation.ground_truth_r,
-    }
-
-
-def _evaluation_json(evaluation: NeuronEvaluation | None) -> dict[str, Any]:
-    """Return a neuron's evaluation as JSON fields (nulls when it was not evaluated)."""
-    if evaluation is None:
-        return dict.fromkeys(EVALUATION_FIELDS)
-    return {
-        "explained_r": evaluation.explained_r,
-        "p_value": evaluation.p_value,
-        "reliable": evaluation.reliable,
-        "stability": evaluation.stability,
-        "explanation": [asdict(term) for term in evaluation.explanation],
-        "explanation_r": evaluation.explanation_r,
-        "ground_truth_r": evaluation.ground_truth_r,
-    }

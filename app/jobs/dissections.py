@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.paths import resolved_settings, stored_settings
+from app.core.paths import stored_settings
 from app.jobs.queue.jobs import enqueue
+from app.jobs.runs.neuron_tables import write_neuron_tables
 from app.persistence.db import create_db_engine, upgrade_database
 from app.persistence.store import BeforeCommit, ViewLoader, store_run
 from dissect_core.config import DissectConfig
@@ -21,8 +22,6 @@ from dissect_core.errors import DissectError
 from dissect_core.names import BUILT_IN_PROBE_SETS, TORCHSCRIPT_SUFFIXES, is_torchscript_name
 from dissect_core.progress import Progress
 from dissect_core.results import DissectionResult
-
-REQUIRED_PARAMS = ("model", "layers", "probe")
 
 
 @dataclass(frozen=True)
@@ -42,15 +41,18 @@ def execute_dissection(
     engine: Engine | None = None,
     before_commit: BeforeCommit | None = None,
     load_view: ViewLoader | None = None,
+    target_model_id: int | None = None,
 ) -> StoredDissection:
     """Run the dissection and store it; return the result with its run id.
 
+    `config` must have been checked by `validate_config` (the entry points do; this does not check it again).
     Without `engine` the settings' database is migrated first and a private engine is used.
-    `before_commit(session, run_id)` runs inside the storing transaction and may raise to abort it.
+    `before_commit(session, run_id)` runs inside the storing transaction and may raise to abort it; the run
+    joins the model row `target_model_id` when given (an uploaded checkpoint's). The stored run's neuron-page
+    tables are written right after (app.jobs.runs.neuron_tables).
     """
     from dissect_core.pipeline import run_dissection  # heavy (torch models); only needed here
 
-    config = validate_config(config)
     settings.ensure_dirs()
     private_engine = None
     if engine is None:
@@ -64,12 +66,13 @@ def execute_dissection(
             engine,
             settings,
             result,
-            config=config,
+            target_model_id=target_model_id,
             load_view=load_view,
             progress=progress,
             should_stop=should_stop,
             before_commit=before_commit,
         )
+        write_neuron_tables(settings, engine, run_id, progress)
     finally:
         if private_engine is not None:
             private_engine.dispose()
@@ -83,15 +86,18 @@ def submit_dissection(
     owner_id: int | None = None,
     data_dir: Path | None = None,
     parent_run_id: int | None = None,
+    target_model_id: int | None = None,
 ) -> int:
     """Validate the config and add it as a queued job of `owner_id` to the caller's transaction; return the job id.
 
-    Files under `data_dir` are kept relative to it; a relabel names the run it relabels (`parent_run_id`). Bad
-    input adds nothing. The caller owns the transaction and commits it (e.g. `with write_session(engine)`).
+    Files under `data_dir` are kept relative to it; a relabel names the run it relabels (`parent_run_id`), and a job
+    whose run belongs to a model row already added (an upload's) names that row (`target_model_id`). Bad input adds
+    nothing. The caller owns the transaction and commits it (e.g. `with write_session(engine)`).
     """
     config = validate_config(config)
     params = config_to_params(config, data_dir)
-    return enqueue(session, params, owner_id=owner_id, parent_run_id=parent_run_id).id
+    job = enqueue(session, params, owner_id=owner_id, parent_run_id=parent_run_id, target_model_id=target_model_id)
+    return job.id
 
 
 def config_to_params(config: DissectConfig, data_dir: Path | None = None) -> dict[str, Any]:
@@ -102,29 +108,16 @@ def config_to_params(config: DissectConfig, data_dir: Path | None = None) -> dic
 
 
 def config_from_params(params: Mapping[str, Any], data_dir: Path | None = None) -> DissectConfig:
-    """Return the validated DissectConfig a job's params describe (relative files under `data_dir`), or raise
-    DissectError saying what is wrong."""
-    if not isinstance(params, Mapping):
-        raise DissectError("job parameters must be a JSON object of dissection settings; submit the job again")
-    known = [spec.name for spec in fields(DissectConfig)]
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise DissectError(f"unknown setting(s) {', '.join(unknown)}; the settings are: {', '.join(known)}")
-    missing = [name for name in REQUIRED_PARAMS if params.get(name) in (None, "", [])]
-    if missing:
-        raise DissectError(f"missing setting(s) {', '.join(missing)}; give the model, its layers and a probe set")
-    values = resolved_settings(params, data_dir) if data_dir is not None else dict(params)
-    layers = values["layers"]
-    if isinstance(layers, str):
-        layers = [name.strip() for name in layers.split(",") if name.strip()]
-    if not isinstance(layers, list | tuple):
-        raise DissectError("layers must be a list of layer names, e.g. ['layer3', 'layer4']")
-    values["layers"] = tuple(layers)
-    return validate_config(DissectConfig(**values))
+    """Return the checked DissectConfig a job's params describe (relative files under `data_dir`), or raise
+    DissectError saying what is wrong: the one check of a claimed job."""
+    return validate_config(DissectConfig.from_dict(params, base_dir=data_dir))
 
 
 def validate_config(config: DissectConfig) -> DissectConfig:
-    """Check the settings and that named files exist; return the config with those paths made absolute."""
+    """Check the settings and that named files exist; return the config with those paths made absolute.
+
+    The one check of a config: every entry point (the CLI, the demo, the upload form, `submit_dissection`, the
+    worker claiming a job) calls it once, and what runs the config after it trusts it."""
     config.validate()
     changes: dict[str, Any] = {}
     probe = config.probe.strip()

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -27,6 +28,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 def utcnow() -> datetime:
     """Return the current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Return a stored time as timezone-aware UTC (SQLite hands timezone-aware columns back naive, in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # Named constraints let later migrations alter them on SQLite (batch mode) and PostgreSQL alike.
@@ -90,6 +96,44 @@ class LoginLink(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginSession(Base):
+    """A browser's login: the SHA-256 of the random id its signed cookie carries, whose it is and when it ends.
+
+    Deleting the row ends the session wherever its cookie was copied to (logout, a new password or role)."""
+
+    __tablename__ = "login_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class ThrottleScope(StrEnum):
+    """What a login-failure counter counts: one account from one address, one address, or one account."""
+
+    PAIR = "pair"
+    ADDRESS = "address"
+    ACCOUNT = "account"
+
+
+class LoginThrottle(Base):
+    """A counter of failed logins (app.auth.throttle), keyed by the SHA-256 of its scope and the name and/or
+    address it counts (never stored as typed: a password typed into the name field stays unreadable)."""
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (CheckConstraint("scope IN ('pair', 'address', 'account')", name="scope"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: For a (account, address) pair: its last successful login, which makes the address a known one.
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 def owner_column() -> Mapped[int | None]:
@@ -159,6 +203,8 @@ class CatalogProbeSet(Base):
     thumbnails: Mapped[list[Any]] = mapped_column(JSON)
     owner_id: Mapped[int | None] = owner_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: The bytes of an uploaded set's images (what counts against its owner's quota); None for the others.
+    n_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class CatalogConceptSet(Base):
@@ -174,6 +220,8 @@ class CatalogConceptSet(Base):
     n_concepts: Mapped[int] = mapped_column(Integer)
     owner_id: Mapped[int | None] = owner_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: The bytes of its stored list (what counts against its owner's quota).
+    n_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 #: The longest run name and notes an owner may give a run.
@@ -182,19 +230,16 @@ RUN_NOTES_MAX = 5000
 
 
 class Run(Base):
-    """One finished dissection; `settings` pins everything, `artifacts_dir` holds its tensors."""
+    """One finished dissection; `settings` holds its record, `artifacts_dir` its tensors."""
 
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
     probe_set_id: Mapped[int] = mapped_column(ForeignKey("probe_sets.id"))
     concept_set_id: Mapped[int] = mapped_column(ForeignKey("concept_sets.id"))
-    encoder: Mapped[str] = mapped_column(String(500))
-    similarity: Mapped[str] = mapped_column(String(50))
-    similarity_params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    pooling: Mapped[str] = mapped_column(String(10))
+    #: The run's record (dissect_core.run_record.RunRecord.to_json(), paths under the data folder relative to it):
+    #: everything about the run that no query filters or sorts on.
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
-    code_version: Mapped[str] = mapped_column(String(50))
     artifacts_dir: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     owner_id: Mapped[int | None] = owner_column()
@@ -217,7 +262,8 @@ class ProbeImage(Base):
     """One probe image of a run, in probe order; `view_file` is its target-input view in the media dir."""
 
     __tablename__ = "probe_images"
-    __table_args__ = (UniqueConstraint("run_id", "index"),)
+    #: By view file too: the media route serves a view only while some run's probe image has it.
+    __table_args__ = (UniqueConstraint("run_id", "index"), Index("ix_probe_images_view_file", "view_file"))
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     index: Mapped[int] = mapped_column(Integer)
@@ -255,6 +301,8 @@ class Neuron(Base):
         Index("ix_neurons_layer_score", "layer_id", "score"),
         Index("ix_neurons_layer_label", "layer_id", "label"),
         Index("ix_neurons_layer_explained_r", "layer_id", "explained_r"),
+        Index("ix_neurons_layer_clarity", "layer_id", "clarity"),
+        Index("ix_neurons_layer_polysemanticity", "layer_id", "polysemanticity"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     layer_id: Mapped[int] = mapped_column(ForeignKey("layers.id", ondelete="CASCADE"))
@@ -269,14 +317,41 @@ class Neuron(Base):
     explanation: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     explanation_r: Mapped[float | None] = mapped_column(Float)
     ground_truth_r: Mapped[float | None] = mapped_column(Float)
+    #: The label's grade (dissect_core.evaluation.verdict) and its reasons; its concept's coverage; the label-free
+    #: scores of the top images (dissect_core.analysis.label_free). NULL for runs stored before them (0011).
+    verdict: Mapped[str | None] = mapped_column(String(20))
+    verdict_reasons: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    coverage_source: Mapped[str | None] = mapped_column(String(20))
+    n_carrying: Mapped[int | None] = mapped_column(Integer)
+    coverage_judgeable: Mapped[bool | None] = mapped_column(Boolean)
+    encoder_blind: Mapped[bool | None] = mapped_column(Boolean)
+    clarity: Mapped[float | None] = mapped_column(Float)
+    polysemanticity: Mapped[float | None] = mapped_column(Float)
+    redundancy: Mapped[float | None] = mapped_column(Float)
     top_images: Mapped[list[TopImage]] = relationship(order_by="TopImage.rank")
+
+
+#: What a top image's `crop_file` / `heatmap_file` holds when the file is cut on its first request, not at store time.
+CUT_ON_REQUEST = "cut-on-request"
+
+
+def _stored_file_only(column: str) -> dict[str, Any]:
+    """Return the condition of a partial index over a top-image file column: rows naming a stored file."""
+    condition = text(f"{column} IS NOT NULL AND {column} != '{CUT_ON_REQUEST}'")
+    return {"sqlite_where": condition, "postgresql_where": condition}
 
 
 class TopImage(Base):
     """One of a neuron's top-activating images: crop and heatmap files are content-addressed."""
 
     __tablename__ = "top_images"
-    __table_args__ = (UniqueConstraint("neuron_id", "rank"),)
+    __table_args__ = (
+        UniqueConstraint("neuron_id", "rank"),
+        # Files written at store time (runs stored before cutting on request), found by name for the media route;
+        # partial, so the rows of newer runs (all CUT_ON_REQUEST) cost these indexes nothing.
+        Index("ix_top_images_crop_file", "crop_file", **_stored_file_only("crop_file")),
+        Index("ix_top_images_heatmap_file", "heatmap_file", **_stored_file_only("heatmap_file")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     neuron_id: Mapped[int] = mapped_column(ForeignKey("neurons.id", ondelete="CASCADE"))
     rank: Mapped[int] = mapped_column(Integer)
@@ -349,5 +424,7 @@ class Job(Base):
     params_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     #: The run a relabel job relabels; handed on to the run it stores (Run.parent_run_id).
     parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    #: The model row the job's run joins, added before it was queued (an upload's; a relabel's parent's model).
+    target_model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
     #: What each attempt came to, oldest first: [{"attempt", "at", "worker", "status", "note"}, ...].
     history: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))

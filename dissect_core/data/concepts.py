@@ -135,16 +135,26 @@ CIFAR100_CLASSES = [
 ]
 
 
+def concepts_text(concepts: Iterable[str]) -> str:
+    """Return a concept list as it is stored: one concept per line, each line ended by a newline."""
+    return "".join(f"{concept}\n" for concept in concepts)
+
+
+def concept_set_hash(concepts: Iterable[str]) -> str:
+    """Return a concept set's id: the sha256 hex digest of its stored text (`concepts_text`), the one rule for it."""
+    return hashlib.sha256(concepts_text(concepts).encode()).hexdigest()
+
+
 @dataclass
 class ConceptSet:
-    """An ordered, cleaned list of concepts; its id is the hash of the cleaned text."""
+    """An ordered, cleaned list of concepts; its id is `concept_set_hash` of them."""
 
     name: str
     concepts: list[str]
     content_hash: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.content_hash = hashlib.sha256("\n".join(self.concepts).encode()).hexdigest()
+        self.content_hash = concept_set_hash(self.concepts)
 
     def __len__(self) -> int:
         return len(self.concepts)

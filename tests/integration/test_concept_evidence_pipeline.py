@@ -25,7 +25,8 @@ def test_shipped_efficientnet_lite_weights_pin_imagenet_class_names(probe_folder
         n_folds=0,
     )
     result = run_dissection(config)
-    names = result.settings["class_names"]
+    names = result.record.identities.class_names
+    assert names is not None
     assert len(names) == 1000 == result.layer("classifier").n_units and names[1].startswith("goldfish")
     assert result.carry_cosines is not None and result.carry_cosines.shape == (len(result.image_ids),)
     assert result.carry_cosines.dtype == torch.float32 and torch.isfinite(result.carry_cosines).all()
@@ -41,4 +42,4 @@ def test_random_weights_pin_no_class_names(probe_folder: Path, concept_file: Pat
         encoder=TINY_CLIP,
         n_folds=0,
     )
-    assert run_dissection(config).settings["class_names"] is None
+    assert run_dissection(config).record.identities.class_names is None

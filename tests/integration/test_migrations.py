@@ -152,3 +152,32 @@ def test_0005_stores_paths_under_the_data_folder_relative_to_it_and_back(tmp_pat
     assert (probe, job_probe) == (f"{data}/probe", f"{data}/probe-sets/ab12") and concepts == "seed-words"
     assert folders == {"pets": f"{data}/probe-sets/ab12", "street": outside}
     engine.dispose()
+
+
+def test_0010_drops_the_run_columns_its_record_holds_and_gives_them_back(tmp_path: Path, database_url: str) -> None:
+    from sqlalchemy import text
+
+    import dissect_core
+    from app.persistence.store import store_run
+    from tests.support.dashboard_seed import SOFTMAX_A, TOP_K, seed_run
+    from tests.support.fakes import fake_result, make_images
+
+    settings = Settings.for_data_dir(tmp_path / "data", database_url=database_url)
+    upgrade_database(settings)
+    engine = create_db_engine(database_url)
+    store_run(engine, settings, fake_result(make_images(tmp_path / "probe", 4)))  # its record
+    seed_run(engine, settings)  # the flat settings of a run stored before the record
+    assert downgrade_database(settings, "0009") == "0009"
+    query = text("SELECT encoder, similarity, similarity_params, pooling, code_version FROM runs ORDER BY id")
+    with engine.connect() as connection:
+        rows = [
+            (encoder, similarity, params if isinstance(params, dict) else json.loads(params), pooling, version)
+            for encoder, similarity, params, pooling, version in connection.execute(query)
+        ]
+    assert rows == [
+        ("tiny_clip:none", "soft_wpmi", {"top_k": 3}, "avg", dissect_core.__version__),
+        ("fake:encoder", "soft_wpmi", {"top_k": TOP_K, "a": SOFTMAX_A}, "avg", "0.1.0"),
+    ]
+    assert upgrade_database(settings) == head_revision()
+    assert schema_differences(database_url) == []
+    engine.dispose()

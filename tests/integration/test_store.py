@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,13 @@ from app.persistence.db import write_session
 from app.persistence.media import CUT_ON_REQUEST
 from app.persistence.models import ConceptSet, Job, Layer, Neuron, ProbeImage, ProbeSet, Run, TargetModel, TopImage
 from app.persistence.store import StoreCancelled, store_run
+from app.persistence.store.artifacts import save_layer
+from app.persistence.store.layout import ArtifactsLayout
 from app.read.artifacts.activations import ActivationsUnavailable, load_layer_activations
 from dissect_core.config import DissectConfig
 from dissect_core.data import probe as probe_data
 from dissect_core.errors import DissectError
+from dissect_core.run_record import RunRecord
 from tests.support.fakes import CONCEPTS, fake_executor, fake_result, job_config, make_images
 
 TABLES = (TargetModel, ProbeSet, ConceptSet, Run, ProbeImage, Layer, Neuron, TopImage, Job)
@@ -53,10 +57,14 @@ def test_round_trip(settings: Settings, engine: Engine, images: list[str]) -> No
     with Session(engine) as session:
         run = session.get(Run, run_id)
         assert run is not None
-        assert run.encoder == "tiny_clip:none" and run.similarity == "soft_wpmi" and run.pooling == "avg"
-        assert run.similarity_params == {"top_k": 3}
-        assert run.settings["view"] == {"resize": 40, "crop": 32}
-        assert run.settings["code_version"] == run.code_version
+        record = RunRecord.from_json(run.settings)
+        assert record == result.record and record.resolved.view == (40, 32)
+        assert (record.config.encoder, record.config.similarity, record.config.pool) == (
+            "tiny_clip:none",
+            "soft_wpmi",
+            "avg",
+        )
+        assert record.resolved.similarity_params == {"top_k": 3} and record.identities.code_version is not None
         assert run.model.name == "resnet18" and run.model.weights == "DEFAULT"
         assert run.concept_set.n_concepts == len(CONCEPTS)
         concept_file = settings.media_dir / run.concept_set.file
@@ -92,7 +100,7 @@ def test_round_trip(settings: Settings, engine: Engine, images: list[str]) -> No
         assert torch.equal(torch.load(artifacts / "log_normalisers.pt"), result.log_normalisers)
         for layer in result.layers:
             assert torch.equal(torch.load(artifacts / "top_indices" / f"{layer.name}.pt"), layer.top_indices)
-            kept = load_layer_activations(artifacts, layer.name, n_images=layer.activations.shape[0])
+            kept = load_layer_activations(ArtifactsLayout(artifacts), layer.name, n_images=layer.activations.shape[0])
             if layer.top_maps is not None:  # what heatmaps are cut from, float16
                 top_maps = torch.load(artifacts / "top_maps" / f"{layer.name}.pt")
                 assert top_maps.dtype == torch.float16 and torch.allclose(top_maps.float(), layer.top_maps, atol=1e-2)
@@ -215,7 +223,7 @@ def test_a_result_without_a_probe_hash_gets_the_probe_sets_own_id(
 ) -> None:
     # The pipeline records probe_hash; a result without it must still land on the same probe-set row.
     result = fake_result(images)
-    result.settings.pop("probe_hash", None)
+    result.record = replace(result.record, identities=replace(result.record.identities, probe_hash=None))
     run_id = store_run(engine, settings, result)
     pairs = zip(images, result.image_ids, strict=True)
     probe = probe_data.ProbeSet("probe", [probe_data.ProbeImage(path=path, content_hash=id_) for path, id_ in pairs])
@@ -225,9 +233,23 @@ def test_a_result_without_a_probe_hash_gets_the_probe_sets_own_id(
 
 
 def test_a_run_without_kept_activations_says_to_dissect_again(tmp_path: Path) -> None:
+    layout = ArtifactsLayout(tmp_path)
     with pytest.raises(ActivationsUnavailable, match="dissect the model again"):
-        load_layer_activations(tmp_path, "layer4")
-    (tmp_path / "activations").mkdir()
-    torch.save(torch.zeros(3), tmp_path / "activations" / "layer4.pt")  # one dimension: damaged
+        load_layer_activations(layout, "layer4")
+    save_layer(layout, "layer4", activations=torch.zeros(3))  # one dimension: damaged
     with pytest.raises(ActivationsUnavailable, match="damaged"):
-        load_layer_activations(tmp_path, "layer4")
+        load_layer_activations(layout, "layer4")
+
+
+def test_a_sampled_probe_set_is_named_as_a_sample(settings: Settings, engine: Engine, images: list[str]) -> None:
+    from app.read.runs.queries import list_runs, run_detail
+
+    result = fake_result(images)
+    whole_id = store_run(engine, settings, result)
+    result.record = replace(result.record, identities=replace(result.record.identities, sampled_from=10_000))
+    sample_id = store_run(engine, settings, result)
+    with Session(engine) as session:
+        shown = {run.id: run.probe_set_display_name for run in list_runs(session)}
+        detail = run_detail(session, sample_id)
+    assert shown == {whole_id: "probe (8 images)", sample_id: "probe (sample of 8 of 10,000)"}
+    assert detail.settings["identities"]["sampled_from"] == 10_000 and detail.settings["probe"] == "probe"

@@ -199,7 +199,7 @@ def test_the_neuron_page_shows_ten_top_images_a_page(tops: TwentyTops) -> None:
 def test_a_top_page_past_the_last_is_404_with_the_pages_there_are(tops: TwentyTops) -> None:
     response = tops.client.get(f"/runs/{tops.run_id}/layers/layer1/neurons/3?top_page=3")
     assert response.status_code == 404
-    assert "has 20 top images on 2 pages; there is no top_page 3" in html.unescape(response.text)
+    assert "has 20 top images on 2 pages, so there is no top_page 3" in html.unescape(response.text)
 
 
 def test_runs_stored_before_keep_their_crop_files(tops: TwentyTops) -> None:

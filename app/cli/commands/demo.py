@@ -37,20 +37,22 @@ def run(args: argparse.Namespace) -> int:
     from app.cli.commands.dissect import write_results
     from app.cli.demo_images import build_demo_probe
     from app.core.config import Settings
-    from app.jobs.dissections import execute_dissection
+    from app.jobs.dissections import execute_dissection, validate_config
     from dissect_core.config import DissectConfig
 
     settings = Settings.from_env()
     settings.ensure_dirs()
     probe = build_demo_probe(settings.data_dir / "demo-probe")
     offer_demo_probe(settings, probe)
-    config = DissectConfig(
-        model=DEMO_MODEL,
-        layers=tuple(args.layers.split(",")) if args.layers else DEMO_LAYERS,
-        probe=str(probe),
-        concepts=args.concepts,
-        encoder=args.clip,
-        max_images=args.max_images,
+    config = validate_config(
+        DissectConfig(
+            model=DEMO_MODEL,
+            layers=tuple(args.layers.split(",")) if args.layers else DEMO_LAYERS,
+            probe=str(probe),
+            concepts=args.concepts,
+            encoder=args.clip,
+            max_images=args.max_images,
+        )
     )
     print(f"neuron-atlas demo: dissecting {DEMO_MODEL} ({', '.join(config.layers)}) over {probe}")
     print(f"  encoder {config.encoder}, concepts {config.concepts}")
@@ -61,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bars.close()
     out = settings.data_dir / "demo-results"
-    write_results(result, out)
+    write_results(result, out, run_id)
     n_neurons = sum(layer.n_units for layer in result.layers)
-    stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.timings.items())
+    stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.record.facts.timings_s.items())
     print(f"labelled {n_neurons} neurons over {len(result.image_ids)} images ({stages})")
     for layer in result.layers:
         best = sorted(layer.neurons, key=lambda neuron: -neuron.score)[:4]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.cli.commands.progress import StageBars
 from app.core.errors import AtlasError
@@ -15,6 +14,9 @@ from dissect_core.data.concepts import CLEAN_20K, CLIP_DISSECT_20K, WORDFREQ_20K
 from dissect_core.names import POOLING, SIMULATIONS
 from dissect_core.preprocessing import INTERPOLATIONS
 from dissect_core.similarity.functions import SIMILARITY_FUNCTIONS
+
+if TYPE_CHECKING:
+    from dissect_core.results import DissectionResult
 
 DEFAULTS = DissectConfig.defaults()
 ENCODER_HELP = (
@@ -163,29 +165,31 @@ def config_from_args(args: argparse.Namespace) -> DissectConfig:
     )
 
 
-def write_results(result: Any, out: Path) -> list[Path]:
-    """Write results.csv, results.json and settings.json into `out`; return their paths."""
+def write_results(result: DissectionResult, out: Path, run_id: int | None = None) -> list[Path]:
+    """Write results.csv, results.json and settings.json into `out`; return their paths. The neuron rows name
+    the run `run_id` when it was stored (the web export's rows, with the same columns)."""
+    from dissect_core.neuron_rows import RunProvenance, result_rows, write_csv
+    from dissect_core.results_json import results_json
+
     out.mkdir(parents=True, exist_ok=True)
-    rows = result.to_rows()
+    provenance = RunProvenance.of_record(result.record, run_id)
     csv_path = out / "results.csv"
-    fields = list(dict.fromkeys(key for row in rows for key in row))
     with open(csv_path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+        write_csv(handle, result_rows(result, provenance))
     json_path = out / "results.json"
-    json_path.write_text(json.dumps(result.to_json(), indent=1))
+    json_path.write_text(json.dumps(results_json(result, provenance), indent=1))
     settings_path = out / "settings.json"
-    settings_path.write_text(json.dumps(result.settings, indent=2))
+    settings_path.write_text(json.dumps(result.record.to_json(), indent=2))
     return [csv_path, json_path, settings_path]
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the dissection, write the result files, and store the run when --store is given."""
     from app.core.config import Settings
+    from app.jobs.dissections import validate_config
     from dissect_core.pipeline import run_dissection
 
-    config = config_from_args(args)
+    config = validate_config(config_from_args(args))  # the one check: the pipeline takes a checked config
     settings = Settings.from_env()
     bars = StageBars(disable=args.quiet)
     try:
@@ -199,10 +203,10 @@ def run(args: argparse.Namespace) -> int:
             run_id = None
     finally:
         bars.close()
-    paths = write_results(result, Path(args.out))
+    paths = write_results(result, Path(args.out), run_id)
     print(
         f"labelled {sum(layer.n_units for layer in result.layers)} neurons in {len(result.layers)} layers "
-        f"over {len(result.image_ids)} images ({len(result.skipped_images)} unreadable skipped)"
+        f"over {len(result.image_ids)} images ({len(result.record.facts.skipped_images)} unreadable skipped)"
     )
     for path in paths:
         print(f"wrote {path}")

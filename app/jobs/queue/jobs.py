@@ -62,9 +62,11 @@ def enqueue(
     *,
     owner_id: int | None = None,
     parent_run_id: int | None = None,
+    target_model_id: int | None = None,
 ) -> Job:
     """Add a queued job of `owner_id` to the session's transaction (flushed so it has an id; the caller commits);
-    a relabel names its `parent_run_id`, which the run it stores keeps."""
+    a relabel names its `parent_run_id`, which the run it stores keeps, and a job whose model row exists already
+    (an upload's) its `target_model_id`, which the run it stores joins."""
     try:
         json.dumps(params, allow_nan=False)
     except (TypeError, ValueError) as error:
@@ -84,6 +86,7 @@ def enqueue(
         params_sha256=params_sha256(params),
         history=[],
         parent_run_id=parent_run_id,
+        target_model_id=target_model_id,
     )
     session.add(job)
     session.flush()

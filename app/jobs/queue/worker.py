@@ -52,8 +52,10 @@ class JobExecutor(Protocol):
         *,
         engine: Engine | None = None,
         before_commit: BeforeCommit | None = None,
+        target_model_id: int | None = None,
     ) -> StoredDissection:
-        """Run the job's dissection and store it; return the result with its run id."""
+        """Run the job's dissection (its config checked) and store it, the run joining the model row
+        `target_model_id` when given; return the result with its run id."""
 
 
 def default_worker_id() -> str:
@@ -101,11 +103,12 @@ def run_worker(
 
 
 def _remove_orphans(engine: Engine, settings: Settings) -> None:
-    """Remove artifacts folders no run references (left by a worker killed while storing)."""
+    """Remove artifacts folders no run references (left by a worker killed while storing), and the folders of
+    uploads interrupted while unpacked."""
     orphans = cleanup.find_removable(engine, settings, orphans_only=True)
     cleanup.remove(orphans)
     for path in orphans.paths:
-        log.info("removed %s: no run references it (a store was interrupted)", path)
+        log.info("removed %s: nothing references it (a store or an upload was interrupted)", path)
 
 
 def _next_job(engine: Engine, settings: Settings, worker_id: str) -> Job | None:
@@ -190,7 +193,7 @@ class _JobRun:
         beater = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
         beater.start()
         try:
-            config = config_from_params(self.job.params, self.settings.data_dir)
+            config = config_from_params(self.job.params, self.settings.data_dir)  # the job's one check
             before_commit = partial(_complete, job_id=job_id, worker_id=self.worker_id)
             run_id = executor(
                 self.settings,
@@ -199,6 +202,7 @@ class _JobRun:
                 self.should_stop,
                 engine=self.engine,
                 before_commit=before_commit,
+                target_model_id=self.job.target_model_id,
             ).run_id
         except Exception as error:
             self._record_failure(error)

@@ -8,12 +8,14 @@ from sqlalchemy.orm import Session
 
 from app.auth.permissions import require_owner
 from app.core.errors import AtlasError
+from app.core.text import BadText, check_user_text
 from app.persistence.models import RUN_NAME_MAX, RUN_NOTES_MAX, User
 from app.read.runs.queries import get_run
 
 
 class BadRunDetails(AtlasError):
-    """A run's new name or notes cannot be used (too long); the message names the field and its limit."""
+    """A run's new name or notes cannot be used (too long, or a character the text rule refuses); the message
+    names the field and the problem."""
 
 
 @dataclass(frozen=True)
@@ -25,10 +27,15 @@ class RunDetailsEdit:
 
 
 def _checked(value: str | None, what: str, limit: int) -> str | None:
-    """Return the stripped value (None when blank), or raise BadRunDetails when it is over `limit` characters."""
+    """Return the value under the text rule (app.core.text; notes may have several lines), stripped (None when
+    blank), or raise BadRunDetails when the rule refuses it or it is over `limit` characters."""
     if value is None:
         return None
-    stripped = value.strip()
+    field = "the text of the run's notes" if what == "notes" else f"the run's {what}"
+    try:
+        stripped = check_user_text(value, field, multiline=what == "notes").strip()
+    except BadText as problem:
+        raise BadRunDetails(str(problem)) from None
     if len(stripped) > limit:
         raise BadRunDetails(
             f"{what.capitalize()} too long: {len(stripped):,} characters, where a run's {what} may have at most "

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import AtlasError, QuotaExceeded
-from app.core.paths import resolved_path, resolved_settings
 from app.core.redact import redact_paths
-from app.jobs.queue.jobs import identical_job
+from app.jobs.queue.jobs import enqueue, identical_job
 from app.jobs.queue.quotas import check_queued_jobs, check_typed_concepts
 from app.jobs.runs.relabel_noop import refuse_reproducing_relabel
 from app.persistence.models import Run, TypedConcept, User
+from app.persistence.store.layout import ArtifactsLayout
+from app.read.artifacts.scoring import read_concepts
 from app.read.catalogue.sets import public_names
 from app.read.concepts.search import clean_concept
 from app.read.runs.queries import get_run
 from dissect_core.config import DissectConfig
-from dissect_core.data.concepts import clean_concepts
+from dissect_core.data.concepts import clean_concepts, concept_set_hash, concepts_text
 from dissect_core.errors import DissectError
+from dissect_core.run_record import RunRecord
 
 
 def keep_typed_concept(
@@ -47,11 +46,12 @@ def keep_typed_concept(
 
 def run_concepts(settings: Settings, run: Run) -> list[str]:
     """Return the run's concept vocabulary as stored with its artifacts (or in the media dir)."""
-    candidates = [resolved_path(run.artifacts_dir, settings.data_dir) / "concepts.txt"]
+    with_artifacts = read_concepts(ArtifactsLayout.of_run(run.artifacts_dir, settings.data_dir))
+    if with_artifacts is not None:
+        return clean_concepts(with_artifacts)
     if run.concept_set.file:
         stored = Path(run.concept_set.file)
-        candidates.append(stored if stored.is_absolute() else settings.media_dir / stored)
-    for path in candidates:
+        path = stored if stored.is_absolute() else settings.media_dir / stored
         if path.is_file():
             return clean_concepts(path.read_text(encoding="utf-8").splitlines())
     raise AtlasError(
@@ -60,29 +60,18 @@ def run_concepts(settings: Settings, run: Run) -> list[str]:
 
 
 def relabel_config(run: Run, concepts_file: Path, data_dir: Path) -> DissectConfig:
-    """Return the run's own settings as a DissectConfig (its files and folders found under `data_dir` when stored
-    relative to it), with the concept set swapped for `concepts_file`."""
-    names = {spec.name for spec in fields(DissectConfig)}
-    recorded = resolved_settings(run.settings or {}, data_dir)
-    pinned: dict[str, Any] = {key: value for key, value in recorded.items() if key in names}
-    pinned.setdefault("model", run.model.architecture)
-    pinned.setdefault("encoder", run.encoder)
-    pinned.setdefault("similarity", run.similarity)
-    pinned.setdefault("similarity_params", dict(run.similarity_params or {}))
-    pinned.setdefault("pool", run.pooling)
-    pinned.setdefault("layers", [layer.name for layer in run.layers])
-    pinned["layers"] = tuple(pinned["layers"])
-    pinned["concepts"] = str(concepts_file)
-    if "probe" not in pinned:
-        raise AtlasError(f"Run {run.id} did not record its probe set, so it cannot be relabelled; dissect again.")
-    return DissectConfig(**pinned)
+    """Return the config the run was asked for (its record's `config`, never what the run resolved, such as the
+    device it ran on; its files and folders found under `data_dir` when stored relative to it), with the concept
+    set swapped for `concepts_file`."""
+    asked = RunRecord.from_json(run.settings).config
+    return DissectConfig.from_dict({**asked.to_dict(), "concepts": str(concepts_file)}, base_dir=data_dir)
 
 
 def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: int, *, owner: User | None = None) -> int:
     """Queue a dissection (of `owner`) with the run's settings and its vocabulary extended by its typed concepts,
     the run as its parent; return its job id, or the id of a queued, running or succeeded job with the same
     settings. One that would reproduce the run (every typed concept already in its vocabulary) is refused."""
-    from app.jobs.dissections import config_to_params, submit_dissection, validate_config
+    from app.jobs.dissections import config_to_params, validate_config
 
     run = get_run(session, run_id)
     typed = [row.text for row in session.scalars(select(TypedConcept).where(TypedConcept.run_id == run_id))]
@@ -90,10 +79,10 @@ def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: in
         raise AtlasError(f"Run {run_id} has no typed concepts yet: score a concept on a layer page and keep it.")
     vocabulary = run_concepts(settings, run)
     extended = clean_concepts([*vocabulary, *typed])
-    text = "".join(f"{concept}\n" for concept in extended)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    text = concepts_text(extended)
+    digest = concept_set_hash(extended)[:12]
     names = public_names(session)
-    recorded = str((run.settings or {}).get("concepts") or run.concept_set.name)
+    recorded = RunRecord.from_json(run.settings).config.concepts or run.concept_set.name
     base = names.get(recorded) or Path(recorded).stem or "concepts"
     path = settings.data_dir / "concepts" / f"{base}+typed-{digest}.txt"
     parent_config = relabel_config(run, Path(recorded), settings.data_dir)  # the parent's settings as recorded
@@ -104,13 +93,15 @@ def relabel_with_typed_concepts(session: Session, settings: Settings, run_id: in
     if not existed:
         path.write_text(text, encoding="utf-8")
     try:
-        config = validate_config(relabel)
-        same = identical_job(session, config_to_params(config, settings.data_dir))
+        params = config_to_params(validate_config(relabel), settings.data_dir)  # the relabel's one check
+        same = identical_job(session, params)
         if same is not None:
             return same.id
         check_queued_jobs(session, settings, owner)
         owner_id = owner.id if owner is not None else None
-        return submit_dissection(session, config, owner_id=owner_id, data_dir=settings.data_dir, parent_run_id=run.id)
+        # The relabel's run joins its parent's model row: no file is hashed again to find it.
+        job = enqueue(session, params, owner_id=owner_id, parent_run_id=run.id, target_model_id=run.model_id)
+        return job.id
     except BaseException as error:
         if not existed:
             path.unlink(missing_ok=True)

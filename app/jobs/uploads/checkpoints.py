@@ -135,12 +135,14 @@ async def receive_checkpoint(upload: UploadFile, settings: Settings) -> Received
 
 
 def check_upload(
-    received: ReceivedFile, values: UploadValues, catalog: ArchitectureCatalog, max_bytes: int
+    received: ReceivedFile, values: UploadValues, catalog: ArchitectureCatalog, settings: Settings
 ) -> list[str]:
     """Return the chosen layers if the file is a state dict fitting the architecture; else raise every problem.
 
-    The file is inspected before anything in it is read: it must declare at most `max_bytes` of tensors, and no
-    more than the architecture could hold; then only its tensors' shapes are read (memory-mapped, not kept).
+    The file is inspected before anything in it is read: a safetensors header must be at most
+    `checkpoint_max_header_bytes` long (refused from its length alone) and describe tensors that load; the file
+    must declare at most `checkpoint_max_bytes` of tensors, and no more than the architecture could hold; then only
+    its tensors' shapes are read (memory-mapped, not kept).
     The raised error is a BadUpload (HTTP 400) when the file itself is unusable, an AtlasError (422) when
     only the choices are wrong; either way its message lists all the problems found, one per line.
     """
@@ -149,7 +151,7 @@ def check_upload(
     problems: list[FieldProblem] = []
     facts: CheckpointFacts | None = None
     try:
-        facts = _declared_facts(received, max_bytes)
+        facts = _declared_facts(received, settings)
     except BadUpload as error:
         problems.append(("checkpoint", error))
     layers, known = check_architecture_choices(catalog, values, problems)
@@ -190,12 +192,16 @@ def check_architecture_choices(
         return [], True
 
 
-def _declared_facts(received: ReceivedFile, max_bytes: int) -> CheckpointFacts:
-    """Return what the uploaded file declares, or raise BadUpload when it is malformed or over `max_bytes`."""
-    from dissect_core.models.checkpoint_inspection import inspect_checkpoint
+def _declared_facts(received: ReceivedFile, settings: Settings) -> CheckpointFacts:
+    """Return what the uploaded file declares, or raise BadUpload when it is malformed or over the bounds."""
+    from dissect_core.models.checkpoint_inspection import HeaderTooLarge, inspect_checkpoint
 
+    max_bytes = settings.checkpoint_max_bytes
     try:
-        facts = inspect_checkpoint(received.path)
+        facts = inspect_checkpoint(received.path, max_header_bytes=settings.checkpoint_max_header_bytes)
+    except HeaderTooLarge as error:
+        hint = "or raise NEURON_ATLAS_CHECKPOINT_MAX_HEADER_KB on the server"
+        raise BadUpload(f"{_unusable(received, error)}, {hint}.") from None
     except DissectError as error:
         raise _unusable(received, error) from None
     if facts.tensor_bytes > max_bytes:
@@ -307,7 +313,7 @@ def accept_upload(
         file_problem: DissectError | None = None
         layers: list[str] = []
         try:  # outside the transaction: SQLite's write lock would hold up every writer while a state dict loads
-            layers = check_upload(received, values, catalog, settings.checkpoint_max_bytes)
+            layers = check_upload(received, values, catalog, settings)
         except DissectError as error:
             file_problem = error
         owner_id = owner.id if owner is not None else None
@@ -332,9 +338,13 @@ def accept_upload(
                     checkpoint=str(final),
                     model_name=choices.model_name,
                 )
-                reserve_model_name(session, config, received.sha256, owner_id, stored_path(final, settings.data_dir))
+                model_id = reserve_model_name(
+                    session, config, received.sha256, owner_id, stored_path(final, settings.data_dir)
+                )
                 try:
-                    return submit_dissection(session, config, owner_id=owner_id, data_dir=settings.data_dir)
+                    return submit_dissection(
+                        session, config, owner_id=owner_id, data_dir=settings.data_dir, target_model_id=model_id
+                    )
                 except DissectError as error:  # e.g. a catalogued folder vanished just now: no server path shown
                     raise AtlasError(redact_paths(str(error))) from None
             except BaseException:

@@ -85,25 +85,22 @@ def reserve_model_name(
     checkpoint_sha256: str,
     owner_id: int | None,
     checkpoint_file: str | None = None,
-) -> None:
+) -> int:
     """Add the uploaded model (its name, architecture, weights and checkpoint, kept as `checkpoint_file` when
-    given) to the caller's transaction.
-
-    The store finds this row when the job's run is stored, by the same name, architecture, weights and hash.
-    """
+    given) to the caller's transaction; return its row's id, which the upload's job names as its run's model."""
     name = config.model_name or config.model
-    session.add(
-        TargetModel(
-            name=name,
-            uploaded_name=name,
-            architecture=config.model,
-            weights=config.weights,
-            checkpoint_sha256=checkpoint_sha256,
-            checkpoint_file=checkpoint_file or config.checkpoint,
-            owner_id=owner_id,
-        )
+    row = TargetModel(
+        name=name,
+        uploaded_name=name,
+        architecture=config.model,
+        weights=config.weights,
+        checkpoint_sha256=checkpoint_sha256,
+        checkpoint_file=checkpoint_file or config.checkpoint,
+        owner_id=owner_id,
     )
+    session.add(row)
     try:
         session.flush()
     except IntegrityError:  # another upload took the name between the check and now
         raise AtlasError(f"The model name {name!r} was just taken by another upload; choose another.") from None
+    return row.id

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from app.persistence.store.analysis_files import save_agreement, save_connections, save_outputs
 from app.persistence.store.layout import ArtifactsLayout
 from dissect_core.data.concepts import concepts_text
 from dissect_core.results import DissectionResult
@@ -29,6 +30,7 @@ def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]
             image_embeddings=result.image_embeddings,
             log_normalisers=result.log_normalisers,
             carry_cosines=result.carry_cosines,
+            reference_spreads=result.reference_spreads,
         )
         for layer in result.layers:
             save_layer(
@@ -40,6 +42,12 @@ def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]
             )
         save_concepts(layout, result.concepts)
         save_settings(layout, pinned)
+        if result.outputs is not None:
+            save_outputs(layout, result.outputs)
+        if result.connections:
+            save_connections(layout, result.connections)
+        if result.weight_concept_agreement:
+            save_agreement(layout, result.weight_concept_agreement)
         partial.rename(run_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -53,14 +61,17 @@ def save_run_tensors(
     image_embeddings: torch.Tensor | None = None,
     log_normalisers: torch.Tensor | None = None,
     carry_cosines: torch.Tensor | None = None,
+    reference_spreads: torch.Tensor | None = None,
 ) -> None:
-    """Store the given per-image tensors of the run: embeddings, log normalisers, carry bars."""
+    """Store the given tensors of the run: embeddings, log normalisers, carry bars, the vocabulary's spreads."""
     if image_embeddings is not None:
         _save(image_embeddings, layout.image_embeddings)
     if log_normalisers is not None:
         _save(log_normalisers, layout.log_normalisers)
     if carry_cosines is not None:
         _save(carry_cosines, layout.carry_cosines, torch.float32)
+    if reference_spreads is not None:
+        _save(reference_spreads, layout.reference_spreads, torch.float32)
 
 
 def save_layer(

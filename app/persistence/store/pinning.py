@@ -1,46 +1,22 @@
-"""A run's settings pinned as plain JSON: the config, what the pipeline recorded, hashes and the code version."""
+"""A run's record as stored: its JSON, plain (no NaN, no tensors), its files and folders under the data folder
+relative to it (a moved data folder keeps working)."""
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-import dissect_core
-from dissect_core.config import DissectConfig
-from dissect_core.data.probe import probe_set_hash
-from dissect_core.results import DissectionResult
+from app.core.paths import stored_settings
+from dissect_core.run_record import RunRecord
 
 
-def pin_settings(result: DissectionResult, config: DissectConfig | None) -> dict[str, Any]:
-    """Return every setting of the run as plain JSON: config, pipeline settings, hashes, code version."""
-    # Defaults first: a field neither the config nor the pipeline recorded had its default value.
-    pinned: dict[str, Any] = DissectConfig.defaults()
-    if config is not None:
-        pinned.update(config.to_dict())
-    pinned.update(result.settings)
-    if "model" not in pinned:
-        raise ValueError("store_run needs the model name: pass config= or put 'model' in result.settings")
-    pinned["similarity_params"] = dict(pinned.get("similarity_params") or {})
-    pinned.update(
-        code_version=dissect_core.__version__,
-        probe_set_hash=result.settings.get("probe_hash") or probe_set_hash(result.image_ids),
-        concept_set_hash=hashlib.sha256(concepts_text(result.concepts).encode()).hexdigest(),
-        n_images=len(result.image_ids),
-        n_concepts=len(result.concepts),
-        skipped_images=list(result.skipped_images),
-        timings_s=dict(result.timings),
-    )
-    return json_safe(pinned)
-
-
-def concepts_text(concepts: Iterable[str]) -> str:
-    """Return the concept set as stored: one concept per line."""
-    return "".join(f"{concept}\n" for concept in concepts)
+def pin_settings(record: RunRecord, data_dir: Path) -> dict[str, Any]:
+    """Return the run's record as stored: `record.to_json()` as plain JSON, files under `data_dir` relative to it."""
+    return stored_settings(json_safe(record.to_json()), data_dir)
 
 
 def json_safe(value: Any) -> Any:

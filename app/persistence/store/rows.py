@@ -4,7 +4,6 @@ neurons and top images, inserted with Core statements inside the caller's transa
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -12,7 +11,6 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-import dissect_core
 from app.core.errors import AtlasError
 from app.persistence.models import (
     Base,
@@ -26,9 +24,13 @@ from app.persistence.models import (
     TopImage,
 )
 from app.persistence.store.run_media import RunMedia, TopRef
-from dissect_core.data.hashing import file_sha256
-from dissect_core.results import EVALUATION_FIELDS, DissectionResult, LayerResult, NeuronEvaluation
+from dissect_core.data.concepts import concept_set_hash
+from dissect_core.data.probe import probe_set_hash
+from dissect_core.names import is_torchscript_name
+from dissect_core.neuron_rows import finite_or_none, finite_or_zero, neuron_fields
+from dissect_core.results import DissectionResult, LayerResult
 from dissect_core.results import TopImage as FoundTopImage
+from dissect_core.run_record import RunRecord
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -44,51 +46,46 @@ class ModelInfo:
     checkpoint_file: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> ModelInfo:
-        """Derive the model identity from a run's settings, hashing a checkpoint or TorchScript file.
+    def from_record(cls, record: RunRecord) -> ModelInfo:
+        """Return the identity of the run's model: a checkpoint's or TorchScript file's by the hash its record
+        kept (the file is not read again).
 
-        The name is the settings' `model_name` when given (an uploaded checkpoint's), else the model's own.
+        The name is the config's `model_name` when given (an uploaded checkpoint's), else the model's own.
         """
-        model = str(settings["model"])
-        name = settings.get("model_name")
-        checkpoint = settings.get("checkpoint")
-        weights = settings.get("weights")
-        if checkpoint:
-            digest = settings.get("checkpoint_sha256") or _recorded_sha256(Path(checkpoint))
-            return cls(name or model, model, weights, digest, str(checkpoint))
-        if Path(model).is_file():
-            return cls(name or Path(model).name, "torchscript", None, _recorded_sha256(Path(model)), model)
-        return cls(name or model, model, None if weights is None else str(weights))
-
-
-def _recorded_sha256(path: Path) -> str:
-    try:
-        return file_sha256(path)
-    except OSError as error:
-        raise AtlasError(f"cannot read {path} to record its hash ({error.strerror}); check it exists") from None
+        config = record.config
+        name = config.model_name
+        weights_file = config.checkpoint or (config.model if is_torchscript_name(config.model) else None)
+        digest = record.facts.checkpoint_sha256
+        if weights_file and digest is None:
+            raise AtlasError(
+                f"the run's record does not say the hash of its weights file {weights_file}; build its facts with "
+                "dissect_core.run_record.weights_provenance(config)"
+            )
+        if config.checkpoint:
+            return cls(name or config.model, config.model, config.weights, digest, config.checkpoint)
+        if weights_file:
+            return cls(name or Path(config.model).name, "torchscript", None, digest, config.model)
+        return cls(name or config.model, config.model, config.weights)
 
 
 def insert_rows(
     session: Session,
     result: DissectionResult,
     pinned: dict[str, Any],
-    model_info: ModelInfo,
     media: RunMedia,
     concepts_file: str,
     artifacts_dir: str,
+    target_model_id: int | None = None,
 ) -> int:
-    """Insert the run (its artifacts folder as stored, e.g. relative to the data folder) and everything under it
-    into the session's transaction; return the run's id."""
+    """Insert the run (its record as stored, `pinned`; its artifacts folder as stored, e.g. relative to the data
+    folder) and everything under it into the session's transaction; return the run's id. The run joins the model
+    row `target_model_id` when given (an upload's, added when it was queued), else the one its record names."""
+    record = RunRecord.from_json(pinned)
     run = Run(
-        model_id=_model_row(session, model_info).id,
-        probe_set_id=_probe_set_row(session, pinned, len(result.image_ids)).id,
-        concept_set_id=_concept_set_row(session, pinned, len(result.concepts), concepts_file).id,
-        encoder=str(pinned.get("encoder"))[:500],
-        similarity=str(pinned.get("similarity"))[:50],
-        similarity_params=pinned["similarity_params"],
-        pooling=str(pinned.get("pool") or pinned.get("pooling"))[:10],
+        model_id=_model_row(session, record, target_model_id).id,
+        probe_set_id=_probe_set_row(session, record, result).id,
+        concept_set_id=_concept_set_row(session, record, result, concepts_file).id,
         settings=pinned,
-        code_version=dissect_core.__version__,
         artifacts_dir=artifacts_dir,
     )
     session.add(run)
@@ -100,7 +97,11 @@ def insert_rows(
     return run.id
 
 
-def _model_row(session: Session, model_info: ModelInfo) -> TargetModel:
+def _model_row(session: Session, record: RunRecord, target_model_id: int | None) -> TargetModel:
+    reserved = session.get(TargetModel, target_model_id) if target_model_id is not None else None
+    if reserved is not None:
+        return reserved
+    model_info = ModelInfo.from_record(record)
     identity = {
         "name": model_info.name,
         "architecture": model_info.architecture,
@@ -122,17 +123,18 @@ def _model_row(session: Session, model_info: ModelInfo) -> TargetModel:
     return row
 
 
-def _probe_set_row(session: Session, pinned: dict[str, Any], n_images: int) -> ProbeSet:
-    name = str(pinned.get("probe") or "probe images")[:500]
-    return _get_or_create(
-        session, ProbeSet, {"content_hash": pinned["probe_set_hash"]}, {"name": name, "n_images": n_images}
-    )
+def _probe_set_row(session: Session, record: RunRecord, result: DissectionResult) -> ProbeSet:
+    # A record that does not name its probe set's hash (one built by hand) gets the stored images' own.
+    content_hash = record.identities.probe_hash or probe_set_hash(result.image_ids)
+    extra = {"name": (record.config.probe or "probe images")[:500], "n_images": len(result.image_ids)}
+    return _get_or_create(session, ProbeSet, {"content_hash": content_hash}, extra)
 
 
-def _concept_set_row(session: Session, pinned: dict[str, Any], n_concepts: int, concepts_file: str) -> ConceptSet:
-    name = str(pinned.get("concept_set_name") or pinned.get("concepts") or "concepts")[:500]
-    extra = {"name": name, "n_concepts": n_concepts, "file": concepts_file}
-    return _get_or_create(session, ConceptSet, {"content_hash": pinned["concept_set_hash"]}, extra)
+def _concept_set_row(session: Session, record: RunRecord, result: DissectionResult, concepts_file: str) -> ConceptSet:
+    content_hash = record.identities.concept_hash or concept_set_hash(result.concepts)
+    name = (record.identities.concept_set_name or record.config.concepts or "concepts")[:500]
+    extra = {"name": name, "n_concepts": len(result.concepts), "file": concepts_file}
+    return _get_or_create(session, ConceptSet, {"content_hash": content_hash}, extra)
 
 
 def _get_or_create(session: Session, model: type[RowT], match: dict[str, Any], extra: dict[str, Any]) -> RowT:
@@ -182,16 +184,9 @@ def _insert_layer(
     )
     session.add(layer_row)
     session.flush()
+    # The columns are a neuron row's own (dissect_core.neuron_rows), so every export reads them back by name.
     neuron_rows = [
-        {
-            "layer_id": layer_row.id,
-            "unit": int(neuron.unit),
-            "label": neuron.label[:500],
-            "score": _finite(neuron.score),
-            "runners_up": [{"concept": alt.concept, "score": _finite(alt.score)} for alt in neuron.runners_up],
-            **evaluation_columns(neuron.evaluation),
-        }
-        for neuron in layer.neurons
+        {"layer_id": layer_row.id, **neuron_fields(neuron), "label": neuron.label[:500]} for neuron in layer.neurons
     ]
     if not neuron_rows:
         return
@@ -217,7 +212,7 @@ def _top_image_row(
         "rank": int(top.rank),
         "image_index": int(top.image_index),
         "image_hash": image_hashes[top.image_index],
-        "activation": _finite(top.activation),
+        "activation": finite_or_zero(top.activation),
         "box_x0": x0,
         "box_y0": y0,
         "box_x1": x1,
@@ -228,37 +223,9 @@ def _top_image_row(
     }
 
 
-def evaluation_columns(evaluation: NeuronEvaluation | None) -> dict[str, Any]:
-    """Return a neuron's evaluation as `neurons` columns: NULLs when it was not evaluated, and for an undefined r."""
-    if evaluation is None:
-        return dict.fromkeys(EVALUATION_FIELDS)  # the columns are named as the fields; every row names them all
-    return {
-        "explained_r": _finite_or_none(evaluation.explained_r),
-        "p_value": _finite_or_none(evaluation.p_value),
-        "reliable": bool(evaluation.reliable),
-        "stability": _finite_or_none(evaluation.stability),
-        "explanation": [{"concept": term.concept, "weight": _finite(term.weight)} for term in evaluation.explanation],
-        "explanation_r": _finite_or_none(evaluation.explanation_r),
-        "ground_truth_r": _finite_or_none(evaluation.ground_truth_r),
-    }
-
-
-def _finite(value: float) -> float:
-    number = float(value)
-    return number if math.isfinite(number) else 0.0
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    # A correlation of a constant is undefined (NaN): stored as NULL, never as a made-up 0.
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
     """Return a dict with its non-finite floats as None (JSON has no NaN or infinity)."""
-    return {key: _finite_or_none(value) if isinstance(value, float) else value for key, value in values.items()}
+    return {key: finite_or_none(value) if isinstance(value, float) else value for key, value in values.items()}
 
 
 def _image_hash(image_id: str) -> str:

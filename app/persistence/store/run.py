@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.paths import stored_path, stored_settings
+from app.core.paths import stored_path
 from app.persistence.db import write_session
 from app.persistence.media import MediaStore
 from app.persistence.store.artifacts import write_artifacts
-from app.persistence.store.pinning import concepts_text, pin_settings
-from app.persistence.store.rows import ModelInfo, insert_rows
+from app.persistence.store.pinning import pin_settings
+from app.persistence.store.rows import insert_rows
 from app.persistence.store.run_media import StoreCancelled, ViewLoader, write_run_media
-from dissect_core.config import DissectConfig
+from dissect_core.data.concepts import concepts_text
 from dissect_core.progress import Progress
 from dissect_core.results import DissectionResult
 
@@ -34,7 +32,7 @@ def store_run(
     settings: Settings,
     result: DissectionResult,
     *,
-    config: DissectConfig | None = None,
+    target_model_id: int | None = None,
     load_view: ViewLoader | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -45,13 +43,11 @@ def store_run(
     Media files (content-addressed, shared between runs) and the artifacts folder are written first;
     then one transaction inserts every row and runs `before_commit(session, run_id)`, which may raise to
     abort. On failure the artifacts folder is removed; media files left behind are harmless and reused.
-    This function owns its transaction: it commits, so it is never called inside a caller's one.
+    This function owns its transaction: it commits, so it is never called inside a caller's one. The run joins
+    the model row `target_model_id` when given (an uploaded checkpoint's, added when its job was queued).
     """
     settings.ensure_dirs()
-    pinned = pin_settings(result, config)
-    model_info = ModelInfo.from_settings(pinned)  # hashes the files: before their paths are stored relative
-    pinned["checkpoint_sha256"] = model_info.checkpoint_sha256
-    pinned, model_info = _stored_under(settings, pinned, model_info)
+    pinned = pin_settings(result.record, settings.data_dir)
     media_store = MediaStore(settings.media_dir)
     media = write_run_media(media_store, result, load_view, progress, should_stop)
     concepts_file = media_store.put(concepts_text(result.concepts).encode(), ".txt")
@@ -62,9 +58,8 @@ def store_run(
         with write_session(engine) as session:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORE_LOCK_KEY})
-            run_id = insert_rows(
-                session, result, pinned, model_info, media, concepts_file, stored_path(run_dir, settings.data_dir)
-            )
+            artifacts_dir = stored_path(run_dir, settings.data_dir)
+            run_id = insert_rows(session, result, pinned, media, concepts_file, artifacts_dir, target_model_id)
             if before_commit:
                 before_commit(session, run_id)
         if progress:
@@ -73,12 +68,3 @@ def store_run(
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
-
-
-def _stored_under(
-    settings: Settings, pinned: dict[str, Any], model_info: ModelInfo
-) -> tuple[dict[str, Any], ModelInfo]:
-    """Return the settings and model identity with their files and folders under the data folder relative to it."""
-    if model_info.checkpoint_file:
-        model_info = replace(model_info, checkpoint_file=stored_path(model_info.checkpoint_file, settings.data_dir))
-    return stored_settings(pinned, settings.data_dir), model_info

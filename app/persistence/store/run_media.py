@@ -10,7 +10,6 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from PIL import Image
 
@@ -18,6 +17,7 @@ from app.core.errors import AtlasError
 from app.persistence.media import CUT_ON_REQUEST, MediaStore, jpeg_bytes
 from dissect_core.progress import Progress
 from dissect_core.results import DissectionResult
+from dissect_core.run_record import RunRecord
 
 ViewLoader = Callable[[str, int, int], Image.Image]
 MEDIA_THREADS = 8
@@ -90,7 +90,7 @@ class _ViewWriter:
     def __init__(self, media_store: MediaStore, result: DissectionResult, load_view: ViewLoader) -> None:
         self.media_store = media_store
         self.image_paths = result.image_paths
-        self.view_size = view_size(result.settings)
+        self.view_size = view_size(result.record)
         self.load_view = load_view
 
     def __call__(self, image_index: int) -> tuple[int, str]:
@@ -105,12 +105,13 @@ class _ViewWriter:
         return image_index, self.media_store.put(jpeg_bytes(view), ".jpg")
 
 
-def view_size(result_settings: dict[str, Any]) -> tuple[int, int]:
-    """Return the (resize, crop) of the probe views the boxes refer to, from the result's settings."""
-    view = result_settings.get("view")
-    if not isinstance(view, dict) or "resize" not in view or "crop" not in view:
-        raise ValueError("result.settings['view'] must be {'resize': R, 'crop': C} to draw crops and heatmaps")
-    return int(view["resize"]), int(view["crop"])
+def view_size(record: RunRecord) -> tuple[int, int]:
+    """Return the (resize, crop) of the probe views the boxes refer to, from the run's record."""
+    if record.resolved.view is None:
+        raise ValueError(
+            "the run's record must give its view, resolved.view = (resize, crop), to draw crops and heatmaps"
+        )
+    return record.resolved.view
 
 
 def _default_view_loader() -> ViewLoader:

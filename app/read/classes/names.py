@@ -8,8 +8,10 @@ from functools import lru_cache
 from typing import Any
 
 from app.core.cache_bounds import CacheBounds
+from app.read.schemas.runs import RunDetail
 from dissect_core.data.vocabulary import lemma
 from dissect_core.evaluation.evaluate import normalise_class_name
+from dissect_core.run_record import RunRecord
 
 
 @lru_cache(maxsize=CacheBounds.compared_names)
@@ -42,3 +44,22 @@ def class_fields(class_names: Sequence[str] | None, n_units: int, unit: int, lab
     """Return a neuron's `class_name` and `label_matches_class` (both None off a classifier's final layer)."""
     name = unit_class_name(class_names, n_units, unit)
     return {"class_name": name, "label_matches_class": None if name is None else label_matches_class(label, name)}
+
+
+def run_class_names(run: RunDetail) -> tuple[str, ...] | None:
+    """Return the class names the run's record keeps (None without them, or for a RunDetail built without
+    settings)."""
+    settings = getattr(run, "settings", None)
+    return RunRecord.from_json(settings).identities.class_names if settings else None
+
+
+def run_unit_class_name(run: RunDetail, n_units: int, unit: int) -> str | None:
+    """Return the class name of a unit of one of the run's layers (None off its classifier's final layer)."""
+    return unit_class_name(run_class_names(run), n_units, unit)
+
+
+def class_name_or_index(class_names: Sequence[str] | None, class_index: int) -> str:
+    """Return a class's name, or `class N` for a model whose weights name no classes."""
+    if class_names and 0 <= class_index < len(class_names):
+        return str(class_names[class_index])
+    return f"class {class_index}"

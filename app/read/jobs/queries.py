@@ -62,5 +62,5 @@ def get_job(session: Session, job_id: int) -> JobView:
     """Return one job, or raise NotFound."""
     job = session.get(Job, job_id)
     if job is None:
-        raise NotFound(f"There is no job {job_id}. The jobs are listed on the home page, /.")
+        raise NotFound(f"There is no job {job_id}; the jobs are listed on the home page, /.")
     return job_view(job, public_names(session) if job.error else {})  # a job page polls: no lookup without need

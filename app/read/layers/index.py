@@ -21,7 +21,7 @@ from app.core.errors import NotFound
 from app.core.urls import media_url, neuron_url, top_media_url
 from app.persistence.media import CUT_ON_REQUEST
 from app.persistence.models import Neuron, TopImage
-from app.read.classes.names import class_fields
+from app.read.classes.names import class_fields, run_class_names
 from app.read.layers.label_query import LabelQuery
 from app.read.schemas.layers import LayerEvaluationView, LayerScoreStats
 from app.read.schemas.neurons import (
@@ -33,7 +33,12 @@ from app.read.schemas.neurons import (
     WeightedConceptView,
 )
 from app.read.schemas.runs import NeuronSort, RunDetail
+from dissect_core.evaluation.verdict import Verdict
+from dissect_core.neuron_rows import GRADE_FIELDS
 from dissect_core.results import EVALUATION_FIELDS
+
+#: A neuron row's evaluation, verdict, coverage and label-free columns, as NeuronSummary fields of the same names.
+SUMMARY_FIELDS = EVALUATION_FIELDS + GRADE_FIELDS
 
 GRID_IMAGES = 5
 
@@ -64,6 +69,16 @@ def _by_r(neuron: IndexedNeuron, sign: float) -> tuple[bool, float, int]:
     return (r is None, sign * (r or 0.0), neuron.unit)
 
 
+def _by_score(name: str, sign: float) -> Callable[[IndexedNeuron], tuple[bool, float, int]]:
+    """Return the sort key of a label-free score (`clarity`, `polysemanticity`); neurons without one come last."""
+
+    def key(neuron: IndexedNeuron) -> tuple[bool, float, int]:
+        value = getattr(neuron.summary, name)
+        return (value is None, sign * (value or 0.0), neuron.unit)
+
+    return key
+
+
 _SORT_KEYS: dict[str, tuple[Callable[[IndexedNeuron], Any], bool]] = {
     "unit": (lambda neuron: neuron.unit, False),
     "-unit": (lambda neuron: neuron.unit, True),
@@ -74,6 +89,10 @@ _SORT_KEYS: dict[str, tuple[Callable[[IndexedNeuron], Any], bool]] = {
     "-label": (lambda neuron: neuron.label_folded, True),
     "r": (lambda neuron: _by_r(neuron, 1.0), False),
     "-r": (lambda neuron: _by_r(neuron, -1.0), False),
+    "clarity": (_by_score("clarity", 1.0), False),
+    "-clarity": (_by_score("clarity", -1.0), False),
+    "polysemanticity": (_by_score("polysemanticity", 1.0), False),
+    "-polysemanticity": (_by_score("polysemanticity", -1.0), False),
 }
 
 
@@ -108,23 +127,36 @@ class LayerIndex:
             self._orders[sort] = order
         return order
 
-    def matching(self, sort: NeuronSort, q: str, reliable: bool = False) -> Sequence[IndexedNeuron]:
+    def matching(
+        self, sort: NeuronSort, q: str, reliable: bool = False, verdict: Verdict | None = None
+    ) -> Sequence[IndexedNeuron]:
         """Return the neurons whose label contains q (any case), or whose unit q names (`7` or `#7`), in order;
-        with `reliable`, only those whose label is reliable."""
+        with `reliable`, only those whose label is reliable (the top grade); with `verdict`, only that grade's."""
         ordered = self.ordered(sort)
         query = LabelQuery.parse(q)
-        if query.is_empty and not reliable:
+        if query.is_empty and not reliable and verdict is None:
             return ordered
         return [
             neuron
             for neuron in ordered
             if (query.is_empty or query.matches(neuron.label_folded, neuron.unit))
             and (not reliable or neuron.summary.reliable is True)
+            and (verdict is None or neuron.summary.verdict == verdict)
         ]
 
-    def page(self, *, offset: int, limit: int, sort: NeuronSort, q: str, reliable: bool = False) -> NeuronList:
-        """Return one page of the grid: the matching (and, with `reliable`, reliable) neurons in `sort` order."""
-        matches = self.matching(sort, q, reliable)
+    def page(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        sort: NeuronSort,
+        q: str,
+        reliable: bool = False,
+        verdict: Verdict | None = None,
+    ) -> NeuronList:
+        """Return one page of the grid: the matching (and, with `reliable` or `verdict`, graded so) neurons in `sort`
+        order."""
+        matches = self.matching(sort, q, reliable, verdict)
         return NeuronList(
             run_id=self.run_id,
             layer=self.layer,
@@ -135,6 +167,7 @@ class LayerIndex:
             sort=sort,
             q=q.strip(),
             reliable=reliable,
+            verdict=verdict,
             stats=self.stats,
             layer_evaluation=self.evaluation,
             neurons=[neuron.summary for neuron in matches[offset : offset + limit]],
@@ -164,7 +197,7 @@ class LayerIndex:
             score=summary.score,
             low_confidence=summary.low_confidence,
             score_fraction=summary.score_fraction,
-            **{name: getattr(summary, name) for name in EVALUATION_FIELDS},
+            **{name: getattr(summary, name) for name in SUMMARY_FIELDS},
             top_images=list(neuron.top_images),
             run_id=self.run_id,
             model_name=run.model_name,
@@ -178,7 +211,7 @@ class LayerIndex:
             layer_evaluation=self.evaluation,
             permalink=neuron_url(self.run_id, self.layer, summary.unit),
             # A RunDetail built without settings (model_construct) has no class names to show.
-            **class_fields(getattr(run, "settings", None) or {}, self.n_units, summary.unit, summary.label),
+            **class_fields(run_class_names(run), self.n_units, summary.unit, summary.label),
         )
 
 
@@ -232,7 +265,7 @@ def load_layer_index(
             Neuron.label,
             Neuron.score,
             Neuron.runners_up,
-            *(getattr(Neuron, name) for name in EVALUATION_FIELDS),
+            *(getattr(Neuron, name) for name in SUMMARY_FIELDS),
         )
         .where(Neuron.layer_id == layer_id)
         .order_by(Neuron.unit)
@@ -303,8 +336,8 @@ def _indexed_neurons(
 
 
 def _evaluation_fields(columns: Sequence[Any]) -> dict[str, Any]:
-    """Return a neuron row's evaluation columns (in EVALUATION_FIELDS order) as NeuronSummary fields."""
-    fields = dict(zip(EVALUATION_FIELDS, columns, strict=True))
+    """Return a neuron row's evaluation and grade columns (in SUMMARY_FIELDS order) as NeuronSummary fields."""
+    fields = dict(zip(SUMMARY_FIELDS, columns, strict=True))
     explanation = fields["explanation"]
     if explanation is not None:
         fields["explanation"] = [

@@ -41,7 +41,7 @@ def get_layer(session: Session, run_id: int, layer_name: str) -> Layer:
         get_run(session, run_id)
         names = session.scalars(select(Layer.name).where(Layer.run_id == run_id).order_by(Layer.position)).all()
         listed = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
-        raise NotFound(f"Run {run_id} has no layer '{layer_name}'. Its layers are: {listed or 'none'}.")
+        raise NotFound(f"Run {run_id} has no layer '{layer_name}'; its layers are: {listed or 'none'}.")
     return layer
 
 
@@ -120,10 +120,10 @@ def latest_run_with_layer(session: Session, model_name: str, layer_name: str) ->
     known = session.scalars(select(TargetModel.name).join(Run).distinct().order_by(TargetModel.name)).all()
     if model_name not in known:
         listed = ", ".join(known) or "none yet"
-        raise NotFound(f"No run of a model named '{model_name}'. Models with runs: {listed}.")
+        raise NotFound(f"No run of a model named '{model_name}'; the models with runs are: {listed}.")
     raise NotFound(
-        f"No run of model '{model_name}' dissected layer '{layer_name}'. "
-        f"Open the model's runs from / to see which layers they have."
+        f"No run of model '{model_name}' dissected layer '{layer_name}'; "
+        "open the model's runs from / to see which layers they have."
     )
 
 

@@ -120,8 +120,8 @@ def check_comparable(run: RunDetail, other: RunDetail) -> None:
     """Raise RunsNotComparable unless both runs dissected the same architecture."""
     if run.architecture != other.architecture:
         raise RunsNotComparable(
-            f"Run #{run.id} dissected {run.architecture} and run #{other.id} dissected {other.architecture}: only "
-            f"runs of one architecture compare unit by unit. Pick another run of {run.architecture}."
+            f"Run #{run.id} dissected {run.architecture} and run #{other.id} dissected {other.architecture}, and only "
+            f"runs of one architecture compare unit by unit; pick another run of {run.architecture}."
         )
 
 

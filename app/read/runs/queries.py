@@ -17,12 +17,14 @@ from app.read.catalogue.sets import public_names
 from app.read.runs.lineage import child_links, parent_link, run_title
 from app.read.schemas.layers import summarise_layer
 from app.read.schemas.runs import RunDetail, RunSummary
+from dissect_core.names import probe_display_name
+from dissect_core.run_record import RunRecord
 
 
-def _settings_summary(run: Run, encoder: str) -> str:
-    params = ", ".join(f"{key}={value}" for key, value in sorted(run.similarity_params.items()))
-    similarity = f"{run.similarity}({params})" if params else run.similarity
-    return f"{similarity} · {run.pooling} pooling · {encoder}"
+def _settings_summary(record: RunRecord, encoder: str) -> str:
+    params = ", ".join(f"{key}={value}" for key, value in sorted(record.resolved.similarity_params.items()))
+    similarity = f"{record.config.similarity}({params})" if params else record.config.similarity
+    return f"{similarity} · {record.config.pool} pooling · {encoder}"
 
 
 def _public_name(recorded: object, stored: str, names: Mapping[str, str]) -> str:
@@ -30,26 +32,27 @@ def _public_name(recorded: object, stored: str, names: Mapping[str, str]) -> str
     return names[recorded] if isinstance(recorded, str) and recorded in names else redact_paths(stored, names)
 
 
-def _run_summary(run: Run, n_layers: int, n_neurons: int, names: Mapping[str, str]) -> RunSummary:
-    """Return a run as web users see it: what it used by catalogue name, never a server path."""
-    settings = run.settings or {}
-    encoder = redact_paths(run.encoder, names)
+def _run_summary(run: Run, record: RunRecord, n_layers: int, n_neurons: int, names: Mapping[str, str]) -> RunSummary:
+    """Return a run (and its record) as web users see it: what it used by catalogue name, never a server path."""
+    encoder = redact_paths(record.config.encoder, names)
+    probe_set = _public_name(record.config.probe, run.probe_set.name, names)
     return RunSummary(
         id=run.id,
         model_name=run.model.name,
         architecture=run.model.architecture,
         encoder=encoder,
-        similarity=run.similarity,
-        pooling=run.pooling,
-        probe_set=_public_name(settings.get("probe"), run.probe_set.name, names),
+        similarity=record.config.similarity,
+        pooling=record.config.pool,
+        probe_set=probe_set,
         n_images=run.probe_set.n_images,
-        concept_set=_public_name(settings.get("concepts"), run.concept_set.name, names),
+        probe_set_display_name=probe_display_name(probe_set, run.probe_set.n_images, record.identities.sampled_from),
+        concept_set=_public_name(record.config.concepts, run.concept_set.name, names),
         n_concepts=run.concept_set.n_concepts,
         n_layers=n_layers,
         n_neurons=n_neurons,
-        code_version=run.code_version,
+        code_version=record.identities.code_version or "unknown",
         created_at=run.created_at,
-        settings_summary=_settings_summary(run, encoder),
+        settings_summary=_settings_summary(record, encoder),
         owner=run.owner.name if run.owner is not None else None,
         name=run.name,
         title=run_title(run.id, run.name, run.model.name),
@@ -72,7 +75,7 @@ def list_runs(session: Session) -> list[RunSummary]:
     )
     runs = session.scalars(_runs_query().order_by(Run.created_at.desc(), Run.id.desc())).all()
     names = public_names(session)
-    return [_run_summary(run, *counts.get(run.id, (0, 0)), names) for run in runs]
+    return [_run_summary(run, RunRecord.from_json(run.settings), *counts.get(run.id, (0, 0)), names) for run in runs]
 
 
 def get_run(session: Session, run_id: int) -> Run:
@@ -81,7 +84,7 @@ def get_run(session: Session, run_id: int) -> Run:
     if run is None:
         newest = session.scalar(select(func.max(Run.id)))
         hint = f"the newest is run {newest}" if newest is not None else "there are no runs yet: upload a model"
-        raise NotFound(f"There is no run {run_id}. The runs are listed at /; {hint}.")
+        raise NotFound(f"There is no run {run_id}; pick one from the list at / ({hint}).")
     return run
 
 
@@ -90,11 +93,12 @@ def run_detail(session: Session, run_id: int) -> RunDetail:
     run = get_run(session, run_id)
     layers = [summarise_layer(layer) for layer in run.layers]
     names = public_names(session)
-    summary = _run_summary(run, len(layers), sum(layer.n_units for layer in layers), names)
+    record = RunRecord.from_json(run.settings)
+    summary = _run_summary(run, record, len(layers), sum(layer.n_units for layer in layers), names)
     return RunDetail(
         **summary.model_dump(),
-        settings=redact_settings(run.settings or {}, names),
-        similarity_params=run.similarity_params,
+        settings=redact_settings(record.to_json(), names),
+        similarity_params=record.resolved.similarity_params,
         layers=layers,
         notes=run.notes,
         parent=parent_link(session, run),

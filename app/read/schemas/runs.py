@@ -13,7 +13,10 @@ from app.read.schemas.layers import LayerEvaluationView, LayerSummary
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
-NeuronSort = Literal["unit", "-unit", "score", "-score", "label", "-label", "r", "-r"]
+NeuronSort = Literal[
+    "unit", "-unit", "score", "-score", "label", "-label", "r", "-r",
+    "clarity", "-clarity", "polysemanticity", "-polysemanticity",
+]  # fmt: skip
 
 
 class RunSummary(BaseModel):
@@ -27,6 +30,8 @@ class RunSummary(BaseModel):
     pooling: str
     probe_set: str
     n_images: int
+    #: How pages name the probe set: `cifar10-test (200 images)`, or `cifar10-test (sample of 200 of 10,000)`.
+    probe_set_display_name: str
     concept_set: str
     n_concepts: int
     n_layers: int
@@ -50,15 +55,43 @@ class RunLink(BaseModel):
     url: str
 
 
+class AgreementPoint(BaseModel):
+    """The mean label–class-name cosine of the k largest weights."""
+
+    k: int
+    mean_similarity: float
+
+
+class WeightConceptAgreementView(BaseModel):
+    """The paper's weight finding (CLIP-Dissect Section 4.1, Fig. 5) on one weight-joined layer pair with classes."""
+
+    from_layer: str
+    to_layer: str
+    pearson_r: float = Field(description="r between every weight and its pair's label–class-name cosine")
+    p_value: float = Field(description="one-sided share of row-shuffled weight matrices reaching that r")
+    top_unit_r: float = Field(description="r between each upstream unit's label score and its largest outgoing weight")
+    all_pairs_mean: float = Field(description="the mean cosine over all pairs")
+    curve: list[AgreementPoint] = Field(description="the mean cosine of the top-k weighted pairs, k = 4, 8, 16, …")
+
+
 class RunDetail(RunSummary):
     """One run with its pinned settings and its layers, its owner's notes and its lineage."""
 
-    settings: dict[str, Any]
+    settings: dict[str, Any] = Field(
+        description="the run's record (dissect_core.run_record): its config's settings, and beside them what the run "
+        "resolved (`resolved`), its inputs' identities (`identities`) and what it found (`facts`); server paths "
+        "shown by name"
+    )
     similarity_params: dict[str, Any]
     layers: list[LayerSummary]
     notes: str | None = None
     parent: RunLink | None = Field(None, description="the run this one relabels; None for a fresh dissection")
     children: list[RunLink] = Field(default_factory=list, description="the relabels of this run, oldest first")
+    weight_concept_agreement: list[WeightConceptAgreementView] = Field(
+        default_factory=list,
+        description="the paper's weight finding per weight-joined pair whose downstream units are named classes "
+        "(filled on the run's own answer; [] for a run stored without it)",
+    )
 
 
 class RHistogram(BaseModel):
@@ -79,7 +112,12 @@ class LayerOverview(BaseModel):
     n_units: int
     n_evaluated: int = Field(description="neurons with an evaluation (0 for layers stored before evaluations)")
     share_generic: float = Field(description="share of labels that are image-meta or function words (photo, the)")
-    share_reliable: float | None
+    share_reliable: float | None = Field(description="share of evaluated labels with the top grade (explains)")
+    verdict_counts: dict[str, int] | None = Field(
+        None, description="graded labels per grade (explains, weak, no label); None for runs stored before grades"
+    )
+    mean_clarity: float | None = Field(None, description="mean clarity of the units' top images (label-free)")
+    mean_polysemanticity: float | None = Field(None, description="mean polysemanticity of the units' top images")
     mean_explained_r: float | None
     mean_explanation_r: float | None
     histogram: RHistogram | None

@@ -112,6 +112,45 @@ def test_preprocessing_overrides_survive_a_json_round_trip() -> None:
     DissectConfig(**{**data, "layers": tuple(data["layers"])}).validate()
 
 
+def test_from_dict_reads_to_dict_back_and_is_the_one_way_from_a_dict() -> None:
+    config = replace(GOOD, preprocessing={"resize": 40, "crop": 32, "mean": (0.5,) * 3})
+    assert DissectConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    comma_separated = {"model": "resnet18", "layers": "layer3, fc", "probe": "p"}
+    assert DissectConfig.from_dict(comma_separated).layers == ("layer3", "fc")
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ({**GOOD.to_dict(), "modle": "x", "view": {}}, ["unknown setting(s) modle, view", "the settings are: model,"]),
+        ({**GOOD.to_dict(), "layers": []}, ["missing setting(s) layers", "give the model, its layers"]),
+        ({"model": "resnet18"}, ["missing setting(s) layers, probe"]),
+        ({**GOOD.to_dict(), "layers": 3}, ["layers must be a list of layer names"]),
+        (["model", "resnet18"], ["settings must be a JSON object"]),
+    ],
+)
+def test_from_dict_refuses_unknown_and_missing_settings_naming_them(data: Any, words: list[str]) -> None:
+    with pytest.raises(DissectError) as raised:
+        DissectConfig.from_dict(data)
+    assert all(word in str(raised.value) for word in words), str(raised.value)
+
+
+def test_from_dict_finds_relative_files_and_folders_under_the_base_folder(tmp_path) -> None:
+    data = {**GOOD.to_dict(), "probe": "probe-sets/ab", "checkpoint": str(tmp_path / "my.pt"), "model": "net.pt"}
+    config = DissectConfig.from_dict(data, base_dir=tmp_path / "data")
+    assert config.probe == str(tmp_path / "data" / "probe-sets" / "ab")
+    assert config.model == str(tmp_path / "data" / "net.pt")  # a TorchScript file, not an architecture
+    assert config.checkpoint == str(tmp_path / "my.pt") and config.labels_file == str(tmp_path / "data" / "labels.csv")
+    assert (config.concepts, config.encoder) == ("20k", "ViT-B-16:openai")  # a built-in and a spec: no paths
+    assert DissectConfig.from_dict({**data, "probe": "cifar100"}, base_dir=tmp_path).probe == "cifar100"
+
+
+def test_an_encoder_built_on_the_target_itself_is_refused_before_any_run() -> None:
+    with pytest.raises(DissectError, match="built on efficientnet_lite2 itself"):
+        replace(GOOD, model="efficientnet_lite2", encoder="conse:efficientnet_lite2+minilm").validate()
+    replace(GOOD, model="efficientnet_lite0", encoder="conse:efficientnet_lite2+minilm").validate()
+
+
 def test_config_imports_without_torch() -> None:
     code = "import sys, dissect_core.config, dissect_core.names, dissect_core.progress; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.core.paths import resolved_settings, stored_path, stored_settings
+from app.core.paths import stored_path, stored_settings
+from dissect_core.config import DissectConfig
 
 
 def test_a_path_under_the_data_folder_is_stored_relative_and_others_stay(tmp_path: Path) -> None:
@@ -18,11 +19,12 @@ def test_settings_store_and_resolve_only_their_files_and_folders(tmp_path: Path)
     data = tmp_path / "data"
     settings = {
         "model": "resnet18",
+        "layers": ["fc"],
         "probe": str(data / "probe-sets" / "ab"),
         "concepts": "20k",
         "checkpoint": str(data / "checkpoints" / "0123" / "my.pt"),
         "labels_file": str(tmp_path / "labels.csv"),
-        "top_k": 5,
+        "similarity_params": {"top_k": 5},
     }
     stored = stored_settings(settings, data)
     assert stored == {
@@ -31,12 +33,10 @@ def test_settings_store_and_resolve_only_their_files_and_folders(tmp_path: Path)
         "checkpoint": "checkpoints/0123/my.pt",
     }
     moved = tmp_path / "moved"
-    assert resolved_settings(stored, moved) == {
-        **settings,
+    assert DissectConfig.from_dict(stored, base_dir=moved).to_dict() == {
+        **DissectConfig.from_dict(settings).to_dict(),
         "probe": str(moved / "probe-sets" / "ab"),
         "checkpoint": str(moved / "checkpoints" / "0123" / "my.pt"),
     }
-    assert resolved_settings({"probe": "cifar100", "model": "net.pt"}, moved) == {
-        "probe": "cifar100",
-        "model": str(moved / "net.pt"),
-    }
+    resolved = DissectConfig.from_dict({"probe": "cifar100", "model": "net.pt", "layers": ["fc"]}, base_dir=moved)
+    assert (resolved.probe, resolved.model) == ("cifar100", str(moved / "net.pt"))

@@ -28,17 +28,15 @@ def test_a_label_matches_the_class_name_or_a_synonym(label: str, class_name: str
 
 
 def test_only_a_layer_with_one_unit_per_class_has_class_names() -> None:
-    settings = {"class_names": NAMES}
-    assert unit_class_name(settings, 4, 1) == "goldfish"
-    assert unit_class_name(settings, 64, 1) is None  # not the final layer
-    assert unit_class_name({}, 4, 1) is None  # random weights, or a run stored before class names
-    assert unit_class_name({"class_names": None}, 4, 1) is None
+    assert unit_class_name(NAMES, 4, 1) == "goldfish"
+    assert unit_class_name(NAMES, 64, 1) is None  # not the final layer
+    assert unit_class_name((), 4, 1) is None
+    assert unit_class_name(None, 4, 1) is None  # random weights, or a run stored before class names
 
 
 def test_class_fields_say_nothing_off_the_final_layer() -> None:
-    settings = {"class_names": NAMES}
-    assert class_fields(settings, 4, 3, "dromedary") == {
+    assert class_fields(NAMES, 4, 3, "dromedary") == {
         "class_name": "Arabian camel, dromedary",
         "label_matches_class": True,
     }
-    assert class_fields(settings, 10, 3, "dromedary") == {"class_name": None, "label_matches_class": None}
+    assert class_fields(NAMES, 10, 3, "dromedary") == {"class_name": None, "label_matches_class": None}

@@ -82,7 +82,8 @@ def run(run_id: int, architecture: str) -> RunDetail:
         {
             "id": run_id, "model_name": architecture, "architecture": architecture, "encoder": "e",
             "similarity": "s", "pooling": "avg", "probe_set": "p", "n_images": 1, "concept_set": "c",
-            "n_concepts": 1, "n_layers": 0, "n_neurons": 0, "code_version": "0", "created_at": "2025-01-01T00:00:00Z",
+            "probe_set_display_name": "p (1 image)", "n_concepts": 1, "n_layers": 0, "n_neurons": 0,
+            "code_version": "0", "created_at": "2025-01-01T00:00:00Z",
             "settings_summary": "", "settings": {}, "similarity_params": {}, "layers": [],
         }
     )  # fmt: skip
