@@ -86,6 +86,40 @@ def write_realistic_activations(artifacts_dir: Path, layers: dict[str, int]) -> 
         save_layer(layout, layer, activations=activations)
 
 
+def first_panel_after_store(data_dir: Path, run_id: int) -> dict:
+    """Time the first neuron-panel request of a fresh app on the run: without the store-time tables (a run stored
+    before them: built on that request), then after writing them as the store does (read from the run's folder)."""
+    from fastapi.testclient import TestClient
+
+    from app.core.config import Settings
+    from app.jobs.runs.neuron_tables import write_neuron_tables
+    from app.persistence.db import create_db_engine
+    from app.web.main import create_app
+
+    settings = Settings.for_data_dir(data_dir, preload_runs=0, allowed_hosts=("testserver",))
+    path = f"/api/v1/runs/{run_id}/layers/{LAYER}/neurons/5/distribution"
+
+    def first_request() -> tuple[float, dict]:
+        with TestClient(create_app(settings)) as client:
+            started = time.perf_counter()
+            body = client.get(path).json()
+            return time.perf_counter() - started, body
+
+    before, computed = first_request()
+    engine = create_db_engine(settings.database_url)
+    started = time.perf_counter()
+    write_neuron_tables(settings, engine, run_id)
+    store_step = time.perf_counter() - started
+    engine.dispose()
+    after, stored = first_request()
+    return {
+        "before_s": round(before, 3),
+        "after_s": round(after, 3),
+        "store_step_s": round(store_step, 3),
+        "same_answer": computed == stored,
+    }
+
+
 def serve(data_dir: Path, port: int, encoder: str) -> None:
     """Run the app over `data_dir` with uvicorn (the server process of the benchmark)."""
     import uvicorn
@@ -184,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=20, help="concurrent connections (default 20)")
     parser.add_argument("--encoder", default=BENCH_ENCODER, help=f"text encoder for concept search ({BENCH_ENCODER})")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--first-panel-only", action="store_true", help="only time the first neuron-panel request after a store"
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -200,6 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         layer_units = {layer.name: layer.n_units for layer in dashboard.newer.layers}
         write_realistic_activations(dashboard.newer.artifacts_dir, layer_units)
         dashboard.engine.dispose()
+        first_panel = first_panel_after_store(dashboard.settings.data_dir, run_id)
+        print(
+            f"first neuron-panel request after a store ({N_IMAGES} images x {N_UNITS} units, every layer): "
+            f"{first_panel['before_s']} s without store-time tables, {first_panel['after_s']} s with them "
+            f"(the store step writing them: {first_panel['store_step_s']} s; same answer: {first_panel['same_answer']})"
+        )
+        if args.first_panel_only:
+            return 0
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         command = [

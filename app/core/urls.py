@@ -68,6 +68,21 @@ def image_url(run_id: int, image_index: int) -> str:
     return f"/runs/{run_id}/images/{image_index}"
 
 
+def classes_url(run_id: int, q: str = "") -> str:
+    """Return the path of a run's class list (searchable by class name with `q`)."""
+    return f"/runs/{run_id}/classes" + (f"?{urlencode({'q': q})}" if q else "")
+
+
+def class_url(run_id: int, class_index: int) -> str:
+    """Return the path of one class's page: the units that drive it and the probe images predicted as it."""
+    return f"/runs/{run_id}/classes/{class_index}"
+
+
+def connections_url(run_id: int, layer: str, unit: int) -> str:
+    """Return the path of a neuron's inputs and outputs (the neuron page loads the panel from it)."""
+    return neuron_url(run_id, layer, unit) + "/connections"
+
+
 def compare_url(run_id: int, other_run_id: int | None = None) -> str:
     """Return the path of the page comparing a run with another run of the same architecture."""
     return f"/runs/{run_id}/compare" + (f"?{urlencode({'other': other_run_id})}" if other_run_id is not None else "")

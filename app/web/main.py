@@ -16,12 +16,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 import dissect_core
-from app.auth.sessions import derived_key, secret_key
+from app.auth.sessions import SESSION_LIFETIME, derived_key, secret_key
+from app.core.cache_bounds import CacheBounds
 from app.core.config import Settings
 from app.jobs.uploads.architectures import ArchitectureCatalog
 from app.persistence.db import create_db_engine, session_factory
-from app.read.artifacts.activations import LayerActivationRows
+from app.persistence.writable import StorageHealth
+from app.read.artifacts.reader import ArtifactsReader
 from app.read.caches import ReadCache
+from app.read.classes.contributions import ClassViews
 from app.read.concepts.preload import RunPreloader
 from app.read.concepts.search import ConceptSearcher, EncoderLoader
 from app.read.images.view import ImageViews
@@ -31,11 +34,12 @@ from app.web.errors import AnswerServerErrors, install_error_handlers
 from app.web.middleware.cached_answers import ServeCachedBodies
 from app.web.middleware.head import AnswerHeadAsGet
 from app.web.middleware.response_cache import ResponseCache
-from app.web.middleware.security import CsrfProtection, SecureCookiesOnHttps, SecurityHeaders
+from app.web.middleware.security import CsrfProtection, PrivateCaching, SecureCookiesOnHttps, SecurityHeaders
 from app.web.openapi_security import declare_tokens
 from app.web.routes import (
     account,
     catalogue,
+    classes,
     compare,
     concepts,
     distribution,
@@ -53,15 +57,14 @@ from app.web.views.templating import make_templates
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 SESSION_COOKIE = "neuron_atlas_session"
-SESSION_MAX_AGE_S = 7 * 24 * 3600
-# Routes are tried in this order. Media first: a grid page loads hundreds of images, each matched in turn. The
-# neuron and concept routes end in fixed suffixes under `{layer:path}`, so they come before the layer's own route.
+# Routes are tried in this order. Media first: a grid page loads hundreds of images, each matched in turn.
 ROUTERS = (
     media.router,
     runs.router,
     compare.router,
     neurons.router,
     images.router,
+    classes.router,
     concepts.router,
     distribution.router,
     layers.router,
@@ -84,13 +87,12 @@ def create_app(
     settings.ensure_dirs()
     engine = create_db_engine(settings.database_url)
     templates = make_templates()
-    response_cache = ResponseCache(max_bytes=settings.response_cache_bytes)
-    # The concept evidence, the neuron page's panels and the image view read each layer's activations through one
-    # cache, so a layer is held once.
-    activation_rows = LayerActivationRows()
-    searcher = ConceptSearcher(
-        encoder_loader=encoder_loader, data_dir=settings.data_dir, activation_rows=activation_rows
-    )
+    bounds = CacheBounds.from_settings(settings)  # every cache's bound (the table in app.core.cache_bounds)
+    response_cache = ResponseCache(max_bytes=bounds.response_bytes, max_bodies=bounds.response_bodies)
+    # Concept search and evidence, the neuron page's panels and the image view read runs' artifacts through one
+    # reader, so each file is read once and each layer's activations are held once.
+    artifacts = ArtifactsReader(settings.data_dir, bounds)
+    searcher = ConceptSearcher(artifacts, encoder_loader=encoder_loader, bounds=bounds)
     preloader = RunPreloader(session_factory(engine), searcher, enabled=settings.preload_runs > 0)
 
     @asynccontextmanager
@@ -123,11 +125,14 @@ def create_app(
     app.state.templates = templates
     app.state.concept_searcher = searcher
     app.state.preloader = preloader
-    app.state.catalog = catalog or ArchitectureCatalog()
-    app.state.read_cache = ReadCache()
-    app.state.neuron_distributions = NeuronDistributions(data_dir=settings.data_dir, rows=activation_rows)
-    app.state.image_views = ImageViews(rows=activation_rows)
+    app.state.catalog = catalog or ArchitectureCatalog(max_architectures=bounds.architectures)
+    app.state.read_cache = ReadCache(bounds)
+    app.state.artifacts_reader = artifacts
+    app.state.neuron_distributions = NeuronDistributions(artifacts, bounds=bounds)
+    app.state.class_views = ClassViews(artifacts, bounds=bounds)
+    app.state.image_views = ImageViews(artifacts, bounds=bounds, classes=app.state.class_views)
     app.state.response_cache = response_cache
+    app.state.storage_health = StorageHealth(settings, engine)
     install_error_handlers(app, templates)
     install_auth_handlers(app, templates)
     _add_middleware(app, settings, engine, templates, response_cache)
@@ -153,11 +158,13 @@ def _add_middleware(
         SessionMiddleware,
         secret_key=derived_key(secret_key(settings), "session"),
         session_cookie=SESSION_COOKIE,
-        max_age=SESSION_MAX_AGE_S,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
         same_site="lax",
     )
     app.add_middleware(SecureCookiesOnHttps)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.trusted_hosts), www_redirect=False)
     app.add_middleware(AnswerServerErrors)  # inside the headers: a 500 gets them too
     app.add_middleware(SecurityHeaders)
+    if settings.read_access == "users":
+        app.add_middleware(PrivateCaching)  # what only users may read must stay out of shared caches
     app.add_middleware(AnswerHeadAsGet)  # outermost: everything inside sees the GET it stands for

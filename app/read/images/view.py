@@ -2,7 +2,8 @@
 
 A run never changes once stored, so each layer's activations are read (through the app's `ArtifactsReader`) and
 standardised once (per-unit mean and spread) and kept with the layer's labels; a page is then a row read and two
-top-k's per layer.
+top-k's per layer. The model's prediction on the image and the units behind it come from its stored outputs
+(app/read/classes/contributions.py).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from app.persistence.models import ProbeImage, Run
 from app.read.artifacts.activations import ActivationsUnavailable
 from app.read.artifacts.reader import ArtifactsReader
 from app.read.caches import ReadCache
+from app.read.classes.contributions import ClassViews
 from app.read.schemas.images import ImageLayerUnits, ImageUnit, ImageView
 from app.read.schemas.layers import LayerSummary
 from dissect_core.analysis.standardise import LayerStandardiser
 from dissect_core.analysis.unit_ranking import RankedUnits, rank_units
+from dissect_core.evaluation.verdict import Verdict
 
 #: How many units each of a layer's two lists shows.
 TOP_UNITS = 8
@@ -38,6 +41,7 @@ class UnitLabel:
     score: float
     low_confidence: bool
     reliable: bool | None
+    verdict: Verdict | None = None
 
 
 UNLABELLED = UnitLabel(label="(no label stored)", score=0.0, low_confidence=True, reliable=None)
@@ -66,9 +70,12 @@ class RunImages:
 class ImageViews:
     """Answers image views of stored runs, keeping each stored layer's standardised activations and labels."""
 
-    def __init__(self, reader: ArtifactsReader, *, bounds: CacheBounds | None = None) -> None:
+    def __init__(
+        self, reader: ArtifactsReader, *, bounds: CacheBounds | None = None, classes: ClassViews | None = None
+    ) -> None:
         bounds = bounds or CacheBounds()
         self.reader = reader
+        self.classes = classes or ClassViews(reader, bounds=bounds)
         # Keyed by the run's artifacts folder (a new one per stored run): a deleted run's id, reused by a later run,
         # never finds the old activations.
         self._layers: LRUCache[tuple[str, str], LayerRanking] = LRUCache(
@@ -85,6 +92,7 @@ class ImageViews:
                 f"Run {run_id} has {valid}, so there is no image {image_index}; pick an index in that range."
             )
         source_path, view_file = image
+        prediction, why = self.classes.prediction(session, cache, run, image_index)
         return ImageView(
             run_id=run_id,
             model_name=run.model_name,
@@ -96,6 +104,8 @@ class ImageViews:
             next_image=image_index + 1 if image_index + 1 < images.n_images else None,
             permalink=image_url(run_id, image_index),
             layers=[self._layer_units(session, cache, run_id, images, layer, image_index) for layer in run.layers],
+            prediction=prediction,
+            why=why,
         )
 
     def _layer_units(
@@ -131,6 +141,7 @@ class ImageViews:
                     score=neuron.summary.score,
                     low_confidence=neuron.summary.low_confidence,
                     reliable=neuron.summary.reliable,
+                    verdict=neuron.summary.verdict,
                 )
                 for neuron in index.neurons
             }
@@ -179,6 +190,7 @@ def _units(run_id: int, layer: str, ranking: LayerRanking, ranked: RankedUnits) 
                 score=label.score,
                 low_confidence=label.low_confidence,
                 reliable=label.reliable,
+                verdict=label.verdict,
                 activation=activation,
                 percentile=percentile,
                 z_score=z_score,

@@ -1,7 +1,8 @@
-"""A neuron's distribution evidence read from its run's stored activations: histogram, quantile bands with probe
-image views, and the most correlated units. Each layer is read through the app's `ArtifactsReader`, standardised
-once and kept in an LRU (owned by one `NeuronDistributions` per app), so a page needs one matrix-vector product per
-layer and no pass over images."""
+"""A neuron's distribution evidence from its run's stored activations: histogram, quantile bands with probe image
+views, and the most correlated units. Each layer's tables (`distribution_tables`) are written when the run is
+stored; a run stored before that has them built from its activations (read through the app's `ArtifactsReader`,
+standardised once) on the first request. Either way they are kept in an LRU (owned by one `NeuronDistributions` per
+app), so a page is a lookup and no pass over images."""
 
 from __future__ import annotations
 
@@ -15,10 +16,19 @@ from app.core.cache_bounds import CacheBounds
 from app.core.lru import LRUCache
 from app.core.urls import image_url, neuron_url
 from app.persistence.models import Layer, Neuron
+from app.persistence.store.layout import ArtifactsLayout
 from app.read.artifacts.activations import NO_EVIDENCE, ActivationsUnavailable
 from app.read.artifacts.reader import ArtifactsReader
 from app.read.images.queries import view_urls
+from app.read.neurons.distribution_tables import (
+    LayerTables,
+    TableParameters,
+    build_layer_tables,
+    load_layer_tables,
+    save_layer_tables,
+)
 from app.read.runs.queries import get_run
+from app.read.runs.queries import run_detail as get_run_detail
 from app.read.schemas.distributions import (
     ActivationHistogram,
     BandImage,
@@ -28,8 +38,8 @@ from app.read.schemas.distributions import (
 )
 from app.read.schemas.neurons import NeuronDetail
 from app.read.schemas.runs import RunDetail
-from dissect_core.analysis.distributions import Band, LayerEvidence, distribution_seed, layer_evidence
-from dissect_core.analysis.similar_units import CorrelationSketch, correlation_sketch, most_correlated_tables
+from dissect_core.analysis.distributions import Band
+from dissect_core.analysis.similar_units import CorrelationSketch, correlation_sketch
 from dissect_core.analysis.standardise import LayerStandardiser
 
 N_BINS = 40
@@ -58,12 +68,9 @@ class NeuronDistributions:
         self._layers: LRUCache[tuple[Path, str], CorrelationSketch] = LRUCache(
             max_layers, weigh=CorrelationSketch.nbytes, max_weight=bounds.standardised_bytes
         )
-        # Every unit's histogram and bands, and its most correlated units in each layer, computed for a whole layer
-        # on its first request (seconds at 50,000 images x 2,048 units), so that later pages only look them up.
-        self._evidence: LRUCache[tuple[Path, str], LayerEvidence] = LRUCache(max_layers)
-        self._similar_tables: LRUCache[tuple[Path, str], dict[str, tuple[torch.Tensor, torch.Tensor]]] = LRUCache(
-            max_layers
-        )
+        # Every unit's histogram and bands, and its most correlated units in each layer, read from the run's folder
+        # (written when it was stored) or built for a whole layer on its first request, so pages only look them up.
+        self._tables: LRUCache[tuple[Path, str], LayerTables] = LRUCache(max_layers)
         # What a page would otherwise query each time: a run's folder (keyed by id and creation time, so a reused
         # id misses), its probe images' view URLs and each layer's labels (a stored run never changes).
         self._folders: LRUCache[tuple[int, object], Path] = LRUCache(bounds.run_folders)
@@ -95,17 +102,15 @@ class NeuronDistributions:
     def distribution(self, session: Session, run: RunDetail, neuron: NeuronDetail) -> NeuronDistribution:
         """Return the neuron's histogram, quantile bands and similar neurons, or raise ActivationsUnavailable."""
         folder = self._run_folder(session, run)
-        own = self.layer(folder, neuron.layer)
-        if neuron.unit >= own.z.shape[0]:
+        tables = self.tables(folder, run, neuron.layer)
+        if neuron.unit >= tables.n_units:
             raise ActivationsUnavailable(
-                f"Layer '{neuron.layer}' of this run stores activations of {own.z.shape[0]} units, not of unit "
+                f"Layer '{neuron.layer}' of this run stores activations of {tables.n_units} units, not of unit "
                 f"{neuron.unit}, so {NO_EVIDENCE}; dissect the model again to store its artifacts."
             )
-        values = own.layer.unit_activations(neuron.unit)
-        evidence = self._layer_evidence(folder, run.id, neuron.layer, own)
-        bands, bins = evidence.bands[neuron.unit], evidence.histograms[neuron.unit]
-        constant = bool(own.layer.constant[neuron.unit])
-        in_layer, others = ([], []) if constant else self._similar(folder, run, neuron, own)
+        bins = tables.histogram(neuron.unit)
+        constant = bool(tables.constant[neuron.unit])
+        in_layer, others = ([], []) if constant else self._similar(run, neuron, tables)
         views = self._views.get_or_load(folder, lambda: view_urls(session, run.id))
         labels = {
             (name, unit): self._layer_labels(session, folder, run.id, name).get(unit)
@@ -115,61 +120,85 @@ class NeuronDistributions:
             run_id=run.id,
             layer=neuron.layer,
             unit=neuron.unit,
-            n_images=values.numel(),
+            n_images=tables.n_images,
             constant=constant,
             histogram=ActivationHistogram(low=bins.low, high=bins.high, counts=bins.counts.tolist()),
             top_activations=[image.activation for image in neuron.top_images],
-            bands=[_band_view(run.id, band, values, views) for band in bands],
+            bands=[_band_view(run.id, band, values, views) for band, values in tables.bands(neuron.unit)],
             similar_in_layer=[_similar_view(run.id, pair, labels) for pair in in_layer],
             similar_in_other_layers=[_similar_view(run.id, pair, labels) for pair in others],
         )
 
+    def tables(self, folder: Path, run: RunDetail, layer: str) -> LayerTables:
+        """Return a layer's tables (cached): those stored with the run, else built now from its activations (a run
+        stored before tables were kept; seconds at 50,000 images x 2,048 units), or raise ActivationsUnavailable."""
+        parameters = self._parameters(run.id)
+
+        def load() -> LayerTables:
+            stored = load_layer_tables(ArtifactsLayout(folder), layer, parameters)
+            return stored if stored is not None else self._build_tables(folder, run, layer, parameters)
+
+        return self._tables.get_or_load((folder, layer), load)
+
+    def write_tables(self, session: Session, run_id: int) -> list[str]:
+        """Build every layer's tables of a stored run and write them into its folder; return the layers written
+        (a layer without stored activations has none)."""
+        run = get_run_detail(session, run_id)
+        folder = self.folder(session, run_id)
+        # Every layer's sketch is held here while all are built: the LRU alone could evict one another layer needs.
+        sketches = self._sketches(folder, run)
+        for name, own in sketches.items():
+            tables = build_layer_tables(self._parameters(run_id), name, own, _same_images(own, sketches))
+            save_layer_tables(ArtifactsLayout(folder), name, tables)
+        return list(sketches)
+
+    def _parameters(self, run_id: int) -> TableParameters:
+        return TableParameters(run_id=run_id, n_bins=self.n_bins, per_band=self.per_band, n_similar=self.n_similar)
+
     def _layer_labels(self, session: Session, folder: Path, run_id: int, layer: str) -> dict[int, str]:
         return self._labels.get_or_load((folder, layer), lambda: _labels(session, run_id, layer))
 
-    def _layer_evidence(self, folder: Path, run_id: int, layer: str, own: CorrelationSketch) -> LayerEvidence:
-        """Return every unit's histogram and bands in a layer (cached; computed on the layer's first request)."""
+    def _build_tables(self, folder: Path, run: RunDetail, layer: str, parameters: TableParameters) -> LayerTables:
+        """Return a layer's tables built from the stored activations of it and of the run's layers over the same
+        images, or raise ActivationsUnavailable."""
+        own = self.layer(folder, layer)
+        layers = _same_images(own, self._sketches(folder, run, own=(layer, own)))
+        return build_layer_tables(parameters, layer, own, layers)
 
-        def compute() -> LayerEvidence:
-            seeds = [distribution_seed(run_id, layer, unit) for unit in range(own.layer.n_units)]
-            return layer_evidence(own.layer, self.n_bins, self.per_band, seeds)
-
-        return self._evidence.get_or_load((folder, layer), compute)
-
-    def _similar_tables_of(
-        self, folder: Path, run: RunDetail, layer: str, own: CorrelationSketch
-    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Return every unit's most correlated units in each layer of the run that has activations over the same
-        images, by layer name: (units [K, n], r [K, n]) (cached; computed for the whole layer at once)."""
-
-        def compute() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-            layers: dict[str, CorrelationSketch] = {}
-            for summary in run.layers:
-                try:
-                    other = own if summary.name == layer else self.layer(folder, summary.name)
-                except ActivationsUnavailable:
-                    continue  # that layer's evidence is missing; the others still answer
-                if other.layer.n_images == own.layer.n_images:
-                    layers[summary.name] = other
-            return most_correlated_tables(own, layers, self.n_similar, own_name=layer)
-
-        return self._similar_tables.get_or_load((folder, layer), compute)
+    def _sketches(
+        self, folder: Path, run: RunDetail, own: tuple[str, CorrelationSketch] | None = None
+    ) -> dict[str, CorrelationSketch]:
+        """Return the sketches of the run's layers that have stored activations, by name, in forward order."""
+        sketches: dict[str, CorrelationSketch] = {}
+        for summary in run.layers:
+            if own is not None and summary.name == own[0]:
+                sketches[summary.name] = own[1]
+                continue
+            try:
+                sketches[summary.name] = self.layer(folder, summary.name)
+            except ActivationsUnavailable:
+                continue  # that layer's evidence is missing; the others still answer
+        return sketches
 
     def _similar(
-        self, folder: Path, run: RunDetail, neuron: NeuronDetail, own: CorrelationSketch
+        self, run: RunDetail, neuron: NeuronDetail, tables: LayerTables
     ) -> tuple[list[tuple[str, int, float]], list[tuple[str, int, float]]]:
         """Return the (layer, unit, r) of the most correlated units in the neuron's layer and in the others."""
-        tables = self._similar_tables_of(folder, run, neuron.layer, own)
-        units, r = tables[neuron.layer]
+        units, r = tables.similar[neuron.layer]
         in_layer = _row(neuron.layer, units[neuron.unit], r[neuron.unit])
         positions = {summary.name: summary.position for summary in run.layers}
         others: list[tuple[int, str, int, float]] = []
-        for name, (units, r) in tables.items():
-            if name != neuron.layer:
+        for name, (units, r) in tables.similar.items():
+            if name != neuron.layer and name in positions:
                 row = _row(name, units[neuron.unit], r[neuron.unit])
                 others.extend((positions[name], name, unit, value) for name, unit, value in row)
         others.sort(key=lambda item: (-item[3], item[0], item[2]))
         return in_layer, [(name, unit, value) for _, name, unit, value in others[: self.n_similar]]
+
+
+def _same_images(own: CorrelationSketch, sketches: dict[str, CorrelationSketch]) -> dict[str, CorrelationSketch]:
+    """Return the sketches over as many images as `own`'s (units of other probe sets cannot be correlated)."""
+    return {name: sketch for name, sketch in sketches.items() if sketch.layer.n_images == own.layer.n_images}
 
 
 def _row(layer: str, units: torch.Tensor, r: torch.Tensor) -> list[tuple[str, int, float]]:
@@ -177,15 +206,15 @@ def _row(layer: str, units: torch.Tensor, r: torch.Tensor) -> list[tuple[str, in
     return [(layer, int(u), float(v)) for u, v in zip(units.tolist(), r.tolist(), strict=True) if u >= 0]
 
 
-def _band_view(run_id: int, band: Band, values: torch.Tensor, views: dict[int, str | None]) -> QuantileBand:
+def _band_view(run_id: int, band: Band, activations: list[float], views: dict[int, str | None]) -> QuantileBand:
     images = [
         BandImage(
             image_index=int(index),
-            activation=float(values[int(index)]),
+            activation=activation,
             view_url=views.get(int(index)),
             image_url=image_url(run_id, int(index)),
         )
-        for index in band.images
+        for index, activation in zip(band.images.tolist(), activations, strict=True)
     ]
     return QuantileBand(name=band.name, start=band.start, stop=band.stop, low=band.low, high=band.high, images=images)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.read.schemas.classes import Prediction, PredictionUnit
+from dissect_core.evaluation.verdict import Verdict
+
 
 class ImageUnit(BaseModel):
     """One unit an image drives: its label and score, and the image's activation, percentile and z-score on it."""
@@ -12,7 +15,12 @@ class ImageUnit(BaseModel):
     label: str
     score: float
     low_confidence: bool
-    reliable: bool | None = Field(description="whether the label passed evaluation; None when not evaluated")
+    reliable: bool | None = Field(
+        description="whether the label has the top grade (verdict explains); None when not evaluated"
+    )
+    verdict: Verdict | None = Field(
+        None, description="the label's grade: explains, weak or no label; None when not graded"
+    )
     activation: float = Field(description="the image's pooled activation of the unit")
     percentile: float = Field(description="share (0–100) of probe images the unit fires on less (ties count half)")
     z_score: float = Field(description="(activation − the unit's mean) / its standard deviation over the probe set")
@@ -45,3 +53,9 @@ class ImageView(BaseModel):
     next_image: int | None
     permalink: str
     layers: list[ImageLayerUnits]
+    prediction: list[Prediction] = Field(
+        default=[], description="the model's top-5 classes with probabilities (recorded in the probe pass)"
+    )
+    why: list[PredictionUnit] = Field(
+        default=[], description="for the top class: the units with the largest W[c, j] × feature j on this image"
+    )

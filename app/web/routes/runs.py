@@ -1,6 +1,6 @@
 """Runs: the home page, the run list, one run, its layer list (and the layer switcher), label search."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -22,9 +22,13 @@ from app.read.layers import queries as layer_queries
 from app.read.runs import export
 from app.read.runs import queries as run_queries
 from app.read.runs.lineage import same_architecture_links
+from app.read.runs.overview import label_free_baselines
+from app.read.runs.weight_agreement import weight_agreement
 from app.read.schemas.layers import LayerSummary, SearchResult
 from app.read.schemas.runs import RunDetail, RunSummary
 from app.web.deps import (
+    ArtifactsReaderDep,
+    ClassViewsDep,
     EditorDep,
     EngineDep,
     PreloaderDep,
@@ -55,9 +59,17 @@ def runs(session: SessionDep) -> list[RunSummary]:
     return run_queries.list_runs(session)
 
 
-def run_page(run: RunDetail, session: SessionDep, cache: ReadCacheDep, preloader: PreloaderDep) -> dict[str, object]:
-    """Return run.html's context: the run, its layers' overview of their labels, the concepts kept so far, and the
-    runs it compares with (its parent first)."""
+def run_page(
+    run: RunDetail,
+    session: SessionDep,
+    cache: ReadCacheDep,
+    preloader: PreloaderDep,
+    classes: ClassViewsDep,
+    reader: ArtifactsReaderDep,
+) -> dict[str, object]:
+    """Return run.html's context: the run, its layers' overview of their labels (with the label-free scores of
+    random image sets beside theirs), the concepts kept so far, the runs it compares with (its parent first) and
+    whether it has class pages."""
     preloader.request(run.id)  # so the first concept typed on its pages finds the encoder loaded
     overview = cache.overview(session, run.id)
     return {
@@ -65,17 +77,20 @@ def run_page(run: RunDetail, session: SessionDep, cache: ReadCacheDep, preloader
         "run": run,
         "run_id": run.id,
         "overview": overview,
+        "baselines": label_free_baselines(session, reader, run.id, overview),
         "evaluated": any(layer.n_evaluated for layer in overview),
         "typed_concepts": typed_queries.list_typed_concepts(session, run.id),
         "comparable": same_architecture_links(session, run.id, run.architecture),
         "details_error": None,
+        "has_classes": classes.has_classes(session, run),
     }
 
 
 @resource(router, "/runs/{run_id}", html=Page("run.html", context=run_page))
-def run(run_id: Id, session: SessionDep) -> RunDetail:
-    """One run with its pinned settings and layers."""
-    return run_queries.run_detail(session, run_id)
+def run(run_id: Id, session: SessionDep, reader: ArtifactsReaderDep) -> RunDetail:
+    """One run with its pinned settings and layers, and the paper's weight finding replayed on its weights."""
+    detail = run_queries.run_detail(session, run_id)
+    return detail.model_copy(update={"weight_concept_agreement": weight_agreement(session, reader, run_id)})
 
 
 class RunDetailsBody(BaseModel):
@@ -128,6 +143,8 @@ def edit_run_form(
     read_cache: ReadCacheDep,
     response_cache: ResponseCacheDep,
     preloader: PreloaderDep,
+    reader: ArtifactsReaderDep,
+    classes: ClassViewsDep,
     name: Annotated[str, Form()] = "",
     notes: Annotated[str, Form()] = "",
 ) -> Response:
@@ -136,7 +153,7 @@ def edit_run_form(
     try:
         _edit_details(run_id, RunDetailsEdit(name, notes), engine, user, (read_cache, response_cache))
     except BadRunDetails as problem:
-        context = run_page(run_queries.run_detail(session, run_id), session, read_cache, preloader)
+        context = run_page(run(run_id, session, reader), session, read_cache, preloader, classes, reader)
         context.update(details_error=str(problem), typed_name=name, typed_notes=notes)
         return templates.TemplateResponse(request, "run.html", context, status_code=422)
     return RedirectResponse(run_url(run_id), status_code=303)
@@ -172,16 +189,18 @@ def search(
 
 EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
-        "description": "every neuron of every layer, in forward order then by unit: layer, unit, label, score, "
+        "description": "every neuron of every layer, in forward order then by unit, as the rows of the CLI's "
+        "results.csv: the run (run_id, model, weights, encoder, probe_set), then layer, unit, label, score, "
         "runners-up and the evaluation fields (null, or empty in CSV, for runs stored before evaluations); "
-        "CSV cells holding lists are JSON",
+        "CSV cells holding lists are JSON, and a CSV text cell a spreadsheet would read as a formula (starting "
+        "with =, +, -, @, tab or carriage return) starts with an apostrophe",
         "content": {media_type.split(";")[0]: {} for media_type in export.MEDIA_TYPES.values()},
     }
 }
 
 
 def _export_body(
-    export_format: export.ExportFormat, header: dict[str, Any], batches: Iterator[list[dict[str, Any]]]
+    export_format: export.ExportFormat, header: dict[str, Any], batches: export.RowBatches
 ) -> Iterator[str] | Iterator[bytes]:
     """Return the chunks of an export in the format; Parquet is written whole to a spooled file first."""
     if export_format == "csv":

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from app.read.schemas.distributions import ActivationHistogram, NeuronDistribution
-from app.read.schemas.runs import RHistogram
+from app.read.schemas.runs import RHistogram, WeightConceptAgreementView
 
 #: How far the null curve reaches on either side of 0, in null standard deviations.
 NULL_SPAN_SDS = 4.0
@@ -76,7 +76,8 @@ def _label(x: float, y: float, text: str, css_class: str, width: float, *, room:
 def null_curve_svg(
     null_sd: float, r: float | None, reliable_min_r: float | None, *, width: int = 320, height: int = 120
 ) -> Markup:
-    """Return an inline SVG of the layer's null N(0, null_sd), its reliable threshold and the neuron's r marked."""
+    """Return an inline SVG of the layer's null N(0, null_sd), its significance threshold (`reliable_min_r`, the
+    smallest r the Benjamini–Hochberg test passed) and the neuron's r marked."""
     if not (math.isfinite(null_sd) and null_sd > 0):
         return Markup("")
     top, baseline = 22.0, height - 22.0
@@ -107,7 +108,7 @@ def null_curve_svg(
             f'<line class="threshold" x1="{_number(x)}" y1="{_number(top - 8)}" x2="{_number(x)}" '
             f'y2="{_number(baseline)}" stroke="currentColor"/>'
         )
-        parts.append(_label(x, baseline + 15, f"reliable ≥ {reliable_min_r:.2f}", "threshold-label", width, room=90))
+        parts.append(_label(x, baseline + 15, f"significant ≥ {reliable_min_r:.2f}", "threshold-label", width, room=90))
     if r is not None and math.isfinite(r):
         x = axis(min(max(r, low), high))
         parts.append(
@@ -131,7 +132,7 @@ def _tick(x: float, baseline: float, text: str, width: float) -> str:
 def _null_title(null_sd: float, r: float | None, reliable_min_r: float | None) -> str:
     parts = [f"The layer's null: r of a label that explains nothing is about normal with sd {null_sd:.3f}"]
     if reliable_min_r is not None:
-        parts.append(f"labels are reliable from r {reliable_min_r:.2f}")
+        parts.append(f"labels are significant from r {reliable_min_r:.2f}")
     if r is not None and math.isfinite(r):
         parts.append(f"this neuron's r is {r:.2f}, {r / null_sd:+.1f} null sds from 0")
     return "; ".join(parts)
@@ -294,3 +295,45 @@ def _activation_title(distribution: NeuronDistribution, bins: ActivationHistogra
     if n_examples:
         parts.append(f"{n_examples} band examples dotted")
     return "; ".join(parts)
+
+
+def agreement_curve_svg(agreement: WeightConceptAgreementView, *, width: int = 360, height: int = 170) -> Markup:
+    """Return an inline SVG of the paper's Fig. 5b on one layer pair: the mean label–class cosine of the top-k
+    weighted pairs against k (log scale), the all-pairs mean dashed, with r and its permutation p."""
+    points = [(point.k, point.mean_similarity) for point in agreement.curve if point.k > 0]
+    if not points:
+        return Markup("")
+    top, baseline = 26.0, height - 24.0
+    values = [mean for _, mean in points] + [agreement.all_pairs_mean]
+    low, high = min(values), max(values)
+    pad = max(0.02, 0.1 * (high - low))
+    y_axis = Axis(low - pad, high + pad, baseline, top)
+    first, last = math.log2(points[0][0]), math.log2(points[-1][0])
+    x_axis = Axis(first, last if last > first else first + 1.0, 34.0, width - 10.0)
+    curve = [(x_axis(math.log2(k)), y_axis(mean)) for k, mean in points]
+    title = (
+        f"{agreement.from_layer} → {agreement.to_layer}: mean label–class cosine of the top-k weights, from "
+        f"{points[0][1]:.3f} (k={points[0][0]}) to {points[-1][1]:.3f} (k={points[-1][0]}), against "
+        f"{agreement.all_pairs_mean:.3f} over all pairs; r {agreement.pearson_r:.3f}, p {agreement.p_value:.3g}"
+    )
+    mean_y = y_axis(agreement.all_pairs_mean)
+    mean_label = f"all pairs {agreement.all_pairs_mean:.3f}"
+    parts = [
+        f'<svg class="chart agreement-chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<line class="axis" x1="{_number(x_axis.left)}" y1="{_number(baseline)}" x2="{_number(x_axis.right)}" '
+        f'y2="{_number(baseline)}" stroke="currentColor"/>',
+        f'<line class="threshold" x1="{_number(x_axis.left)}" y1="{_number(mean_y)}" x2="{_number(x_axis.right)}" '
+        f'y2="{_number(mean_y)}" stroke="currentColor"/>',
+        _label(x_axis.right, mean_y - 4, mean_label, "threshold-label", width, room=99),
+        f'<path class="curve" d="{_path(curve)}" fill="none" stroke="currentColor"/>',
+        *(f'<circle class="marker-dot" cx="{_number(x)}" cy="{_number(y)}" r="2.5"/>' for x, y in curve),
+        _label(x_axis.left, 12, f"r {agreement.pearson_r:.3f} · p {agreement.p_value:.3g}", "marker-label", width),
+        f'<text x="4" y="{_number(y_axis(high))}" fill="currentColor">{high:.2f}</text>',
+        f'<text x="4" y="{_number(y_axis(low))}" fill="currentColor">{low:.2f}</text>',
+    ]
+    for k, _ in points[:: max(1, len(points) // 5)]:
+        parts.append(_tick(x_axis(math.log2(k)), baseline, str(k), width))
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -8,10 +8,11 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from app.core import urls
+from app.read.classes.names import unit_class_name
 from app.web.middleware.security import csrf_field
 from app.web.views import htmx
 from app.web.views.cards import CardMemo, card_renderer
-from app.web.views.charts import null_curve_svg, r_histogram_svg
+from app.web.views.charts import agreement_curve_svg, null_curve_svg, r_histogram_svg
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "templates"
 
@@ -70,12 +71,17 @@ def make_templates() -> Jinja2Templates:
         search_url=urls.search_url,
         image_url=urls.image_url,
         compare_url=urls.compare_url,
+        classes_url=urls.classes_url,
+        class_url=urls.class_url,
+        connections_url=urls.connections_url,
         export_url=urls.export_url,
         job_url=urls.job_url,
         model_neuron_url=urls.model_neuron_url,
         neuron_card=card_renderer(CardMemo()),
         null_curve_svg=null_curve_svg,
         r_histogram_svg=r_histogram_svg,
+        agreement_curve_svg=agreement_curve_svg,
+        unit_class_name=unit_class_name,
         api_url=urls.api_url,
         csrf_field=csrf_field,
         TYPED_CONCEPTS_CHANGED=htmx.TYPED_CONCEPTS_CHANGED,
