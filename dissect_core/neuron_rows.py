@@ -74,7 +74,12 @@ class NeuronRow:
     """One neuron of a run, as every file and export of the run writes it (columns: NEURON_ROW_COLUMNS).
 
     The evaluation fields are None for a neuron that was not evaluated, and an r is None where it is undefined
-    (the correlation of a constant); `explanation` is the weighted concepts, heaviest first.
+    (the correlation of a constant); `explanation` is the weighted concepts, heaviest first. `verdict` is the
+    label's grade (`dissect_core.evaluation.verdict`) and `verdict_reasons` its reasons; `reliable` is whether the
+    grade is the top one. The coverage fields say how many probe images carry the label's concept, by which
+    source (`labels` or `encoder`), whether the neuron can be judged on it and whether the encoder is blind to it;
+    `clarity`, `polysemanticity` and `redundancy` are the label-free scores of its top images. Fields a stored
+    run predates are None.
     """
 
     run_id: int | None
@@ -94,6 +99,15 @@ class NeuronRow:
     explanation: tuple[WeightedConcept, ...] | None
     explanation_r: float | None
     ground_truth_r: float | None
+    verdict: str | None
+    verdict_reasons: tuple[str, ...] | None
+    coverage_source: str | None
+    n_carrying: int | None
+    coverage_judgeable: bool | None
+    encoder_blind: bool | None
+    clarity: float | None
+    polysemanticity: float | None
+    redundancy: float | None
 
     def to_json(self) -> dict[str, Any]:
         """Return the row as JSON values in column order: runners-up and explanation as lists of dicts."""
@@ -102,16 +116,26 @@ class NeuronRow:
         values["runners_up"] = [{"concept": alt.concept, "score": alt.score} for alt in self.runners_up]
         if self.explanation is not None:
             values["explanation"] = [{"concept": term.concept, "weight": term.weight} for term in self.explanation]
+        if self.verdict_reasons is not None:
+            values["verdict_reasons"] = list(self.verdict_reasons)
         return values
 
     @classmethod
     def from_json(cls, values: Mapping[str, Any]) -> NeuronRow:
         """Return the row `to_json` gave (or the database's columns of the same names gave) as a NeuronRow."""
         explanation = values["explanation"]
+        reasons = values.get("verdict_reasons")
+        # A row written before the grade columns existed has none of them: they are None.
+        columns: dict[str, Any] = {
+            name: values.get(name) if name in GRADE_FIELDS else values[name]
+            for name in NEURON_ROW_COLUMNS
+            if name not in _LISTS
+        }
         return cls(
-            **{name: values[name] for name in NEURON_ROW_COLUMNS if name not in ("runners_up", "explanation")},
+            **columns,
             runners_up=tuple(ConceptScore(**alt) for alt in values["runners_up"]),
             explanation=None if explanation is None else tuple(WeightedConcept(**term) for term in explanation),
+            verdict_reasons=None if reasons is None else tuple(reasons),
         )
 
     def csv_cells(self) -> list[object]:
@@ -124,6 +148,10 @@ NEURON_ROW_COLUMNS = tuple(spec.name for spec in fields(NeuronRow))
 #: The columns that name the run, then those that describe the neuron itself.
 RUN_COLUMNS = tuple(spec.name for spec in fields(RunProvenance))
 NEURON_COLUMNS = NEURON_ROW_COLUMNS[len(RUN_COLUMNS) :]
+#: The verdict, coverage and label-free columns, after the evaluation's (EVALUATION_FIELDS).
+GRADE_FIELDS = NEURON_ROW_COLUMNS[NEURON_ROW_COLUMNS.index("ground_truth_r") + 1 :]
+#: The columns JSON holds as lists.
+_LISTS = ("runners_up", "explanation", "verdict_reasons")
 
 
 def neuron_fields(neuron: NeuronLabel) -> dict[str, Any]:
@@ -134,6 +162,24 @@ def neuron_fields(neuron: NeuronLabel) -> dict[str, Any]:
         "score": finite_or_zero(neuron.score),
         "runners_up": [{"concept": alt.concept, "score": finite_or_zero(alt.score)} for alt in neuron.runners_up],
         **_evaluation_fields(neuron.evaluation),
+        "reliable": None if neuron.evaluation is None else neuron.verdict is not None and neuron.verdict.reliable,
+        **_grade_fields(neuron),
+    }
+
+
+def _grade_fields(neuron: NeuronLabel) -> dict[str, Any]:
+    """Return the verdict, coverage and label-free fields of a neuron row (None where not computed)."""
+    verdict, coverage = neuron.verdict, neuron.coverage
+    return {
+        "verdict": None if verdict is None else verdict.verdict,
+        "verdict_reasons": None if verdict is None else list(verdict.reasons),
+        "coverage_source": None if coverage is None else coverage.source,
+        "n_carrying": None if coverage is None else coverage.n_carrying,
+        "coverage_judgeable": None if coverage is None else coverage.judgeable,
+        "encoder_blind": None if coverage is None else coverage.encoder_blind,
+        "clarity": finite_or_none(neuron.clarity),
+        "polysemanticity": finite_or_none(neuron.polysemanticity),
+        "redundancy": finite_or_none(neuron.redundancy),
     }
 
 
@@ -143,7 +189,6 @@ def _evaluation_fields(evaluation: NeuronEvaluation | None) -> dict[str, Any]:
     return {
         "explained_r": finite_or_none(evaluation.explained_r),
         "p_value": finite_or_none(evaluation.p_value),
-        "reliable": bool(evaluation.reliable),
         "stability": finite_or_none(evaluation.stability),
         "explanation": [
             {"concept": term.concept, "weight": finite_or_zero(term.weight)} for term in evaluation.explanation

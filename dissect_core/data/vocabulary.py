@@ -9,6 +9,7 @@ cleaned set drops them, tokens with letters lemminflect does not know (abbreviat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import cache
 
@@ -114,3 +115,21 @@ def clean_vocabulary(words: Iterable[str]) -> list[str]:
         seen.add(base)
         kept.append(base)
     return kept
+
+
+def is_vocabulary_word(concept: str) -> bool:
+    """Return whether a concept is made of English words: every run of 2+ letters in it known to lemminflect.
+
+    The rule `20k-clean` keeps words by, applied to each run of letters (`fire truck`; `t-shirt` and
+    `jack-o'-lantern` by their longer parts): fragments such as `cho` or `mr` and codes such as `n01440764` are
+    not words.
+    """
+    words = [token for token in re.split(r"[^a-z]+", concept.casefold()) if len(token) >= 2]
+    return bool(words) and all(_readings(word) for word in words)
+
+
+def term_concepts(concepts: Iterable[str]) -> list[bool] | None:
+    """Return which concepts may be explanation terms: the English words where most of the vocabulary is English
+    words (`is_vocabulary_word`), else None: a vocabulary of another language or of codes rules none out."""
+    words = [is_vocabulary_word(concept) for concept in concepts]
+    return words if 2 * sum(words) >= len(words) else None

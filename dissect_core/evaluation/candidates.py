@@ -17,6 +17,7 @@ def top_correlated_concepts(
     n_folds: int,
     n_candidates: int,
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
+    allowed: Tensor | None = None,
 ) -> Tensor:
     """Return [n_folds + 1, K, n_candidates] concept indices with the highest Pearson r to each neuron, the
     higher r first and, on equal r, the lower concept index (NaN r counts as -inf), whatever the block size.
@@ -25,7 +26,8 @@ def top_correlated_concepts(
     n_folds on all images. Each fold's cross products (its activations centred on its own mean, times the
     signals) are computed once, and fold f's training covariance is assembled from the other folds' products
     plus a rank-F correction for their means, so nothing fold f holds enters its ranking, not even through
-    rounding. A row's ranking needs neither the neuron's own sd nor 1/n, so neither is applied.
+    rounding. A row's ranking needs neither the neuron's own sd nor 1/n, so neither is applied. Concepts outside
+    `allowed` (bool [C]; None allows all) rank last, as -inf.
     """
     n_images, n_neurons = activations.shape
     n_candidates = min(n_candidates, signals.n_concepts)
@@ -57,6 +59,8 @@ def top_correlated_concepts(
             signal_sd = (signal_squares / n - (signal_sum / n) ** 2).clamp(min=0).sqrt().clamp(min=1e-12)
             score.div_(signal_sd.float())
             torch.nan_to_num_(score, nan=-torch.inf)
+            if allowed is not None:
+                score.masked_fill_(~allowed[start:stop], -torch.inf)
             best[entry] = merge_topk([best[entry], (score, concepts)], n_candidates)
     return torch.stack([index for _, index in best])
 

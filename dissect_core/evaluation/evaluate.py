@@ -4,7 +4,8 @@ The label a neuron shows is chosen on all probe images (the paper's protocol). I
 cross-fitting: the probe set is split into folds by content; for each fold, the label and the multi-concept
 explanation are chosen on the other folds only and used to simulate the neuron on this fold. The pooled
 out-of-fold predictions are correlated with the real activations (`explained_r`, `explanation_r`), tested
-against the null of no association, and the layer's p-values go through Benjamini–Hochberg.
+against the null of no association, and the layer's p-values go through Benjamini–Hochberg. Explanation terms
+are words of the vocabulary's language only, and keep only the terms that raise the out-of-fold r (`pruning`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from dissect_core.data.vocabulary import term_concepts
 from dissect_core.evaluation.candidates import top_correlated_concepts
 from dissect_core.evaluation.correlation import pearson_columns, pooled_within_fold_r
 from dissect_core.evaluation.linear_fits import LinearFits, single_concept_fits, sparse_nonnegative_fits
+from dissect_core.evaluation.pruning import prune_terms
 from dissect_core.evaluation.signals import ConceptSignals, restrict_rows
 from dissect_core.evaluation.significance import benjamini_hochberg, correlation_null_sd, one_sided_p_values
 from dissect_core.names import DEFAULT_FALSE_DISCOVERY_RATE, DEFAULT_N_FOLDS, DEFAULT_SIMULATION
@@ -148,24 +151,38 @@ def evaluate_layer(
     """Return each neuron's out-of-fold evaluation of its label `label_index` [K] and explanation, and a summary."""
     settings = settings or EvaluationSettings()
     n_images = activations.shape[0]
-    candidates = top_correlated_concepts(signals, activations, folds, settings.n_folds, settings.n_candidates)
+    terms = term_concepts(concepts)
+    candidates = top_correlated_concepts(
+        signals,
+        activations,
+        folds,
+        settings.n_folds,
+        settings.n_candidates,
+        allowed=None if terms is None else torch.tensor(terms, dtype=torch.bool),
+    )
     choices = cross_fit(score_fn, cosine, signals, activations, folds, candidates, settings)
     explained_r = pooled_within_fold_r(choices.label_predictions, activations, folds, settings.n_folds)
     explanation_r = pooled_within_fold_r(choices.explanation_predictions, activations, folds, settings.n_folds)
     null_sd = permutation_null_sd(score_fn, cosine, signals, activations, folds, settings.n_folds)
     p_values = one_sided_p_values(explained_r, null_sd=null_sd)
-    reliable = benjamini_hochberg(p_values, settings.false_discovery_rate) & (explained_r > 0)
+    significant = benjamini_hochberg(p_values, settings.false_discovery_rate) & (explained_r > 0)
     stability = (choices.labels == label_index.unsqueeze(0)).double().mean(dim=0)
     every_image = torch.arange(n_images)
-    explanation = sparse_nonnegative_fits(
-        signals, activations, every_image, candidates[settings.n_folds], settings.max_terms, settings.min_gain
+    explanation = prune_terms(
+        signals,
+        activations,
+        folds,
+        settings.n_folds,
+        sparse_nonnegative_fits(
+            signals, activations, every_image, candidates[settings.n_folds], settings.max_terms, settings.min_gain
+        ),
     )
     ground_truth = ground_truth_correlations(activations, [concepts[i] for i in label_index.tolist()], image_labels)
     neurons = [
         NeuronEvaluation(
             explained_r=float(explained_r[unit]),
             p_value=float(p_values[unit]),
-            reliable=bool(reliable[unit]),
+            significant=bool(significant[unit]),
             stability=float(stability[unit]),
             explanation=_terms(explanation, unit, concepts),
             explanation_r=float(explanation_r[unit]),
@@ -173,15 +190,15 @@ def evaluate_layer(
         )
         for unit in range(activations.shape[1])
     ]
-    reliable_r = explained_r[reliable]
+    significant_r = explained_r[significant]
     summary = LayerEvaluation(
         n_folds=settings.n_folds,
         simulation=signals.simulation,
         false_discovery_rate=settings.false_discovery_rate,
         n_images=n_images,
         null_sd=null_sd,
-        reliable_min_r=float(reliable_r.min()) if len(reliable_r) else None,
-        share_reliable=float(reliable.double().mean()) if len(reliable) else 0.0,
+        reliable_min_r=float(significant_r.min()) if len(significant_r) else None,
+        share_reliable=float(significant.double().mean()) if len(significant) else 0.0,
     )
     return neurons, summary
 

@@ -140,7 +140,7 @@ def _greedy_nonnegative(
         can_grow = active & torch.isfinite(best)
         grown = selected.clone()
         grown[rows[can_grow], choice[can_grow]] = True
-        grown_weights = _nonnegative_least_squares(gram, cross, grown)
+        grown_weights = nonnegative_least_squares(gram, cross, grown)
         grown_explained = (grown_weights * cross).sum(dim=1) / total
         gain = grown_explained - explained
         gain_ok = gain >= least_gain(grown_explained, step + 1) if step else torch.ones(k, dtype=torch.bool)
@@ -155,7 +155,7 @@ def _greedy_nonnegative(
     return weights
 
 
-def _nonnegative_least_squares(gram: Tensor, cross: Tensor, support: Tensor) -> Tensor:
+def nonnegative_least_squares(gram: Tensor, cross: Tensor, support: Tensor) -> Tensor:
     """Return least squares on each row's support, dropping terms whose weight turns non-positive, until none do."""
     support = support.clone()
     k, m = cross.shape

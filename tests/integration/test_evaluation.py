@@ -10,33 +10,40 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from app.cli.commands.dissect import write_results
 from app.core.config import Settings
-from app.persistence.db import create_db_engine, downgrade_database, head_revision, upgrade_database
+from app.persistence.db import create_db_engine, downgrade_database, head_revision, upgrade_database, write_session
 from app.persistence.models import Layer, Neuron
 from app.persistence.store import store_run
 from app.web.main import create_app
-from dissect_core.neuron_rows import NEURON_ROW_COLUMNS
+from dissect_core.analysis.label_free import BASELINE_SETS, layer_label_free_scores, random_baseline
+from dissect_core.neuron_rows import GRADE_FIELDS, NEURON_ROW_COLUMNS
 from dissect_core.results import EVALUATION_FIELDS
 from tests.support.dashboard_seed import (
     N_FOLDS,
     NULL_SD,
     RELIABLE_MIN_R,
+    SIGNIFICANT_MIN_R,
+    TOP_K,
     Dashboard,
     LayerSpec,
     SeededRun,
+    add_coverage_artifacts,
     fake_encoder_loader,
+    image_embeddings,
     seed_run,
     seeded_r,
     tiny_catalog,
+    top_indices,
 )
 from tests.support.fakes import fake_result, make_images
 
 EVALUATED_LAYERS = (LayerSpec("conv1", "conv", 64), LayerSpec("fc", "linear", 10))
 CONV1 = 0  # the position of conv1 in EVALUATED_LAYERS, which `seeded_r` takes
+HX = {"HX-Request": "true"}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +58,14 @@ def reliable_units(n_units: int = 64) -> list[int]:
 
 def unreliable_units(n_units: int = 64) -> list[int]:
     return [unit for unit in range(n_units) if seeded_r(CONV1, unit) < RELIABLE_MIN_R]
+
+
+def weak_units(n_units: int = 64) -> list[int]:
+    return [unit for unit in unreliable_units(n_units) if seeded_r(CONV1, unit) >= SIGNIFICANT_MIN_R]
+
+
+def unlabelled_units(n_units: int = 64) -> list[int]:
+    return [unit for unit in unreliable_units(n_units) if seeded_r(CONV1, unit) < SIGNIFICANT_MIN_R]
 
 
 def neurons_url(run_id: int, layer: str = "conv1") -> str:
@@ -78,11 +93,15 @@ def test_neuron_lists_carry_the_evaluation_and_old_runs_nulls(
     assert good["explanation"][0]["concept"] == good["label"] and good["stability"] == 4 / N_FOLDS
     assert good["explanation_r"] > good["explained_r"] and good["ground_truth_r"] is None
     assert page["layer_evaluation"]["null_sd"] == pytest.approx(NULL_SD)
-    assert page["layer_evaluation"]["reliable_min_r"] >= RELIABLE_MIN_R
+    assert (
+        good["verdict"] == "explains" and bad["verdict"] in ("weak", "no label") and len(good["verdict_reasons"]) == 4
+    )
+    assert good["coverage_source"] == "encoder" and good["coverage_judgeable"] is True and good["clarity"] is not None
+    assert page["layer_evaluation"]["reliable_min_r"] >= SIGNIFICANT_MIN_R  # the smallest significant r
 
     old = client.get(neurons_url(dashboard.newer.run_id)).json()
     assert old["layer_evaluation"] is None
-    assert all(old["neurons"][0][field] is None for field in EVALUATION_FIELDS)
+    assert all(old["neurons"][0][field] is None for field in (*EVALUATION_FIELDS, *GRADE_FIELDS))
 
 
 def test_neuron_detail_and_layers_carry_the_evaluation(client: TestClient, evaluated: SeededRun) -> None:
@@ -121,19 +140,28 @@ def test_neurons_filter_reliable_only(client: TestClient, dashboard: Dashboard, 
 # --- the layer grid --------------------------------------------------------------------------------------------
 
 
-def test_an_unreliable_card_says_no_reliable_label_with_its_r_and_p(client: TestClient, evaluated: SeededRun) -> None:
+def test_a_card_below_the_top_grade_is_muted_with_its_grade_r_p_and_reasons(
+    client: TestClient, evaluated: SeededRun
+) -> None:
     html = client.get(f"/runs/{evaluated.run_id}/layers/conv1").text
-    unit = unreliable_units()[0]
+    unit = unlabelled_units()[0]
     muted = card(html, unit)
     assert 'class="card evaluated unreliable"' in muted
-    assert '<span class="label">no reliable label</span>' in muted
+    assert (
+        '<span class="label">no label</span>' in muted and '<span class="grade grade-no-label">no label</span>' in muted
+    )
     assert f"r {seeded_r(CONV1, unit):.2f}" in muted and "p 0." in muted
     label = re.search(r'<span class="guess">([^<]+)</span>', muted)
-    assert label is not None and "does not pass" in muted and f"“{label.group(1)}”" in muted
+    assert label is not None and "not significant at 5% FDR" in muted and f"“{label.group(1)}”" in muted
+
+    weak = card(html, weak_units()[0])
+    assert 'class="card evaluated unreliable"' in weak and '<span class="grade grade-weak">weak</span>' in weak
+    assert "below the floor r 0.25" in weak and "chosen by 2 of 5 folds" in weak and "guess" not in weak
 
     good = card(html, reliable_units()[0])
-    assert 'class="card evaluated"' in good and "no reliable label" not in good
-    assert f"r {seeded_r(CONV1, reliable_units()[0]):.2f}" in good and '<span class="ok">reliable</span>' in good
+    assert 'class="card evaluated"' in good and "no label" not in good
+    assert f"r {seeded_r(CONV1, reliable_units()[0]):.2f}" in good
+    assert '<span class="grade grade-explains">explains</span>' in good and "chosen by 4 of 5 folds" in good
 
 
 def test_an_evaluated_layer_sorts_by_r_and_filters_reliable_labels(client: TestClient, evaluated: SeededRun) -> None:
@@ -147,15 +175,19 @@ def test_an_evaluated_layer_sorts_by_r_and_filters_reliable_labels(client: TestC
     reliable = client.get(path, params={"reliable": "true", "sort": "-r"}).text
     assert 'name="reliable" value="true" checked' in reliable
     assert (
-        "no reliable label</span>" not in reliable
+        'grade-no-label">no label</span>' not in reliable.split('id="grid"')[1]
         and f'of <span class="mono">{len(reliable_units())}</span>' in reliable
     )
-    assert "reliable neurons" in reliable
+    assert "top-grade neurons" in reliable
+
+    weak = client.get(path, params={"verdict": "weak"}).text
+    assert '<option value="weak" selected>' in weak and f'of <span class="mono">{len(weak_units())}</span>' in weak
+    assert [int(unit) for unit in re.findall(r'id="unit-(\d+)"', weak)] == weak_units()
 
 
 def test_an_old_layer_looks_as_before(client: TestClient, dashboard: Dashboard) -> None:
     html = client.get(f"/runs/{dashboard.newer.run_id}/layers/conv1").text
-    assert 'class="card evaluated' not in html and "no reliable label" not in html
+    assert 'class="card evaluated' not in html and "grade-" not in html.split('id="grid"')[1]
     assert '<option value="-r"' not in html and 'id="grid-reliable"' not in html
     assert "bottom quartile" in html
 
@@ -172,18 +204,27 @@ def test_the_neuron_page_shows_the_explanation_stability_significance_and_null(
     assert 'id="evaluation"' in html and 'id="explanation"' in html
     assert re.search(rf'id="label-row">.*?<td class="num mono">{r:.2f}</td>', html)
     assert re.search(rf'id="explanation-row"><td>3 weighted concepts.*?{min(0.95, r + 0.12):.2f}', html)
-    assert "4 of 5 folds chose this label" in html and '<span class="ok">yes</span>' in html
+    assert "4 of 5 folds chose this label" in html and '<span class="grade grade-explains">explains</span>' in html
+    assert 'id="verdict-reasons"' in html and "<li>significant at 5% FDR</li>" in html
     assert "0.8</td>" in html and "0.3</td>" in html and "0.1</td>" in html
     assert '<svg class="chart null-chart"' in html and f">r {r:.2f}</text>" in html
-    assert "reliable ≥" in html and 'id="ground-truth-row"' not in html
-    assert re.search(r"<h1>[^<]+</h1>", html) and "no reliable label" not in html
+    assert "significant ≥" in html and 'id="ground-truth-row"' not in html
+    assert re.search(r"<h1>[^<]+</h1>", html) and '<h1 class="low-text">no label</h1>' not in html
+    assert re.search(r'id="label-r">.*?class="grade grade-explains" href="#verdict" title="r 0\.\d\d explains', html)
 
 
-def test_an_unreliable_neuron_is_headed_no_reliable_label(client: TestClient, evaluated: SeededRun) -> None:
-    unit = unreliable_units()[0]
+def test_a_neuron_without_a_label_is_headed_no_label(client: TestClient, evaluated: SeededRun) -> None:
+    unit = unlabelled_units()[0]
     html = client.get(f"/runs/{evaluated.run_id}/layers/conv1/neurons/{unit}").text
-    assert '<h1 class="low-text">no reliable label</h1>' in html and "not reliable</span>" in html
-    assert "2 of 5 folds chose this label" in html and 'id="reliable">no' in html
+    assert '<h1 class="low-text">no label</h1>' in html and 'grade grade-no-label" href="#verdict"' in html
+    assert "2 of 5 folds chose this label" in html and "<li>not significant at 5% FDR (p 0." in html
+
+
+def test_a_weak_neuron_keeps_its_label_with_the_weak_grade_and_why(client: TestClient, evaluated: SeededRun) -> None:
+    unit = weak_units()[0]
+    html = client.get(f"/runs/{evaluated.run_id}/layers/conv1/neurons/{unit}").text
+    assert re.search(r"<h1>[^<]+</h1>", html) and 'grade grade-weak" href="#verdict"' in html
+    assert "below the floor r 0.25</li>" in html and "the top grade needs 3 of 5)</li>" in html
 
 
 def test_a_classifier_neuron_shows_its_ground_truth_r(client: TestClient, evaluated: SeededRun) -> None:
@@ -191,9 +232,53 @@ def test_a_classifier_neuron_shows_its_ground_truth_r(client: TestClient, evalua
     assert 'id="ground-truth-row"' in html and f"{seeded_r(1, 2) - 0.03:.2f}</td>" in html
 
 
+@pytest.fixture(scope="module")
+def ungraded(dashboard: Dashboard) -> SeededRun:
+    """An evaluated run stored before verdicts (0011): no grade columns, `reliable` the significance decision."""
+    seeded = seed_run(
+        dashboard.engine, dashboard.settings, model_name="ungradednet", layers=EVALUATED_LAYERS[:1], evaluated=True
+    )
+    layers = select(Layer.id).where(Layer.run_id == seeded.run_id)
+    with write_session(dashboard.engine) as session:
+        session.execute(
+            update(Neuron)
+            .where(Neuron.layer_id.in_(layers))
+            .values({**dict.fromkeys(GRADE_FIELDS), "reliable": Neuron.explained_r >= SIGNIFICANT_MIN_R})
+        )
+    return seeded
+
+
+def test_a_neuron_evaluated_before_verdicts_says_not_graded(client: TestClient, ungraded: SeededRun) -> None:
+    html = client.get(f"/runs/{ungraded.run_id}/layers/conv1").text
+    significant = card(html, weak_units()[0])
+    assert '<span class="grade grade-not-graded">not graded</span>' in significant and "Not graded" in significant
+    grid = html.split('id="grid"')[1]
+    assert "grade-explains" not in grid and "grade-weak" not in grid and "grade-no-label" not in grid
+    page = client.get(f"/runs/{ungraded.run_id}/layers/conv1/neurons/{weak_units()[0]}").text
+    assert 'grade grade-not-graded" href="#verdict"' in page and "stored before verdicts" in page
+    overview = client.get(f"/runs/{ungraded.run_id}").text
+    assert "not graded" in overview and "significant" in overview
+
+
 def test_an_old_neuron_page_has_no_evaluation(client: TestClient, dashboard: Dashboard) -> None:
     html = client.get(f"/runs/{dashboard.newer.run_id}/layers/conv1/neurons/3").text
     assert re.search(r"<h1[^>]*>striped</h1>", html) and 'id="evaluation"' not in html and "null-chart" not in html
+
+
+def test_a_typed_concept_the_encoder_cannot_place_gets_a_warning_not_a_bare_ranking(
+    client: TestClient, evaluated: SeededRun
+) -> None:
+    add_coverage_artifacts(evaluated)
+    url = f"/api/v1/runs/{evaluated.run_id}/layers/conv1/concepts"
+    blind = client.get(url, params={"q": "purple"}).json()
+    assert blind["encoder_blind"] is True and "The encoder does not recognise 'purple'" in blind["warning"]
+    lacking = client.get(url, params={"q": "theatre curtain"}).json()
+    seen = client.get(url, params={"q": "striped"}).json()
+    assert lacking["encoder_blind"] is False and lacking["warning"] is None and seen["warning"] is None
+    page = f"/runs/{evaluated.run_id}/layers/conv1/concepts"
+    fragment = client.get(page, params={"q": "purple"}, headers=HX).text
+    assert 'id="concept-warning"' in fragment and '<details class="blind-ranking">' in fragment
+    assert 'id="concept-warning"' not in client.get(page, params={"q": "striped"}, headers=HX).text
 
 
 # --- the run page ----------------------------------------------------------------------------------------------
@@ -206,11 +291,27 @@ def test_the_run_page_overviews_each_layers_labels(client: TestClient, evaluated
     assert len(rows) == 2 and all('<svg class="chart r-histogram"' in row for row in rows)
     conv_rs = [seeded_r(CONV1, unit) for unit in range(64)]
     cells = re.findall(r'<td class="num mono">([^<]+)</td>', rows[0])
-    mean_r, mean_explanation_r, share_reliable, share_generic = cells[1:]
+    mean_r, mean_explanation_r, share_generic = cells[1:]
     assert mean_r == f"{sum(conv_rs) / 64:.2f}"
     assert mean_explanation_r == f"{sum(round(min(0.95, r + 0.12), 4) for r in conv_rs) / 64:.2f}"
-    assert share_reliable == f"{100 * len(reliable_units()) / 64:.0f}%" and share_generic == f"{100 * 6 / 64:.0f}%"
+    grades = re.findall(r'<span class="grade grade-[a-z-]+">(\d+)</span>', rows[0])
+    assert grades == [str(len(reliable_units())), str(len(weak_units())), str(len(unlabelled_units()))]
+    assert share_generic == f"{100 * 6 / 64:.0f}%"
     assert re.findall(r'<td class="num mono">([^<]+)</td>', rows[1])[-1] == "10%"  # fc: unit 9 is "photo"
+
+
+def test_the_run_page_sets_each_layers_label_free_scores_against_random_image_sets(
+    client: TestClient, evaluated: SeededRun
+) -> None:
+    html = client.get(f"/runs/{evaluated.run_id}").text
+    chance = random_baseline(image_embeddings(), TOP_K)
+    clarity = layer_label_free_scores(image_embeddings(), top_indices(64)).clarity.mean()
+    baseline = f"{chance.clarity.mean():.2f} · {chance.polysemanticity.mean():.2f}"
+    cells = re.findall(r'<td class="num mono small label-free">(.*?)</td>', html)
+    assert len(cells) == 2 and cells[0].startswith(f"{clarity:.2f} · ")
+    sets = f"{BASELINE_SETS} random sets of {TOP_K} probe images"
+    assert all(f'title="Mean clarity and polysemanticity of {sets}">{baseline}</span>' in cell for cell in cells)
+    assert clarity > chance.clarity.mean() + 0.2  # the seeded units' top images share a direction
 
 
 def test_an_old_run_page_shows_its_layers_and_generic_share_only(client: TestClient, dashboard: Dashboard) -> None:
@@ -239,7 +340,11 @@ def test_a_stored_run_keeps_every_evaluation_and_old_results_store_nulls(
             for row, neuron in zip(rows, layer.neurons, strict=True):
                 assert neuron.evaluation is not None
                 assert row.explained_r == pytest.approx(neuron.evaluation.explained_r)
-                assert row.reliable is neuron.evaluation.reliable and row.stability == neuron.evaluation.stability
+                assert neuron.verdict is not None and row.verdict == neuron.verdict.verdict
+                assert row.reliable is neuron.verdict.reliable and row.stability == neuron.evaluation.stability
+                assert row.verdict_reasons == list(neuron.verdict.reasons) and row.clarity == pytest.approx(
+                    neuron.clarity
+                )
                 assert row.explanation == [
                     {"concept": term.concept, "weight": pytest.approx(term.weight)}
                     for term in neuron.evaluation.explanation
@@ -247,7 +352,7 @@ def test_a_stored_run_keeps_every_evaluation_and_old_results_store_nulls(
                 assert (row.ground_truth_r is None) == (neuron.evaluation.ground_truth_r is None)
         old_layers = select(Layer.id).where(Layer.run_id == old_run_id)
         old = session.scalars(select(Neuron).where(Neuron.layer_id.in_(old_layers))).all()
-        assert old and all(getattr(row, field) is None for row in old for field in EVALUATION_FIELDS)
+        assert old and all(getattr(row, field) is None for row in old for field in (*EVALUATION_FIELDS, "verdict"))
         # SQL NULLs, not JSON nulls: queries for unevaluated rows find them.
         assert session.scalar(select(Layer.id).where(Layer.run_id == old_run_id, Layer.evaluation.is_(None)))
         unexplained = select(Neuron.id).where(Neuron.layer_id.in_(old_layers), Neuron.explanation.is_(None))
@@ -258,7 +363,9 @@ def test_results_csv_has_the_evaluation_columns(tmp_path: Path) -> None:
     images = make_images(tmp_path / "probe", 6)
     write_results(fake_result(images, evaluated=True), tmp_path / "evaluated")
     rows = list(csv.DictReader((tmp_path / "evaluated" / "results.csv").read_text().splitlines()))
-    assert tuple(rows[0]) == NEURON_ROW_COLUMNS and NEURON_ROW_COLUMNS[-len(EVALUATION_FIELDS) :] == EVALUATION_FIELDS
+    assert tuple(rows[0]) == NEURON_ROW_COLUMNS
+    assert NEURON_ROW_COLUMNS[-len(EVALUATION_FIELDS) - len(GRADE_FIELDS) :] == (*EVALUATION_FIELDS, *GRADE_FIELDS)
+    assert {row["verdict"] for row in rows} == {"explains", "no label"}
     assert {row["reliable"] for row in rows} == {"True", "False"}
     first = rows[0]
     explanation = json.loads(first["explanation"])
@@ -287,6 +394,6 @@ def test_upgrading_a_database_with_an_old_run_keeps_it_readable(tmp_path: Path, 
             assert all(neuron[field] is None for neuron in neurons for field in EVALUATION_FIELDS)
             for path in ("", "/layers/conv1", "/layers/conv1/neurons/3"):
                 response = client.get(f"/runs/{seeded.run_id}{path}")
-                assert response.status_code == 200 and "no reliable label" not in response.text
+                assert response.status_code == 200 and "grade-no-label" not in response.text
     finally:
         engine.dispose()

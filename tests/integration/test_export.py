@@ -24,7 +24,18 @@ from dissect_core.results import EVALUATION_FIELDS, ConceptScore, DissectionResu
 from tests.support.dashboard_seed import Dashboard, LayerSpec, SeededRun, seed_run
 from tests.support.fakes import fake_result, make_images
 
-FLOATS = ("score", "explained_r", "p_value", "stability", "explanation_r", "ground_truth_r")
+FLOATS = (
+    "score",
+    "explained_r",
+    "p_value",
+    "stability",
+    "explanation_r",
+    "ground_truth_r",
+    "clarity",
+    "polysemanticity",
+    "redundancy",
+)
+BOOLEANS = ("reliable", "coverage_judgeable", "encoder_blind")
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +74,11 @@ def parse_csv_row(row: dict[str, str]) -> dict[str, Any]:
             parsed[column] = None
         elif column in FLOATS:
             parsed[column] = float(cell)
-        elif column in ("unit", "run_id"):
+        elif column in ("unit", "run_id", "n_carrying"):
             parsed[column] = int(cell)
-        elif column == "reliable":
+        elif column in BOOLEANS:
             parsed[column] = {"True": True, "False": False}[cell]
-        elif column in ("runners_up", "explanation"):
+        elif column in ("runners_up", "explanation", "verdict_reasons"):
             parsed[column] = json.loads(cell)
         else:
             parsed[column] = cell

@@ -4,8 +4,10 @@ Image i points along direction i % DIMENSIONS; a neuron's top images mostly shar
 and the fake encoder maps each word of DIRECTION_WORDS onto one direction, so "striped" ranks unit 3
 (direction 3, no off-direction images) first in every layer.
 
-An `evaluated` run also has evaluations (`seeded_evaluation`): a neuron is reliable when its r reaches
-RELIABLE_MIN_R, and every tenth label (units 9, 19, ...) is the generic word "photo".
+An `evaluated` run also has evaluations and verdicts (`seeded_evaluation`): a label is significant when its r
+reaches SIGNIFICANT_MIN_R and explains its neuron (the top grade, `reliable`) when its r reaches RELIABLE_MIN_R;
+between the two it is weak, below both it is no label. Every tenth label (units 9, 19, ...) is the generic word
+"photo". Its neurons have the label-free scores of their seeded top images.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ from app.persistence.models import ConceptSet, Layer, Neuron, ProbeImage, ProbeS
 from app.persistence.store.artifacts import save_concepts, save_layer, save_run_tensors, save_settings
 from app.persistence.store.layout import ArtifactsLayout
 from app.web.main import create_app
+from dissect_core.analysis.coverage import BLIND_SHARE, MIN_REFERENCE, Coverage
+from dissect_core.analysis.label_free import LabelFreeScores, layer_label_free_scores
+from dissect_core.evaluation.verdict import VerdictRules, grade_label
+from dissect_core.neuron_rows import GRADE_FIELDS, neuron_fields
+from dissect_core.results import EVALUATION_FIELDS, NeuronEvaluation, NeuronLabel, WeightedConcept
 
 DIMENSIONS = 8
 DIRECTION_WORDS = ("grass", "sky", "fur", "striped", "wheel", "dotted", "water", "brick")
@@ -40,8 +47,10 @@ TOP_K = 10
 SOFTMAX_A = 10.0
 N_RUNNERS_UP = 4
 GRID_IMAGES = 5
-#: An evaluated run's null (N_IMAGES images), the smallest reliable r and the folds of its stability.
+#: An evaluated run's null (N_IMAGES images), the smallest significant r (one-sided p about 0.05), the smallest r
+#: of the top grade and the folds of its stability.
 NULL_SD = 1 / math.sqrt(N_IMAGES - 1)
+SIGNIFICANT_MIN_R = 0.17
 RELIABLE_MIN_R = 0.25
 N_FOLDS = 5
 #: TestClient's host and the loopback names the browser tests use.
@@ -207,35 +216,52 @@ def seeded_label(unit: int, evaluated: bool) -> str:
 
 
 def seeded_evaluation(layer_position: int, unit: int, kind: str) -> dict[str, object]:
-    """Return an evaluated neuron's evaluation columns (reliable when r >= RELIABLE_MIN_R; ground truth for fc)."""
+    """Return an evaluated neuron's evaluation and verdict columns (significant when r >= SIGNIFICANT_MIN_R, the
+    top grade when r >= RELIABLE_MIN_R, graded by the real rules with that floor; ground truth for fc)."""
     r = seeded_r(layer_position, unit)
-    reliable = r >= RELIABLE_MIN_R
-    words = [seeded_label(unit, True), *(DIRECTION_WORDS[(unit + step) % DIMENSIONS] for step in (1, 2))]
-    return {
-        "explained_r": r,
-        "p_value": 0.5 * math.erfc(r / NULL_SD / math.sqrt(2)),
-        "reliable": reliable,
-        "stability": (4 if reliable else 2) / N_FOLDS,
-        "explanation": [
-            {"concept": word, "weight": weight} for word, weight in zip(words, (0.8, 0.3, 0.1), strict=True)
-        ],
-        "explanation_r": round(min(0.95, r + 0.12), 4),
-        "ground_truth_r": round(r - 0.03, 4) if kind == "linear" else None,
-    }
+    label = seeded_label(unit, True)
+    evaluation = NeuronEvaluation(
+        explained_r=r,
+        p_value=0.5 * math.erfc(r / NULL_SD / math.sqrt(2)),
+        significant=r >= SIGNIFICANT_MIN_R,
+        stability=(4 if r >= RELIABLE_MIN_R else 2) / N_FOLDS,
+        explanation=tuple(
+            WeightedConcept(word, weight)
+            for word, weight in zip(
+                [label, *(DIRECTION_WORDS[(unit + step) % DIMENSIONS] for step in (1, 2))], (0.8, 0.3, 0.1), strict=True
+            )
+        ),
+        explanation_r=round(min(0.95, r + 0.12), 4),
+        ground_truth_r=round(r - 0.03, 4) if kind == "linear" else None,
+    )
+    n_carrying = N_IMAGES // DIMENSIONS
+    coverage = Coverage(n_carrying, "encoder", True, False, f"{n_carrying} probe images carry '{label}'")
+    verdict = grade_label(evaluation, coverage, VerdictRules(min_r=RELIABLE_MIN_R), n_folds=N_FOLDS)
+    row = neuron_fields(NeuronLabel(unit, label, 0.0, (), evaluation, coverage, verdict))
+    return {name: row[name] for name in (*EVALUATION_FIELDS, *GRADE_FIELDS) if name not in LABEL_FREE_COLUMNS}
+
+
+#: The label-free columns, which an evaluated run's neurons take from their seeded top images.
+LABEL_FREE_COLUMNS = ("clarity", "polysemanticity", "redundancy")
+
+
+def seeded_label_free(scores: LabelFreeScores, unit: int) -> dict[str, float]:
+    """Return a neuron's label-free columns from its layer's scores (`layer_label_free_scores` of the seed)."""
+    return {name: float(getattr(scores, name)[unit]) for name in LABEL_FREE_COLUMNS}
 
 
 def seeded_layer_evaluation(layer_position: int, n_units: int) -> dict[str, object]:
     """Return an evaluated layer's evaluation (a LayerEvaluation as a dict) matching `seeded_evaluation`."""
     rs = [seeded_r(layer_position, unit) for unit in range(n_units)]
-    reliable = [r for r in rs if r >= RELIABLE_MIN_R]
+    significant = [r for r in rs if r >= SIGNIFICANT_MIN_R]
     return {
         "n_folds": N_FOLDS,
         "simulation": "cosine",
         "false_discovery_rate": 0.05,
         "n_images": N_IMAGES,
         "null_sd": NULL_SD,
-        "reliable_min_r": min(reliable) if reliable else None,
-        "share_reliable": len(reliable) / n_units if n_units else 0.0,
+        "reliable_min_r": min(significant) if significant else None,
+        "share_reliable": len(significant) / n_units if n_units else 0.0,
     }
 
 
@@ -345,6 +371,7 @@ def _seed_layer(
     session.add(layer)
     session.flush()
     neuron_rows = []
+    scores = layer_label_free_scores(image_embeddings(), top_indices(spec.n_units)) if evaluated else None
     for unit in range(spec.n_units):
         word = seeded_label(unit, evaluated)
         score = _score(position, unit)
@@ -360,6 +387,7 @@ def _seed_layer(
                 "score": score,
                 "runners_up": runners_up,
                 **(seeded_evaluation(position, unit, spec.kind) if evaluated else {}),
+                **(seeded_label_free(scores, unit) if scores is not None else {}),
             }
         )
     session.execute(insert(Neuron), neuron_rows)
@@ -387,6 +415,18 @@ def _seed_layer(
                 }
             )
     session.execute(insert(TopImage), top_rows)
+
+
+def add_coverage_artifacts(seeded: SeededRun, blind_below: float = 0.35) -> None:
+    """Store a run's carry bars (0.7 for every image: 12 images carry each direction word) and reference spreads
+    that draw the encoder-blind line at spread `blind_below`: the fake encoder's "purple" (spread 0.20, close to
+    every image alike) falls under it, "theatre curtain" (0.53, carried by no image) and the direction words (0.90)
+    stay over it."""
+    save_run_tensors(
+        ArtifactsLayout(seeded.artifacts_dir),
+        carry_cosines=torch.full((N_IMAGES,), 0.7),
+        reference_spreads=torch.full((MIN_REFERENCE,), blind_below / BLIND_SHARE),
+    )
 
 
 def prepare_database(data_dir: Path) -> tuple[Settings, Engine]:

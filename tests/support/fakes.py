@@ -15,10 +15,15 @@ import torch
 from PIL import Image
 from sqlalchemy import Engine
 
+import dissect_core
 from app.core.config import Settings
 from app.jobs.dissections import StoredDissection
 from app.persistence.store import BeforeCommit, store_run
+from dissect_core.analysis.coverage import Coverage
 from dissect_core.config import DissectConfig
+from dissect_core.data.concepts import concept_set_hash
+from dissect_core.data.probe import probe_set_hash
+from dissect_core.evaluation.verdict import grade_label
 from dissect_core.progress import Progress
 from dissect_core.results import (
     ConceptScore,
@@ -30,6 +35,7 @@ from dissect_core.results import (
     TopImage,
     WeightedConcept,
 )
+from dissect_core.run_record import InputIdentities, ResolvedSettings, RunFacts, RunRecord, weights_provenance
 
 VIEW = {"resize": 40, "crop": 32}
 CONCEPTS = ["cat", "dog", "striped", "car", "sky", "water"]
@@ -65,7 +71,7 @@ def fake_evaluation(unit: int, label: str, *, n_units: int, with_ground_truth: b
     return NeuronEvaluation(
         explained_r=explained_r,
         p_value=1e-4 * (unit + 1) if reliable else 0.2 + 0.05 * unit,
-        reliable=reliable,
+        significant=reliable,
         stability=1.0 if reliable else 0.4,
         explanation=explanation,
         explanation_r=explained_r + 0.1,
@@ -75,7 +81,7 @@ def fake_evaluation(unit: int, label: str, *, n_units: int, with_ground_truth: b
 
 def fake_layer_evaluation(neurons: list[NeuronLabel], n_images: int) -> LayerEvaluation:
     """Return the layer evaluation matching `fake_evaluation`'s neurons."""
-    reliable = [n.evaluation.explained_r for n in neurons if n.evaluation is not None and n.evaluation.reliable]
+    reliable = [n.evaluation.explained_r for n in neurons if n.evaluation is not None and n.evaluation.significant]
     return LayerEvaluation(
         n_folds=5,
         simulation="cosine",
@@ -95,9 +101,11 @@ def fake_result(
     layers: tuple = LAYERS,
     model: str = "resnet18",
     evaluated: bool = False,
+    config: DissectConfig | None = None,
 ) -> DissectionResult:
     """Return a DissectionResult over the images, with random labels, boxes and activation maps; `evaluated`
-    adds `fake_evaluation`s (even units reliable, the linear layer's with a ground-truth r) and layer evaluations."""
+    adds `fake_evaluation`s (even units reliable, the linear layer's with a ground-truth r) and layer evaluations.
+    Its record's config is `config` when given (a job's), else one of `model` over the images' folder."""
     generator = torch.Generator().manual_seed(seed)
     n_images = len(image_paths)
     image_ids = [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in image_paths]
@@ -113,6 +121,7 @@ def fake_result(
             evaluation = (
                 fake_evaluation(unit, label, n_units=units, with_ground_truth=kind == "linear") if evaluated else None
             )
+            coverage = Coverage(12, "encoder", True, False, f"the probe set has 12 images of '{label}'")
             neurons.append(
                 NeuronLabel(
                     unit=unit,
@@ -120,6 +129,11 @@ def fake_result(
                     score=scores[0],
                     runners_up=tuple(ConceptScore(CONCEPTS[i], s) for i, s in zip(order[1:3], scores[1:], strict=True)),
                     evaluation=evaluation,
+                    coverage=coverage,
+                    verdict=None if evaluation is None else grade_label(evaluation, coverage),
+                    clarity=0.5 + 0.4 * unit / units,
+                    polysemanticity=0.3 - 0.2 * unit / units,
+                    redundancy=0.9 - 0.1 * unit / units,
                 )
             )
             unit_tops = []
@@ -140,23 +154,48 @@ def fake_result(
         layer_evaluation = fake_layer_evaluation(neurons, n_images) if evaluated else None
         results.append(LayerResult(name, kind, neurons, tops, activations, top_indices, maps, layer_evaluation))
     return DissectionResult(
-        settings={
-            "model": model,
-            "layers": [layer[0] for layer in layers],
-            "probe": str(Path(image_paths[0]).parent),
-            "encoder": "tiny_clip:none",
-            "similarity": "soft_wpmi",
-            "similarity_params": {"top_k": n_top},
-            "pool": "avg",
-            "view": dict(VIEW),
-        },
+        record=fake_record(config or fake_config(image_paths, layers, model, n_top), image_ids, n_top),
         image_ids=image_ids,
         image_paths=list(image_paths),
         concepts=list(CONCEPTS),
         layers=results,
         image_embeddings=torch.randn(n_images, 8, generator=generator),
         log_normalisers=torch.randn(n_images, generator=generator),
-        timings={"load": 0.1},
+    )
+
+
+def fake_config(image_paths: list[str], layers: tuple, model: str, n_top: int) -> DissectConfig:
+    """Return the config a fake result's record names by default: `model`'s layers over the images' folder."""
+    return DissectConfig(
+        model=model,
+        layers=tuple(layer[0] for layer in layers),
+        probe=str(Path(image_paths[0]).parent),
+        encoder="tiny_clip:none",
+        similarity_params={"top_k": n_top},
+    )
+
+
+def fake_record(config: DissectConfig, image_ids: list[str], n_top: int) -> RunRecord:
+    """Return the record the pipeline would keep of a fake run of `config` over the images: a CPU run, the
+    FakeEncoder's view, and the identities and facts of the images and CONCEPTS."""
+    return RunRecord(
+        config=config,
+        resolved=ResolvedSettings(
+            device="cpu", similarity_params={"top_k": n_top}, view=(VIEW["resize"], VIEW["crop"])
+        ),
+        identities=InputIdentities(
+            probe_hash=probe_set_hash(image_ids),
+            concept_hash=concept_set_hash(CONCEPTS),
+            target=f"fake:{config.model}",
+            encoder=config.encoder,
+            code_version=dissect_core.__version__,
+        ),
+        facts=RunFacts(
+            n_images=len(image_ids),
+            n_concepts=len(CONCEPTS),
+            timings_s={"load": 0.1},
+            weights=weights_provenance(config),
+        ),
     )
 
 
@@ -191,6 +230,7 @@ def fake_executor(
     *,
     engine: Engine | None = None,
     before_commit: BeforeCommit | None = None,
+    target_model_id: int | None = None,
 ) -> StoredDissection:
     """Stand-in for execute_dissection: optional slow steps, optional failure, then a real store_run.
 
@@ -213,7 +253,7 @@ def fake_executor(
     if behaviour.get("fail") and marker in behaviour.get("fail_markers", [marker]):
         raise DissectError(behaviour["fail"])
     paths = sorted(str(path) for path in Path(config.probe).glob("*.png"))
-    result = fake_result(paths, seed=marker or 0)
-    run_id = store_run(engine, settings, result, config=config, before_commit=before_commit)
+    result = fake_result(paths, seed=marker or 0, config=config)
+    run_id = store_run(engine, settings, result, target_model_id=target_model_id, before_commit=before_commit)
     log_event(settings, "stored", marker)
     return StoredDissection(run_id=run_id, result=result)

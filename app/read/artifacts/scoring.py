@@ -86,3 +86,12 @@ def load_carry_cosines(layout: ArtifactsLayout, n_images: int) -> torch.Tensor |
     if bars.shape[0] != n_images:
         raise _damaged(path, RUN, f"{bars.shape[0]} values for {n_images} stored images")
     return bars.float()
+
+
+def load_reference_spreads(layout: ArtifactsLayout) -> torch.Tensor | None:
+    """Return the vocabulary's sorted reference spreads [R] as float32 (dissect_core.analysis.coverage), or None
+    for a run stored before they were kept; raise ConceptSearchUnavailable when the file is damaged."""
+    path = layout.reference_spreads
+    if not path.is_file():
+        return None
+    return _load(path, RUN, ndim=1).float()

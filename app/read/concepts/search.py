@@ -1,7 +1,8 @@
 """Concepts on demand: rank a stored layer's neurons by the soft-WPMI score a typed concept would get.
 
 Works from a run's artifacts alone (image embeddings, log normalisers, per-layer top image indices), so no
-image is read again. Encoders and artifacts are cached in LRUs owned by one `ConceptSearcher` per app.
+image is read again. Encoders and text embeddings are cached in LRUs owned by one `ConceptSearcher` per app;
+the artifacts are read through the app's `ArtifactsReader`.
 """
 
 from __future__ import annotations
@@ -9,45 +10,33 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.cache_bounds import CacheBounds
 from app.core.errors import AtlasError, NotFound
 from app.core.lru import LRUCache
-from app.core.paths import resolved_path
 from app.core.redact import redact_paths
+from app.core.text import check_user_text
 from app.persistence.models import Neuron, Run
-from app.persistence.store.artifacts import CARRY_COSINES_FILE
-from app.read.artifacts.activations import LayerActivationRows
-from app.read.artifacts.tensors import damaged_artifact, load_artifact_tensor
+from app.read.artifacts.reader import ArtifactsReader
+from app.read.artifacts.scoring import ConceptSearchUnavailable, ScoringArtifacts
 from app.read.layers.queries import get_layer
 from app.read.runs.queries import get_run
 from app.read.schemas.concepts import ConceptHit, ConceptSearchResult, NeuronConceptScore
+from dissect_core.analysis.concept_evidence import carrying, concept_cosines
+from dissect_core.analysis.coverage import Coverage, concept_coverage, spread_of
 from dissect_core.encoders.base import ImageTextEncoder
 from dissect_core.errors import DissectError
+from dissect_core.run_record import RunRecord
 from dissect_core.similarity.functions import CONCEPT_SEARCH_DEFAULTS, score_new_concepts
 
 #: (encoder spec, device) -> encoder; tests pass a fake.
 EncoderLoader = Callable[[str, str], ImageTextEncoder]
 
 MAX_CONCEPT_CHARS = 200
-
-
-class ConceptSearchUnavailable(AtlasError):
-    """The run lacks what concept search needs; the message says what and how to get it."""
-
-
-@dataclass(frozen=True)
-class RunArtifacts:
-    """What a run stored for scoring concepts typed later."""
-
-    image_embeddings: torch.Tensor  # [N, D]
-    log_normalisers: torch.Tensor  # [N]
-    #: The run's own concepts (concepts.txt): their terms are already inside `log_normalisers`.
-    vocabulary: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -72,34 +61,14 @@ def _default_encoder_loader(spec: str, device: str) -> ImageTextEncoder:
 
 
 def clean_concept(text: str) -> str:
-    """Return the typed concept trimmed and single-spaced, or raise AtlasError saying what to type."""
-    cleaned = " ".join(text.split())
+    """Return the typed concept under the text rule (app.core.text), trimmed and single-spaced, or raise AtlasError
+    saying what to type."""
+    cleaned = " ".join(check_user_text(text, "the concept").split())
     if not cleaned:
         raise AtlasError("Type a concept to score, for example 'striped'.")
     if len(cleaned) > MAX_CONCEPT_CHARS:
         raise AtlasError(f"A concept is at most {MAX_CONCEPT_CHARS} characters; shorten '{cleaned[:40]}…'.")
     return cleaned
-
-
-NO_TYPED_CONCEPTS = "typed concepts cannot be scored"
-
-
-def _load_tensor(path: Path, what: str, ndim: int) -> torch.Tensor:
-    """Return the stored `ndim`-D tensor at `path`; raise ConceptSearchUnavailable when it is missing or damaged."""
-    return load_artifact_tensor(path, what, ndim, NO_TYPED_CONCEPTS, ConceptSearchUnavailable)
-
-
-def _damaged_artifact(path: Path, what: str, problem: str) -> AtlasError:
-    """Return the error telling that a stored artifact is damaged, and how to store it again."""
-    return damaged_artifact(path, what, problem, NO_TYPED_CONCEPTS, ConceptSearchUnavailable)
-
-
-def _read_vocabulary(folder: Path) -> frozenset[str]:
-    """Return the run's concepts from its concepts.txt, or none for a run stored without it."""
-    path = folder / "concepts.txt"
-    if not path.is_file():
-        return frozenset()
-    return frozenset(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
 def normalisers_without_own_term(log_normalisers: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -114,90 +83,23 @@ def normalisers_without_own_term(log_normalisers: torch.Tensor, logits: torch.Te
 
 
 class ConceptSearcher:
-    """Scores typed concepts against stored layers, caching encoders, artifacts and text embeddings."""
+    """Scores typed concepts against stored layers, caching encoders and text embeddings; the runs' artifacts come
+    from `reader` (shared with the app's other pages)."""
 
     def __init__(
         self,
+        reader: ArtifactsReader,
         *,
         encoder_loader: EncoderLoader | None = None,
         device: str = "cpu",
-        max_encoders: int = 2,
-        max_runs: int = 4,
-        max_layers: int = 32,
-        max_texts: int = 2048,
-        data_dir: Path | None = None,
-        activation_rows: LayerActivationRows | None = None,
+        bounds: CacheBounds | None = None,
     ) -> None:
+        bounds = bounds or CacheBounds()
+        self.reader = reader
         self._load_encoder = encoder_loader or _default_encoder_loader
         self.device = device
-        self.data_dir = data_dir
-        self._encoders: LRUCache[str, ImageTextEncoder] = LRUCache(max_encoders)
-        self._artifacts: LRUCache[str, RunArtifacts] = LRUCache(max_runs)
-        self._top_indices: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(max_layers)
-        self._texts: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(max_texts)
-        # Concept evidence: each layer's activations (shared with the other pages that read them) and carry bars.
-        self.activation_rows = activation_rows or LayerActivationRows()
-        self._carry: LRUCache[str, torch.Tensor | None] = LRUCache(max_runs)
-
-    def artifacts(self, artifacts_dir: str) -> RunArtifacts:
-        """Return a run's embeddings, normalisers and settings (cached)."""
-        return self._artifacts.get_or_load(artifacts_dir, lambda: self._read_artifacts(self.folder(artifacts_dir)))
-
-    def folder(self, artifacts_dir: str) -> Path:
-        """Return a run's artifacts folder: a stored relative path lies under the data folder."""
-        return resolved_path(artifacts_dir, self.data_dir) if self.data_dir is not None else Path(artifacts_dir)
-
-    def _read_artifacts(self, folder: Path) -> RunArtifacts:
-        hint = "This run"
-        embeddings = _load_tensor(folder / "image_embeddings.pt", hint, ndim=2)
-        normalisers_file = folder / "log_normalisers.pt"
-        if not normalisers_file.is_file():
-            raise ConceptSearchUnavailable(
-                f"{hint} has no stored log_normalisers.pt: only soft-WPMI and WPMI runs store them. "
-                "Dissect with --similarity soft_wpmi to search typed concepts."
-            )
-        normalisers = _load_tensor(normalisers_file, hint, ndim=1)
-        if normalisers.shape[0] != embeddings.shape[0]:
-            problem = f"{normalisers.shape[0]} values for {embeddings.shape[0]} stored images"
-            raise _damaged_artifact(normalisers_file, hint, problem)
-        return RunArtifacts(
-            image_embeddings=embeddings.float(), log_normalisers=normalisers, vocabulary=_read_vocabulary(folder)
-        )
-
-    def top_indices(self, artifacts_dir: str, layer: str) -> torch.Tensor:
-        """Return the layer's [K, top_k] top image indices (cached)."""
-        path = self.folder(artifacts_dir) / "top_indices" / f"{layer}.pt"
-        what = f"Layer '{layer}' of this run"
-
-        def load() -> torch.Tensor:
-            top = _load_tensor(path, what, ndim=2)
-            n_images = self.artifacts(artifacts_dir).image_embeddings.shape[0]
-            if top.is_floating_point() or (top.numel() and not 0 <= int(top.min()) <= int(top.max()) < n_images):
-                raise _damaged_artifact(path, what, f"its entries are not indices of the {n_images} stored images")
-            return top
-
-        return self._top_indices.get_or_load((artifacts_dir, layer), load)
-
-    def unit_activations(self, artifacts_dir: str, layer: str, unit: int) -> torch.Tensor:
-        """Return one unit's stored activations [images] as float32 (its layer cached); raise
-        ActivationsUnavailable."""
-        n_images = self.artifacts(artifacts_dir).image_embeddings.shape[0]
-        return self.activation_rows.get(self.folder(artifacts_dir), layer, n_images)[unit].float()
-
-    def carry_cosines(self, artifacts_dir: str) -> torch.Tensor | None:
-        """Return each image's carry bar [images] (cached), or None for a run stored before they were kept."""
-
-        def load() -> torch.Tensor | None:
-            path = self.folder(artifacts_dir) / CARRY_COSINES_FILE
-            if not path.is_file():
-                return None
-            bars = _load_tensor(path, "This run", ndim=1)
-            n_images = self.artifacts(artifacts_dir).image_embeddings.shape[0]
-            if bars.shape[0] != n_images:
-                raise _damaged_artifact(path, "This run", f"{bars.shape[0]} values for {n_images} stored images")
-            return bars.float()
-
-        return self._carry.get_or_load(artifacts_dir, load)
+        self._encoders: LRUCache[str, ImageTextEncoder] = LRUCache(bounds.encoders)
+        self._texts: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(bounds.text_embeddings)
 
     def encoder(self, spec: str) -> ImageTextEncoder:
         """Return the loaded encoder for a spec (cached); a failure to load it is told without server paths."""
@@ -228,19 +130,18 @@ class ConceptSearcher:
     def warm(self, run: RunScoring, layer: str | None = None) -> None:
         """Load what scoring concepts on the run needs (encoder, artifacts, the layer's top images) into the caches."""
         self.encoder(run.encoder)
-        self.artifacts(run.artifacts_dir)
+        self.reader.scoring(run.artifacts_dir)
         if layer is not None:
-            self.top_indices(run.artifacts_dir, layer)
+            self.reader.top_indices(run.artifacts_dir, layer)
 
     def is_warm(self, run: RunScoring, layer: str | None = None) -> bool:
         """Return whether the run's encoder and artifacts (and the layer's top images) are in the caches."""
-        layer_held = layer is None or (run.artifacts_dir, layer) in self._top_indices
-        return run.encoder in self._encoders and run.artifacts_dir in self._artifacts and layer_held
+        return run.encoder in self._encoders and self.reader.holds_scoring(run.artifacts_dir, layer)
 
     def score(self, run: RunScoring, layer: str, concepts: Sequence[str]) -> torch.Tensor:
         """Return the soft-WPMI scores [K, T] the concepts would get on the layer's K neurons."""
-        artifacts = self.artifacts(run.artifacts_dir)
-        top = self.top_indices(run.artifacts_dir, layer).long()
+        artifacts = self.reader.scoring(run.artifacts_dir)
+        top = self.reader.top_indices(run.artifacts_dir, layer).long()
         embeddings = self.embed(run.encoder, [run.prompt(concept) for concept in concepts])
         with torch.inference_mode():
             scores = score_new_concepts(
@@ -251,9 +152,25 @@ class ConceptSearcher:
                     scores[:, column] = self._score_known(run, artifacts, top, embeddings[column])
             return scores
 
+    def coverage(self, run: RunScoring, concept: str) -> Coverage | None:
+        """Return the encoder's coverage of a typed concept over the run's probe images, or None for a run stored
+        before each image's carry bar was kept."""
+        bars = self.reader.carry_cosines(run.artifacts_dir)
+        if bars is None:
+            return None
+        image_embeddings = self.reader.scoring(run.artifacts_dir).image_embeddings
+        cosines = concept_cosines(image_embeddings, self.embed(run.encoder, [run.prompt(concept)])[0])
+        return concept_coverage(
+            concept,
+            n_carrying=int(carrying(cosines, bars).sum()),
+            n_images=int(cosines.shape[0]),
+            spread=float(spread_of(cosines)),
+            reference_spreads=self.reader.reference_spreads(run.artifacts_dir),
+        )
+
     @staticmethod
     def _score_known(
-        run: RunScoring, artifacts: RunArtifacts, top: torch.Tensor, embedding: torch.Tensor
+        run: RunScoring, artifacts: ScoringArtifacts, top: torch.Tensor, embedding: torch.Tensor
     ) -> torch.Tensor:
         """Return the scores [K] of a concept of the run's vocabulary, its term counted once in the normaliser."""
         a = run.params.get("a", CONCEPT_SEARCH_DEFAULTS["a"])
@@ -267,14 +184,15 @@ class ConceptSearcher:
 
 def run_scoring(run: Run) -> RunScoring:
     """Return how a stored run scores typed concepts: the soft-WPMI settings its normalisers were built with."""
-    # The pipeline pins these under "concept_search" (its a, lam, ... match the stored log-normalisers even
-    # when the run itself used another similarity function); older rows only have their similarity_params.
-    params = (run.settings or {}).get("concept_search") or run.similarity_params or {}
+    # The record keeps these as resolved.concept_search (its a, lam, ... match the stored log-normalisers even
+    # when the run itself used another similarity function); older runs only kept their similarity params.
+    record = RunRecord.from_json(run.settings)
+    params = record.resolved.concept_search or record.resolved.similarity_params
     return RunScoring(
         artifacts_dir=run.artifacts_dir,
-        encoder=run.encoder,
+        encoder=record.config.encoder,
         params={key: float(params[key]) for key in CONCEPT_SEARCH_DEFAULTS if key in params},
-        prompt_template=(run.settings or {}).get("prompt_template"),
+        prompt_template=record.config.prompt_template,
     )
 
 
@@ -307,6 +225,7 @@ def search_layer(
     scores = searcher.score(scoring, layer_name, [concept])[:, 0]
     order = torch.argsort(scores, descending=True, stable=True)[:limit].tolist()
     labels = _labels(session, layer_id, order)
+    coverage = searcher.coverage(scoring, concept)
     hits = [
         ConceptHit(
             rank=rank,
@@ -324,6 +243,9 @@ def search_layer(
         n_units=int(scores.shape[0]),
         hits=hits,
         seconds=time.perf_counter() - started,
+        warning=coverage.note[:1].upper() + coverage.note[1:] + "." if coverage and coverage.encoder_blind else None,
+        n_carrying=None if coverage is None else coverage.n_carrying,
+        encoder_blind=coverage is not None and coverage.encoder_blind,
     )
 
 

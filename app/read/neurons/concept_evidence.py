@@ -7,6 +7,8 @@ The rules are in `dissect_core.analysis.concept_evidence`; this module reads wha
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,17 +29,28 @@ from dissect_core.analysis.concept_evidence import (
     hits,
     top_images_for_concept,
 )
+from dissect_core.analysis.coverage import Coverage, concept_coverage, spread_of
+from dissect_core.evaluation.verdict import CoverageSource
 from dissect_core.similarity.row_summaries import CARRY_RANK
 
 #: How many of the concept's highest-rated probe images are listed.
 EVIDENCE_IMAGES = 12
-#: Fewer carrying images than this: the probe set has almost none of the concept, and cannot judge the neuron on it.
-SCARCE_BELOW = 5
 
 
-def _label(session: Session, layer_id: int, unit: int) -> str:
-    label = session.scalar(select(Neuron.label).where(Neuron.layer_id == layer_id, Neuron.unit == unit))
-    return label or ""
+def _label(session: Session, layer_id: int, unit: int) -> tuple[str, Coverage | None]:
+    """Return the neuron's label and its coverage as the dissection counted it (None for runs stored before)."""
+    row = session.execute(
+        select(
+            Neuron.label, Neuron.n_carrying, Neuron.coverage_source, Neuron.coverage_judgeable, Neuron.encoder_blind
+        ).where(Neuron.layer_id == layer_id, Neuron.unit == unit)
+    ).first()
+    if row is None:
+        return "", None
+    label, n_carrying, source, judgeable, blind = row
+    if source is None or n_carrying is None:
+        return label, None
+    counted_by: CoverageSource = "labels" if source == "labels" else "encoder"
+    return label, Coverage(n_carrying, counted_by, bool(judgeable), bool(blind), "")
 
 
 def carried_count_missing(concept: str) -> str:
@@ -63,7 +76,7 @@ def concept_evidence(
     layer = get_layer(session, run_id, layer_name)
     if not 0 <= unit < layer.n_units:
         raise NotFound(f"Layer '{layer_name}' of run {run_id} has units 0–{layer.n_units - 1}; not {unit}.")
-    label = _label(session, layer.id, unit)
+    label, label_coverage = _label(session, layer.id, unit)
     text = clean_concept(concept) if concept.strip() else clean_concept(label)
     scoring = run_scoring(run)
     reader = searcher.reader
@@ -87,9 +100,24 @@ def concept_evidence(
     if carried is None:
         notes.append(carried_count_missing(text))
     n_carrying = int(carried.sum()) if carried is not None else None
-    scarce = n_carrying is not None and n_carrying < SCARCE_BELOW
-    if scarce:
-        notes.append(f"The probe set has almost no images of '{text}': this neuron cannot be judged on it.")
+    coverage = None
+    if n_carrying is not None:
+        coverage = concept_coverage(
+            text,
+            n_carrying=n_carrying,
+            n_images=int(cosines.shape[0]),
+            spread=float(spread_of(cosines)),
+            reference_spreads=reader.reference_spreads(scoring.artifacts_dir),
+        )
+    if text == label and label_coverage is not None and label_coverage.source == "labels":
+        # The dissection counted the label by the probe set's own labels, which this server does not keep.
+        coverage = replace(
+            label_coverage, note=f"the probe set has {label_coverage.n_carrying} images labelled '{text}'"
+        )
+        n_carrying = label_coverage.n_carrying
+    scarce = coverage is not None and not coverage.judgeable
+    if coverage is not None and scarce:
+        notes.append(coverage.note[:1].upper() + coverage.note[1:] + ".")
 
     views = view_urls(session, run_id, top)
     images = [
@@ -119,5 +147,7 @@ def concept_evidence(
         carry_rank=CARRY_RANK,
         n_carrying=n_carrying,
         scarce=scarce,
+        coverage_source=None if coverage is None else coverage.source,
+        encoder_blind=coverage is not None and coverage.encoder_blind,
         notes=notes,
     )

@@ -62,6 +62,15 @@ _PARQUET_TYPES = {
     "explanation": _WEIGHTED_CONCEPTS,
     "explanation_r": pa.float64(),
     "ground_truth_r": pa.float64(),
+    "verdict": pa.string(),
+    "verdict_reasons": pa.list_(pa.string()),
+    "coverage_source": pa.string(),
+    "n_carrying": pa.int64(),
+    "coverage_judgeable": pa.bool_(),
+    "encoder_blind": pa.bool_(),
+    "clarity": pa.float64(),
+    "polysemanticity": pa.float64(),
+    "redundancy": pa.float64(),
 }
 #: The Parquet columns: the neuron rows' (dissect_core.neuron_rows), in their order.
 PARQUET_SCHEMA = pa.schema([(name, _PARQUET_TYPES[name]) for name in NEURON_ROW_COLUMNS])

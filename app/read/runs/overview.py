@@ -1,8 +1,11 @@
-"""A run's labels at a glance, per layer: a histogram of explained_r, its means, the shares reliable and generic."""
+"""A run's labels at a glance, per layer: a histogram of explained_r, its means, the shares reliable (the top grade)
+and generic, the count at each grade and the mean label-free scores, with those of random image sets beside them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -10,11 +13,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.persistence.models import Layer, Neuron
+from app.read.artifacts.reader import ArtifactsReader
+from app.read.artifacts.scoring import ConceptSearchUnavailable
 from app.read.layers import queries as layer_queries
+from app.read.runs.queries import get_run
 from app.read.schemas.layers import LayerSummary
 from app.read.schemas.runs import LayerOverview, RHistogram
 from dissect_core.analysis.distributions import bin_counts
+from dissect_core.analysis.label_free import LABEL_FREE_TOP_IMAGES
 from dissect_core.data.vocabulary import is_generic_concept
+from dissect_core.evaluation.verdict import VERDICTS
 
 #: Bins of the explained_r histogram, over one fixed range so that layers and runs compare at a glance.
 HISTOGRAM_BINS = 20
@@ -29,6 +37,9 @@ class NeuronFacts(NamedTuple):
     explained_r: float | None
     explanation_r: float | None
     reliable: bool | None
+    verdict: str | None = None
+    clarity: float | None = None
+    polysemanticity: float | None = None
 
 
 def r_bin_counts(values: Sequence[float]) -> list[int]:
@@ -42,6 +53,12 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def _explained_rs(neurons: Sequence[NeuronFacts], *, reliable: bool) -> list[float]:
     return [neuron.explained_r for neuron in neurons if neuron.explained_r is not None and neuron.reliable is reliable]
+
+
+def _verdict_counts(neurons: Sequence[NeuronFacts]) -> dict[str, int] | None:
+    """Return how many labels have each grade, best first, or None when none was graded."""
+    graded = [neuron.verdict for neuron in neurons if neuron.verdict is not None]
+    return {grade: graded.count(grade) for grade in VERDICTS} if graded else None
 
 
 def summarise_layer(layer: LayerSummary, neurons: Sequence[NeuronFacts]) -> LayerOverview:
@@ -62,6 +79,9 @@ def summarise_layer(layer: LayerSummary, neurons: Sequence[NeuronFacts]) -> Laye
         n_evaluated=len(evaluated),
         share_generic=sum(is_generic_concept(neuron.label) for neuron in neurons) / len(neurons) if neurons else 0.0,
         share_reliable=sum(bool(neuron.reliable) for neuron in evaluated) / len(evaluated) if evaluated else None,
+        verdict_counts=_verdict_counts(neurons),
+        mean_clarity=_mean([neuron.clarity for neuron in neurons if neuron.clarity is not None]),
+        mean_polysemanticity=_mean([n.polysemanticity for n in neurons if n.polysemanticity is not None]),
         mean_explained_r=_mean(reliable_rs + unreliable_rs),
         mean_explanation_r=_mean([neuron.explanation_r for neuron in evaluated if neuron.explanation_r is not None]),
         histogram=histogram if reliable_rs or unreliable_rs else None,
@@ -73,11 +93,66 @@ def layer_overviews(session: Session, run_id: int) -> list[LayerOverview]:
     """Return every layer of a run in forward order with its overview, or raise NotFound."""
     layers = layer_queries.list_layers(session, run_id)
     rows = session.execute(
-        select(Layer.name, Neuron.label, Neuron.explained_r, Neuron.explanation_r, Neuron.reliable)
+        select(
+            Layer.name,
+            Neuron.label,
+            Neuron.explained_r,
+            Neuron.explanation_r,
+            Neuron.reliable,
+            Neuron.verdict,
+            Neuron.clarity,
+            Neuron.polysemanticity,
+        )
         .join(Layer, Neuron.layer_id == Layer.id)
         .where(Layer.run_id == run_id)
     ).all()
     by_layer: dict[str, list[NeuronFacts]] = {}
-    for name, label, explained_r, explanation_r, reliable in rows:
-        by_layer.setdefault(name, []).append(NeuronFacts(label, explained_r, explanation_r, reliable))
+    for name, label, explained_r, explanation_r, reliable, verdict, clarity, polysemanticity in rows:
+        facts = NeuronFacts(label, explained_r, explanation_r, reliable, verdict, clarity, polysemanticity)
+        by_layer.setdefault(name, []).append(facts)
     return [summarise_layer(layer, by_layer.get(layer.name, [])) for layer in layers]
+
+
+@dataclass(frozen=True)
+class LabelFreeBaseline:
+    """The mean clarity and polysemanticity of `n_sets` random sets of `n_top` probe images: scores by chance."""
+
+    clarity: float
+    polysemanticity: float
+    n_top: int
+    n_sets: int
+
+
+def label_free_baselines(
+    session: Session, reader: ArtifactsReader, run_id: int, overview: Sequence[LayerOverview]
+) -> dict[str, LabelFreeBaseline]:
+    """Return, per layer with label-free scores, the random baseline of as many top images as its scores used.
+
+    One baseline per set size from the run's stored image embeddings (the reader caches it, a few hundred seeded
+    sets, so its cost does not grow with the layers); layers without scores, or a run whose embeddings are gone, get
+    none."""
+    scored = [layer.name for layer in overview if layer.mean_clarity is not None]
+    if not scored:
+        return {}
+    artifacts_dir = get_run(session, run_id).artifacts_dir
+    baselines = {}
+    try:
+        for name in scored:
+            n_top = min(LABEL_FREE_TOP_IMAGES, int(reader.top_indices(artifacts_dir, name).shape[1]))
+            if n_top < 2:
+                continue
+            scores = reader.label_free_baseline(artifacts_dir, n_top)
+            baselines[name] = LabelFreeBaseline(
+                clarity=_finite_mean(scores.clarity),
+                polysemanticity=_finite_mean(scores.polysemanticity),
+                n_top=n_top,
+                n_sets=len(scores.clarity),
+            )
+    except ConceptSearchUnavailable:
+        return {}
+    return baselines
+
+
+def _finite_mean(values: torch.Tensor) -> float:
+    finite = values[torch.isfinite(values)].double()
+    return float(finite.mean()) if len(finite) else math.nan

@@ -27,6 +27,11 @@ class ConceptSearchResult(BaseModel):
     n_units: int
     hits: list[ConceptHit]
     seconds: float
+    warning: str | None = Field(
+        None, description="why the ranking means little: the encoder does not recognise the concept; None otherwise"
+    )
+    n_carrying: int | None = Field(None, description="probe images carrying the concept, by the encoder's count")
+    encoder_blind: bool = Field(False, description="the encoder rates every probe image about the same on it")
 
 
 class NeuronConceptScore(BaseModel):

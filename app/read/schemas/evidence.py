@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from dissect_core.evaluation.verdict import CoverageSource
+
 
 class EvidenceImage(BaseModel):
     """One probe image the encoder rates high for the concept, and what the neuron does on it."""
@@ -33,5 +35,11 @@ class ConceptEvidence(BaseModel):
     n_hits: int | None = Field(description="how many of the listed images are hits")
     carry_rank: int = Field(description="an image carries a concept that would be among its carry_rank top concepts")
     n_carrying: int | None = Field(description="probe images carrying the concept; None for runs stored before")
-    scarce: bool = Field(description="(almost) no probe image carries the concept: the neuron cannot be judged on it")
+    scarce: bool = Field(
+        description="the neuron cannot be judged on the concept: too few images carry it, or the encoder cannot see it"
+    )
+    coverage_source: CoverageSource | None = Field(
+        None, description="what counted the carrying images: the probe labels or the encoder; None when not counted"
+    )
+    encoder_blind: bool = Field(False, description="the encoder rates every probe image about the same on the concept")
     notes: list[str] = Field(description="what could not be shown, and why")

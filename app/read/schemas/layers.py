@@ -18,8 +18,10 @@ class LayerEvaluationView(BaseModel):
     false_discovery_rate: float = Field(description="the Benjamini–Hochberg level across the layer")
     n_images: int
     null_sd: float = Field(description="sd of an out-of-fold r under the null, about 1/sqrt(n_images - 1)")
-    reliable_min_r: float | None = Field(description="the smallest r called reliable; None when none was")
-    share_reliable: float
+    reliable_min_r: float | None = Field(
+        description="the smallest r the Benjamini–Hochberg test called significant; None when none was"
+    )
+    share_reliable: float = Field(description="share of the layer's labels the test called significant")
 
 
 class LayerSummary(BaseModel):

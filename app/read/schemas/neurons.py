@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from app.read.schemas.layers import LayerEvaluationView, LayerScoreStats
 from app.read.schemas.runs import NeuronSort
+from dissect_core.evaluation.verdict import CoverageSource, Verdict
 
 
 class GridImage(BaseModel):
@@ -51,7 +52,7 @@ class NeuronSummary(BaseModel):
         None, description="out-of-fold Pearson r between the label's simulated and the real activations"
     )
     p_value: float | None = Field(None, description="one-sided p of explained_r against a label that explains nothing")
-    reliable: bool | None = Field(None, description="the Benjamini–Hochberg decision across the layer")
+    reliable: bool | None = Field(None, description="whether the label's verdict is the top grade, `explains`")
     stability: float | None = Field(None, description="share of folds whose training images chose this label")
     explanation: list[WeightedConceptView] | None = Field(
         None, description="a sparse non-negative weighted sum of up to five concepts, heaviest first"
@@ -59,6 +60,21 @@ class NeuronSummary(BaseModel):
     explanation_r: float | None = Field(None, description="out-of-fold r of the explanation")
     ground_truth_r: float | None = Field(
         None, description="r between the activations and the probe set's own class column for the label"
+    )
+    verdict: Verdict | None = Field(None, description="the label's grade: explains, weak or no label")
+    verdict_reasons: list[str] | None = Field(None, description="the grade's reasons, one sentence per rule")
+    coverage_source: CoverageSource | None = Field(
+        None, description="what counted the label's carrying images: the probe labels or the encoder"
+    )
+    n_carrying: int | None = Field(None, description="probe images carrying the label's concept")
+    coverage_judgeable: bool | None = Field(None, description="whether the probe set covers the concept enough")
+    encoder_blind: bool | None = Field(None, description="whether the encoder cannot recognise the concept")
+    clarity: float | None = Field(None, description="mean pairwise cosine of the top images' embeddings")
+    polysemanticity: float | None = Field(
+        None, description="1 - cosine of the two k-means centres of the top images' embeddings"
+    )
+    redundancy: float | None = Field(
+        None, description="highest cosine of the mean top-image embedding to another unit's in the layer"
     )
     top_images: list[GridImage]
 
@@ -74,7 +90,8 @@ class NeuronList(BaseModel):
     limit: int
     sort: NeuronSort
     q: str
-    reliable: bool = Field(False, description="only neurons whose label is reliable")
+    reliable: bool = Field(False, description="only neurons whose label is reliable (verdict explains)")
+    verdict: Verdict | None = Field(None, description="only neurons whose label has this grade")
     stats: LayerScoreStats
     layer_evaluation: LayerEvaluationView | None = None
     neurons: list[NeuronSummary]

@@ -1,13 +1,13 @@
 """Concepts on demand: rank a layer by a typed concept, score one on a neuron, keep them, relabel with them."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query
 
 from app.auth.permissions import require_owner
-from app.core.urls import api_url, job_url, run_url
+from app.core.urls import api_url, job_url, run_url, safe_local_path
 from app.jobs.runs.typed_concepts import keep_typed_concept, relabel_with_typed_concepts
 from app.persistence.db import write_session
 from app.read.concepts import typed as typed_queries
@@ -30,8 +30,16 @@ from dissect_core.errors import DissectError
 
 router = APIRouter(tags=["concepts"], responses=API_ERRORS)
 #: A typed concept in the API: some text besides spaces. The schema says so; the search itself refuses a blank one
-#: (422, saying to type a concept), and the pages take a blank box as a form not filled in yet.
-Concept = Annotated[str, Query(json_schema_extra={"pattern": r"\S"}, description="the concept, e.g. 'striped'")]
+#: (422, saying to type a concept), and the pages take a blank box as a form not filled in yet. What the text rule
+#: (app.core.text) refuses is named in the description: a schema pattern cannot name Unicode categories.
+Concept = Annotated[
+    str,
+    Query(
+        json_schema_extra={"pattern": r"\S"},
+        description="the concept, e.g. 'striped': letters, digits, punctuation, symbols and spaces (422 names any "
+        "other character)",
+    ),
+]
 
 
 def typed_concepts_panel(kept: list[TypedConceptView], run_id: Id) -> dict[str, object]:
@@ -48,7 +56,7 @@ def typed_concepts(run_id: Id, session: SessionDep) -> list[TypedConceptView]:
 
 def back_to_the_form(_kept: TypedConceptView, run_id: Id, back: Annotated[str, Form()] = "") -> str:
     """Return where the keep form goes back to: the page it was on (same site only), else the run's page."""
-    return back if back.startswith("/") and not back.startswith("//") and "\\" not in back else run_url(run_id)
+    return safe_local_path(back, default=run_url(run_id))
 
 
 @resource(
@@ -102,7 +110,7 @@ def scored_neuron_page(
 
 @resource(
     router,
-    "/runs/{run_id}/layers/{layer:path}/neurons/{unit}/concept",
+    "/runs/{run_id}/layers/{layer}/neurons/{unit}/concept",
     html=Page(
         "neuron.html",
         context=neuron_concept_score,
@@ -129,7 +137,7 @@ def evidence_context(outcome: ConceptEvidence | DissectError) -> dict[str, objec
 
 @resource(
     router,
-    "/runs/{run_id}/layers/{layer:path}/neurons/{unit}/concept-evidence",
+    "/runs/{run_id}/layers/{layer}/neurons/{unit}/concept-evidence",
     html=Page(
         "neuron.html",
         context=evidence_context,
@@ -170,7 +178,7 @@ def ranked_layer_page(run_id: Id, layer: str, session: SessionDep, cache: ReadCa
 
 @resource(
     router,
-    "/runs/{run_id}/layers/{layer:path}/concepts",
+    "/runs/{run_id}/layers/{layer}/concepts",
     html=Page(
         "layer.html",
         context=concept_ranking,

@@ -1,6 +1,6 @@
 """Images: one probe image of a run and, per layer, the units it drives most (by activation and by how unusual)."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from typing import Annotated
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from app.read.images.view import TOP_UNITS, ImageViews
 from app.read.schemas.images import ImageView
-from app.web.deps import ReadCacheDep, SessionDep, SettingsDep
+from app.web.deps import ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
 from app.web.resources import Page, resource
 from app.web.views.paging import Id
@@ -40,9 +40,7 @@ def image_page(view: ImageView, session: SessionDep, cache: ReadCacheDep) -> dic
     html=Page("image.html", context=image_page, immutable=True),
     immutable=True,
 )
-def image(
-    run_id: Id, image_index: Id, session: SessionDep, cache: ReadCacheDep, settings: SettingsDep, views: ImageViewsDep
-) -> ImageView:
+def image(run_id: Id, image_index: Id, session: SessionDep, cache: ReadCacheDep, views: ImageViewsDep) -> ImageView:
     """One probe image of a run: its view, and per layer the units it activates most and those it is most unusual
     for (z-score over the probe set), each with its label, activation, percentile and z-score."""
-    return views.view(session, cache, settings.data_dir, run_id, image_index)
+    return views.view(session, cache, run_id, image_index)

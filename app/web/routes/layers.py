@@ -14,6 +14,7 @@ from app.web.deps import PreloaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
 from app.web.resources import Page, resource
 from app.web.views.paging import MAX_PAGE, PAGE_SIZE, Id, PageNumber, make_pager, page_offset, shown_pages
+from dissect_core.evaluation.verdict import Verdict
 
 SORT_CHOICES: tuple[tuple[str, str], ...] = (
     ("unit", "Unit ↑"),
@@ -22,6 +23,10 @@ SORT_CHOICES: tuple[tuple[str, str], ...] = (
     ("score", "Score ↑ (weakest first)"),
     ("label", "Label A→Z"),
     ("-label", "Label Z→A"),
+    ("-polysemanticity", "Polysemantic units first"),
+    ("polysemanticity", "Monosemantic units first"),
+    ("-clarity", "Clarity ↓ (clearest first)"),
+    ("clarity", "Clarity ↑ (least clear first)"),
 )
 #: The sorts a layer with an evaluation also offers: by the label's out-of-fold r.
 R_SORT_CHOICES: tuple[tuple[str, str], ...] = (
@@ -45,6 +50,7 @@ def layer_page_context(
     q: str,
     page: int,
     reliable: bool = False,
+    verdict: Verdict | None = None,
     start: int | None = None,
     cards_only: bool = False,
 ) -> dict[str, object]:
@@ -55,7 +61,9 @@ def layer_page_context(
     index = cache.layer_index(session, run_id, layer)
     first_page = page if cards_only else shown_pages(page, start)
     limit = PAGE_SIZE * (page - first_page + 1)
-    listing = index.page(offset=page_offset(first_page), limit=limit, sort=sort, q=q, reliable=reliable)
+    listing = index.page(
+        offset=page_offset(first_page), limit=limit, sort=sort, q=q, reliable=reliable, verdict=verdict
+    )
     return {
         "title": f"{facts.name} · run {run_id}",
         "run": run,
@@ -80,9 +88,11 @@ def layer_page(
     page: PageNumber = 1,
     part: GridPart = "grid",
     reliable: bool = False,
+    verdict: Annotated[Verdict | Literal[""] | None, Query(description="only labels with this grade")] = None,
     start: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description="the first page on screen")] = None,
 ) -> dict[str, object]:
-    """Return layer.html's context for the grid state in the URL (`reliable`: only reliable labels).
+    """Return layer.html's context for the grid state in the URL (`reliable`: only top-grade labels; `verdict`:
+    only labels with that grade).
 
     `part` is what htmx gets (`grid_fragment` reads it); it is declared so that kept answers are keyed by it.
     """
@@ -96,6 +106,7 @@ def layer_page(
         q=q.strip(),
         page=page,
         reliable=reliable,
+        verdict=verdict or None,  # the grade menu's "any grade" sends an empty value
         start=start,
         cards_only=part == "cards",
     )

@@ -17,6 +17,7 @@ from app.web.resources import Page, Redirect, resource
 from app.web.views.paging import MAX_LIMIT, Id, Offset, unit_grid_url
 from app.web.views.sorted_neighbours import neighbour_links
 from app.web.views.top_images_pager import TopPage, top_images_page
+from dissect_core.evaluation.verdict import Verdict
 
 router = APIRouter(tags=["neurons"], responses=API_ERRORS)
 
@@ -76,11 +77,13 @@ def neurons(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 96,
     sort: NeuronSort = "unit",
     q: str = "",
-    reliable: Annotated[bool, Query(description="only neurons whose label is reliable")] = False,
+    reliable: Annotated[bool, Query(description="only neurons whose label is reliable (verdict explains)")] = False,
+    verdict: Annotated[Verdict | None, Query(description="only neurons whose label has this grade")] = None,
 ) -> NeuronList:
-    """One page of a layer's neurons; sort by unit, score, label or r (`-` for descending), filter by q and by
-    reliability."""
-    return cache.layer_index(session, run_id, layer).page(offset=offset, limit=limit, sort=sort, q=q, reliable=reliable)
+    """One page of a layer's neurons; sort by unit, score, label, r, clarity or polysemanticity (`-` for
+    descending), filter by q, by reliability and by the label's grade."""
+    index = cache.layer_index(session, run_id, layer)
+    return index.page(offset=offset, limit=limit, sort=sort, q=q, reliable=reliable, verdict=verdict)
 
 
 @resource(

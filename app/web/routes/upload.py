@@ -1,7 +1,7 @@
 """Uploads: the upload page and API (a checkpoint plus its architecture, layers, probe set, concepts and encoder,
 checked first), and the architectures a checkpoint can be for."""
 
-# No `from __future__ import annotations` in route modules: FastAPI reads the Annotated aliases as they are.
+from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message, Receive
 
 from app.core.config import Settings
-from app.core.redact import redact_paths, strip_ansi
+from app.core.redact import redact_paths
 from app.core.urls import API_PREFIX, api_url, job_url
 from app.jobs.catalogue.sets import allowed_encoders
 from app.jobs.uploads.architectures import ArchitectureCatalog
@@ -233,10 +233,7 @@ async def upload_api(
 ) -> Response:
     """Upload a checkpoint (multipart: checkpoint, architecture, layers, probe, concepts, encoder, model_name)
     and queue it; the probe, concept set and encoder are catalogue names, never paths."""
-    try:
-        job_id = await submit_upload(request, engine, settings, catalog, user)
-    except DissectError as error:
-        return JSONResponse({"detail": strip_ansi(str(error))}, status_code=error_status(error))
+    job_id = await submit_upload(request, engine, settings, catalog, user)  # a refusal: app.web.errors answers
     created = JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
     return JSONResponse(created.model_dump(), status_code=201, headers={"Location": created.api_url})
 

@@ -66,6 +66,7 @@ def grid_params(
     part: str | None = None,
     *,
     reliable: bool = False,
+    verdict: str | None = None,
     start: int | None = None,
 ) -> dict[str, str | int]:
     """Return the grid state as URL parameters, leaving out defaults so URLs stay short."""
@@ -76,6 +77,8 @@ def grid_params(
         params["sort"] = sort
     if reliable:
         params["reliable"] = "true"
+    if verdict:
+        params["verdict"] = verdict
     if page and page > 1:
         params["page"] = page
     if start and page and start < page:
@@ -105,15 +108,18 @@ def make_pager(listing: NeuronList, page: int, page_size: int = PAGE_SIZE, start
     the page is past the last one."""
     n_pages = max(1, -(-listing.total // page_size))
     if page > n_pages:
+        filtered = listing.q or listing.reliable or listing.verdict
         raise NotFound(
             f"Layer '{listing.layer}' has {n_pages} page{'s' if n_pages > 1 else ''} of {page_size} neurons"
-            f"{' matching the filter' if listing.q or listing.reliable else ''}, so there is no page {page}; "
+            f"{' matching the filter' if filtered else ''}, so there is no page {page}; "
             "go to page 1."
         )
     first_page = shown_pages(page, start)
 
     def url(target: int, part: str | None = None, since: int | None = None) -> str:
-        params = grid_params(listing.sort, listing.q, target, part, reliable=listing.reliable, start=since)
+        params = grid_params(
+            listing.sort, listing.q, target, part, reliable=listing.reliable, verdict=listing.verdict, start=since
+        )
         return layer_url(listing.run_id, listing.layer, **params)
 
     has_next = page < n_pages

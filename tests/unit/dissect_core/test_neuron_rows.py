@@ -8,9 +8,12 @@ import math
 
 import pytest
 
+from dissect_core.analysis.coverage import Coverage
 from dissect_core.config import DissectConfig
+from dissect_core.evaluation.verdict import grade_label
 from dissect_core.neuron_rows import (
     FORMULA_PREFIXES,
+    GRADE_FIELDS,
     NEURON_COLUMNS,
     NEURON_ROW_COLUMNS,
     NeuronRow,
@@ -26,15 +29,29 @@ RUN = RunProvenance(run_id=None, model="resnet18", weights="none@0", encoder="Vi
 EVALUATION = NeuronEvaluation(
     explained_r=0.5,
     p_value=0.01,
-    reliable=True,
+    significant=True,
     stability=0.8,
     explanation=(WeightedConcept("dog", 0.9), WeightedConcept("cat", 0.1)),
     explanation_r=0.6,
 )
 
 
+COVERAGE = Coverage(9, "labels", True, False, "the probe set has 9 images labelled 'dog'")
+
+
 def label(name: str = "dog", *, score: float = 0.25, evaluation: NeuronEvaluation | None = EVALUATION) -> NeuronLabel:
-    return NeuronLabel(unit=3, label=name, score=score, runners_up=(ConceptScore("cat", 0.2),), evaluation=evaluation)
+    return NeuronLabel(
+        unit=3,
+        label=name,
+        score=score,
+        runners_up=(ConceptScore("cat", 0.2),),
+        evaluation=evaluation,
+        coverage=COVERAGE,
+        verdict=None if evaluation is None else grade_label(evaluation, COVERAGE),
+        clarity=0.4,
+        polysemanticity=0.2,
+        redundancy=0.7,
+    )
 
 
 def csv_text(rows: list[NeuronRow]) -> str:
@@ -46,8 +63,12 @@ def csv_text(rows: list[NeuronRow]) -> str:
 def test_the_columns_name_the_run_then_the_neuron() -> None:
     assert (
         "run_id", "model", "weights", "encoder", "probe_set",
-        "layer", "unit", "label", "score", "runners_up", *EVALUATION_FIELDS,
+        "layer", "unit", "label", "score", "runners_up", *EVALUATION_FIELDS, *GRADE_FIELDS,
     ) == NEURON_ROW_COLUMNS  # fmt: skip
+    assert GRADE_FIELDS == (
+        "verdict", "verdict_reasons", "coverage_source", "n_carrying", "coverage_judgeable", "encoder_blind",
+        "clarity", "polysemanticity", "redundancy",
+    )  # fmt: skip
     assert NEURON_ROW_COLUMNS[5:] == NEURON_COLUMNS
 
 
@@ -57,13 +78,16 @@ def test_json_round_trips_and_keeps_lists_as_lists() -> None:
     assert tuple(values) == NEURON_ROW_COLUMNS
     assert values["runners_up"] == [{"concept": "cat", "score": 0.2}]
     assert values["explanation"] == [{"concept": "dog", "weight": 0.9}, {"concept": "cat", "weight": 0.1}]
-    assert values["ground_truth_r"] is None and values["reliable"] is True
+    assert values["ground_truth_r"] is None and values["reliable"] is True and values["verdict"] == "explains"
+    assert values["verdict_reasons"][:2] == ["r 0.50 explains 25.0% of the variance", "chosen by 4 of 5 folds"]
+    assert values["coverage_source"] == "labels" and values["n_carrying"] == 9 and values["clarity"] == 0.4
     assert NeuronRow.from_json(values) == row
 
 
 def test_an_unevaluated_neuron_has_none_for_every_evaluation_field() -> None:
     values = neuron_row(RUN, "fc", label(evaluation=None)).to_json()
-    assert all(values[name] is None for name in EVALUATION_FIELDS)
+    assert all(values[name] is None for name in EVALUATION_FIELDS) and values["verdict"] is None
+    assert values["coverage_source"] == "labels" and values["verdict_reasons"] is None
     cells = dict(zip(NEURON_ROW_COLUMNS, neuron_row(RUN, "fc", label(evaluation=None)).csv_cells(), strict=True))
     assert all(cells[name] == "" for name in EVALUATION_FIELDS) and cells["run_id"] == ""
 

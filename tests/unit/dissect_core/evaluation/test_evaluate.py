@@ -39,7 +39,7 @@ def test_planted_neuron_gets_its_explanation_and_a_reliable_label(probe):
     assert weights.keys() == {"c5", "c17", "c99"}
     assert all(abs(weights[c] - w) < 1e-3 for c, w in {"c5": 2.0, "c17": 1.0, "c99": 0.5}.items())
     assert first.explanation_r > 0.99 and first.explanation_r > first.explained_r > 0.5
-    assert first.reliable and first.p_value < 1e-10 and first.stability == 1.0
+    assert first.significant and first.p_value < 1e-10 and first.stability == 1.0
     assert summary.reliable_min_r is not None and summary.reliable_min_r <= first.explained_r
     assert summary.n_folds == 5 and summary.simulation == "cosine" and summary.n_images == len(planted)
 
@@ -53,10 +53,10 @@ def test_noise_neurons_are_unreliable_at_the_stated_rate():
         generator = torch.Generator().manual_seed(100 + seed)
         activations = torch.relu(torch.randn(300, 60, generator=generator))  # sparse and skewed, like ReLU units
         neurons, summary = _evaluate(probe, activations)
-        layers_with_a_discovery += any(n.reliable for n in neurons)
+        layers_with_a_discovery += any(n.significant for n in neurons)
         p_below_5_percent += sum(n.p_value < 0.05 for n in neurons)
         n_neurons += len(neurons)
-        assert summary.share_reliable == sum(n.reliable for n in neurons) / len(neurons)
+        assert summary.share_reliable == sum(n.significant for n in neurons) / len(neurons)
     assert layers_with_a_discovery <= 2  # expected at most 8 * 5% = 0.4
     assert 0.02 < p_below_5_percent / n_neurons < 0.085  # p-values about uniform under the null
 
@@ -71,7 +71,7 @@ def test_false_discovery_rate_holds_among_real_signals():
         activations = torch.randn(400, 120, generator=generator)
         activations[:, :40] += signal  # real signals from r about 0.3 to 0.8, then 80 noise neurons
         neurons, _ = _evaluate(probe, activations)
-        reliable = torch.tensor([n.reliable for n in neurons])
+        reliable = torch.tensor([n.significant for n in neurons])
         discoveries += int(reliable.sum())
         false_discoveries += int(reliable[40:].sum())
     assert discoveries > 80

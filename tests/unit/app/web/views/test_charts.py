@@ -47,7 +47,7 @@ def test_the_null_chart_marks_the_threshold_and_the_neurons_r_in_order() -> None
     zero_tick = next(text for text in root.iter(f"{SVG}text") if text.text == "0")
     assert float(zero_tick.get("x")) < float(threshold.get("x1")) < float(marker.get("x1"))
     labels = {element.get("class"): element.text for element in root.iter(f"{SVG}text")}
-    assert labels["marker-label"] == "r 0.35" and labels["threshold-label"] == "reliable ≥ 0.22"
+    assert labels["marker-label"] == "r 0.35" and labels["threshold-label"] == "significant ≥ 0.22"
     assert "3.5 null sds" in root.find(f"{SVG}title").text
     assert by_class(root, "zone") and by_class(root, "curve")[0].get("stroke") == "currentColor"
 

@@ -1,0 +1,73 @@
+"""Grade every neuron's label of a run: its concept's coverage, then its verdict, and its label-free scores."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+from torch import Tensor
+
+from dissect_core.analysis.coverage import Coverage, concept_coverage, spread_of
+from dissect_core.analysis.label_free import layer_label_free_scores
+from dissect_core.evaluation.verdict import VerdictRules, grade_label
+from dissect_core.results import LayerResult
+from dissect_core.similarity.cosine import CosineSource
+
+
+def label_coverages(
+    cosine: CosineSource,
+    carry_cosines: Tensor,
+    reference_spreads: Tensor | None,
+    concepts: Sequence[str],
+    labels: set[str],
+    image_labels: Sequence[str | None] | None,
+) -> dict[str, Coverage]:
+    """Return the coverage of each label (a concept of the run's `concepts`), each concept's column read once."""
+    position = {concept: index for index, concept in enumerate(concepts)}
+    bars = carry_cosines.float()
+    coverages = {}
+    for label in sorted(labels):
+        column = cosine.columns(position[label], position[label] + 1).float()[:, 0]
+        coverages[label] = concept_coverage(
+            label,
+            n_carrying=int((column >= bars).sum()),
+            n_images=len(column),
+            spread=float(spread_of(column)),
+            reference_spreads=reference_spreads,
+            image_labels=image_labels,
+        )
+    return coverages
+
+
+def graded_layer(
+    layer: LayerResult,
+    coverages: dict[str, Coverage],
+    image_embeddings: Tensor,
+    n_folds: int,
+    rules: VerdictRules | None = None,
+) -> LayerResult:
+    """Return the layer with each neuron's coverage, verdict (where evaluated) and label-free scores."""
+    scores = layer_label_free_scores(image_embeddings, layer.top_indices) if layer.top_indices.shape[1] >= 2 else None
+    neurons = []
+    for row, neuron in enumerate(layer.neurons):
+        coverage = coverages[neuron.label]
+        verdict = (
+            None if neuron.evaluation is None else grade_label(neuron.evaluation, coverage, rules, n_folds=n_folds)
+        )
+        neurons.append(
+            replace(
+                neuron,
+                coverage=coverage,
+                verdict=verdict,
+                clarity=_value(scores.clarity, row) if scores else None,
+                polysemanticity=_value(scores.polysemanticity, row) if scores else None,
+                redundancy=_value(scores.redundancy, row) if scores else None,
+            )
+        )
+    return replace(layer, neurons=neurons)
+
+
+def _value(values: Tensor, row: int) -> float | None:
+    value = float(values[row])
+    return value if math.isfinite(value) else None

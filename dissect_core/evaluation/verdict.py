@@ -1,0 +1,100 @@
+"""What a label is worth: a graded verdict from its held-out evaluation and its concept's coverage, with reasons.
+
+The grades, precisely:
+- `explains`: the label's out-of-fold r is significant after the layer's Benjamini–Hochberg correction, at least
+  `min_stability` of the folds chose this label on their own training images, the r reaches the effect-size floor
+  `min_r`, and the probe set's coverage of the concept can be judged (enough carrying images, an encoder that
+  recognises it). Only this grade is `reliable`.
+- `weak`: significant, but failing one of the other three rules: the neuron is predictable from the images, yet
+  this label is unstable, explains little, or names a concept the probe set cannot judge.
+- `no label`: not significant. A large r that is not significant is a small probe set's chance, so it is not weak.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from dissect_core.names import DEFAULT_FALSE_DISCOVERY_RATE, DEFAULT_N_FOLDS
+
+if TYPE_CHECKING:  # results.py holds a LabelVerdict per neuron
+    from dissect_core.analysis.coverage import Coverage
+    from dissect_core.results import NeuronEvaluation
+
+Verdict = Literal["explains", "weak", "no label"]
+#: What counted a concept's carrying images (dissect_core.analysis.coverage); here, so torch-free readers name it.
+CoverageSource = Literal["labels", "encoder"]
+#: The grades, best first.
+VERDICTS: tuple[Verdict, ...] = ("explains", "weak", "no label")
+#: The top grade's effect-size floor on the out-of-fold r: randomly initialised networks' labels stay below it
+#: (calibrated in bench/; see the README's "What a label is worth").
+DEFAULT_MIN_EXPLAINED_R = 0.2
+#: The share of folds that must choose the label the neuron shows: 3 of 5.
+DEFAULT_MIN_STABILITY = 0.6
+#: Slack for shares such as 3/5 computed in floating point.
+_SHARE_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class VerdictRules:
+    """What the top grade asks: a share of folds choosing the label, an r floor, the FDR the layer was tested at."""
+
+    min_stability: float = DEFAULT_MIN_STABILITY
+    min_r: float = DEFAULT_MIN_EXPLAINED_R
+    false_discovery_rate: float = DEFAULT_FALSE_DISCOVERY_RATE
+
+
+@dataclass(frozen=True)
+class LabelVerdict:
+    """A label's grade and the reasons for it, as sentences (r and variance, stability, coverage, significance)."""
+
+    verdict: Verdict
+    reasons: tuple[str, ...]
+
+    @property
+    def reliable(self) -> bool:
+        """Return whether the label has the top grade (the API's `reliable`)."""
+        return self.verdict == "explains"
+
+
+def grade_label(
+    evaluation: NeuronEvaluation,
+    coverage: Coverage,
+    rules: VerdictRules | None = None,
+    *,
+    n_folds: int = DEFAULT_N_FOLDS,
+) -> LabelVerdict:
+    """Return the label's verdict under `rules` (see the module's docstring) and its reasons, one per rule."""
+    rules = rules or VerdictRules()
+    r = evaluation.explained_r
+    stable = evaluation.stability + _SHARE_TOLERANCE >= rules.min_stability
+    large = math.isfinite(r) and r >= rules.min_r  # NaN: an undefined correlation
+    significant = evaluation.significant
+    chosen = round(evaluation.stability * n_folds) if math.isfinite(evaluation.stability) else 0
+    reasons = (
+        _r_reason(r, rules.min_r, large),
+        f"chosen by {chosen} of {n_folds} folds"
+        + ("" if stable else f" (the top grade needs {_folds(rules, n_folds)})"),
+        coverage.note,
+        f"significant at {rules.false_discovery_rate:.0%} FDR"
+        if significant
+        else f"not significant at {rules.false_discovery_rate:.0%} FDR (p {evaluation.p_value:.2g})",
+    )
+    if not significant:
+        return LabelVerdict("no label", reasons)
+    if stable and large and coverage.judgeable:
+        return LabelVerdict("explains", reasons)
+    return LabelVerdict("weak", reasons)
+
+
+def _r_reason(r: float, floor: float, large: bool) -> str:
+    if not math.isfinite(r):
+        return "r is undefined (the neuron or its label's signal does not vary)"
+    text = f"r {r:.2f} explains {100 * max(r, 0.0) ** 2:.1f}% of the variance"
+    return text if large else f"{text}, below the floor r {floor:.2f}"
+
+
+def _folds(rules: VerdictRules, n_folds: int) -> str:
+    needed = math.ceil(rules.min_stability * n_folds - _SHARE_TOLERANCE)
+    return f"{needed} of {n_folds}"
