@@ -43,6 +43,11 @@ def _pool(output: Tensor, pool: str) -> tuple[str, Tensor, Tensor | None]:
     )
 
 
+def pooled_activations(output: Tensor, pool: str) -> Tensor:
+    """Return a layer output's pooled activations [B, K], pooled as the probe pass records them."""
+    return _pool(output, pool)[1]
+
+
 class _LayerState:
     """Accumulates one layer's activations and its neurons' running top images."""
 
@@ -129,11 +134,11 @@ class ActivationRecorder:
         self._handles = []
 
     @torch.inference_mode()
-    def run_batch(self, pixels: Tensor, image_indices: Sequence[int]) -> None:
-        """Pass one preprocessed batch through the model, recording every hooked layer."""
+    def run_batch(self, pixels: Tensor, image_indices: Sequence[int]) -> object:
+        """Pass one preprocessed batch through the model, recording every hooked layer; return the model's output."""
         self._batch_indices = torch.as_tensor(list(image_indices), dtype=torch.long)
         device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
-        self.model(pixels.to(device))
+        return self.model(pixels.to(device))
 
     def results(self) -> dict[str, RecordedLayer]:
         """Return each layer's recorded activations and top images."""

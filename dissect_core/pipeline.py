@@ -43,7 +43,7 @@ from dissect_core.similarity.functions import (
     top_image_indices,
 )
 from dissect_core.similarity.row_summaries import image_row_summaries
-from dissect_core.wiring_stage import wire_run
+from dissect_core.wiring.stage import wire_run
 
 
 class DissectionCancelled(Exception):

@@ -27,8 +27,9 @@ class CacheBounds:
     layer_facts: int = 512
     layer_indexes: int = 8
     index_top_images: int = 400_000
-    # ArtifactsReader [artifacts_reader]: scoring artifacts (embeddings, normalisers, vocabulary), and carry bars
-    # (`artifact_runs` each); top image indices per layer; float16 activation rows, one copy per layer per server.
+    # ArtifactsReader [artifacts_reader]: scoring artifacts (embeddings, normalisers, vocabulary), carry bars, model
+    # outputs, connections, weight findings and label-free baselines (`artifact_runs` each); top image indices per
+    # layer; float16 activation rows, one copy per layer per server.
     artifact_runs: int = 4
     top_indices_layers: int = 32
     activation_layers: int = 64

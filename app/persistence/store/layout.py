@@ -5,12 +5,20 @@
   image_embeddings.pt      [stored images, D] the encoder's image embeddings
   log_normalisers.pt       [stored images] logsumexp over the concept set of a*cos (soft-WPMI and WPMI runs only)
   carry_cosines.pt         [stored images] float32, each image's CARRY_RANK-th highest cosine over the concept set
+  reference_spreads.pt     [R] float32, sorted: the spreads of the concepts some image carries (analysis.coverage)
   concepts.txt             the concept set, one per line
   concepts.pt              the concept set as a list of strings
   settings.json            the run's pinned settings
   top_indices/<layer>.pt   [units, top_k] the image indices each neuron's score used
   activations/<layer>.pt   [stored images, units] float16 pooled activations
   top_maps/<layer>.pt      [units, top images, h, w] float16 activation maps (spatial layers only)
+  distribution_tables/<layer>.pt  every unit's histogram, quantile bands and most correlated units (made after store)
+  outputs.safetensors      logits [stored images, C] float16; classifier_inputs [stored images, D] float16 and
+                           classifier_weight [C, D] / classifier_bias [C] float32 when a final classifier makes them;
+                           metadata: classifier_layer, feeding_layer
+  connections.json         the connected layer pairs: from_layer, to_layer, kind, n_images, folded_affine, note
+  connections/<from>__<to>.safetensors  weights [units of <to>, units of <from>] float32, signed
+  weight_concept_agreement.json  the paper's weight finding per weight-joined pair with class names
 ```
 """
 
@@ -57,6 +65,11 @@ class ArtifactsLayout:
         return self.folder / "carry_cosines.pt"
 
     @property
+    def reference_spreads(self) -> Path:
+        """Return the file of the vocabulary's reference spreads (what tells a concept the encoder cannot see)."""
+        return self.folder / "reference_spreads.pt"
+
+    @property
     def concepts(self) -> Path:
         """Return the text file of the run's concept set, one per line."""
         return self.folder / "concepts.txt"
@@ -82,3 +95,26 @@ class ArtifactsLayout:
     def top_maps(self, layer: str) -> Path:
         """Return the file of a spatial layer's top images' float16 activation maps."""
         return self.folder / "top_maps" / f"{layer_file_name(layer)}.pt"
+
+    def distribution_tables(self, layer: str) -> Path:
+        """Return the file of a layer's neuron-page tables: histograms, quantile bands, most correlated units."""
+        return self.folder / "distribution_tables" / f"{layer_file_name(layer)}.pt"
+
+    @property
+    def outputs(self) -> Path:
+        """Return the file of the model's logits and its classifier's inputs, weight and bias."""
+        return self.folder / "outputs.safetensors"
+
+    def connections(self, from_layer: str, to_layer: str) -> Path:
+        """Return the file of the connection weights from one dissected layer to another."""
+        return self.folder / "connections" / f"{layer_file_name(from_layer)}__{layer_file_name(to_layer)}.safetensors"
+
+    @property
+    def connections_index(self) -> Path:
+        """Return the JSON file listing the connected layer pairs and how each was computed."""
+        return self.folder / "connections.json"
+
+    @property
+    def agreement(self) -> Path:
+        """Return the JSON file of the paper's weight finding per weight-joined pair."""
+        return self.folder / "weight_concept_agreement.json"

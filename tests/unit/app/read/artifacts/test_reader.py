@@ -15,6 +15,7 @@ from app.persistence.store.layout import ArtifactsLayout
 from app.read.artifacts.activations import ActivationsUnavailable
 from app.read.artifacts.reader import ArtifactsReader
 from app.read.artifacts.scoring import ConceptSearchUnavailable, read_concepts
+from dissect_core.analysis.label_free import random_baseline
 from dissect_core.results import DissectionResult
 from tests.support.fakes import fake_result, make_images
 
@@ -105,3 +106,15 @@ def test_a_missing_or_damaged_file_is_named_with_the_fix(tmp_path: Path, result:
 def test_a_layer_name_that_could_name_another_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AtlasError, match="cannot name a file"):
         ArtifactsLayout(tmp_path).activations("../settings")
+
+
+def test_the_label_free_baseline_is_the_seeded_chance_level_of_the_stored_embeddings_kept_once(
+    tmp_path: Path, result: DissectionResult
+) -> None:
+    reader, stored, _layout = stored_run(tmp_path, result)
+    baseline = reader.label_free_baseline(stored, 3)
+    expected = random_baseline(result.image_embeddings.float(), 3)
+    assert torch.equal(baseline.clarity, expected.clarity)
+    assert torch.equal(baseline.polysemanticity, expected.polysemanticity)
+    assert reader.label_free_baseline(stored, 3) is baseline  # cached
+    assert reader.label_free_baseline(stored, 2) is not baseline  # per set size
