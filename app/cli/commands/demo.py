@@ -106,7 +106,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--clip", "--encoder", dest="clip", default=DEFAULT_OFFLINE_ENCODER)
     parser.add_argument("--concepts", default=DissectConfig.defaults()["concepts"])
     parser.add_argument("--layers", help=f"comma-separated layers (default: {','.join(DEMO_LAYERS)})")
-    parser.add_argument("--max-images", type=int, help="use only the first N demo images")
+    parser.add_argument("--max-images", type=int, help="use a seeded sample of N demo images spread over their folders")
     parser.add_argument("--no-serve", action="store_true", help="exit after storing instead of serving the dashboard")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

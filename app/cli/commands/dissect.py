@@ -132,7 +132,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         help="how a concept's presence in an image is simulated from the image–concept cosine",
     )
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    parser.add_argument("--max-images", type=int, help="use only the first N probe images")
+    parser.add_argument(
+        "--max-images", type=int, help="a seeded sample of N probe images, spread over labels or sub-folders"
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
     add_preprocessing_arguments(parser)
 
