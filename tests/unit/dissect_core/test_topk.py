@@ -189,6 +189,7 @@ def recorded_problem(draw):
     return outputs, n_top, batchings, shard
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(problem=recorded_problem())
 def test_any_batching_or_sharding_gives_the_one_stable_top_k(problem):

@@ -44,6 +44,7 @@ def session() -> Iterator[Session]:
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_passwords_are_argon2_hashed_and_checked(session: Session) -> None:
     user = add_user(session, "alice", "editor", "a long passphrase")
     assert user.password_hash is not None and user.password_hash.startswith("$argon2id$")

@@ -86,6 +86,7 @@ def test_a_request_head_sent_too_slowly_is_cut_off(port: int) -> None:
         assert closed_within(slow, 5) and time.monotonic() - started < HEAD_TIMEOUT_S + 2
 
 
+@pytest.mark.slow
 def test_a_prompt_request_is_answered_and_the_next_head_gets_its_own_deadline(port: int) -> None:
     with connect(port) as client:
         time.sleep(HEAD_TIMEOUT_S * 0.6)

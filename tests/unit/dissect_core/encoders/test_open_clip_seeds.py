@@ -29,6 +29,7 @@ def test_none_is_seed_zero_every_time_and_leaves_the_callers_rng_alone():
         assert torch.equal(one[1], other[1]) and torch.equal(one[2], other[2])
 
 
+@pytest.mark.slow
 def test_another_seed_gives_other_weights_and_another_identity():
     zero, three = embeddings("tiny_clip:none"), embeddings("tiny_clip:none@3")
     assert ":none@3:" in three[0] and three[0] != zero[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import pytest
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.testclient import TestClient
 
@@ -29,6 +30,7 @@ def make_client(calls: list[tuple[int, int, str, bool]], max_bytes: int = 1 << 2
     return TestClient(app), cache
 
 
+@pytest.mark.slow
 def test_junk_parameters_and_other_spellings_add_no_entries() -> None:
     calls: list[tuple[int, int, str, bool]] = []
     client, cache = make_client(calls)
