@@ -12,7 +12,9 @@ COPY dissect_core dissect_core
 COPY templates templates
 COPY static static
 COPY migrations migrations
-RUN pip install --no-cache-dir -e .
+# The extras to install: the server stack by default; the Ray services of docker-compose.yml build with web,ray.
+ARG EXTRAS=web
+RUN pip install --no-cache-dir -e ".[${EXTRAS}]"
 
 # The server and workers run as an unprivileged user: the code stays read-only to them, and everything they write
 # (database, media, run artifacts, downloaded weights under HOME, numba's compiled kernels) goes to the volume.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from dissect_core.allocator import release_free_memory
 from dissect_core.errors import DissectError
 from dissect_core.models.targets import get_layer
 from dissect_core.names import POOLING
@@ -138,7 +139,12 @@ class ActivationRecorder:
         """Pass one preprocessed batch through the model, recording every hooked layer; return the model's output."""
         self._batch_indices = torch.as_tensor(list(image_indices), dtype=torch.long)
         device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
-        return self.model(pixels.to(device))
+        # The encoder's forward before this one, and this one, free gigabytes of temporaries at batch 200 that the
+        # tuned heap would keep resident and fragment further with each batch (see dissect_core.allocator).
+        release_free_memory()
+        output = self.model(pixels.to(device))
+        release_free_memory()
+        return output
 
     def results(self) -> dict[str, RecordedLayer]:
         """Return each layer's recorded activations and top images."""

@@ -5,6 +5,11 @@ when freed, so every batch of a probe pass maps the same hundreds of megabytes a
 page (PROFILE.md: 0.9 million minor faults and 2 s of kernel time per ViT-B-16 batch on 2 cores). Raising the mmap
 threshold to its maximum, serving even larger blocks from the heap (M_MMAP_MAX 0) and keeping freed memory at the top
 of the heap lets the next batch reuse those pages. A dissection's process holds about its peak a little longer.
+
+Kept in the heap, freed pages stay resident, and the heap fragments: at batch 200 a ViT-B-16 forward holding 1.4 GB
+of temporaries grew the resident set by 2.3 GB, and each further batch of the two models added more (bench/RESULTS.md,
+issue #28). `release_free_memory` hands the free pages back between the two models' forwards, so a batch faults in
+only the pages it uses once and the resident set stays near what the process holds.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+from functools import cache
 
 # mallopt parameter numbers from glibc's <malloc.h>.
 M_TRIM_THRESHOLD = -1
@@ -28,18 +34,27 @@ TOP_PAD = 64 * MIB
 _tuned = False
 
 
+@cache
+def _glibc() -> ctypes.CDLL | None:
+    """Return the C library when it is glibc (it has mallopt and malloc_trim), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None  # musl has neither
+
+
 def tune_allocator() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; return False where the C library is not glibc."""
     global _tuned
     if _tuned:
         return True
-    if not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others have no mallopt
-        return False
+    mallopt = libc.mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     settings = (
@@ -50,3 +65,13 @@ def tune_allocator() -> bool:
     )
     _tuned = all(mallopt(parameter, value) == 1 for parameter, value in settings)
     return _tuned
+
+
+def release_free_memory() -> bool:
+    """Return the heap's free pages to the system (glibc's malloc_trim); return False where the C library is not
+    glibc. Only pages no allocation uses are released: the next allocations fault them in again."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(ctypes.c_size_t(0))
+    return True

@@ -28,6 +28,10 @@ DEFAULT_SIMILARITY = "soft_wpmi"
 REQUIRED_SETTINGS = ("model", "layers", "probe")
 #: The settings that may name a file or folder rather than a built-in set or an architecture.
 PATH_SETTINGS = ("probe", "concepts", "checkpoint", "labels_file", "model")
+#: Where a dissection can run: this process, or a Ray cluster (`pip install 'neuron-atlas[ray]'`).
+EXECUTORS = ("local", "ray")
+#: The settings of where a run executes: they change no result, no cache key and no job's identity.
+EXECUTION_SETTINGS = ("executor", "ray_address", "actors", "gpus_per_actor")
 #: How a ConSE encoder spec starts (dissect_core.encoders.CONSE_PREFIX, which imports torch).
 _CONSE_PREFIX = "conse:"
 
@@ -64,6 +68,10 @@ class DissectConfig:
         skips that evaluation); false_discovery_rate: the Benjamini–Hochberg rate at which a label is called
         reliable across its layer; simulation: how a concept's presence in an image is simulated (`cosine`
         or `softmax`, see dissect_core.evaluation).
+    executor, ray_address, actors, gpus_per_actor: where the run executes (`EXECUTION_SETTINGS`), never what
+        it finds: `local` (this process) or `ray` (a Ray cluster at `ray_address`, default RAY_ADDRESS or a new
+        local one, with `actors` probe actors of `gpus_per_actor` GPUs each; see dissect_core.executors). They
+        enter no cache key, and a job's stored settings leave them out (the worker that runs it decides).
     """
 
     model: str
@@ -87,6 +95,10 @@ class DissectConfig:
     n_folds: int = DEFAULT_N_FOLDS
     false_discovery_rate: float = DEFAULT_FALSE_DISCOVERY_RATE
     simulation: str = DEFAULT_SIMULATION
+    executor: str = "local"
+    ray_address: str | None = None
+    actors: int | None = None
+    gpus_per_actor: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-ready dict."""
@@ -174,12 +186,30 @@ class DissectConfig:
         _check_count(self.batch_size, "batch_size", allow_none=False)
         _check_count(self.max_images, "max_images", allow_none=True)
         _check_evaluation(self.n_folds, self.false_discovery_rate, self.simulation)
+        check_execution(self.executor, self.ray_address, self.actors, self.gpus_per_actor)
         _check_text(self.probe, "probe", f"a folder of images or {', '.join(BUILT_IN_PROBE_SETS)}")
         _check_text(self.concepts, "concepts", f"{', '.join(BUILT_IN_CONCEPT_SETS)} or a text file")
         for name, label in (("checkpoint", "checkpoint file"), ("labels_file", "labels file")):
             value = getattr(self, name)
             if value is not None:
                 _check_text(value, name, f"the path of the {label}")
+
+
+def check_execution(executor: object, ray_address: object, actors: object, gpus_per_actor: object) -> None:
+    """Raise unless the executor is known and the Ray settings are usable (address text, a whole number of actors
+    of at least 1, a number of GPUs of at least 0 per actor)."""
+    if executor not in EXECUTORS:
+        raise DissectError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)} (e.g. --executor ray)")
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
+        raise DissectError(f"ray_address must be a Ray address such as ray://head:10001 or auto, not {ray_address!r}")
+    _check_count(actors, "actors", allow_none=True)
+    if gpus_per_actor is not None and (
+        isinstance(gpus_per_actor, bool) or not isinstance(gpus_per_actor, int | float) or gpus_per_actor < 0
+    ):
+        raise DissectError(
+            f"gpus_per_actor must be a number of at least 0 (0.5 shares a GPU between two actors), not "
+            f"{gpus_per_actor!r}"
+        )
 
 
 def resolved_path(stored: str | Path, base_dir: Path) -> Path:

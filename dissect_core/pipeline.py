@@ -21,28 +21,28 @@ from dissect_core.data.concepts import ConceptSet, load_concepts
 from dissect_core.data.probe import ProbeSet, load_probe
 from dissect_core.encoders import ImageTextEncoder, load_encoder
 from dissect_core.errors import DissectError
+from dissect_core.evaluation.cache import EvaluationCache, EvaluationInputs, evaluation_key
 from dissect_core.evaluation.evaluate import EvaluationSettings, evaluate_layer
 from dissect_core.evaluation.folds import fold_of_images
 from dissect_core.evaluation.grading import graded_layer, label_coverages
 from dissect_core.evaluation.signals import ConceptSignals
-from dissect_core.labels import label_neurons
+from dissect_core.executors import Executor, executor_for
 from dissect_core.models.class_names import weights_class_names
 from dissect_core.models.targets import Target, get_layer, load_target
 from dissect_core.probe_pass import probe_pass
 from dissect_core.progress import Progress
 from dissect_core.results import DissectionResult, LayerResult, TopImage
 from dissect_core.run_record import InputIdentities, ResolvedSettings, RunFacts, RunRecord, weights_provenance
-from dissect_core.similarity.cosine import CosineSource, DenseCosine, FactoredCosine
+from dissect_core.similarity.cosine import CosineSource
 from dissect_core.similarity.functions import (
     ADAPTIVE_TOP_K,
     CONCEPT_SEARCH_DEFAULTS,
-    DEFAULT_MEMORY_BUDGET_BYTES,
     adaptive_top_k,
     get_similarity,
     resolve_similarity_params,
-    top_image_indices,
 )
 from dissect_core.similarity.row_summaries import image_row_summaries
+from dissect_core.stages.scoring import layer_cosines
 from dissect_core.wiring.stage import wire_run
 
 
@@ -150,9 +150,15 @@ def _stop_checker(should_stop: Callable[[], bool] | None) -> Callable[[], None]:
 
 
 def _load_inputs(
-    config: DissectConfig, device: torch.device, data_dir: Path | None, cache_dir: Path | None, report: Progress
+    config: DissectConfig,
+    device: torch.device,
+    data_dir: Path | None,
+    cache_dir: Path | None,
+    report: Progress,
+    target: Target | None = None,
 ) -> _Inputs:
-    """Return the probe set, similarity parameters, concept set, target and encoder, reporting each load."""
+    """Return the probe set, similarity parameters, concept set, target (`target` when given, else the config's,
+    loaded) and encoder, reporting each load."""
     report("load", 0, 4)
     probe = load_probe(config.probe, config.labels_file, config.max_images, data_dir=data_dir)
     params = resolve_similarity_params(config.similarity, config.similarity_params, len(probe))
@@ -164,7 +170,10 @@ def _load_inputs(
     report("load", 1, 4)
     concepts = load_concepts(config.concepts, cache_dir=cache_dir)
     report("load", 2, 4)
-    target = load_target(config.model, config.weights, config.checkpoint, device, config.preprocessing)
+    if target is None:
+        target = load_target(config.model, config.weights, config.checkpoint, device, config.preprocessing)
+    else:
+        target.model.eval().to(device)
     for layer in config.layers:
         get_layer(target.model, layer)
     report("load", 3, 4)
@@ -186,13 +195,6 @@ def _readable_images(probe: ProbeSet, valid: Tensor) -> _Readable:
     )
 
 
-def _cosine_source(image_embeddings: Tensor, text_embeddings: Tensor) -> CosineSource:
-    """Return the image × concept cosines: dense when the matrix fits the memory budget, else factored."""
-    dense_fits = len(image_embeddings) * len(text_embeddings) * 4 <= DEFAULT_MEMORY_BUDGET_BYTES
-    factored = FactoredCosine(image_embeddings, text_embeddings)
-    return DenseCosine(factored.dense()) if dense_fits else factored
-
-
 def _concept_search_params(config: DissectConfig, params: dict[str, Any], n_images: int) -> dict[str, Any]:
     """Return the soft-WPMI settings stored for scoring typed concepts: the run's own where it used soft-WPMI."""
     search_top_k = params.get("top_k", adaptive_top_k(ADAPTIVE_TOP_K["soft_wpmi"], n_images))
@@ -208,27 +210,38 @@ def _score_layers(
     recorded: dict[str, RecordedLayer],
     readable: _Readable,
     cosine: CosineSource,
+    embeddings: tuple[Tensor, Tensor],
     search_top_k: int,
+    executor: Executor,
     report: Progress,
     check_stop: Callable[[], None],
 ) -> list[LayerResult]:
-    """Return each layer's labels and top images under the configured similarity function."""
-    similarity_fn = get_similarity(config.similarity)
+    """Return each layer's labels and top images under the configured similarity function (`embeddings`: the
+    image and text embeddings the cosines come from, for an executor that scores elsewhere)."""
     layers: list[LayerResult] = []
+    report("similarity", 0, len(config.layers))  # each stage reports its start (dissect_core.progress)
     for number, layer in enumerate(config.layers, start=1):
         check_stop()
         activations = recorded[layer].activations[readable.kept]
-        scores = similarity_fn(cosine, activations, **inputs.params)
-        neurons = label_neurons(scores, inputs.concepts.concepts)
+        labelled = executor.label_layer(
+            layer,
+            activations,
+            cosine,
+            *embeddings,
+            config.similarity,
+            inputs.params,
+            inputs.concepts.concepts,
+            search_top_k,
+        )
         tops, maps = _top_images(recorded[layer], readable.new_index, readable.image_ids)
         layers.append(
             LayerResult(
                 name=layer,
                 kind=recorded[layer].kind,
-                neurons=neurons,
+                neurons=labelled.neurons,
                 top_images=tops,
                 activations=activations,
-                top_indices=top_image_indices(activations, search_top_k),
+                top_indices=labelled.top_indices,
                 top_maps=maps,
             )
         )
@@ -248,6 +261,28 @@ def _evaluation_skipped(config: DissectConfig, params: dict[str, Any], n_images:
     return None
 
 
+def _evaluation_inputs(
+    config: DissectConfig, inputs: _Inputs, readable: _Readable, signals: ConceptSignals, settings: EvaluationSettings
+) -> EvaluationInputs:
+    """Return what every layer's evaluation in this run depends on besides the layer: its cache key's shared part."""
+    return EvaluationInputs(
+        target=inputs.target.identity,
+        pool=config.pool,
+        preprocessing=asdict(inputs.target.preprocessing),
+        probe_hash=inputs.probe.content_hash,
+        encoder=inputs.encoder.identity,
+        encoder_preprocessing=inputs.encoder.preprocess_identity,
+        concept_hash=inputs.concepts.content_hash,
+        prompt_template=config.prompt_template,
+        similarity=config.similarity,
+        similarity_params=dict(inputs.params),
+        softmax_a=signals.a,
+        settings=settings,
+        image_ids=readable.image_ids,
+        image_labels=readable.image_labels,
+    )
+
+
 def _evaluate_layers(
     config: DissectConfig,
     inputs: _Inputs,
@@ -255,10 +290,13 @@ def _evaluate_layers(
     readable: _Readable,
     cosine: CosineSource,
     signals: ConceptSignals,
+    evaluations: EvaluationCache,
+    executor: Executor,
     report: Progress,
     check_stop: Callable[[], None],
 ) -> list[LayerResult]:
-    """Return the layers with every neuron's label scored out of fold (see dissect_core.evaluation)."""
+    """Return the layers with every neuron's label scored out of fold (see dissect_core.evaluation), each layer's
+    evaluation from `evaluations` when an earlier run stored it."""
     similarity_fn = get_similarity(config.similarity)
 
     def score_fn(subset: CosineSource, activations: Tensor) -> Tensor:
@@ -269,21 +307,28 @@ def _evaluate_layers(
         n_folds=config.n_folds, simulation=config.simulation, false_discovery_rate=config.false_discovery_rate
     )
     position = {concept: index for index, concept in enumerate(inputs.concepts.concepts)}
+    run_digest = _evaluation_inputs(config, inputs, readable, signals, settings).digest()
     evaluated = []
+    report("evaluate", 0, len(layers))
     for number, layer in enumerate(layers, start=1):
         check_stop()
         label_index = torch.tensor([position[neuron.label] for neuron in layer.neurons])
-        neurons, summary = evaluate_layer(
-            score_fn,
-            cosine,
-            signals,
-            layer.activations,
-            label_index,
-            folds,
-            inputs.concepts.concepts,
-            settings,
-            readable.image_labels,
-        )
+        key = evaluation_key(run_digest, layer.name, label_index)
+        stored = evaluations.load(key, inputs.concepts.concepts, layer.n_units)
+        if stored is None:
+            stored = (executor.layer_evaluator(layer.name) or evaluate_layer)(
+                score_fn,
+                cosine,
+                signals,
+                layer.activations,
+                label_index,
+                folds,
+                inputs.concepts.concepts,
+                settings,
+                readable.image_labels,
+            )
+            evaluations.save(key, *stored, inputs.concepts.concepts)
+        neurons, summary = stored
         evaluated.append(
             replace(
                 layer,
@@ -333,19 +378,41 @@ def run_dissection(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     data_dir: Path | None = None,
+    target: Target | None = None,
+    executor: Executor | None = None,
 ) -> DissectionResult:
     """Run CLIP-Dissect on every requested layer and return labels, top images, reusable artifacts and the run's
     record.
 
     `config` must have been checked (`config.validate()`, and its files by the caller, e.g. the app's
-    `validate_config`): this checks only what depends on the probe set and the loaded model.
+    `validate_config`): this checks only what depends on the probe set and the loaded model. `target`: a network
+    already in memory (`dissect_core.api.dissect` passes one), used instead of loading `config.model`.
+    `executor`: where the stages run (default: `config.executor`'s, see dissect_core.executors); the result does
+    not depend on it.
     """
+    executor = executor or executor_for(config)
+    with executor.session(cache_dir, progress or _no_progress, _stop_checker(should_stop)):
+        result = _dissect(config, cache_dir, progress, should_stop, data_dir, target, executor)
+    facts = replace(result.record.facts, executor=executor.description)
+    return replace(result, record=replace(result.record, facts=facts))
+
+
+def _dissect(
+    config: DissectConfig,
+    cache_dir: Path | None,
+    progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
+    data_dir: Path | None,
+    target: Target | None,
+    executor: Executor,
+) -> DissectionResult:
+    """Return `run_dissection`'s result, its stages run by `executor` (its session open)."""
     tune_allocator()  # before the first large tensor: batches then reuse heap pages instead of faulting them in
     report = progress or _no_progress
     check_stop = _stop_checker(should_stop)
     timer = _StageTimer()
     device = choose_device(config.device)
-    inputs = _load_inputs(config, device, data_dir, cache_dir, report)
+    inputs = _load_inputs(config, device, data_dir, cache_dir, report, target)
     timer.lap("load")
     check_stop()
 
@@ -357,7 +424,7 @@ def run_dissection(
     check_stop()
 
     embeddings, recorded, valid, probe_outputs = probe_pass(
-        inputs.probe, inputs.target, inputs.encoder, config, cache, report, check_stop
+        inputs.probe, inputs.target, inputs.encoder, config, cache, report, check_stop, executor.fresh_pass
     )
     timer.lap("probe pass")
     readable = _readable_images(inputs.probe, valid)
@@ -367,17 +434,32 @@ def run_dissection(
             f"top_k={inputs.params['top_k']} is larger than the {n_images} readable probe images; lower top_k"
         )
 
-    cosine = _cosine_source(embeddings, text_embeddings)
+    cosine = layer_cosines(embeddings, text_embeddings)
     search_params = _concept_search_params(config, inputs.params, n_images)
-    layers = _score_layers(config, inputs, recorded, readable, cosine, search_params["top_k"], report, check_stop)
+    layers = _score_layers(
+        config,
+        inputs,
+        recorded,
+        readable,
+        cosine,
+        (embeddings, text_embeddings),
+        search_params["top_k"],
+        executor,
+        report,
+        check_stop,
+    )
     timer.lap("similarity")
     # One read of the cosine rows gives the normalisers and each image's bar for carrying a concept.
     log_normalisers, carry_cosines = image_row_summaries(cosine, search_params["a"])
     timer.lap("normalisers")
     skipped_evaluation = _evaluation_skipped(config, inputs.params, n_images)
+    signals = None
     if skipped_evaluation is None:
         signals = ConceptSignals(cosine, config.simulation, search_params["a"], log_normalisers)
-        layers = _evaluate_layers(config, inputs, layers, readable, cosine, signals, report, check_stop)
+        evaluations = EvaluationCache(cache_dir)
+        layers = _evaluate_layers(
+            config, inputs, layers, readable, cosine, signals, evaluations, executor, report, check_stop
+        )
         timer.lap("evaluation")
     reference_spreads = vocabulary_spreads(cosine, carry_cosines)
     coverages = label_coverages(
@@ -387,6 +469,8 @@ def run_dissection(
         inputs.concepts.concepts,
         {neuron.label for layer in layers for neuron in layer.neurons},
         readable.image_labels,
+        signals=signals,  # the labels' folds and simulation give each concept's ceiling r
+        folds=None if signals is None else fold_of_images(readable.image_ids, config.n_folds),
     )
     layers = [graded_layer(layer, coverages, embeddings, config.n_folds) for layer in layers]
     timer.lap("grading")

@@ -7,7 +7,6 @@ only for what no earlier run computed.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict
@@ -15,16 +14,24 @@ from dataclasses import asdict
 import torch
 from torch import Tensor
 
-from dissect_core.activations import ActivationRecorder, RecordedLayer
+from dissect_core.activations import RecordedLayer
 from dissect_core.analysis.outputs import ModelOutputs
 from dissect_core.config import DissectConfig
 from dissect_core.data.cache import TensorCache, cache_key
-from dissect_core.data.probe import ProbeSet, iter_decoded_batches
+from dissect_core.data.probe import ProbeSet
 from dissect_core.encoders import ImageTextEncoder
 from dissect_core.errors import DissectError
 from dissect_core.models.targets import Target
 from dissect_core.progress import Progress
-from dissect_core.wiring.output_recorder import OutputRecorder
+from dissect_core.stages.partition import Span
+from dissect_core.stages.probe import merged_pass, probe_chunk
+
+#: A fresh pass over the probe set: (probe, target, encoder, config, cached embeddings or None, layers to record,
+#: whether to record the outputs, report, check_stop) -> (embeddings, recorded layers, readable mask, outputs).
+FreshPass = Callable[
+    [ProbeSet, Target, ImageTextEncoder, DissectConfig, Tensor | None, list[str], bool, Progress, Callable[[], None]],
+    tuple[Tensor, dict[str, RecordedLayer], Tensor, ModelOutputs | None],
+]
 
 
 def _probe_cache_keys(
@@ -93,7 +100,7 @@ def loader_workers(target: Target, n_images: int, batch_size: int, cpu_count: in
     return 0 if cores <= 4 else 2
 
 
-def _fresh_pass(
+def fresh_local_pass(
     probe: ProbeSet,
     target: Target,
     encoder: ImageTextEncoder,
@@ -105,46 +112,26 @@ def _fresh_pass(
     check_stop: Callable[[], None],
 ) -> tuple[Tensor, dict[str, RecordedLayer], Tensor, ModelOutputs | None]:
     """Return image embeddings (fresh unless cached), the named layers' recordings, the readable-image mask and the
-    target's outputs (None when the target did not run or its output is no [B, C] tensor)."""
-    embed_images = cached_embeddings is None
-    n_images = len(probe)
-    run_target = bool(layers) or record_outputs
-    transforms = []
-    if embed_images:
-        transforms.append(encoder.image_transform)
-    if run_target:
-        transforms.append(target.preprocessing.transform())
-    image_embeddings: Tensor | None = None  # [N, D], sized by the first batch
-    valid_mask = torch.zeros(n_images, dtype=torch.bool)
-    total_batches = math.ceil(n_images / config.batch_size)
-    workers = loader_workers(target, n_images, config.batch_size)
-    recorder = ActivationRecorder(target.model, layers, n_images, config.n_top_images, config.pool)
-    output_recorder = OutputRecorder(target.model, n_images)
-    with recorder, output_recorder:
-        batches = iter_decoded_batches(probe, transforms, config.batch_size, num_workers=workers)
-        for batch_number, (good, _bad, tensors) in enumerate(batches, start=1):
-            check_stop()
-            if good:
-                valid_mask[good] = True
-                column = 0
-                if embed_images:
-                    batch_embeddings = encoder.encode_images(tensors[0]).cpu()
-                    if image_embeddings is None:
-                        image_embeddings = torch.zeros(n_images, batch_embeddings.shape[1])
-                    image_embeddings[good] = batch_embeddings
-                    column = 1
-                if run_target:
-                    output_recorder.add(recorder.run_batch(tensors[column], good), good)
-            report("probe pass", batch_number, total_batches)
-    if not valid_mask.any():
-        raise DissectError(f"none of the {n_images} probe images could be read; check the probe folder's files")
+    target's outputs (None when the target did not run or its output is no [B, C] tensor): the probe stage over
+    one chunk of every image."""
+    chunk = probe_chunk(
+        probe,
+        Span(0, 0, len(probe)),
+        target,
+        encoder,
+        config,
+        embed_images=cached_embeddings is None,
+        layers=layers,
+        record_outputs=record_outputs,
+        workers=loader_workers(target, len(probe), config.batch_size),
+        on_batch=lambda done, total: report("probe pass", done, total),
+        check_stop=check_stop,
+    )
+    embeddings, recorded, valid_mask, outputs = merged_pass([chunk], layers, config.n_top_images, record_outputs)
     if cached_embeddings is not None:
         embeddings = cached_embeddings
-    else:
-        assert image_embeddings is not None  # some image was readable, and each readable one was embedded
-        embeddings = image_embeddings[valid_mask]
-    outputs = output_recorder.outputs() if run_target else None
-    return embeddings, recorder.results() if layers else {}, valid_mask, outputs
+    assert embeddings is not None  # some image was readable, and each readable one was embedded
+    return embeddings, recorded, valid_mask, outputs
 
 
 def probe_pass(
@@ -155,9 +142,11 @@ def probe_pass(
     cache: TensorCache,
     report: Progress,
     check_stop: Callable[[], None],
+    fresh_pass: FreshPass | None = None,
 ) -> tuple[Tensor, dict[str, RecordedLayer], Tensor, ModelOutputs | None]:
     """Return image embeddings, recorded layers, the readable-image mask and the target's outputs (probe order;
-    None when its output is no [B, C] tensor), using caches where they hit."""
+    None when its output is no [B, C] tensor), using caches where they hit; `fresh_pass` computes what they miss
+    (default: one chunk in this process)."""
     image_key, layer_keys = _probe_cache_keys(probe, target, encoder, config)
     outputs_key = _outputs_key(probe, target)
     cached_images = cache.load("images", image_key)
@@ -169,7 +158,7 @@ def probe_pass(
     if cached_images is not None and cached_valid is not None and not missing_layers and outputs_cached:
         return cached_images["embeddings"], recorded, cached_valid, outputs
 
-    embeddings, fresh_layers, valid_mask, fresh_outputs = _fresh_pass(
+    embeddings, fresh_layers, valid_mask, fresh_outputs = (fresh_pass or fresh_local_pass)(
         probe,
         target,
         encoder,

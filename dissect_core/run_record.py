@@ -63,13 +63,16 @@ class InputIdentities:
 @dataclass(frozen=True)
 class RunFacts:
     """What the run found: readable probe images and concepts counted, the unreadable images skipped, seconds per
-    stage, and where the target's weights came from (`weights_provenance`; None when a stored run did not say)."""
+    stage, where the target's weights came from (`weights_provenance`; None when a stored run did not say), and
+    which executor ran it (`local`, or `ray` with its actors and nodes, e.g. `ray: 2 actors on 2 nodes`; None
+    when a stored run did not say)."""
 
     n_images: int | None = None
     n_concepts: int | None = None
     skipped_images: tuple[str, ...] = ()
     timings_s: dict[str, float] = field(default_factory=dict)
     weights: str | None = None
+    executor: str | None = None
 
     @property
     def checkpoint_sha256(self) -> str | None:
@@ -161,6 +164,7 @@ def _facts(data: Mapping[str, Any]) -> RunFacts:
         skipped_images=tuple(data.get("skipped_images") or ()),
         timings_s=dict(data.get("timings_s") or {}),
         weights=data.get("weights"),
+        executor=data.get("executor"),
     )
 
 

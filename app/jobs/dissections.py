@@ -16,7 +16,7 @@ from app.jobs.queue.jobs import enqueue
 from app.jobs.runs.neuron_tables import write_neuron_tables
 from app.persistence.db import create_db_engine, upgrade_database
 from app.persistence.store import BeforeCommit, ViewLoader, store_run
-from dissect_core.config import DissectConfig
+from dissect_core.config import EXECUTION_SETTINGS, DissectConfig
 from dissect_core.data.concepts import BUILT_IN_CONCEPT_SETS
 from dissect_core.errors import DissectError
 from dissect_core.names import BUILT_IN_PROBE_SETS, TORCHSCRIPT_SUFFIXES, is_torchscript_name
@@ -102,8 +102,9 @@ def submit_dissection(
 
 def config_to_params(config: DissectConfig, data_dir: Path | None = None) -> dict[str, Any]:
     """Return a config as the JSON stored in a job's params, its files and folders under `data_dir` relative to it
-    (a moved data folder keeps working)."""
-    params = config.to_dict()
+    (a moved data folder keeps working). Where it runs is left out: the worker that claims it decides, and the
+    same dissection asked for on two executors is one job."""
+    params = {key: value for key, value in config.to_dict().items() if key not in EXECUTION_SETTINGS}
     return stored_settings(params, data_dir) if data_dir is not None else params
 
 

@@ -45,7 +45,9 @@ def top_correlated_concepts(
         stop = min(start + step, signals.n_concepts)
         block = signals.block(start, stop)
         concepts = torch.arange(start, stop).expand(n_neurons, -1)
-        block -= block.mean(dim=0)  # the signals' own centring: it uses no activations
+        # The signals' own centring (it uses no activations), into a new tensor: under the cosine simulation a dense
+        # cosine's block is a view of the run's matrix, which centring in place would change for every later reader.
+        block = block - block.mean(dim=0)
         fold_blocks = [block[m] for m in members]
         products = [centred[fold] @ fold_blocks[fold] for fold in range(n_folds)]  # [K, B] each
         sums = torch.stack([b.sum(dim=0) for b in fold_blocks]).double()  # [F, B]; centred, so float32 sums suffice

@@ -35,6 +35,8 @@ NULL_PERMUTATIONS = 2
 
 #: Scores [K, C] of every (neuron, concept) pair from a cosine source and activations on the same images.
 ScoreFn = Callable[[CosineSource, Tensor], Tensor]
+#: A fold's labels [K] (concept indices) chosen on its training images (fold number, training image indices).
+FoldLabelFn = Callable[[int, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,20 @@ def cross_fit(
     `candidates` [F + 1, K, M] are each fold's explanation candidates ranked on its training images (see
     `top_correlated_concepts`).
     """
-    labels, label_predictions = cross_fit_labels(score_fn, cosine, signals, activations, folds, settings.n_folds)
+    fold_labels = labels_by_scores(score_fn, cosine, activations)
+    return cross_fit_choices(fold_labels, signals, activations, folds, candidates, settings)
+
+
+def cross_fit_choices(
+    fold_labels: FoldLabelFn,
+    signals: ConceptSignals,
+    activations: Tensor,
+    folds: Tensor,
+    candidates: Tensor,
+    settings: EvaluationSettings,
+) -> FoldChoices:
+    """Return `cross_fit`'s choices with each fold's labels from `fold_labels` (see `labels_by_scores`)."""
+    labels, label_predictions = cross_fit_fold_labels(fold_labels, signals, activations, folds, settings.n_folds)
     explanation_predictions = torch.empty(activations.shape)
     explanation_fits = []
     for fold in range(settings.n_folds):
@@ -87,18 +102,49 @@ def cross_fit(
     return FoldChoices(labels, explanation_fits, label_predictions, explanation_predictions)
 
 
+def labels_by_scores(score_fn: ScoreFn, cosine: CosineSource, activations: Tensor) -> FoldLabelFn:
+    """Return the fold labels that `score_fn` chooses on each fold's training images (their best concept)."""
+
+    def fold_labels(fold: int, train: Tensor) -> Tensor:
+        return score_fn(restrict_rows(cosine, train), activations[train]).argmax(dim=1)
+
+    return fold_labels
+
+
 def cross_fit_labels(
     score_fn: ScoreFn, cosine: CosineSource, signals: ConceptSignals, activations: Tensor, folds: Tensor, n_folds: int
 ) -> tuple[Tensor, Tensor]:
     """Return each fold's labels [F, K], chosen on the other folds, and the labels' out-of-fold predictions [N, K]."""
+    fold_labels = labels_by_scores(score_fn, cosine, activations)
+    return cross_fit_fold_labels(fold_labels, signals, activations, folds, n_folds)
+
+
+def cross_fit_fold_labels(
+    fold_labels: FoldLabelFn, signals: ConceptSignals, activations: Tensor, folds: Tensor, n_folds: int
+) -> tuple[Tensor, Tensor]:
+    """Return `cross_fit_labels`' labels [F, K] and out-of-fold predictions [N, K], the labels from `fold_labels`."""
     labels = torch.empty((n_folds, activations.shape[1]), dtype=torch.long)
     predictions = torch.empty(activations.shape)
     for fold in range(n_folds):
         train = (folds != fold).nonzero().squeeze(1)
         held = (folds == fold).nonzero().squeeze(1)
-        labels[fold] = score_fn(restrict_rows(cosine, train), activations[train]).argmax(dim=1)
+        labels[fold] = fold_labels(fold, train)
         predictions[held] = single_concept_fits(signals, activations, train, labels[fold]).predict(signals, held)
     return labels, predictions
+
+
+def null_draws(n_images: int, n_neurons: int, n_samples: int = NULL_SAMPLES) -> list[tuple[Tensor, Tensor]]:
+    """Return the (image order [N], neuron subset) of each permutation `permutation_null_sd` draws (fixed seed)."""
+    generator = torch.Generator().manual_seed(0)
+    draws: list[tuple[Tensor, Tensor]] = []
+    drawn = 0
+    for _ in range(NULL_PERMUTATIONS):
+        if drawn >= n_samples:
+            break
+        subset = torch.randperm(n_neurons, generator=generator)[: n_samples - drawn]
+        draws.append((torch.randperm(n_images, generator=generator), subset))
+        drawn += len(subset)
+    return draws
 
 
 def permutation_null_sd(
@@ -115,26 +161,45 @@ def permutation_null_sd(
     A fold's label is chosen on the other folds' activations, so the folds' scores are not independent and
     r spreads wider under the null than 1/sqrt(n) (about 10% in our tests). The labels' cross-fitting is
     rerun on activations whose images were permuted (the same permutation for every neuron), for up to
-    `n_samples` neurons under at most NULL_PERMUTATIONS permutations, drawn with a fixed seed; the result is
-    never below the theoretical sd, and one standard error is added so a small sample does not understate it.
+    `n_samples` neurons under at most NULL_PERMUTATIONS permutations, drawn with a fixed seed (`null_draws`); the
+    result is never below the theoretical sd, and one standard error is added so a small sample does not
+    understate it.
     """
     n_images, n_neurons = activations.shape
-    generator = torch.Generator().manual_seed(0)
-    theory = correlation_null_sd(n_images - n_folds + 1)
+    shuffled = [activations[order][:, subset] for order, subset in null_draws(n_images, n_neurons, n_samples)]
+    return null_sd_of(score_fn, cosine, signals, shuffled, folds, n_folds)
+
+
+def null_sd_of(
+    score_fn: ScoreFn,
+    cosine: CosineSource,
+    signals: ConceptSignals,
+    shuffled: Sequence[Tensor],
+    folds: Tensor,
+    n_folds: int,
+) -> float:
+    """Return `permutation_null_sd` from the shuffled activations of its draws ([N, subset] each)."""
+    theory = correlation_null_sd(len(folds) - n_folds + 1)
     null_r: list[Tensor] = []
-    drawn = 0
-    for _ in range(NULL_PERMUTATIONS):
-        if drawn >= n_samples:
-            break
-        subset = torch.randperm(n_neurons, generator=generator)[: n_samples - drawn]
-        shuffled = activations[torch.randperm(n_images, generator=generator)][:, subset]
-        _, predictions = cross_fit_labels(score_fn, cosine, signals, shuffled, folds, n_folds)
-        r = pooled_within_fold_r(predictions, shuffled, folds, n_folds).double()
+    for sample in shuffled:
+        _, predictions = cross_fit_labels(score_fn, cosine, signals, sample, folds, n_folds)
+        r = pooled_within_fold_r(predictions, sample, folds, n_folds).double()
         null_r.append(torch.atanh(r.clamp(-0.999, 0.999)))
-        drawn += len(subset)
     pooled = torch.cat(null_r)
     empirical = float(torch.sqrt((pooled**2).mean())) * (1 + 1 / math.sqrt(2 * len(pooled)))
     return max(theory, empirical)
+
+
+@dataclass(frozen=True)
+class UnitEvaluations:
+    """What a block of neurons' out-of-fold evaluation found, per neuron: the label's and the explanation's r, the
+    label's stability over folds, the pruned explanation's terms and the ground-truth r (None off the classes)."""
+
+    explained_r: Tensor  # [K] float32
+    explanation_r: Tensor  # [K] float32
+    stability: Tensor  # [K] float64
+    explanations: list[tuple[WeightedConcept, ...]]
+    ground_truth_r: list[float | None]
 
 
 def evaluate_layer(
@@ -148,8 +213,30 @@ def evaluate_layer(
     settings: EvaluationSettings | None = None,
     image_labels: Sequence[str | None] | None = None,
 ) -> tuple[list[NeuronEvaluation], LayerEvaluation]:
-    """Return each neuron's out-of-fold evaluation of its label `label_index` [K] and explanation, and a summary."""
+    """Return each neuron's out-of-fold evaluation of its label `label_index` [K] and explanation, and a summary.
+
+    The stages a distributed run spreads over blocks of neurons, in one block: `evaluate_units`, the null's
+    `permutation_null_sd`, then `layer_evaluations` across the layer.
+    """
     settings = settings or EvaluationSettings()
+    fold_labels = labels_by_scores(score_fn, cosine, activations)
+    units = evaluate_units(fold_labels, signals, activations, label_index, folds, concepts, settings, image_labels)
+    null_sd = permutation_null_sd(score_fn, cosine, signals, activations, folds, settings.n_folds)
+    return layer_evaluations(units, null_sd, settings, signals.simulation, activations.shape[0])
+
+
+def evaluate_units(
+    fold_labels: FoldLabelFn,
+    signals: ConceptSignals,
+    activations: Tensor,
+    label_index: Tensor,
+    folds: Tensor,
+    concepts: Sequence[str],
+    settings: EvaluationSettings,
+    image_labels: Sequence[str | None] | None = None,
+) -> UnitEvaluations:
+    """Return the per-neuron part of `evaluate_layer` for the neurons (columns) of `activations`: each neuron's
+    result depends on its own column only, so blocks of neurons evaluated apart give the layer's."""
     n_images = activations.shape[0]
     terms = term_concepts(concepts)
     candidates = top_correlated_concepts(
@@ -160,12 +247,9 @@ def evaluate_layer(
         settings.n_candidates,
         allowed=None if terms is None else torch.tensor(terms, dtype=torch.bool),
     )
-    choices = cross_fit(score_fn, cosine, signals, activations, folds, candidates, settings)
+    choices = cross_fit_choices(fold_labels, signals, activations, folds, candidates, settings)
     explained_r = pooled_within_fold_r(choices.label_predictions, activations, folds, settings.n_folds)
     explanation_r = pooled_within_fold_r(choices.explanation_predictions, activations, folds, settings.n_folds)
-    null_sd = permutation_null_sd(score_fn, cosine, signals, activations, folds, settings.n_folds)
-    p_values = one_sided_p_values(explained_r, null_sd=null_sd)
-    significant = benjamini_hochberg(p_values, settings.false_discovery_rate) & (explained_r > 0)
     stability = (choices.labels == label_index.unsqueeze(0)).double().mean(dim=0)
     every_image = torch.arange(n_images)
     explanation = prune_terms(
@@ -177,23 +261,52 @@ def evaluate_layer(
             signals, activations, every_image, candidates[settings.n_folds], settings.max_terms, settings.min_gain
         ),
     )
-    ground_truth = ground_truth_correlations(activations, [concepts[i] for i in label_index.tolist()], image_labels)
+    return UnitEvaluations(
+        explained_r=explained_r,
+        explanation_r=explanation_r,
+        stability=stability,
+        explanations=[_terms(explanation, unit, concepts) for unit in range(activations.shape[1])],
+        ground_truth_r=ground_truth_correlations(
+            activations, [concepts[i] for i in label_index.tolist()], image_labels
+        ),
+    )
+
+
+def joined_units(blocks: Sequence[UnitEvaluations]) -> UnitEvaluations:
+    """Return the evaluations of consecutive blocks of neurons as one layer's."""
+    return UnitEvaluations(
+        explained_r=torch.cat([block.explained_r for block in blocks]),
+        explanation_r=torch.cat([block.explanation_r for block in blocks]),
+        stability=torch.cat([block.stability for block in blocks]),
+        explanations=[terms for block in blocks for terms in block.explanations],
+        ground_truth_r=[r for block in blocks for r in block.ground_truth_r],
+    )
+
+
+def layer_evaluations(
+    units: UnitEvaluations, null_sd: float, settings: EvaluationSettings, simulation: str, n_images: int
+) -> tuple[list[NeuronEvaluation], LayerEvaluation]:
+    """Return each neuron's evaluation and the layer's summary: p-values against the null, Benjamini–Hochberg
+    across the whole layer."""
+    explained_r = units.explained_r
+    p_values = one_sided_p_values(explained_r, null_sd=null_sd)
+    significant = benjamini_hochberg(p_values, settings.false_discovery_rate) & (explained_r > 0)
     neurons = [
         NeuronEvaluation(
             explained_r=float(explained_r[unit]),
             p_value=float(p_values[unit]),
             significant=bool(significant[unit]),
-            stability=float(stability[unit]),
-            explanation=_terms(explanation, unit, concepts),
-            explanation_r=float(explanation_r[unit]),
-            ground_truth_r=ground_truth[unit],
+            stability=float(units.stability[unit]),
+            explanation=units.explanations[unit],
+            explanation_r=float(units.explanation_r[unit]),
+            ground_truth_r=units.ground_truth_r[unit],
         )
-        for unit in range(activations.shape[1])
+        for unit in range(len(explained_r))
     ]
     significant_r = explained_r[significant]
     summary = LayerEvaluation(
         n_folds=settings.n_folds,
-        simulation=signals.simulation,
+        simulation=simulation,
         false_discovery_rate=settings.false_discovery_rate,
         n_images=n_images,
         null_sd=null_sd,

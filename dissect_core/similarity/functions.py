@@ -20,12 +20,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from dissect_core.errors import DissectError
 from dissect_core.similarity.cosine import CosineSource, as_cosine_source
-from dissect_core.similarity.kernel import WeightedLogAccumulator, row_sums_float64
+from dissect_core.similarity.kernel import (
+    WeightedLogAccumulator,
+    concept_partials,
+    log_p_concept,
+    pmi_scores,
+    row_sums_float64,
+)
 from dissect_core.topk import stable_topk, stable_topk_positions
 
 DEFAULT_MEMORY_BUDGET_BYTES = 1 << 30
@@ -104,22 +111,30 @@ def _softmax_rows(cos: CosineSource, image_index: Tensor, a: float, block: int =
 
 
 @dataclass(frozen=True)
-class _WeightedLogKernel:
-    """log p(m | B_k) = sum_j log(offsets_j + weights_j * P[i_j, m]) for each neuron k, and its PMI."""
+class WeightedLogKernel:
+    """log p(m | B_k) = sum_j log(offsets_j + weights_j * P[i_j, m]) over each neuron k's top_k images, and its PMI
+    log p(m | B_k) - lam * log p(m): soft-WPMI's and WPMI's shared kernel with its settings."""
 
     weights: Tensor  # [top_k] float64, > 0
     offsets: Tensor  # [top_k] float64, > 0
+    top_k: int
+    a: float
+    lam: float
+    memory_budget_bytes: int
 
-    def pmi_scores(self, cos: CosineSource, top_idx: Tensor, a: float, lam: float, memory_budget_bytes: int) -> Tensor:
-        """Return float32 [K, C] log p(m | B_k) - lam * log p(m), with factor_j = w_j (P + c_j / w_j).
+    def log_p_given_neuron(self, cos: CosineSource, activations: Tensor) -> np.ndarray:
+        """Return float64 [K, C] log p(m | B_k) of each neuron's top images, factor_j = w_j (P + c_j / w_j).
 
         P rows are built for blocks of the top images, as many as fit the memory budget next to the K x C
-        float64 totals (usually all of them, in one block); each image's row is built once.
+        float64 totals (usually all of them, in one block); each image's row is built once. A neuron's totals
+        depend on its own column only, so any block of neurons gets the rows a whole layer would.
         """
+        _check_shapes(cos, activations)
+        top_idx = top_image_indices(activations, self.top_k)
         n_neurons, top_k = top_idx.shape
         n_concepts = cos.n_concepts
         unique_images = torch.unique(top_idx)
-        free_bytes = memory_budget_bytes - n_neurons * n_concepts * 8
+        free_bytes = self.memory_budget_bytes - n_neurons * n_concepts * 8
         block_images = max(_MIN_BLOCK_IMAGES, free_bytes // (4 * n_concepts))
         accumulator = WeightedLogAccumulator(
             n_neurons, n_concepts, (self.offsets / self.weights).numpy(), float(torch.log(self.weights).sum())
@@ -128,7 +143,7 @@ class _WeightedLogKernel:
         for start in range(0, len(unique_images), block_images):
             block = unique_images[start : start + block_images]
             slots = torch.nonzero((slot_images >= block[0]) & (slot_images <= block[-1])).squeeze(1)
-            probabilities = _softmax_rows(cos, block, a)
+            probabilities = _softmax_rows(cos, block, self.a)
             accumulator.add_block(
                 probabilities.numpy(),
                 slot_neurons=(slots // top_k).numpy(),
@@ -136,7 +151,12 @@ class _WeightedLogKernel:
                 slot_positions=(slots % top_k).numpy(),
             )
             del probabilities
-        return torch.from_numpy(accumulator.pmi(lam))
+        return accumulator.totals
+
+    def scores(self, cos: CosineSource, activations: Tensor) -> Tensor:
+        """Return float32 [K, C] log p(m | B_k) - lam * log p(m), p(m) the mean over the K neurons given."""
+        totals = self.log_p_given_neuron(cos, activations)
+        return torch.from_numpy(pmi_scores(totals, log_p_concept([concept_partials(totals)]), self.lam))
 
 
 def _pmi_scores(log_p_given_neuron: Tensor, lam: float) -> Tensor:
@@ -164,12 +184,16 @@ def soft_wpmi(
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
 ) -> Tensor:
     """Return soft-WPMI scores [K, C]: the paper's default similarity (Eq. 4–6)."""
-    cos = as_cosine_source(image_concept_cos)
-    _check_shapes(cos, activations)
-    top_idx = top_image_indices(activations, top_k)
+    kernel = _soft_wpmi_kernel(top_k, a, lam, p_start, p_end, min_prob, memory_budget_bytes)
+    return kernel.scores(as_cosine_source(image_concept_cos), activations)
+
+
+def _soft_wpmi_kernel(
+    top_k: int, a: float, lam: float, p_start: float, p_end: float, min_prob: float, memory_budget_bytes: int
+) -> WeightedLogKernel:
+    """Return soft-WPMI's kernel: linearly decaying weights p_j, offsets 1 - p_j + min_prob."""
     weights = soft_wpmi_position_weights(top_k, p_start, p_end)
-    kernel = _WeightedLogKernel(weights=weights, offsets=1 - weights + min_prob)
-    return kernel.pmi_scores(cos, top_idx, a, lam, memory_budget_bytes)
+    return WeightedLogKernel(weights, 1 - weights + min_prob, top_k, a, lam, memory_budget_bytes)
 
 
 def wpmi(
@@ -182,12 +206,15 @@ def wpmi(
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET_BYTES,
 ) -> Tensor:
     """Return WPMI scores [K, C]: sum over the top_k images of log(P + min_prob), minus lam * log p(m)."""
-    cos = as_cosine_source(image_concept_cos)
-    _check_shapes(cos, activations)
-    top_idx = top_image_indices(activations, top_k)
+    kernel = _wpmi_kernel(top_k, a, lam, min_prob, memory_budget_bytes)
+    return kernel.scores(as_cosine_source(image_concept_cos), activations)
+
+
+def _wpmi_kernel(top_k: int, a: float, lam: float, min_prob: float, memory_budget_bytes: int) -> WeightedLogKernel:
+    """Return WPMI's kernel: unit weights, offsets min_prob."""
     weights = torch.ones(top_k, dtype=torch.float64)
-    kernel = _WeightedLogKernel(weights=weights, offsets=torch.full((top_k,), min_prob, dtype=torch.float64))
-    return kernel.pmi_scores(cos, top_idx, a, lam, memory_budget_bytes)
+    offsets = torch.full((top_k,), min_prob, dtype=torch.float64)
+    return WeightedLogKernel(weights, offsets, top_k, a, lam, memory_budget_bytes)
 
 
 def _concept_blocks(n_concepts: int, n_images: int, budget_bytes: int) -> range:
@@ -306,6 +333,19 @@ SIMILARITY_FUNCTIONS: dict[str, SimilarityFn] = {
 ADAPTIVE_TOP_K: dict[str, int] = {
     name: _signature_defaults(SIMILARITY_FUNCTIONS[name])["top_k"] for name in ("soft_wpmi", "wpmi")
 }
+
+
+#: The functions whose scores are a PMI over the layer's neurons, and their kernels' builders.
+_KERNEL_BUILDERS: dict[str, Callable[..., WeightedLogKernel]] = {"soft_wpmi": _soft_wpmi_kernel, "wpmi": _wpmi_kernel}
+
+
+def weighted_log_kernel(name: str, params: Mapping[str, Any]) -> WeightedLogKernel | None:
+    """Return the kernel that soft-WPMI or WPMI runs with `params` (their defaults filled in); None for the
+    similarity functions without one (their scores of a neuron depend on its own column only)."""
+    builder = _KERNEL_BUILDERS.get(name)
+    if builder is None:
+        return None
+    return builder(**{**_signature_defaults(SIMILARITY_FUNCTIONS[name]), **params})
 
 
 def get_similarity(name: str) -> SimilarityFn:

@@ -6,8 +6,9 @@ The factors (P + s_j) are multiplied in float64 before one logarithm per group o
 per group replaces one per slot. The loops walk P in slabs of 256 concepts, one slab per core, so a slab stays
 in cache while every neuron passes over it. P arrives in blocks of images (all top images at once when they
 fit the memory budget), and the sums go into float64 totals; the PMI (log p(m) = logsumexp over the layer's
-neurons minus log K) is a second compiled pass. torch has no fused gather-multiply-reduce: as separate torch
-ops the same sum makes several passes over gigabytes.
+neurons minus log K) is a second compiled pass, split so that blocks of neurons computed apart (on other
+machines) give their `ConceptPartials` and the PMI takes the layer's log p(m) from all of them. torch has no
+fused gather-multiply-reduce: as separate torch ops the same sum makes several passes over gigabytes.
 
 numba's default threading layer must not be entered by two threads at once, so calls are serialised. The compiled
 code is cached where numba finds a writable folder: NUMBA_CACHE_DIR when set (the Docker image sets it under the
@@ -19,7 +20,8 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numba
@@ -83,33 +85,47 @@ def _add_log_products(probabilities, neurons, slot_starts, slot_rows, slot_shift
 
 
 @_compiled
-def _pmi(totals, lam, out):  # pragma: no cover - compiled
+def _concept_partials(totals, maxima, sums):  # pragma: no cover - compiled
     n_neurons, n_concepts = totals.shape
-    log_n_neurons = math.log(n_neurons)
     n_slabs = (n_concepts + SLAB - 1) // SLAB
     for slab in numba.prange(n_slabs):
         start = slab * SLAB
-        width = min(SLAB, n_concepts - start)
-        stop = start + width
-        # log p(m) = logsumexp over neurons of log p(m | B_k) - log K, neuron by neuron so the loops vectorise
-        maxima = np.full(width, -np.inf)
+        stop = min(start + SLAB, n_concepts)
+        # logsumexp over neurons of log p(m | B_k), as (maximum, sum of exp(total - maximum)), neuron by neuron so
+        # the loops vectorise
+        for m in range(start, stop):
+            maxima[m] = -np.inf
+            sums[m] = 0.0
         for neuron in range(n_neurons):
-            total = totals[neuron, start:stop]
-            for m in range(width):
-                maxima[m] = max(maxima[m], total[m])
-        sums = np.zeros(width, dtype=np.float64)
+            for m in range(start, stop):
+                maxima[m] = max(maxima[m], totals[neuron, m])
         for neuron in range(n_neurons):
-            total = totals[neuron, start:stop]
-            for m in range(width):
+            for m in range(start, stop):
                 if maxima[m] > -np.inf:
-                    sums[m] += math.exp(total[m] - maxima[m])
-        log_p_concept = np.empty(width, dtype=np.float64)
-        for m in range(width):
-            log_p_concept[m] = maxima[m] + math.log(sums[m]) - log_n_neurons if maxima[m] > -np.inf else -np.inf
-        for neuron in range(n_neurons):
-            total = totals[neuron, start:stop]
-            for m in range(width):
-                out[neuron, start + m] = np.float32(total[m] - lam * log_p_concept[m])
+                    sums[m] += math.exp(totals[neuron, m] - maxima[m])
+
+
+@_compiled
+def _log_p_concept(maxima, sums, n_neurons, out):  # pragma: no cover - compiled
+    n_parts, n_concepts = maxima.shape
+    log_n_neurons = math.log(n_neurons)
+    for m in numba.prange(n_concepts):
+        largest = -np.inf
+        for part in range(n_parts):
+            largest = max(largest, maxima[part, m])
+        total = 0.0
+        for part in range(n_parts):
+            if maxima[part, m] > -np.inf:
+                total += sums[part, m] * math.exp(maxima[part, m] - largest)
+        out[m] = largest + math.log(total) - log_n_neurons if largest > -np.inf else -np.inf
+
+
+@_compiled
+def _pmi(totals, lam, log_p_concept, out):  # pragma: no cover - compiled
+    n_neurons, n_concepts = totals.shape
+    for neuron in numba.prange(n_neurons):
+        for m in range(n_concepts):
+            out[neuron, m] = np.float32(totals[neuron, m] - lam * log_p_concept[m])
 
 
 @_compiled
@@ -159,10 +175,52 @@ class WeightedLogAccumulator:
 
     def pmi(self, lam: float) -> np.ndarray:
         """Return float32 [K, C] log p(m | B_k) - lam * log p(m), with p(m) the mean over the K neurons."""
-        out = np.empty(self.totals.shape, dtype=np.float32)
-        with _LOCK:
-            _pmi(self.totals, float(lam), out)
-        return out
+        return pmi_scores(self.totals, log_p_concept([concept_partials(self.totals)]), lam)
+
+
+@dataclass(frozen=True)
+class ConceptPartials:
+    """One block of neurons' share of log p(m) = logsumexp over every neuron k of log p(m | B_k) - log K: per
+    concept, the block's largest total and the sum of exp(total - largest) over its neurons (float64 [C])."""
+
+    maxima: np.ndarray
+    sums: np.ndarray
+    n_neurons: int
+
+
+def concept_partials(totals: np.ndarray) -> ConceptPartials:
+    """Return a block's ConceptPartials from its float64 totals log p(m | B_k) [K_b, C]."""
+    totals = np.ascontiguousarray(totals, dtype=np.float64)
+    maxima = np.empty(totals.shape[1], dtype=np.float64)
+    sums = np.empty(totals.shape[1], dtype=np.float64)
+    with _LOCK:
+        _concept_partials(totals, maxima, sums)
+    return ConceptPartials(maxima, sums, totals.shape[0])
+
+
+def log_p_concept(parts: Sequence[ConceptPartials]) -> np.ndarray:
+    """Return float64 log p(m) [C], the mean over every neuron of the blocks `parts` came from.
+
+    One block gives exactly what a single pass over the layer gives; more blocks are rescaled to the largest
+    maximum (float64 rounding only).
+    """
+    if not parts:
+        raise ValueError("log p(m) needs the partials of at least one block of neurons")
+    maxima = np.ascontiguousarray(np.stack([part.maxima for part in parts]))
+    sums = np.ascontiguousarray(np.stack([part.sums for part in parts]))
+    out = np.empty(maxima.shape[1], dtype=np.float64)
+    with _LOCK:
+        _log_p_concept(maxima, sums, sum(part.n_neurons for part in parts), out)
+    return out
+
+
+def pmi_scores(totals: np.ndarray, log_p: np.ndarray, lam: float) -> np.ndarray:
+    """Return float32 [K_b, C] log p(m | B_k) - lam * log p(m) for a block's totals and the layer's log p(m)."""
+    totals = np.ascontiguousarray(totals, dtype=np.float64)
+    out = np.empty(totals.shape, dtype=np.float32)
+    with _LOCK:
+        _pmi(totals, float(lam), np.ascontiguousarray(log_p, dtype=np.float64), out)
+    return out
 
 
 def row_sums_float64(values: np.ndarray) -> np.ndarray:

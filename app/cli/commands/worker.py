@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 
+from app.cli.commands.execution import add_execution_arguments
+
 
 def run(args: argparse.Namespace) -> int:
     """Run the job worker (after migrating the database); an unwritable database or data folder stops it."""
+    from app.cli.commands.execution import execution_from_args
     from app.core.config import Settings
     from app.core.errors import AtlasError, StorageUnavailable
     from app.jobs.queue.worker import run_worker
@@ -20,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
     problem = start_problem(settings)
     if problem is not None:
         raise StorageUnavailable(f"{problem} The worker did not start: it could not store a run.")
-    run_worker(settings, worker_id=args.id, once=args.once, poll_interval=args.poll)
+    execution = execution_from_args(args)
+    run_worker(settings, worker_id=args.id, once=args.once, poll_interval=args.poll, execution=execution)
     return 0
 
 
@@ -33,4 +37,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--once", action="store_true", help="run at most one job, then exit")
     parser.add_argument("--poll", type=float, default=1.0, metavar="S", help="seconds between queue polls")
     parser.add_argument("--id", help="worker id shown on jobs (default: host:pid:random)")
+    add_execution_arguments(parser)
     parser.set_defaults(func=run)

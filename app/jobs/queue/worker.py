@@ -1,4 +1,6 @@
-"""The job worker: claims queued dissections, runs them with heartbeats and progress, records the outcome.
+"""The job worker: claims queued jobs, runs them with heartbeats and progress, records the outcome.
+
+Dissections run through the executor; every other kind through its handler (app.jobs.queue.kinds).
 
 Tests and tools can swap what a job does through `run_worker(executor=...)`: any JobExecutor, i.e. a callable
 with the signature of `app.jobs.dissections.execute_dissection` returning a StoredDissection.
@@ -13,7 +15,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, Protocol
@@ -24,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from app.core.config import Settings
 from app.jobs.dissections import StoredDissection, config_from_params, execute_dissection
 from app.jobs.queue import jobs as queue
+from app.jobs.queue.kinds import DISSECT_JOB, handler_for
 from app.persistence import cleanup
 from app.persistence.db import create_db_engine
 from app.persistence.models import Job
@@ -71,8 +74,12 @@ def run_worker(
     poll_interval: float = 1.0,
     executor: JobExecutor | None = None,
     handle_signals: bool = True,
+    execution: Mapping[str, Any] | None = None,
 ) -> int:
     """Process queued jobs until SIGTERM/SIGINT (or after one job with `once`); return how many ran.
+
+    `execution`: where this worker runs each dissection (`dissect_core.config.EXECUTION_SETTINGS`, e.g.
+    {"executor": "ray"}), put into every claimed job's config; it changes no result.
 
     On SIGTERM the running job stops at its next progress report and goes back to the queue (the
     attempt is not counted), then the worker exits; a job already storing its run completes first.
@@ -92,7 +99,7 @@ def run_worker(
                         break
                     shutdown.wait(poll_interval)
                     continue
-                _JobRun(engine, settings, job, worker_id, shutdown).run(executor or execute_dissection)
+                _JobRun(engine, settings, job, worker_id, shutdown, execution).run(executor or execute_dissection)
                 processed += 1
                 if once:
                     break
@@ -143,8 +150,17 @@ def _signals_set(shutdown: threading.Event, *, enabled: bool) -> Iterator[None]:
 class _JobRun:
     """One claimed job: its heartbeat thread, progress reports and stop reason."""
 
-    def __init__(self, engine: Engine, settings: Settings, job: Job, worker_id: str, shutdown: threading.Event) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        job: Job,
+        worker_id: str,
+        shutdown: threading.Event,
+        execution: Mapping[str, Any] | None = None,
+    ) -> None:
         self.engine = engine
+        self.execution = dict(execution or {})
         self.settings = settings
         self.job = job
         self.worker_id = worker_id
@@ -193,7 +209,11 @@ class _JobRun:
         beater = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
         beater.start()
         try:
-            config = config_from_params(self.job.params, self.settings.data_dir)  # the job's one check
+            if self.job.kind != DISSECT_JOB:
+                handler_for(self.job.kind)(self.engine, self.settings, self.job, self.progress, self.should_stop)
+                log.info("job %d: %s succeeded", job_id, self.job.kind)
+                return
+            config = config_from_params({**self.job.params, **self.execution}, self.settings.data_dir)  # one check
             before_commit = partial(_complete, job_id=job_id, worker_id=self.worker_id)
             run_id = executor(
                 self.settings,

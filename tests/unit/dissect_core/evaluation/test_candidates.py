@@ -17,3 +17,13 @@ def test_candidates_do_not_depend_on_the_block_size_and_ties_go_to_the_lower_con
     assert set(at_once[5, 0, :2].tolist()) == {3, 650}
     # A dead neuron has r = 0 with every concept: the lowest concept indices, in every fold.
     assert (at_once[:, 1] == torch.arange(8)).all()
+
+
+def test_ranking_candidates_leaves_the_runs_cosine_matrix_as_it_was() -> None:
+    """Regression: the signals' centring ran in place on a view of the dense cosine matrix, so every stage after the
+    evaluation (the null's and the folds' labels, coverage, grading) read column-centred cosines."""
+    probe = make_probe(n_images=60, n_concepts=20)
+    before = probe.cosine.matrix.clone()
+    activations = torch.randn(60, 3, generator=torch.Generator().manual_seed(1))
+    top_correlated_concepts(probe.signals, activations, probe.folds, 5, 4)
+    assert torch.equal(probe.cosine.matrix, before)
