@@ -96,6 +96,8 @@ def pair_grades(
     explained_r: Tensor,
     stability: Tensor,
     image_labels: list[str | None],
+    signals: ConceptSignals,
+    folds: Tensor,
 ) -> Tensor:
     """Return [K, C] grade scores of every concept as every unit's label (BH across all pairs)."""
     layer = result.layer("classifier")
@@ -106,7 +108,16 @@ def pair_grades(
     carry_cosines = result.carry_cosines
     assert carry_cosines is not None, "a fresh run keeps each image's carry bar"
     reference = vocabulary_spreads(cosine, carry_cosines)
-    by_concept = label_coverages(cosine, carry_cosines, reference, result.concepts, set(result.concepts), image_labels)
+    by_concept = label_coverages(
+        cosine,
+        carry_cosines,
+        reference,
+        result.concepts,
+        set(result.concepts),
+        image_labels,
+        signals=signals,
+        folds=folds,
+    )
     coverages = [by_concept[concept] for concept in result.concepts]
     n_folds = result.record.config.n_folds
     grades = torch.empty(explained_r.shape)
@@ -120,7 +131,8 @@ def pair_grades(
                 explanation=(),
                 explanation_r=float("nan"),
             )
-            grades[row, concept] = GRADE_SCORE[grade_label(evaluation, coverage, n_folds=n_folds).verdict]
+            verdict = grade_label(evaluation, coverage, n_folds=n_folds, concept=result.concepts[concept])
+            grades[row, concept] = GRADE_SCORE[verdict.verdict]
     return grades
 
 
@@ -163,7 +175,7 @@ def main() -> None:
     stability = torch.zeros(len(units), len(result.concepts))
     for fold_label in fold_labels:
         stability[torch.arange(len(units)), fold_label] += 1 / n_folds
-    grades = pair_grades(result, cosine, explained_r, stability, image_labels_of(result.image_paths))
+    grades = pair_grades(result, cosine, explained_r, stability, image_labels_of(result.image_paths), signals, folds)
     print(f"EfficientNet-Lite0 classifier, {len(result.image_ids)} ImageNet val images, {len(units)} units with "
           f"probe images, {len(result.concepts)} concepts (class names), encoder {ENCODER}, {n_folds} folds "
           f"({time.perf_counter() - start:.0f} s for the matrices)")  # fmt: skip

@@ -19,7 +19,8 @@ similarity): how often a planted concept is among its terms and how often all ar
 share of planted units at the top grade (recall; a planted unit counts only when its label is a planted concept),
 the share of top-graded units that are planted with a planted label (precision), and the pure-noise units at the
 top grade (must be 0). The label's coverage comes from the probe labels when the concept names a class (so a
-class of fewer than MIN_CARRYING images can never be judged), else from the encoder.
+class of fewer than MIN_LABELLED images can never be judged), else from the encoder; its ceiling (the r a perfect
+detector of the concept reaches) from the same folds and simulation, as in a run.
 
 Run: .venv/bin/python -m bench.bench_planted_neurons [--cache-dir /tmp/neuron-atlas-bench-24]
 """
@@ -43,10 +44,10 @@ from dissect_core.evaluation.folds import fold_of_images
 from dissect_core.evaluation.grading import label_coverages
 from dissect_core.evaluation.signals import ConceptSignals
 from dissect_core.evaluation.verdict import (
-    DEFAULT_MIN_EXPLAINED_R,
     DEFAULT_MIN_STABILITY,
     VERDICTS,
     Verdict,
+    VerdictRules,
     grade_label,
 )
 from dissect_core.labels import label_neurons
@@ -198,9 +199,11 @@ def score_layer(
     )  # fmt: skip
     carry_cosines, reference = coverage_inputs
     labels = {n.label for n in neurons}
-    coverages = label_coverages(cosine, carry_cosines, reference, probe.concepts, labels, probe.image_labels())
+    coverages = label_coverages(
+        cosine, carry_cosines, reference, probe.concepts, labels, probe.image_labels(), signals=signals, folds=folds
+    )
     grades = [
-        grade_label(evaluation, coverages[neuron.label]).verdict
+        grade_label(evaluation, coverages[neuron.label], concept=neuron.label).verdict
         for neuron, evaluation in zip(neurons, evaluations, strict=True)
     ]
     unit_coverages = [coverages[n.label] for n in neurons]
@@ -293,7 +296,11 @@ def print_grade_shares(units: list[PlantedUnit], scored: dict[str, Scored]) -> N
 def print_blockers(units: list[PlantedUnit], result: Scored) -> None:
     """Print, per noise level, what keeps significant planted units with a planted label from the top grade."""
     print("\nsoft_wpmi: planted units with a planted label, significant: how many fail each top-grade rule")
-    print(f"{'sd':>5}{'units':>7}{'top':>6}{'r < floor':>11}{'unstable':>10}{'uncovered':>11}{'median r':>10}")
+    print(
+        f"{'sd':>5}{'units':>7}{'top':>6}{'r < floor':>11}{'unstable':>10}{'uncovered':>11}{'median r':>10}"
+        f"{'ceiling':>9}"
+    )
+    rules = VerdictRules()
     for sigma in NOISE_LEVELS:
         members = [
             i
@@ -302,13 +309,15 @@ def print_blockers(units: list[PlantedUnit], result: Scored) -> None:
             and result.evaluations[i].significant
         ]  # fmt: skip
         evaluations = [result.evaluations[i] for i in members]
-        low = sum(e.explained_r < DEFAULT_MIN_EXPLAINED_R for e in evaluations)
+        low = sum(result.evaluations[i].explained_r < rules.floor(result.coverages[i].ceiling_r) for i in members)
         unstable = sum(e.stability + 1e-9 < DEFAULT_MIN_STABILITY for e in evaluations)
         uncovered = sum(not result.coverages[i].judgeable for i in members)
         top = sum(result.grades[i] == VERDICTS[0] for i in members)
         rs = sorted(e.explained_r for e in evaluations)
         median = f"{rs[len(rs) // 2]:.3f}" if rs else "-"
-        print(f"{sigma:>5}{len(members):>7}{top:>6}{low:>11}{unstable:>10}{uncovered:>11}{median:>10}")
+        ceilings = sorted(c for i in members if (c := result.coverages[i].ceiling_r) is not None)
+        ceiling = f"{ceilings[len(ceilings) // 2]:.3f}" if ceilings else "-"
+        print(f"{sigma:>5}{len(members):>7}{top:>6}{low:>11}{unstable:>10}{uncovered:>11}{median:>10}{ceiling:>9}")
 
 
 def main() -> None:

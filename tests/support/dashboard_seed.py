@@ -236,7 +236,9 @@ def seeded_evaluation(layer_position: int, unit: int, kind: str) -> dict[str, ob
     )
     n_carrying = N_IMAGES // DIMENSIONS
     coverage = Coverage(n_carrying, "encoder", True, False, f"{n_carrying} probe images carry '{label}'")
-    verdict = grade_label(evaluation, coverage, VerdictRules(min_r=RELIABLE_MIN_R), n_folds=N_FOLDS)
+    # One floor, RELIABLE_MIN_R: the seed knows no ceiling, so the share of a ceiling plays no part.
+    rules = VerdictRules(min_r=RELIABLE_MIN_R, min_ceiling_share=0.0)
+    verdict = grade_label(evaluation, coverage, rules, n_folds=N_FOLDS, concept=label)
     row = neuron_fields(NeuronLabel(unit, label, 0.0, (), evaluation, coverage, verdict))
     return {name: row[name] for name in (*EVALUATION_FIELDS, *GRADE_FIELDS) if name not in LABEL_FREE_COLUMNS}
 

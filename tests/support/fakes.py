@@ -121,7 +121,8 @@ def fake_result(
             evaluation = (
                 fake_evaluation(unit, label, n_units=units, with_ground_truth=kind == "linear") if evaluated else None
             )
-            coverage = Coverage(12, "encoder", True, False, f"the probe set has 12 images of '{label}'")
+            # A ceiling at the reliable units' lowest r (0.3) keeps them at the top grade under any share of it.
+            coverage = Coverage(12, "encoder", True, False, f"the probe set has 12 images of '{label}'", ceiling_r=0.3)
             neurons.append(
                 NeuronLabel(
                     unit=unit,
@@ -130,7 +131,7 @@ def fake_result(
                     runners_up=tuple(ConceptScore(CONCEPTS[i], s) for i, s in zip(order[1:3], scores[1:], strict=True)),
                     evaluation=evaluation,
                     coverage=coverage,
-                    verdict=None if evaluation is None else grade_label(evaluation, coverage),
+                    verdict=None if evaluation is None else grade_label(evaluation, coverage, concept=label),
                     clarity=0.5 + 0.4 * unit / units,
                     polysemanticity=0.3 - 0.2 * unit / units,
                     redundancy=0.9 - 0.1 * unit / units,

@@ -36,7 +36,7 @@ EVALUATION = NeuronEvaluation(
 )
 
 
-COVERAGE = Coverage(9, "labels", True, False, "the probe set has 9 images labelled 'dog'")
+COVERAGE = Coverage(9, "labels", True, False, "the probe set has 9 images labelled 'dog'", ceiling_r=0.8)
 
 
 def label(name: str = "dog", *, score: float = 0.25, evaluation: NeuronEvaluation | None = EVALUATION) -> NeuronLabel:
@@ -47,7 +47,7 @@ def label(name: str = "dog", *, score: float = 0.25, evaluation: NeuronEvaluatio
         runners_up=(ConceptScore("cat", 0.2),),
         evaluation=evaluation,
         coverage=COVERAGE,
-        verdict=None if evaluation is None else grade_label(evaluation, COVERAGE),
+        verdict=None if evaluation is None else grade_label(evaluation, COVERAGE, concept=name),
         clarity=0.4,
         polysemanticity=0.2,
         redundancy=0.7,
@@ -79,7 +79,10 @@ def test_json_round_trips_and_keeps_lists_as_lists() -> None:
     assert values["runners_up"] == [{"concept": "cat", "score": 0.2}]
     assert values["explanation"] == [{"concept": "dog", "weight": 0.9}, {"concept": "cat", "weight": 0.1}]
     assert values["ground_truth_r"] is None and values["reliable"] is True and values["verdict"] == "explains"
-    assert values["verdict_reasons"][:2] == ["r 0.50 explains 25.0% of the variance", "chosen by 4 of 5 folds"]
+    assert values["verdict_reasons"][:2] == [
+        "r 0.50 (25.0% of the variance) is 62% of the 0.80 a perfect detector of 'dog' reaches on these images",
+        "chosen by 4 of 5 folds",
+    ]
     assert values["coverage_source"] == "labels" and values["n_carrying"] == 9 and values["clarity"] == 0.4
     assert NeuronRow.from_json(values) == row
 

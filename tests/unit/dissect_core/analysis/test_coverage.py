@@ -6,10 +6,12 @@ import torch
 
 from dissect_core.analysis.coverage import (
     MIN_CARRYING,
+    MIN_LABELLED,
     class_synonyms,
     concept_coverage,
     is_encoder_blind,
     label_counts,
+    labelled_images,
     spread_of,
     vocabulary_spreads,
 )
@@ -35,11 +37,24 @@ def test_coverage_comes_from_the_labels_when_the_concept_names_a_class() -> None
 def test_a_class_synonym_matches_and_few_labelled_images_are_too_few() -> None:
     assert class_synonyms("tabby, tabby cat") == {"tabby", "tabby cat"}
     assert label_counts("tabby_cats", LABELS) == 3 and label_counts("tabby", LABELS) == 3
+    tree_frogs = labelled_images("tree frog", LABELS)
+    assert tree_frogs is not None and tree_frogs.nonzero().squeeze(1).tolist() == [23, 24]
+    assert labelled_images("purple", LABELS) is None
     coverage = concept_coverage(
-        "tabby cat", n_carrying=50, n_images=200, spread=1.0, reference_spreads=None, image_labels=LABELS
+        "tree frog", n_carrying=50, n_images=200, spread=1.0, reference_spreads=None, image_labels=LABELS
     )
-    assert coverage.source == "labels" and coverage.n_carrying == 3 < MIN_CARRYING and not coverage.judgeable
-    assert "too few to judge" in coverage.note
+    assert coverage.source == "labels" and coverage.n_carrying == 2 < MIN_LABELLED and not coverage.judgeable
+    assert coverage.note == "the probe set has 2 images labelled 'tree frog': too few to judge this neuron on it"
+
+
+def test_labels_count_a_class_exactly_so_fewer_labelled_images_judge_than_encoder_counted() -> None:
+    assert MIN_LABELLED == 3 < MIN_CARRYING
+    labelled = concept_coverage(
+        "tabby cat", n_carrying=0, n_images=200, spread=1.0, reference_spreads=None, image_labels=LABELS
+    )
+    assert labelled.source == "labels" and labelled.n_carrying == 3 and labelled.judgeable
+    counted = concept_coverage("purple", n_carrying=3, n_images=200, spread=1.0, reference_spreads=None)
+    assert counted.source == "encoder" and not counted.judgeable and "add images of it" in counted.note
 
 
 def test_a_concept_naming_no_class_is_counted_by_the_encoder() -> None:
