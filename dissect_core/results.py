@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -12,6 +15,9 @@ from dissect_core.analysis.outputs import ModelOutputs
 from dissect_core.analysis.weight_agreement import WeightConceptAgreement
 from dissect_core.evaluation.verdict import LabelVerdict
 from dissect_core.run_record import RunRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,30 @@ class DissectionResult:
             if layer.name == name:
                 return layer
         raise KeyError(name)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return a pandas DataFrame with one row per neuron, the columns and values of results.csv
+        (dissect_core.neuron_rows; list columns as JSON text)."""
+        from dissect_core.frames import neuron_frame
+        from dissect_core.neuron_rows import RunProvenance, result_rows
+
+        return neuron_frame(result_rows(self, RunProvenance.of_record(self.record)))
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the run as a self-contained folder (results.csv/json, its record, artifacts as safetensors and JSON,
+        the probe images' views, a manifest); return it. `dissect_core.load_saved` reads it back."""
+        from dissect_core.saved import save_result
+
+        return save_result(self, folder)
+
+    def push(self, url: str, token: str | None = None) -> str:
+        """Save the run to a temporary folder and upload it to the neuron-atlas server at `url` (token: argument or
+        NEURON_ATLAS_TOKEN; an editor's or admin's); return the stored run's URL."""
+        from dissect_core.client import Client
+
+        with tempfile.TemporaryDirectory(prefix="neuron-atlas-push-") as scratch:
+            folder = self.save(Path(scratch) / "run")
+            return Client(url, token).push(folder)
 
 
 #: The evaluation fields of a neuron row (dissect_core.neuron_rows) and of the API, in order.

@@ -17,6 +17,10 @@ class BadUpload(AtlasError):
     """An uploaded file itself is unusable (too big, empty, unreadable, unsafe): HTTP 400 rather than 422."""
 
 
+class TooLarge(BadUpload):
+    """An upload's body passed its size bound while it was arriving (HTTP 413); names the bound and the fix."""
+
+
 class QuotaExceeded(AtlasError):
     """A user reached a limit on queued jobs, uploads or typed concepts (HTTP 429); names the limit and the fix."""
 

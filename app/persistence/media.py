@@ -15,9 +15,10 @@ import numpy as np
 from PIL import Image
 
 from app.persistence.models import CUT_ON_REQUEST as CUT_ON_REQUEST  # a top image's file column value; named here too
+from dissect_core.saved.layout import VIEW_JPEG_QUALITY
 
 CROP_SIZE = 112
-JPEG_QUALITY = 85
+JPEG_QUALITY = VIEW_JPEG_QUALITY  # one quality for stored runs and saved folders
 # Heatmap colours run from transparent (no activation) to this much colour over the view (at the peak).
 HEATMAP_MAX_OPACITY = 0.75
 #: Where the media store keeps aliases (a name -> the content-addressed file): a dot folder, never served as media.

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import BadUpload, InUse, NotFound, QuotaExceeded, StorageUnavailable
+from app.core.errors import BadUpload, InUse, NotFound, QuotaExceeded, StorageUnavailable, TooLarge
 from app.core.redact import strip_ansi
 from app.core.urls import API_PREFIX
 from app.persistence.writable import RETRY_AFTER_S, database_write_problem, folder_write_problem
@@ -91,6 +91,7 @@ def error_response(request: Request, templates: Jinja2Templates, status: int, ti
 #: Errors whose message is the whole answer, by the first type that matches: (type, status, page title).
 _ANSWERED_AS_IS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFound, 404, "Not found"),
+    (TooLarge, 413, "That file is too large"),
     (BadUpload, 400, "Cannot use that file"),
     (QuotaExceeded, 429, "Over the limit"),
     (StorageUnavailable, 503, "Cannot store that now"),
@@ -105,7 +106,8 @@ def _status_and_title(error: Exception) -> tuple[int, str]:
 
 
 def error_status(error: DissectError) -> int:
-    """Return the HTTP status of an input error: 400 unusable upload, 429 over a limit, 503 unwritable, else 422."""
+    """Return the HTTP status of an input error: 400 unusable upload (413 too large), 429 over a limit, 503
+    unwritable, else 422."""
     return _status_and_title(error)[0]
 
 
@@ -123,8 +125,8 @@ def _answer_as_is(templates: Jinja2Templates) -> Callable[[Request, Exception], 
 
 
 def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
-    """Register handlers: NotFound (404), DissectError and AtlasError (422; 400 an unusable upload, 429 over a
-    limit, 503 unwritable), a refused database or data-folder write (503 with the reason), pages for the
+    """Register handlers: NotFound (404), DissectError and AtlasError (422; 400 an unusable upload, 413 too large,
+    429 over a limit, 503 unwritable), a refused database or data-folder write (503 with the reason), pages for the
     framework's own errors."""
 
     async def refused_write(request: Request, error: Exception) -> Response:

@@ -85,8 +85,15 @@ class _Call:
         return cls(function, tuple(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) for parameter in parameters))
 
     def __call__(self, params: Mapping[str, Any], *result: Any) -> Any:
-        """Return the function's answer to the route parameters it takes (and the result, when given)."""
-        return self.function(*result, **{parameter.name: params[parameter.name] for parameter in self.parameters})
+        """Return the function's answer to the route parameters it takes (and the result, when given); a parameter
+        taking the request gets the HTML route's own (FastAPI hands a route's request to one parameter only)."""
+        return self.function(
+            *result,
+            **{
+                parameter.name: params[_REQUEST] if parameter.annotation is Request else params[parameter.name]
+                for parameter in self.parameters
+            },
+        )
 
 
 def _as_endpoint(
@@ -96,7 +103,8 @@ def _as_endpoint(
     parameters: dict[str, inspect.Parameter] = {}
     for call in calls:
         for parameter in call.parameters:
-            parameters[parameter.name] = parameter  # a later (page) declaration replaces the resource's
+            if parameter.annotation is not Request:  # given the reserved request (_Call.__call__)
+                parameters[parameter.name] = parameter  # a later (page) declaration replaces the resource's
     for name, annotation in reserved.items():
         parameters[name] = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
     answer.__signature__ = inspect.Signature(list(parameters.values()), return_annotation=Response)  # type: ignore[attr-defined]

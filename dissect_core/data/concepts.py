@@ -251,7 +251,7 @@ def load_concepts(spec: str, cache_dir: Path | None = None) -> ConceptSet:
 
         return ConceptSet(spec, clean_vocabulary(common_english_words()))
     if spec == CLIP_DISSECT_20K:
-        from dissect_core.encoders.text import cache_dir as default_cache_dir
+        from dissect_core.cache_dir import default_cache_dir
 
         return read_concept_file(fetch_clip_dissect_20k(cache_dir or default_cache_dir()), CLIP_DISSECT_20K)
     if spec == "imagenet":

@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from dissect_core.cache_dir import default_cache_dir
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
 from dissect_core.names import CIFAR100_PROBE, DEFAULT_PROBE_SAMPLE_SEED, probe_display_name
@@ -184,7 +185,7 @@ def load_probe(
     `max_images` draws a seeded sample spread over the set (see `load_probe_folder`), for `cifar100` too.
     """
     if spec == CIFAR100_PROBE:
-        root = materialise_cifar100((data_dir or Path.home() / ".cache" / "neuron-atlas") / "cifar100")
+        root = materialise_cifar100((data_dir or default_cache_dir()) / "cifar100")
         probe = load_probe_folder(root / "images", labels_file, max_images, sample_seed)
         probe.name = CIFAR100_PROBE
         return probe

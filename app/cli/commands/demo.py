@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.cli.commands.progress import StageBars
 from app.jobs.uploads.defaults import DEMO_PROBE_SET
+from dissect_core.progress import StageBars
 
 if TYPE_CHECKING:
     from app.core.config import Settings
@@ -34,11 +34,11 @@ def offer_demo_probe(settings: Settings, folder: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the demo probe set, dissect, store the run, print where the results are, then serve them."""
-    from app.cli.commands.dissect import write_results
     from app.cli.demo_images import build_demo_probe
     from app.core.config import Settings
     from app.jobs.dissections import execute_dissection, validate_config
     from dissect_core.config import DissectConfig
+    from dissect_core.saved import write_result_files
 
     settings = Settings.from_env()
     settings.ensure_dirs()
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bars.close()
     out = settings.data_dir / "demo-results"
-    write_results(result, out, run_id)
+    write_result_files(result, out, run_id)
     n_neurons = sum(layer.n_units for layer in result.layers)
     stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.record.facts.timings_s.items())
     print(f"labelled {n_neurons} neurons over {len(result.image_ids)} images ({stages})")

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from app.cli.commands.progress import StageBars
+from app.cli.commands.execution import add_execution_arguments, execution_from_args
 from app.core.errors import AtlasError
 from dissect_core.config import DissectConfig
 from dissect_core.data.concepts import CLEAN_20K, CLIP_DISSECT_20K, WORDFREQ_20K
-from dissect_core.names import POOLING, SIMULATIONS
+from dissect_core.names import POOLING, SIMILARITY_NAMES, SIMULATIONS
 from dissect_core.preprocessing import INTERPOLATIONS
-from dissect_core.similarity.functions import SIMILARITY_FUNCTIONS
-
-if TYPE_CHECKING:
-    from dissect_core.results import DissectionResult
+from dissect_core.progress import StageBars
 
 DEFAULTS = DissectConfig.defaults()
 ENCODER_HELP = (
@@ -105,7 +101,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concepts", default=DEFAULTS["concepts"], help=CONCEPTS_HELP)
     parser.add_argument("--clip", "--encoder", dest="encoder", default=DEFAULTS["encoder"], help=ENCODER_HELP)
     parser.add_argument("--template", help="prompt template for concepts, e.g. 'a photo of a {}' (default: none)")
-    parser.add_argument("--similarity", default=DEFAULTS["similarity"], choices=sorted(SIMILARITY_FUNCTIONS))
+    parser.add_argument("--similarity", default=DEFAULTS["similarity"], choices=sorted(SIMILARITY_NAMES))
     parser.add_argument(
         "--top-k", type=int, help="top images per neuron (default: the paper's, scaled to the probe set)"
     )
@@ -164,25 +160,8 @@ def config_from_args(args: argparse.Namespace) -> DissectConfig:
         n_folds=args.n_folds,
         false_discovery_rate=args.false_discovery_rate,
         simulation=args.simulation,
+        **execution_from_args(args),
     )
-
-
-def write_results(result: DissectionResult, out: Path, run_id: int | None = None) -> list[Path]:
-    """Write results.csv, results.json and settings.json into `out`; return their paths. The neuron rows name
-    the run `run_id` when it was stored (the web export's rows, with the same columns)."""
-    from dissect_core.neuron_rows import RunProvenance, result_rows, write_csv
-    from dissect_core.results_json import results_json
-
-    out.mkdir(parents=True, exist_ok=True)
-    provenance = RunProvenance.of_record(result.record, run_id)
-    csv_path = out / "results.csv"
-    with open(csv_path, "w", newline="", encoding="utf-8") as handle:
-        write_csv(handle, result_rows(result, provenance))
-    json_path = out / "results.json"
-    json_path.write_text(json.dumps(results_json(result, provenance), indent=1))
-    settings_path = out / "settings.json"
-    settings_path.write_text(json.dumps(result.record.to_json(), indent=2))
-    return [csv_path, json_path, settings_path]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,7 +184,9 @@ def run(args: argparse.Namespace) -> int:
             run_id = None
     finally:
         bars.close()
-    paths = write_results(result, Path(args.out), run_id)
+    from dissect_core.saved import write_result_files
+
+    paths = write_result_files(result, Path(args.out), run_id)
     print(
         f"labelled {sum(layer.n_units for layer in result.layers)} neurons in {len(result.layers)} layers "
         f"over {len(result.image_ids)} images ({len(result.record.facts.skipped_images)} unreadable skipped)"
@@ -213,7 +194,12 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         print(f"wrote {path}")
     if run_id is not None:
-        print(f"stored as run {run_id}")
+        from app.cli.run_summary import stored_run_summary
+        from app.core.urls import run_url
+
+        print(f"stored as run {run_id}: {run_url(run_id)} on the dashboard of this data folder (neuron-atlas serve)")
+        for line in stored_run_summary(settings, run_id):
+            print(line)
     return 0
 
 
@@ -221,6 +207,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Register `neuron-atlas dissect`."""
     parser = subparsers.add_parser("dissect", help="label the neurons of some layers of a model")
     add_config_arguments(parser)
+    add_execution_arguments(parser)
     parser.add_argument("--out", default="results", help="output folder (default: %(default)s)")
     parser.add_argument("--store", action="store_true", help="also store the run in the database for the dashboard")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

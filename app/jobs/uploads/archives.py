@@ -1,11 +1,12 @@
-"""Probe-set archives: a .zip or .tar (also .tar.gz, .tar.bz2, .tar.xz) of images, checked member by member and
-extracted by streaming, with the bounds on members, bytes and pixels (per image and all together) checked while
-reading: an archive over a bound is refused at the first image that passes it, before the rest is read.
+"""Uploaded archives: a .zip or .tar (also .tar.gz, .tar.bz2, .tar.xz) of images (a probe set) or of a saved run's
+files (a pushed run), checked member by member and extracted by streaming, with the bounds on members, bytes and
+pixels (per image and all together) checked while reading: an archive over a bound is refused at the first file
+that passes it, before the rest is read.
 
 Nothing is written outside the destination folder: a member with an absolute name, a `..`, an unprintable name,
 a link, a device or anything but a file or folder refuses the whole archive, and files are created exclusively
-under names built from the checked parts. Folders named like `__MACOSX` or starting with a dot, and files that are
-not images, are skipped. The caller removes the destination when a BadUpload is raised.
+under names built from the checked parts. Folders named like `__MACOSX` or starting with a dot are skipped, and so
+are files that are not images in a probe set. The caller removes the destination when a BadUpload is raised.
 """
 
 from __future__ import annotations
@@ -54,12 +55,16 @@ SERVER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES
 
 @dataclass(frozen=True)
 class ArchiveBounds:
-    """How much one archive may hold: members (files and folders), bytes of images, pixels per image and in all."""
+    """How much one archive may hold: members (files and folders), bytes of files, pixels per image and in all;
+    `contents`, `smaller` and `bytes_variable` say in a refusal what the bytes are of and how to fit the bound."""
 
     max_files: int
     max_bytes: int
     max_pixels: int
     max_total_pixels: int
+    contents: str = "images"
+    smaller: str = "upload fewer or smaller images"
+    bytes_variable: str = "NEURON_ATLAS_PROBE_MAX_MB"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ArchiveBounds:
@@ -73,8 +78,8 @@ class ArchiveBounds:
 
 
 @dataclass(frozen=True)
-class ExtractedImage:
-    """An image written under the destination: its path there (with `/`), its sha256 and its bytes."""
+class ExtractedFile:
+    """A file written under the destination: its path there (with `/`), its sha256 and its bytes."""
 
     relative: str
     sha256: str
@@ -88,7 +93,7 @@ class _Member:
     name: str
     parts: tuple[str, ...]
     size: int
-    open: Callable[[], IO[bytes]]  # only called for images
+    open: Callable[[], IO[bytes]]  # only called for the members kept
 
 
 def _shown(name: str) -> str:
@@ -120,39 +125,60 @@ def _is_image(parts: tuple[str, ...]) -> bool:
     return Path(parts[-1]).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def extract_images(archive: BinaryIO, dest: Path, bounds: ArchiveBounds) -> list[ExtractedImage]:
+def extract_images(archive: BinaryIO, dest: Path, bounds: ArchiveBounds) -> list[ExtractedFile]:
     """Extract the images of a .zip or .tar archive into the new folder `dest`; return them sorted by path.
 
     Raises BadUpload naming the first problem; `dest` (and a decompressed copy next to it) may then hold part.
     """
-    head = archive.read(512)
-    archive.seek(0)
-    dest.mkdir(parents=True)
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        with closing(_zip_members(archive, bounds)) as members:
-            images = _extract(members, dest, bounds)
-    elif head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")):
-        plain = dest.with_name(dest.name + ".tar")
-        try:
-            _decompress(archive, head, plain, bounds)
-            with open(plain, "rb") as tar_file, closing(_tar_members(tar_file, bounds)) as members:
-                images = _extract(members, dest, bounds)
-        finally:
-            plain.unlink(missing_ok=True)
-    elif head[257:262] == b"ustar":
-        with closing(_tar_members(archive, bounds)) as members:
-            images = _extract(members, dest, bounds)
-    else:
-        raise BadUpload(f"The file is not a {FORMATS} archive; pack the images with zip or tar.")
+    images = _extract_archive(archive, dest, bounds, _is_image)
     if not images:
         raise BadUpload(
             f"The archive holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); add some and upload it again."
         )
-    return sorted(images, key=lambda image: image.relative)
+    return images
 
 
-def _extract(members: Generator[_Member, None, None], dest: Path, bounds: ArchiveBounds) -> list[ExtractedImage]:
-    images: list[ExtractedImage] = []
+def extract_files(archive: BinaryIO, dest: Path, bounds: ArchiveBounds) -> list[ExtractedFile]:
+    """Extract every file of a .zip or .tar archive into the new folder `dest` (images checked as in a probe set;
+    hidden and `__MACOSX` folders skipped); return them sorted by path.
+
+    Raises BadUpload naming the first problem; `dest` (and a decompressed copy next to it) may then hold part.
+    """
+    return _extract_archive(archive, dest, bounds, _is_listed)
+
+
+def _is_listed(parts: tuple[str, ...]) -> bool:
+    return bool(parts) and parts[0] not in SKIPPED_FOLDERS and not any(part.startswith(".") for part in parts)
+
+
+def _extract_archive(
+    archive: BinaryIO, dest: Path, bounds: ArchiveBounds, keep: Callable[[tuple[str, ...]], bool]
+) -> list[ExtractedFile]:
+    """Extract the members of an archive whose name parts `keep` accepts into `dest`; return them sorted by path."""
+    head = archive.read(512)
+    archive.seek(0)
+    dest.mkdir(parents=True)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        with closing(_zip_members(archive, bounds, keep)) as members:
+            files = _extract(members, dest, bounds)
+    elif head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")):
+        plain = dest.with_name(dest.name + ".tar")
+        try:
+            _decompress(archive, head, plain, bounds)
+            with open(plain, "rb") as tar_file, closing(_tar_members(tar_file, bounds, keep)) as members:
+                files = _extract(members, dest, bounds)
+        finally:
+            plain.unlink(missing_ok=True)
+    elif head[257:262] == b"ustar":
+        with closing(_tar_members(archive, bounds, keep)) as members:
+            files = _extract(members, dest, bounds)
+    else:
+        raise BadUpload(f"The file is not a {FORMATS} archive; pack the {bounds.contents} with zip or tar.")
+    return sorted(files, key=lambda file: file.relative)
+
+
+def _extract(members: Generator[_Member, None, None], dest: Path, bounds: ArchiveBounds) -> list[ExtractedFile]:
+    files: list[ExtractedFile] = []
     total = total_pixels = 0
     for member in members:
         if total + member.size > bounds.max_bytes:
@@ -184,15 +210,15 @@ def _extract(members: Generator[_Member, None, None], dest: Path, bounds: Archiv
                 f"The archive's member {_shown(member.name)} cannot be extracted ({cause}); check that no file "
                 "shares its name with a folder, then pack it again."
             ) from None
-        total_pixels += _check_pixels(target, member.name, bounds)
+        total_pixels += _check_pixels(target, member.name, bounds) if _is_image(member.parts) else 0
         if total_pixels > bounds.max_total_pixels:
             raise BadUpload(
                 f"The archive's images hold more than {bounds.max_total_pixels / 1e6:,.0f} megapixels together "
                 f"(passed at {_shown(member.name)}), more than the worker decodes in reasonable time; upload fewer "
                 "or smaller images, or raise NEURON_ATLAS_PROBE_MAX_TOTAL_MEGAPIXELS on the server."
             )
-        images.append(ExtractedImage(relative="/".join(member.parts), sha256=digest.hexdigest(), n_bytes=written))
-    return images
+        files.append(ExtractedFile(relative="/".join(member.parts), sha256=digest.hexdigest(), n_bytes=written))
+    return files
 
 
 def _server_cannot_write(error: OSError) -> StorageUnavailable:
@@ -207,21 +233,35 @@ def _server_cannot_write(error: OSError) -> StorageUnavailable:
     )
 
 
-def _check_pixels(path: Path, name: str, bounds: ArchiveBounds) -> int:
-    """Return the pixels of the image at `path`; raise BadUpload unless it opens in Pillow with at most
-    `max_pixels` pixels.
+class UnreadableImage(ValueError):
+    """Pillow cannot read a file as an image."""
+
+
+def image_pixels(source: Path | IO[bytes], max_pixels: int) -> int:
+    """Return the pixels of the image in `source` (more than `max_pixels` for one over the bound, which is then not
+    verified); raise UnreadableImage unless Pillow opens it and, within the bound, verifies it.
 
     Only the header is read for the size (Pillow's own DecompressionBombError counts as too big), so an image
     claiming billions of pixels is refused before any of them is decoded.
     """
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             pixels = image.width * image.height
-            if pixels <= bounds.max_pixels:
+            if pixels <= max_pixels:
                 image.verify()
     except Image.DecompressionBombError:
-        pixels = bounds.max_pixels + 1
+        pixels = max_pixels + 1
     except (OSError, SyntaxError, ValueError, struct.error):
+        raise UnreadableImage("Pillow cannot read the file as an image") from None
+    return pixels
+
+
+def _check_pixels(path: Path, name: str, bounds: ArchiveBounds) -> int:
+    """Return the pixels of the image at `path`; raise BadUpload unless it opens in Pillow with at most
+    `max_pixels` pixels (`image_pixels`)."""
+    try:
+        pixels = image_pixels(path, bounds.max_pixels)
+    except UnreadableImage:
         raise BadUpload(f"The archive's {_shown(name)} is not an image Pillow can read; remove it or fix it.") from None
     if pixels > bounds.max_pixels:
         raise BadUpload(
@@ -242,8 +282,8 @@ def _size(n_bytes: int) -> str:
 
 def _too_many_bytes(bounds: ArchiveBounds) -> BadUpload:
     return BadUpload(
-        f"The archive's images add up to more than {_size(bounds.max_bytes)} uncompressed; upload fewer "
-        "or smaller images, or raise NEURON_ATLAS_PROBE_MAX_MB on the server."
+        f"The archive's {bounds.contents} add up to more than {_size(bounds.max_bytes)} uncompressed; "
+        f"{bounds.smaller}, or raise {bounds.bytes_variable} on the server."
     )
 
 
@@ -257,7 +297,9 @@ def _too_many_members(bounds: ArchiveBounds) -> BadUpload:
 # --- zip -------------------------------------------------------------------------------------------------------
 
 
-def _zip_members(archive: BinaryIO, bounds: ArchiveBounds) -> Generator[_Member, None, None]:
+def _zip_members(
+    archive: BinaryIO, bounds: ArchiveBounds, keep: Callable[[tuple[str, ...]], bool]
+) -> Generator[_Member, None, None]:
     _check_zip_directory(archive, bounds)
     try:
         zip_file = zipfile.ZipFile(archive)
@@ -277,7 +319,7 @@ def _zip_members(archive: BinaryIO, bounds: ArchiveBounds) -> Generator[_Member,
                 raise BadUpload(
                     f"The archive's member {_shown(info.filename)} is encrypted; pack it without a password."
                 )
-            if _is_image(parts):
+            if keep(parts):
                 yield _Member(info.filename, parts, info.file_size, partial(zip_file.open, info))
 
 
@@ -356,7 +398,9 @@ def _open_tar(archive: IO[bytes]) -> tarfile.TarFile:
         raise BadUpload(f"The file is not a readable tar archive ({error}); pack it again.") from None
 
 
-def _tar_members(archive: IO[bytes], bounds: ArchiveBounds) -> Generator[_Member, None, None]:
+def _tar_members(
+    archive: IO[bytes], bounds: ArchiveBounds, keep: Callable[[tuple[str, ...]], bool]
+) -> Generator[_Member, None, None]:
     with _open_tar(archive) as tar:
         count = 0
         while True:
@@ -376,7 +420,7 @@ def _tar_members(archive: IO[bytes], bounds: ArchiveBounds) -> Generator[_Member
                 continue
             if not member.isfile():
                 raise BadUpload(f"The archive's member {_shown(member.name)} is a device or special file; remove it.")
-            if _is_image(parts):
+            if keep(parts):
                 yield _Member(member.name, parts, member.size, partial(_tar_file, tar, member))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -27,8 +28,22 @@ def _type_name(schema: dict[str, Any]) -> str:
     return str(schema.get("type", "any"))
 
 
+def operation_examples(operation: dict[str, Any]) -> list[dict[str, str]]:
+    """Return an operation's examples, the request body's then each answer's: what it is, its summary and its JSON."""
+    found = []
+    sources = [("request", operation.get("requestBody", {}))]
+    sources += [(f"{code} answer", response) for code, response in sorted(operation.get("responses", {}).items())]
+    for what, source in sources:
+        for media in source.get("content", {}).values():
+            for name, example in media.get("examples", {}).items():
+                summary = example.get("summary", name)
+                found.append({"what": what, "summary": summary, "json": json.dumps(example.get("value"), indent=2)})
+    return found
+
+
 def endpoints_by_tag(openapi: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Return the schema's operations grouped by tag, each with method, path, summary, params and responses."""
+    """Return the schema's operations grouped by tag, each with method, path, summary, params, responses and
+    examples."""
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for path, operations in openapi.get("paths", {}).items():
         for method in HTTP_METHODS:
@@ -57,6 +72,7 @@ def endpoints_by_tag(openapi: dict[str, Any]) -> dict[str, list[dict[str, Any]]]
                     ],
                     "body": ", ".join(body),
                     "responses": responses,
+                    "examples": operation_examples(operation),
                 }
             )
     return dict(grouped)

@@ -3,15 +3,17 @@ shown and links."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
 
 from app.core.errors import NotFound
 from app.core.urls import layer_url
+from app.read.schemas.common import ListPage
 from app.read.schemas.neurons import NeuronList
-from app.read.schemas.runs import NeuronSort
+from app.read.schemas.runs import GRID_SORT, NeuronSort
 
 PAGE_SIZE = 96
 #: The largest `limit` an API list accepts.
@@ -29,6 +31,32 @@ Id = Annotated[int, Path(ge=0, le=MAX_ID, description="a whole number from 0 to 
 Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="how many items to skip, 0 to 2^63 − 1")]
 #: How many grid pages in a layer page is.
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+#: How many items one page of an API list holds.
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"the most items on the page, 1 to {MAX_LIMIT}")]
+
+Item = TypeVar("Item")
+Listing = TypeVar("Listing", bound=ListPage[Any])
+
+
+def linked(listing: Listing, request: Request) -> Listing:
+    """Return the page with `next` set: the request's path and query with the offset of the next page, or None on
+    the last page. The URL is relative (kept answers are replayed to every host name the server answers to)."""
+    end = listing.offset + len(listing.items)
+    if not listing.items or end >= listing.total:
+        return listing.model_copy(update={"next": None})
+    query = request.url.include_query_params(offset=end).query
+    return listing.model_copy(update={"next": f"{request.url.path}?{query}"})
+
+
+def page_of(items: Sequence[Item], request: Request, *, offset: int, limit: int) -> ListPage[Item]:
+    """Return the page of a whole list that starts at `offset` and holds at most `limit` items, linked to the next."""
+    page = ListPage[Item](items=list(items[offset : offset + limit]), total=len(items), offset=offset, limit=limit)
+    return linked(page, request)
+
+
+def whole(items: Sequence[Item]) -> ListPage[Item]:
+    """Return a short list (a run's layers, the encoders) as one page holding all of it."""
+    return ListPage[Item](items=list(items), total=len(items), offset=0, limit=max(1, len(items)))
 
 
 @dataclass(frozen=True)
@@ -73,7 +101,7 @@ def grid_params(
     params: dict[str, str | int] = {}
     if q:
         params["q"] = q
-    if sort != "unit":
+    if sort != GRID_SORT:
         params["sort"] = sort
     if reliable:
         params["reliable"] = "true"
