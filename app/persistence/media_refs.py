@@ -3,8 +3,9 @@ run's images answer 404 at once) and `gc` (it removes the others) share.
 
 A media file is referenced by a run's probe image (its view; top images show the same views), by a top image of a
 run stored before crops and heatmaps were cut on request (its crop or heatmap), by a catalogued probe set (its
-thumbnails) or by a run's concept set (its list). Crops and heatmaps cut on request are reached through their
-run's stable URLs and kept under an alias of the run's artifacts folder (app.persistence.media.ALIAS_FOLDER).
+thumbnails), by a run's concept set (its list) or by an image uploaded to a run (its file). Crops and heatmaps
+cut on request are reached through their run's stable URLs and kept under an alias of the run's artifacts folder
+(app.persistence.media.ALIAS_FOLDER).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from app.persistence.models import CUT_ON_REQUEST, CatalogProbeSet, ConceptSet, ProbeImage, Run, TopImage
+from app.persistence.models import CUT_ON_REQUEST, CatalogProbeSet, ConceptSet, ProbeImage, Run, RunImage, TopImage
 
 
 def _stored_file(column: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
@@ -26,6 +27,8 @@ def _stored_file(column: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
 def media_is_referenced(session: Session, relative: str, media_dir: Path) -> bool:
     """Return whether anything stored references the media file `relative` (a path under `media_dir`)."""
     if session.scalar(select(ProbeImage.id).where(ProbeImage.view_file == relative).limit(1)) is not None:
+        return True
+    if session.scalar(select(RunImage.id).where(RunImage.file == relative).limit(1)) is not None:
         return True
     if any(relative in (thumbnails or []) for thumbnails in session.scalars(select(CatalogProbeSet.thumbnails))):
         return True
@@ -39,6 +42,7 @@ def media_is_referenced(session: Session, relative: str, media_dir: Path) -> boo
 def referenced_media(session: Session, media_dir: Path) -> set[str]:
     """Return every media file (relative to `media_dir`) something stored references, aliases of live runs aside."""
     referenced: set[str] = set(session.scalars(select(ProbeImage.view_file).where(ProbeImage.view_file.is_not(None))))
+    referenced.update(session.scalars(select(RunImage.file)))
     for thumbnails in session.scalars(select(CatalogProbeSet.thumbnails)):
         referenced.update(thumbnails or [])
     for column in (TopImage.crop_file, TopImage.heatmap_file):

@@ -127,9 +127,14 @@ class ImageViews:
             layer=layer.name,
             kind=layer.kind,
             n_units=layer.n_units,
-            by_activation=_units(run_id, layer.name, ranking, loudest),
-            by_unusualness=_units(run_id, layer.name, ranking, most_unusual),
+            by_activation=ranked_units(run_id, layer.name, ranking, loudest),
+            by_unusualness=ranked_units(run_id, layer.name, ranking, most_unusual),
         )
+
+    def layer_ranking(self, session: Session, cache: ReadCache, run_id: int, layer: str) -> LayerRanking:
+        """Return a stored layer's standardised activations and labels (cached), or raise ActivationsUnavailable."""
+        images, _ = _run_images(session, run_id, 0)
+        return self._ranking(session, cache, run_id, images, layer)
 
     def _ranking(self, session: Session, cache: ReadCache, run_id: int, images: RunImages, layer: str) -> LayerRanking:
         def load() -> LayerRanking:
@@ -171,7 +176,7 @@ def _file_name(source_path: str) -> str:
     return PurePath(source_path.replace("\\", "/")).name or "(unnamed)"
 
 
-def _units(run_id: int, layer: str, ranking: LayerRanking, ranked: RankedUnits) -> list[ImageUnit]:
+def ranked_units(run_id: int, layer: str, ranking: LayerRanking, ranked: RankedUnits) -> list[ImageUnit]:
     """Return the ranked units as the view shows them, with their labels."""
     rows = zip(
         ranked.units.tolist(),

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dissect_core.analysis.standardise import LayerStandardiser
-from dissect_core.analysis.unit_ranking import percentiles, rank_units
+from dissect_core.analysis.unit_ranking import percentiles, rank_activations, rank_units
 
 
 def test_ranks_by_activation_and_by_z_score_with_percentiles() -> None:
@@ -39,3 +39,18 @@ def test_percentiles_count_ties_half() -> None:
 def test_k_larger_than_the_layer_gives_every_unit() -> None:
     loudest, unusual = rank_units(LayerStandardiser.from_activations(torch.randn(5, 3)), 0, k=8)
     assert sorted(loudest.units.tolist()) == [0, 1, 2] and len(unusual.units) == 3
+
+
+def test_an_image_outside_the_probe_set_ranks_as_a_probe_image_with_its_activations_would() -> None:
+    acts = torch.tensor([[10.0, 0.0, 5.0], [11.0, 0.0, 5.0], [10.5, 1.0, 5.0], [9.0, 0.0, 5.0]])
+    layer = LayerStandardiser.from_activations(acts)
+    inside = rank_units(layer, 2, k=3)
+    outside = rank_activations(layer, acts[2], k=3)
+    for probe, external in zip(inside, outside, strict=True):
+        assert external.units.tolist() == probe.units.tolist()
+        assert external.activations.tolist() == probe.activations.tolist()
+        assert external.percentiles.tolist() == pytest.approx(probe.percentiles.tolist())
+        assert external.z_scores.tolist() == pytest.approx(probe.z_scores.tolist())
+    # Above every probe image on unit 1 (the image is not among them: no tie with itself).
+    _, unusual = rank_activations(layer, torch.tensor([9.0, 3.0, 5.0]), k=1)
+    assert unusual.units.tolist() == [1] and unusual.percentiles.tolist() == [100.0]
