@@ -26,6 +26,8 @@ DEFAULT_FALSE_DISCOVERY_RATE = 0.05
 #: How a concept's presence in an image is simulated from the image–concept cosine (see dissect_core.evaluation).
 SIMULATIONS = ("cosine", "softmax")
 DEFAULT_SIMULATION = "cosine"
+#: The similarity functions' names, in the paper's order (dissect_core.similarity.functions maps each to its code).
+SIMILARITY_NAMES = ("soft_wpmi", "wpmi", "cos_similarity", "cos_similarity_cubed", "rank_reorder")
 
 
 def is_torchscript_name(model: str) -> bool:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from app.core.errors import AtlasError
-from app.persistence.models import Role, User
+from app.persistence.models import User
+from app.persistence.roles import Role
 
 
 class LoginRequired(AtlasError):
@@ -22,6 +23,17 @@ def is_admin(user: User | None) -> bool:
 def can_edit(user: User | None) -> bool:
     """Return whether the user may upload, relabel, keep typed concepts and cancel (an editor or an admin)."""
     return user is not None and user.role in (Role.EDITOR.value, Role.ADMIN.value)
+
+
+def can_change(user: User | None, owner: User | None) -> bool:
+    """Return whether the user may change something `owner` owns: an editor who owns it, or an admin (the rule
+    require_owner enforces, for deciding which controls a page shows)."""
+    return user is not None and can_edit(user) and _owns_or_administers(user, owner)
+
+
+def _owns_or_administers(user: User, owner: User | None) -> bool:
+    """Return whether the user is the owner or an admin."""
+    return is_admin(user) or (owner is not None and owner.id == user.id)
 
 
 def require_login(user: User | None, action: str) -> User:
@@ -47,7 +59,7 @@ def require_editor(user: User | None, action: str) -> User:
 
 def require_owner(user: User, owner: User | None, what: str, action: str) -> None:
     """Raise Forbidden unless the user is `what`'s owner or an admin; the message says who may."""
-    if is_admin(user) or (owner is not None and owner.id == user.id):
+    if _owns_or_administers(user, owner):
         return
     if owner is None:
         raise Forbidden(f"{what} has no owner (it was stored from the command line), so only an admin may {action}.")

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from app.auth.sessions import end_sessions
 from app.auth.tokens import revoke_login_links
 from app.core.errors import AtlasError
-from app.persistence.models import Role, User
+from app.persistence.models import User
+from app.persistence.roles import Role
 
 #: The account `serve` and `demo` create when there is none.
 FIRST_ADMIN = "admin"

@@ -9,7 +9,20 @@ import sys
 from dissect_core.errors import DissectError
 
 #: The modules of app.cli.commands, one per subcommand (`probe_sets` registers `probe-sets`).
-SUBCOMMANDS = ("dissect", "layers", "demo", "worker", "serve", "migrate", "users", "tokens", "probe_sets", "gc")
+SUBCOMMANDS = (
+    "dissect",
+    "layers",
+    "demo",
+    "worker",
+    "serve",
+    "migrate",
+    "users",
+    "tokens",
+    "probe_sets",
+    "gc",
+    "push",
+    "interventions",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,9 +34,11 @@ class CacheBounds:
     top_indices_layers: int = 32
     activation_layers: int = 64
     activation_bytes: int = 2 * GIB
-    # ConceptSearcher [concept_searcher]: text encoders; text embeddings.
+    # ConceptSearcher [concept_searcher]: text encoders; text embeddings; sets of texts embedded whole (a run's
+    # labels, for the search box's near concepts: a few MB for 2,000 labels).
     encoders: int = 2
     text_embeddings: int = 2048
+    text_sets: int = 8
     # NeuronDistributions [neuron_distributions]: standardised layers (a 4,000-unit layer over 50,000 images holds
     # 400 MB of float16 activations and a 64 MB sketch), and per layer its evidence, its similar-unit tables and
     # its labels (`standardised_layers` each); runs' artifacts folders; runs' probe-image view URLs.

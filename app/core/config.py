@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.errors import AtlasError
+from dissect_core.cache_dir import CACHE_DIR_ENV
 
 ENV_PREFIX = "NEURON_ATLAS_"
 #: Who may read runs, layers, neurons and concept scores: anyone with the link, or logged-in users only.
@@ -35,6 +36,9 @@ class Settings:
     #: The pixels of all an archive's images together: what decoding them costs the worker (4 gigapixels, about
     #: 20,000 photographs of 450 x 450, or 100 of 6,200 x 6,200 images).
     probe_max_total_pixels: int = 4_000_000_000
+    #: The most bytes of one image uploaded to a run ("your own image"); its pixels are bounded by
+    #: `probe_max_pixels`, like a probe set's images.
+    image_max_bytes: int = 20 * 1024 * 1024
     #: Bounds on an uploaded concept list: its lines and its bytes.
     concepts_max_lines: int = 50_000
     concepts_max_bytes: int = 2 * 1024 * 1024
@@ -43,6 +47,11 @@ class Settings:
     #: The longest safetensors header (tensor names, dtypes, shapes) an uploaded checkpoint may have; the largest
     #: torchvision state dict's is 159 KB (bench/bench_safetensors_headers.py).
     checkpoint_max_header_bytes: int = 1024 * 1024
+    #: The most bytes a pushed run's archive (POST /api/v1/runs) may hold, as sent and once unpacked; its files
+    #: and images are bounded like a probe set's (`probe_max_files`, `probe_max_pixels`, ...).
+    push_max_bytes: int = 2 * 1024**3
+    #: Origins (scheme://host[:port]) whose pages may read the API from a browser (CORS); empty: none.
+    cors_origins: tuple[str, ...] = ()
     #: The most bytes of rendered answers the web server keeps to replay (app.web.middleware.response_cache).
     response_cache_bytes: int = 256 * 1024 * 1024
     #: The encoders web users may choose; None means the library's (ConSE's, and open_clip's pretrained names).
@@ -55,8 +64,10 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     #: The address `serve` listens on.
     bind_host: str = "127.0.0.1"
-    #: Per-user limits (admins and the command line are exempt): jobs waiting in the queue, checkpoints
-    #: uploaded in the last hour, concepts kept per run for a relabel.
+    #: The embeddings cache shared with the library (NEURON_ATLAS_CACHE_DIR); None: `<data_dir>/cache`.
+    shared_cache_dir: Path | None = None
+    #: Per-user limits (admins and the command line are exempt): jobs waiting in the queue, checkpoints (and,
+    #: counted apart, pushed runs) uploaded in the last hour, concepts kept per run for a relabel.
     max_queued_jobs: int = 5
     max_uploads_per_hour: int = 20
     max_typed_concepts: int = 200
@@ -100,14 +111,20 @@ class Settings:
         return self.data_dir / "probe-sets"
 
     @property
+    def pushes_dir(self) -> Path:
+        """Where a pushed run's archive is unpacked and checked (`.incoming-*` folders, removed once it is stored)."""
+        return self.data_dir / "pushes"
+
+    @property
     def concept_sets_dir(self) -> Path:
         """Uploaded concept lists, one file per content hash."""
         return self.data_dir / "concept-sets"
 
     @property
     def cache_dir(self) -> Path:
-        """Downloaded weights, datasets and embeddings the pipeline may reuse."""
-        return self.data_dir / "cache"
+        """Downloaded weights, datasets and embeddings the pipeline may reuse: NEURON_ATLAS_CACHE_DIR when set (the
+        library's cache too, `dissect_core.default_cache_dir`), else the data folder's `cache`."""
+        return self.shared_cache_dir or self.data_dir / "cache"
 
     @classmethod
     def for_data_dir(cls, data_dir: str | Path, **overrides: object) -> Settings:
@@ -148,6 +165,12 @@ class Settings:
         if env.get(f"{ENV_PREFIX}ALLOWED_HOSTS", "").strip():
             hosts = env[f"{ENV_PREFIX}ALLOWED_HOSTS"].split(",")
             overrides["allowed_hosts"] = tuple(host.strip().lower() for host in hosts if host.strip())
+        if env.get(f"{ENV_PREFIX}CORS_ORIGINS", "").strip():
+            overrides["cors_origins"] = _names(
+                env, "CORS_ORIGINS", "https://notebooks.example.org,http://localhost:8888"
+            )
+        if env.get(CACHE_DIR_ENV, "").strip():
+            overrides["shared_cache_dir"] = Path(env[CACHE_DIR_ENV].strip()).expanduser().resolve()
         settings = cls.for_data_dir(env.get(f"{ENV_PREFIX}DATA_DIR") or "./data", **overrides)
         settings.validate()
         return settings
@@ -170,6 +193,13 @@ class Settings:
                 raise AtlasError(
                     f"{ENV_PREFIX}ALLOWED_HOSTS has {host!r}; a wildcard may only start a name, as in "
                     "'*.example.org', or stand alone ('*' accepts any host)"
+                )
+        for origin in self.cors_origins:
+            scheme, _, host = origin.partition("://")
+            if origin != "*" and (scheme not in ("http", "https") or not host or "/" in host):
+                raise AtlasError(
+                    f"{ENV_PREFIX}CORS_ORIGINS has {origin!r}, not an origin; list origins as scheme://host[:port], "
+                    "e.g. https://notebooks.example.org,http://localhost:8888, or '*' for any page"
                 )
         if self.login_backoff_max_s < self.login_backoff_s:
             raise AtlasError(
@@ -222,6 +252,8 @@ _BOUNDS = (
     ("CONCEPTS_MAX_LINES", "concepts_max_lines", 1),
     ("CONCEPTS_MAX_KB", "concepts_max_bytes", 1024),
     ("CHECKPOINT_MAX_MB", "checkpoint_max_bytes", 1024 * 1024),
+    ("PUSH_MAX_MB", "push_max_bytes", 1024 * 1024),
+    ("IMAGE_MAX_MB", "image_max_bytes", 1024 * 1024),
     ("RESPONSE_CACHE_MB", "response_cache_bytes", 1024 * 1024),
     ("MAX_QUEUED_JOBS", "max_queued_jobs", 1),
     ("MAX_UPLOADS_PER_HOUR", "max_uploads_per_hour", 1),
@@ -240,13 +272,14 @@ _BOUNDS = (
 _LOGIN_WAITS = (("LOGIN_BACKOFF_S", "login_backoff_s"), ("LOGIN_BACKOFF_MAX_S", "login_backoff_max_s"))
 
 
-def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+def _names(
+    env: Mapping[str, str], name: str, example: str = "ViT-B-16:openai,conse:efficientnet_lite2+minilm"
+) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(part.strip() for part in env[f"{ENV_PREFIX}{name}"].split(",") if part.strip()))
     spaced = [item for item in names if any(char.isspace() for char in item)]
     if spaced:
         raise AtlasError(
-            f"{ENV_PREFIX}{name} holds {spaced[0]!r} with a space; separate the names with commas, "
-            "e.g. ViT-B-16:openai,conse:efficientnet_lite2+minilm"
+            f"{ENV_PREFIX}{name} holds {spaced[0]!r} with a space; separate the names with commas, e.g. {example}"
         )
     return names
 

@@ -28,9 +28,10 @@ def layer_url(run_id: int, layer: str, **params: str | int | None) -> str:
     return f"/runs/{run_id}/layers/{_segment(layer)}{suffix}"
 
 
-def neuron_url(run_id: int, layer: str, unit: int) -> str:
-    """Return the permalink path of one neuron of one run."""
-    return f"/runs/{run_id}/layers/{_segment(layer)}/neurons/{unit}"
+def neuron_url(run_id: int, layer: str, unit: int, *, concept: str = "") -> str:
+    """Return the permalink path of one neuron of one run; with `concept`, its page scores that concept."""
+    suffix = f"?{urlencode({'concept': concept})}" if concept else ""
+    return f"/runs/{run_id}/layers/{_segment(layer)}/neurons/{unit}{suffix}"
 
 
 def model_neuron_url(model_name: str, layer: str, unit: int) -> str:
@@ -49,7 +50,7 @@ def run_details_url(run_id: int) -> str:
 
 
 def delete_run_url(run_id: int) -> str:
-    """Return the path the run page's form posts to delete the run."""
+    """Return the path of a run's delete confirmation page (its button posts there)."""
     return f"/runs/{run_id}/delete"
 
 
@@ -88,9 +89,17 @@ def compare_url(run_id: int, other_run_id: int | None = None) -> str:
     return f"/runs/{run_id}/compare" + (f"?{urlencode({'other': other_run_id})}" if other_run_id is not None else "")
 
 
-def search_url(run_id: int, q: str = "") -> str:
-    """Return the path of a run's label search."""
-    return f"/runs/{run_id}/search" + (f"?{urlencode({'q': q})}" if q else "")
+def search_url(run_id: int, q: str = "", **params: str | int | None) -> str:
+    """Return the path of a run's search ("which units detect q?"), with its other state (sort, offset) as query
+    parameters."""
+    query = {key: value for key, value in {"q": q, **params}.items() if value not in (None, "")}
+    return f"/runs/{run_id}/search" + (f"?{urlencode(query)}" if query else "")
+
+
+def run_concepts_url(run_id: int, q: str, **params: str | int | None) -> str:
+    """Return the path of a concept ranked over every layer of a run, with its paging (offset, limit, layer)."""
+    query = {key: value for key, value in {"q": q, **params}.items() if value not in (None, "")}
+    return f"/runs/{run_id}/concepts?{urlencode(query)}"
 
 
 def export_url(run_id: int, export_format: str) -> str:
@@ -101,6 +110,21 @@ def export_url(run_id: int, export_format: str) -> str:
 def job_url(job_id: int) -> str:
     """Return the path of a job's progress page."""
     return f"/jobs/{job_id}"
+
+
+def run_image_url(run_id: int, image_id: int) -> str:
+    """Return the permalink path of an image uploaded to a run: its prediction and the units it drives."""
+    return f"/runs/{run_id}/uploads/{image_id}"
+
+
+def intervention_url(intervention_id: int) -> str:
+    """Return the permalink path of an intervention's result."""
+    return f"/interventions/{intervention_id}"
+
+
+def neuron_interventions_url(run_id: int, layer: str, unit: int) -> str:
+    """Return the path of a neuron's "Test this neuron" panel (its latest interventions; editors ask for more)."""
+    return f"/runs/{run_id}/layers/{_segment(layer)}/neurons/{unit}/interventions"
 
 
 def delete_probe_set_url(name: str) -> str:

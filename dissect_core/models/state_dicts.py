@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from dissect_core.errors import DissectError
 from dissect_core.models.checkpoint_inspection import RESAVE_HINT, inspect_checkpoint
+from dissect_core.models.key_layouts import in_architecture_layout
 
 T = TypeVar("T")
 
@@ -85,8 +86,10 @@ def state_dict_mismatch(
 ) -> str | None:
     """Return one line naming the missing, unexpected and wrongly shaped keys, or None when `given` fits.
 
-    Both map state-dict keys to tensor shapes (`tensor_shapes`, `read_state_shapes`).
+    Both map state-dict keys to tensor shapes (`tensor_shapes`, `read_state_shapes`); `given` in a known other
+    layout (dissect_core.models.key_layouts) is renamed to the architecture's first.
     """
+    given = in_architecture_layout(given, expected)
     missing = [key for key in expected if key not in given]
     unexpected = [key for key in given if key not in expected]
     mismatched = [
@@ -106,7 +109,9 @@ def state_dict_mismatch(
 
 
 def apply_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], architecture: str) -> None:
-    """Load `state_dict` into `model` strictly, or raise listing what does not fit and how to fix it."""
+    """Load `state_dict` into `model` strictly (renamed from a known other key layout), or raise listing what does
+    not fit and how to fix it."""
+    state_dict = in_architecture_layout(state_dict, model.state_dict().keys())
     problem = state_dict_mismatch(tensor_shapes(model.state_dict()), tensor_shapes(state_dict), architecture)
     if problem:
         raise DissectError(problem)

@@ -22,15 +22,20 @@ MAX_EXAMPLES = 20
 #: The phases run (stateful needs links between operations, which the schema does not declare).
 PHASES = ("examples", "coverage", "fuzzing")
 #: The operations whose schema-valid requests may still be refused with 400 or 422, and why: a schema cannot say
-#: what makes a file usable (a checkpoint that loads into the architecture, an archive of images, UTF-8 lines),
-#: nor that a relabel needs concepts kept for the run first. Only `positive_data_acceptance` learns of this.
-CONTENT_CHECKED = r"^/api/v1/(uploads|probe-sets|concept-sets|runs/\{run_id\}/relabel)$"
+#: what makes a file usable (a checkpoint that loads into the architecture, an archive of images or of a saved
+#: run, UTF-8 lines), nor that a relabel needs concepts kept for the run first, nor which layers and units a run
+#: has (an intervention, a sweep), nor that an uploaded file is a whole image, nor which architectures the server
+#: builds. Only `positive_data_acceptance` learns of this.
+CONTENT_CHECKED = (
+    r"^/api/v1/(uploads|probe-sets|concept-sets|runs|runs/\{run_id\}/(relabel|interventions|sweeps|images)"
+    r"|architectures/\{architecture\}/layers)$"
+)
 #: The operations taking typed text (a run's name and notes, typed concepts), which refuse what the text rule does
 #: (app.core.text: control, format, unassigned characters...) with 422: a schema pattern cannot name Unicode
 #: categories, so a schema-valid string may hold them.
 TEXT_CHECKED = (
     r"^/api/v1/runs/\{run_id\}"
-    r"(/typed-concepts|/layers/\{layer\}/concepts|/layers/\{layer\}/neurons/\{unit\}/concept(-evidence)?)?$"
+    r"(/typed-concepts|/concepts|/layers/\{layer\}/concepts|/layers/\{layer\}/neurons/\{unit\}/concept(-evidence)?)?$"
 )
 
 

@@ -50,7 +50,9 @@ def upload(client: TestClient, content: bytes, *, filename: str = "tiny.pt", **f
 
 
 def test_runs_are_listed_newest_first_with_counts(client: TestClient, dashboard: Dashboard) -> None:
-    runs = client.get("/api/v1/runs").json()
+    listing = client.get("/api/v1/runs").json()
+    runs = listing["items"]
+    assert (listing["total"], listing["offset"], listing["next"]) == (2, 0, None)
     assert [run["id"] for run in runs] == [dashboard.newer.run_id, dashboard.older.run_id]
     assert runs[0]["n_layers"] == 3 and runs[0]["n_neurons"] == 64 + 2048 + 10
     assert runs[0]["model_name"] == "tinynet" and "soft_wpmi" in runs[0]["settings_summary"]
@@ -60,7 +62,7 @@ def test_run_detail_and_layers_keep_forward_order(client: TestClient, dashboard:
     run = client.get(f"/api/v1/runs/{dashboard.newer.run_id}").json()
     assert [layer["name"] for layer in run["layers"]] == ["conv1", "blocks.3", "fc"]
     assert run["settings"]["similarity"] == "soft_wpmi"
-    layers = client.get(f"/api/v1/runs/{dashboard.newer.run_id}/layers").json()
+    layers = client.get(f"/api/v1/runs/{dashboard.newer.run_id}/layers").json()["items"]
     assert [(layer["name"], layer["n_units"]) for layer in layers] == [("conv1", 64), ("blocks.3", 2048), ("fc", 10)]
     layer = client.get(f"/api/v1/runs/{dashboard.newer.run_id}/layers/{LAYER}").json()
     assert layer == {"name": LAYER, "position": 1, "kind": "vit", "n_units": 2048, "evaluation": None}
@@ -69,15 +71,19 @@ def test_run_detail_and_layers_keep_forward_order(client: TestClient, dashboard:
 def test_neurons_page_through_a_2048_unit_layer(client: TestClient, dashboard: Dashboard) -> None:
     url = neurons_url(dashboard.newer.run_id)
     first = client.get(url).json()
-    assert first["total"] == 2048 and first["limit"] == 96 and len(first["neurons"]) == 96
-    assert [neuron["unit"] for neuron in first["neurons"][:3]] == [0, 1, 2]
-    assert len(first["neurons"][0]["top_images"]) == 5
+    assert first["total"] == 2048 and first["limit"] == 96 and len(first["items"]) == 96
+    assert [neuron["unit"] for neuron in first["items"][:3]] == [0, 1, 2]
+    assert len(first["items"][0]["top_images"]) == 5
     last = client.get(url, params={"offset": 2000, "limit": 96}).json()
-    assert [neuron["unit"] for neuron in last["neurons"]] == list(range(2000, 2048))
-    units = set()
-    for offset in range(0, 2048, 500):
-        units.update(n["unit"] for n in client.get(url, params={"offset": offset, "limit": 500}).json()["neurons"])
-    assert units == set(range(2048))
+    assert [neuron["unit"] for neuron in last["items"]] == list(range(2000, 2048))
+    units = []
+    page: str | None = f"{url}?limit=500&sort=-score"
+    while page is not None:  # `next` walks every page with the same query
+        listing = client.get(page).json()
+        assert listing["sort"] == "-score" and listing["limit"] == 500
+        units += [neuron["unit"] for neuron in listing["items"]]
+        page = listing["next"]
+    assert sorted(units) == list(range(2048))
 
 
 @pytest.mark.parametrize(
@@ -85,7 +91,7 @@ def test_neurons_page_through_a_2048_unit_layer(client: TestClient, dashboard: D
     [("score", "score", False), ("-score", "score", True), ("label", "label", False), ("-unit", "unit", True)],
 )
 def test_neurons_sort(client: TestClient, dashboard: Dashboard, sort: str, key: str, descending: bool) -> None:
-    neurons = client.get(neurons_url(dashboard.newer.run_id), params={"sort": sort, "limit": 500}).json()["neurons"]
+    neurons = client.get(neurons_url(dashboard.newer.run_id), params={"sort": sort, "limit": 500}).json()["items"]
     values = [neuron[key] for neuron in neurons]
     assert values == sorted(values, reverse=descending)
     if key != "unit":
@@ -96,20 +102,20 @@ def test_neurons_filter_by_label_text_or_unit_number(client: TestClient, dashboa
     url = neurons_url(dashboard.newer.run_id)
     striped = client.get(url, params={"q": "STRIP", "limit": 500}).json()
     assert striped["total"] == 2048 // 8
-    assert {neuron["label"] for neuron in striped["neurons"]} == {"striped"}
+    assert {neuron["label"] for neuron in striped["items"]} == {"striped"}
     by_unit = client.get(url, params={"q": "#1234"}).json()
-    assert [neuron["unit"] for neuron in by_unit["neurons"]] == [1234]
+    assert [neuron["unit"] for neuron in by_unit["items"]] == [1234]
     nothing = client.get(url, params={"q": "100%_"}).json()
-    assert nothing["total"] == 0 and nothing["neurons"] == []
+    assert nothing["total"] == 0 and nothing["items"] == []
 
 
 def test_low_confidence_is_the_bottom_quartile(client: TestClient, dashboard: Dashboard) -> None:
     page = client.get(neurons_url(dashboard.newer.run_id), params={"limit": 500, "sort": "score"}).json()
     cut = page["stats"]["low_confidence_below"]
-    low = [neuron for neuron in page["neurons"] if neuron["low_confidence"]]
+    low = [neuron for neuron in page["items"] if neuron["low_confidence"]]
     assert all(neuron["score"] < cut for neuron in low)
     assert 0.2 * 2048 < len(low) <= 0.25 * 2048 + 1
-    assert all(0.0 <= neuron["score_fraction"] <= 1.0 for neuron in page["neurons"])
+    assert all(0.0 <= neuron["score_fraction"] <= 1.0 for neuron in page["items"])
 
 
 def test_bad_neuron_list_parameters_say_what_is_allowed(client: TestClient, dashboard: Dashboard) -> None:
@@ -166,9 +172,9 @@ def test_search_finds_labels_across_layers(client: TestClient, dashboard: Dashbo
     url = f"/api/v1/runs/{dashboard.newer.run_id}/search"
     result = client.get(url, params={"q": "sky", "limit": 500}).json()
     assert result["total"] == 64 // 8 + 2048 // 8 + 2
-    assert {hit["layer"] for hit in result["hits"]} == {"conv1", "blocks.3", "fc"}
-    assert result["hits"][0]["layer"] == "conv1"
-    assert len(client.get(url, params={"q": "sky"}).json()["hits"]) == 200
+    assert {hit["layer"] for hit in result["items"]} == {"conv1", "blocks.3", "fc"}
+    assert result["items"][0]["layer"] == "conv1"
+    assert len(client.get(url, params={"q": "sky"}).json()["items"]) == 200
     assert client.get(url).json()["total"] == 0
 
 
@@ -179,18 +185,18 @@ def test_concept_search_ranks_the_matching_neurons_first(client: TestClient, das
     url = f"/api/v1/runs/{dashboard.newer.run_id}/layers/{LAYER}/concepts"
     result = client.get(url, params={"q": "  striped ", "limit": 10}).json()
     assert result["concept"] == "striped" and result["n_units"] == 2048
-    assert result["hits"][0]["unit"] == 3 and result["hits"][0]["rank"] == 1
-    assert all(hit["unit"] % 8 == 3 for hit in result["hits"])
-    scores = [hit["score"] for hit in result["hits"]]
+    assert result["items"][0]["unit"] == 3 and result["items"][0]["rank"] == 1
+    assert all(hit["unit"] % 8 == 3 for hit in result["items"])
+    scores = [hit["score"] for hit in result["items"]]
     assert scores == sorted(scores, reverse=True)
-    assert result["hits"][0]["label"] == "striped"
+    assert result["items"][0]["label"] == "striped"
 
 
 def test_concept_search_caches_encoder_and_text_embeddings(client: TestClient, dashboard: Dashboard) -> None:
     url = f"/api/v1/runs/{dashboard.newer.run_id}/layers/conv1/concepts"
     before = len(dashboard.encoder.calls)
     for _ in range(3):
-        assert client.get(url, params={"q": "dotted"}).json()["hits"][0]["unit"] == 5
+        assert client.get(url, params={"q": "dotted"}).json()["items"][0]["unit"] == 5
     assert len(dashboard.encoder.calls) - before <= 1
 
 
@@ -222,7 +228,7 @@ def test_typed_concepts_are_kept_once_and_relabel_queues_extended_vocabulary(
     url = f"/api/v1/runs/{run_id}/typed-concepts"
     assert client.post(url, data={"text": "zebra  stripes"}).status_code == 201
     assert client.post(url, data={"text": "zebra stripes"}).status_code == 201
-    assert [row["text"] for row in client.get(url).json()] == ["zebra stripes"]
+    assert [row["text"] for row in client.get(url).json()["items"]] == ["zebra stripes"]
     created = client.post(f"/api/v1/runs/{run_id}/relabel")
     assert created.status_code == 201
     job = client.get(created.json()["api_url"]).json()
@@ -249,7 +255,7 @@ def test_jobs_can_be_read_and_cancelled(client: TestClient, dashboard: Dashboard
     created = upload(client, checkpoint_bytes(TinyNet().state_dict())).json()
     job = client.get(f"/api/v1/jobs/{created['job_id']}").json()
     assert job["status"] == "queued" and job["finished"] is False
-    assert any(item["id"] == job["id"] for item in client.get("/api/v1/jobs").json())
+    assert any(item["id"] == job["id"] for item in client.get("/api/v1/jobs").json()["items"])
     cancelled = client.post(f"/api/v1/jobs/{job['id']}/cancel").json()
     assert cancelled["status"] == "cancelled" and cancelled["finished"] is True
     again = client.post(f"/api/v1/jobs/{job['id']}/cancel")
@@ -334,12 +340,12 @@ def test_upload_over_the_size_limit_is_refused(dashboard: Dashboard) -> None:
 
 def test_architecture_layers_as_json_or_htmx_fragment(client: TestClient) -> None:
     layers = client.get("/api/v1/architectures/tinynet/layers")
-    assert [layer["name"] for layer in layers.json()] == ["conv", "pool", "fc"]
+    assert [layer["name"] for layer in layers.json()["items"]] == ["conv", "pool", "fc"]
     assert "HX-Request" in layers.headers["vary"]
     fragment = client.get("/api/v1/architectures/tinynet/layers", headers={"HX-Request": "true"})
     assert fragment.headers["content-type"].startswith("text/html")
     assert 'name="layers" value="conv"' in fragment.text and "<html" not in fragment.text
-    assert client.get("/api/v1/architectures").json() == ["tinynet"]
+    assert client.get("/api/v1/architectures").json()["items"] == ["tinynet"]
     assert client.get("/api/v1/architectures/resnet999/layers").status_code == 422
 
 
@@ -416,7 +422,7 @@ def test_immutable_answers_are_cached_but_typed_concepts_stay_live(client: TestC
 
 def test_grid_images_in_the_neuron_list_carry_only_the_card_fields(client: TestClient, dashboard: Dashboard) -> None:
     """The grid reuses each neuron's full top images; the list must still serialise them as GridImage."""
-    neuron = client.get(neurons_url(dashboard.newer.run_id), params={"limit": 1}).json()["neurons"][0]
+    neuron = client.get(neurons_url(dashboard.newer.run_id), params={"limit": 1}).json()["items"][0]
     assert len(neuron["top_images"]) == 5
     assert set(neuron["top_images"][0]) == {"rank", "image_index", "activation", "crop_url"}
 
@@ -424,12 +430,12 @@ def test_grid_images_in_the_neuron_list_carry_only_the_card_fields(client: TestC
 def test_run_search_and_layer_filter_apply_the_same_rule(client: TestClient, dashboard: Dashboard) -> None:
     run_id = dashboard.newer.run_id
     for q in ("sky", "SKY", "#3", "3"):  # each matches fewer than the 500 one page holds
-        hits = client.get(f"/api/v1/runs/{run_id}/search", params={"q": q, "limit": 500}).json()["hits"]
+        hits = client.get(f"/api/v1/runs/{run_id}/search", params={"q": q, "limit": 500}).json()["items"]
         from_search = {(hit["layer"], hit["unit"]) for hit in hits}
         from_layers = set()
-        for layer in client.get(f"/api/v1/runs/{run_id}/layers").json():
+        for layer in client.get(f"/api/v1/runs/{run_id}/layers").json()["items"]:
             page = client.get(f"/api/v1/runs/{run_id}/layers/{layer['name']}/neurons", params={"q": q, "limit": 500})
-            from_layers |= {(layer["name"], neuron["unit"]) for neuron in page.json()["neurons"]}
+            from_layers |= {(layer["name"], neuron["unit"]) for neuron in page.json()["items"]}
         assert from_search == from_layers and from_search, q
 
 
@@ -466,9 +472,9 @@ def test_times_read_the_same_when_created_and_when_listed(client: TestClient, da
     url = f"/api/v1/runs/{dashboard.newer.run_id}/typed-concepts"
     created = client.post(url, data={"text": "timestamp check"})
     assert created.status_code == 201
-    listed = next(row for row in client.get(url).json() if row["text"] == "timestamp check")
+    listed = next(row for row in client.get(url).json()["items"] if row["text"] == "timestamp check")
     assert listed["created_at"] == created.json()["created_at"] and listed["created_at"].endswith("Z")
     job = client.post(f"/api/v1/runs/{dashboard.newer.run_id}/relabel").json()
     assert client.get(job["api_url"]).json()["created_at"].endswith("Z")
-    assert all(row["created_at"].endswith("Z") for row in client.get("/api/v1/jobs").json())
-    assert all(run["created_at"].endswith("Z") for run in client.get("/api/v1/runs").json())
+    assert all(row["created_at"].endswith("Z") for row in client.get("/api/v1/jobs").json()["items"])
+    assert all(run["created_at"].endswith("Z") for run in client.get("/api/v1/runs").json()["items"])

@@ -159,7 +159,7 @@ def test_runs_are_deleted_by_their_owner_or_an_admin_only(fresh: Dashboard) -> N
         assert ed.get(f"/api/v1/runs/{fresh.older.run_id}").status_code == 404
     with TestClient(fresh.app(), headers=fresh.admin_headers) as admin:
         assert admin.delete(f"/api/v1/runs/{fresh.newer.run_id}").status_code == 204
-        assert admin.get("/api/v1/runs").json() == []
+        assert admin.get("/api/v1/runs").json()["items"] == []
     assert fresh.older.artifacts_dir.is_dir()  # its files wait for gc
 
 
@@ -207,7 +207,7 @@ def test_a_moved_data_folder_still_serves_concept_search(fresh: Dashboard, tmp_p
     with TestClient(app) as client:
         found = client.get(f"/api/v1/runs/{fresh.newer.run_id}/layers/fc/concepts", params={"q": "sky"})
     assert found.status_code == 200, found.text
-    assert found.json()["hits"]
+    assert found.json()["items"]
 
 
 def fake_pipeline(
@@ -254,7 +254,7 @@ def test_a_run_made_before_the_data_folder_moved_still_relabels_and_searches(fre
     app = create_app(settings, encoder_loader=fake_encoder_loader(fresh.encoder), catalog=tiny_catalog())
     with TestClient(app, headers=fresh.admin_headers) as client:
         found = client.get(f"/api/v1/runs/{run_id}/layers/fc/concepts", params={"q": "sky"})
-        assert found.status_code == 200 and found.json()["hits"], found.text
+        assert found.status_code == 200 and found.json()["items"], found.text
         assert client.get(f"/api/v1/runs/{run_id}").json()["settings"]["probe"] == "pets"
         assert client.post(f"/api/v1/runs/{run_id}/typed-concepts", data={"text": "zebra"}).status_code == 201
         relabel = client.post(f"/api/v1/runs/{run_id}/relabel")

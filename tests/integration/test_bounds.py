@@ -165,8 +165,9 @@ def test_head_answers_wherever_get_does_with_the_same_head_and_no_body(dashboard
         assert missing.status_code == 404 and missing.content == b""
         post_only = client.head("/api/v1/uploads")
         assert post_only.status_code == 405 and post_only.headers["allow"] == "POST"
-        options = client.options("/api/v1/runs")
+        options = client.options("/api/v1/jobs")
         assert options.status_code == 405 and options.headers["allow"] == "GET, HEAD"
+        assert client.options("/api/v1/runs").headers["allow"] == "GET, HEAD, POST"  # POST pushes a run
         schema = client.get("/openapi.json").json()
     assert not [path for path, operations in schema["paths"].items() if "head" in operations]
 
@@ -185,6 +186,7 @@ def test_the_schema_declares_tokens_required_for_changes_and_optional_for_reads(
     required, optional = [{"bearerToken": []}], [{}, {"bearerToken": []}]
     for path, method in [
         ("/api/v1/uploads", "post"),
+        ("/api/v1/runs", "post"),
         ("/api/v1/runs/{run_id}/relabel", "post"),
         ("/api/v1/runs/{run_id}", "delete"),
         ("/api/v1/me", "get"),

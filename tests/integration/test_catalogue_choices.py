@@ -106,14 +106,14 @@ def test_the_upload_form_offers_selects_of_names(client: TestClient, probe_folde
 
 def test_encoders_come_from_the_settings(dashboard: Dashboard) -> None:
     with bounded_client(dashboard, encoders=("conse:efficientnet_lite2+minilm",)) as client:
-        assert client.get("/api/v1/encoders").json() == ["conse:efficientnet_lite2+minilm"]
+        assert client.get("/api/v1/encoders").json()["items"] == ["conse:efficientnet_lite2+minilm"]
         with nothing_stored(dashboard):
             refused(upload(client), 422, "'ViT-B-16:openai' is not offered", "conse:efficientnet_lite2+minilm")
         assert upload(client, encoder="conse:efficientnet_lite2+minilm", model_name="conse-net").status_code == 201
 
 
 def test_default_encoders_list_conse_and_open_clip(client: TestClient) -> None:
-    listed = client.get("/api/v1/encoders").json()
+    listed = client.get("/api/v1/encoders").json()["items"]
     assert "conse:efficientnet_lite0+minilm" in listed and "ViT-B-16:openai" in listed and len(listed) > 50
 
 

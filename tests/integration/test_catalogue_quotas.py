@@ -139,7 +139,7 @@ def test_names_are_claimed_with_their_owner_shown(lab: Lab) -> None:
     taken = post_concept_set(lab, lab.admin, "textures", "smooth\n")
     assert taken.status_code == 422
     assert "'textures' is taken: ed uploaded it" in taken.json()["detail"] and "'textures-2'" in taken.json()["detail"]
-    listed = httpx.get(f"{lab.server.url}/api/v1/concept-sets", timeout=30).json()
+    listed = httpx.get(f"{lab.server.url}/api/v1/concept-sets", timeout=30).json()["items"]
     assert {"name": "textures", "owner": "ed"}.items() <= next(i for i in listed if i["name"] == "textures").items()
     assert next(item for item in listed if item["name"] == "20k")["owner"] is None  # the library's
 
@@ -170,7 +170,7 @@ def test_a_set_is_deleted_by_its_uploader_or_an_admin_never_while_a_queued_job_u
     gone = lab.delete("/api/v1/probe-sets/street", lab.admin)
     assert gone.status_code == 404 and "no catalogued probe set 'street'" in gone.json()["detail"]
     assert lab.delete("/api/v1/concept-sets/20k", lab.admin).status_code == 404  # a built-in is not deleted
-    names = [item["name"] for item in httpx.get(f"{lab.server.url}/api/v1/probe-sets", timeout=30).json()]
+    names = [item["name"] for item in httpx.get(f"{lab.server.url}/api/v1/probe-sets", timeout=30).json()["items"]]
     assert "street" not in names
 
 

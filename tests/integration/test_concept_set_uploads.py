@@ -22,7 +22,7 @@ def test_an_uploaded_concept_list_is_cleaned_stored_by_hash_and_chosen_by_name(
     )
     assert response.status_code == 201, response.text
     assert response.json()["name"] == "textures" and response.json()["n_concepts"] == 2
-    listed = client.get("/api/v1/concept-sets").json()
+    listed = client.get("/api/v1/concept-sets").json()["items"]
     assert {item["name"] for item in listed} >= {"20k", "imagenet", "textures"}
     assert str(dashboard.settings.data_dir) not in str(listed)
     created = upload(client, concepts="textures", model_name="textured")

@@ -104,10 +104,10 @@ def test_the_class_list_counts_predictions_names_the_top_unit_and_searches(
     client: TestClient, dashboard: Dashboard
 ) -> None:
     body = client.get(api(dashboard, "/classes")).json()
-    assert [item["class_name"] for item in body["classes"]] == list(CLASS_NAMES)
-    assert sum(item["n_predicted"] for item in body["classes"]) == N_IMAGES
-    assert all(item["top_unit"]["unit"] == STRONG_UNIT for item in body["classes"])
-    found = client.get(api(dashboard, "/classes"), params={"q": "DENIM"}).json()["classes"]
+    assert [item["class_name"] for item in body["items"]] == list(CLASS_NAMES)
+    assert sum(item["n_predicted"] for item in body["items"]) == N_IMAGES
+    assert all(item["top_unit"]["unit"] == STRONG_UNIT for item in body["items"])
+    found = client.get(api(dashboard, "/classes"), params={"q": "DENIM"}).json()["items"]
     assert [item["class_index"] for item in found] == [2]
 
 

@@ -63,6 +63,26 @@ def test_dissect_writes_csv_json_and_settings(probe_folder, concept_file, tmp_pa
     assert "labelled 1256 neurons" in capsys.readouterr().out
 
 
+def test_store_ends_with_the_runs_url_and_a_verdict_line_per_layer(
+    probe_folder, concept_file, tmp_path, monkeypatch, capsys
+):
+    from app.cli.run_summary import verdict_summary_line
+    from app.core.config import Settings
+    from app.persistence.db import create_db_engine, session_factory
+    from app.read.runs.overview import layer_overviews
+
+    monkeypatch.setenv("NEURON_ATLAS_DATA_DIR", str(tmp_path / "data"))
+    assert main(dissect_args(probe_folder, concept_file, tmp_path / "out", "--top-k", "4", "--store")) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3].startswith("stored as run 1: /runs/1 ")
+    assert lines[-2].startswith("layer3: 256 units · explains ") and lines[-1].startswith("fc: 1000 units · explains ")
+    with session_factory(create_db_engine(Settings.from_env().database_url))() as session:
+        overviews = layer_overviews(session, 1)
+    assert lines[-2:] == [verdict_summary_line(layer) for layer in overviews]  # the run page's numbers
+    shares = [int(part.split()[-1].rstrip("%")) for part in lines[-1].split(" · ")[1:4]]
+    assert 99 <= sum(shares) <= 101 and " · mean r " in lines[-1]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -102,10 +122,9 @@ def test_checkpoint_that_does_not_fit(probe_folder, concept_file, tmp_path, caps
 
 def test_layers_command_prints_forward_order(capsys):
     assert main(["layers", "--model", "resnet18"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    names = [line.split("\t")[0] for line in lines]
-    assert names[0] == "conv1" and names[-1] == "fc"
-    assert "layer4.1.conv2\tConv2d\t512x7x7" in lines
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:-1]]  # less the header and stages
+    assert rows[0][0] == "conv1" and rows[-1][0] == "fc"
+    assert ["layer4.1.conv2", "Conv2d", "512x7x7", "512"] in rows
 
 
 def count_image_encodes(monkeypatch) -> list[int]:
@@ -239,13 +258,14 @@ def test_layers_command_builds_no_weights_yet_lists_what_a_loaded_model_has(caps
     for model in ("resnet18", "efficientnet_lite0"):
         target = targets.load_target(model, "none")
         loaded = [
-            f"{layer.name}\t{layer.type_name}\t{'x'.join(map(str, layer.output_shape)) if layer.output_shape else '-'}"
+            [layer.name, layer.type_name, "x".join(map(str, layer.output_shape)) if layer.output_shape else "-"]
             for layer in targets.list_layers(target.model, target.preprocessing.crop)
         ]
         with monkeypatch.context() as patch:
             patch.setattr(targets, "load_target", lambda *_args, **_kwargs: pytest.fail("built weights"))
             assert main(["layers", "--model", model]) == 0
-        assert capsys.readouterr().out.splitlines() == loaded, model
+        listed = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:-1]]
+        assert listed == loaded, model
 
 
 def test_layers_of_a_giant_architecture_take_no_memory():

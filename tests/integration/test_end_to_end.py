@@ -36,11 +36,11 @@ def test_queued_dissection_is_run_by_a_worker_and_served(probe_folder, concept_f
         assert (job.status, job.error) == ("succeeded", None)
         run_id = job.run_id
     client = TestClient(create_app(settings))
-    layers = client.get(f"/api/v1/runs/{run_id}/layers").json()
+    layers = client.get(f"/api/v1/runs/{run_id}/layers").json()["items"]
     assert [layer["name"] for layer in layers] == ["layer4", "fc"]
     neurons = client.get(f"/api/v1/runs/{run_id}/layers/layer4/neurons?limit=5&sort=-score").json()
-    assert neurons["total"] == 512 and len(neurons["neurons"]) == 5
-    first = neurons["neurons"][0]
+    assert neurons["total"] == 512 and len(neurons["items"]) == 5
+    first = neurons["items"][0]
     assert first["label"] in {"cat", "dog", "striped", "car", "sky"}
     neuron = client.get(f"/api/v1/runs/{run_id}/layers/layer4/neurons/{first['unit']}").json()
     assert len(neuron["top_images"]) == 20  # the default n_top_images; crops and heatmaps cut on request
@@ -51,7 +51,7 @@ def test_queued_dissection_is_run_by_a_worker_and_served(probe_folder, concept_f
     page = client.get(f"/runs/{run_id}/layers/layer4/neurons/{first['unit']}")
     assert page.status_code == 200 and first["label"] in page.text
     ranked = client.get(f"/api/v1/runs/{run_id}/layers/fc/concepts", params={"q": "striped"}).json()
-    assert ranked["n_units"] == 1000 and len(ranked["hits"]) > 0
+    assert ranked["n_units"] == 1000 and len(ranked["items"]) > 0
     # A label word typed as a concept scores what it scored as the label: its term is counted once.
     typed = client.get(
         f"/api/v1/runs/{run_id}/layers/layer4/neurons/{first['unit']}/concept", params={"q": first["label"]}

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from app.cli.commands.dissect import write_results
 from app.core.config import Settings
 from app.persistence.db import create_db_engine, downgrade_database, head_revision, upgrade_database, write_session
 from app.persistence.models import Layer, Neuron
@@ -22,6 +21,7 @@ from app.web.main import create_app
 from dissect_core.analysis.label_free import BASELINE_SETS, layer_label_free_scores, random_baseline
 from dissect_core.neuron_rows import GRADE_FIELDS, NEURON_ROW_COLUMNS
 from dissect_core.results import EVALUATION_FIELDS
+from dissect_core.saved import write_result_files
 from tests.support.dashboard_seed import (
     N_FOLDS,
     NULL_SD,
@@ -86,7 +86,7 @@ def test_neuron_lists_carry_the_evaluation_and_old_runs_nulls(
 ) -> None:
     page = client.get(neurons_url(evaluated.run_id), params={"limit": 64}).json()
     first_reliable, first_unreliable = reliable_units()[0], unreliable_units()[0]
-    good, bad = page["neurons"][first_reliable], page["neurons"][first_unreliable]
+    good, bad = page["items"][first_reliable], page["items"][first_unreliable]
     assert good["explained_r"] == pytest.approx(seeded_r(CONV1, first_reliable)) and good["reliable"] is True
     assert bad["reliable"] is False and bad["p_value"] > 0.01
     assert [term["weight"] for term in good["explanation"]] == [0.8, 0.3, 0.1]
@@ -101,7 +101,7 @@ def test_neuron_lists_carry_the_evaluation_and_old_runs_nulls(
 
     old = client.get(neurons_url(dashboard.newer.run_id)).json()
     assert old["layer_evaluation"] is None
-    assert all(old["neurons"][0][field] is None for field in (*EVALUATION_FIELDS, *GRADE_FIELDS))
+    assert all(old["items"][0][field] is None for field in (*EVALUATION_FIELDS, *GRADE_FIELDS))
 
 
 def test_neuron_detail_and_layers_carry_the_evaluation(client: TestClient, evaluated: SeededRun) -> None:
@@ -111,29 +111,29 @@ def test_neuron_detail_and_layers_carry_the_evaluation(client: TestClient, evalu
     assert neuron["layer_evaluation"]["n_folds"] == N_FOLDS and len(neuron["explanation"]) == 3
     fc = client.get(f"/api/v1/runs/{evaluated.run_id}/layers/fc/neurons/2").json()
     assert fc["ground_truth_r"] == pytest.approx(round(seeded_r(1, 2) - 0.03, 4))
-    layers = client.get(f"/api/v1/runs/{evaluated.run_id}/layers").json()
+    layers = client.get(f"/api/v1/runs/{evaluated.run_id}/layers").json()["items"]
     assert [layer["evaluation"]["simulation"] for layer in layers] == ["cosine", "cosine"]
 
 
 @pytest.mark.parametrize(("sort", "descending"), [("-r", True), ("r", False)])
 def test_neurons_sort_by_r(client: TestClient, evaluated: SeededRun, sort: str, descending: bool) -> None:
-    neurons = client.get(neurons_url(evaluated.run_id), params={"sort": sort, "limit": 64}).json()["neurons"]
+    neurons = client.get(neurons_url(evaluated.run_id), params={"sort": sort, "limit": 64}).json()["items"]
     rs = [neuron["explained_r"] for neuron in neurons]
     assert rs == sorted(rs, reverse=descending) and rs[0] != rs[-1]
 
 
 def test_sorting_an_old_layer_by_r_keeps_unit_order(client: TestClient, dashboard: Dashboard) -> None:
-    neurons = client.get(neurons_url(dashboard.newer.run_id), params={"sort": "-r", "limit": 64}).json()["neurons"]
+    neurons = client.get(neurons_url(dashboard.newer.run_id), params={"sort": "-r", "limit": 64}).json()["items"]
     assert [neuron["unit"] for neuron in neurons] == list(range(64))
 
 
 def test_neurons_filter_reliable_only(client: TestClient, dashboard: Dashboard, evaluated: SeededRun) -> None:
     page = client.get(neurons_url(evaluated.run_id), params={"reliable": "true", "limit": 64}).json()
     assert page["reliable"] is True and page["total"] == len(reliable_units())
-    assert [neuron["unit"] for neuron in page["neurons"]] == reliable_units()
+    assert [neuron["unit"] for neuron in page["items"]] == reliable_units()
     striped = client.get(neurons_url(evaluated.run_id), params={"reliable": "true", "q": "striped"}).json()
-    assert {neuron["label"] for neuron in striped["neurons"]} == {"striped"}
-    assert all(neuron["reliable"] for neuron in striped["neurons"])
+    assert {neuron["label"] for neuron in striped["items"]} == {"striped"}
+    assert all(neuron["reliable"] for neuron in striped["items"])
     assert client.get(neurons_url(dashboard.newer.run_id), params={"reliable": "true"}).json()["total"] == 0
 
 
@@ -361,7 +361,7 @@ def test_a_stored_run_keeps_every_evaluation_and_old_results_store_nulls(
 
 def test_results_csv_has_the_evaluation_columns(tmp_path: Path) -> None:
     images = make_images(tmp_path / "probe", 6)
-    write_results(fake_result(images, evaluated=True), tmp_path / "evaluated")
+    write_result_files(fake_result(images, evaluated=True), tmp_path / "evaluated")
     rows = list(csv.DictReader((tmp_path / "evaluated" / "results.csv").read_text().splitlines()))
     assert tuple(rows[0]) == NEURON_ROW_COLUMNS
     assert NEURON_ROW_COLUMNS[-len(EVALUATION_FIELDS) - len(GRADE_FIELDS) :] == (*EVALUATION_FIELDS, *GRADE_FIELDS)
@@ -373,7 +373,7 @@ def test_results_csv_has_the_evaluation_columns(tmp_path: Path) -> None:
     assert {row["ground_truth_r"] == "" for row in rows if row["layer"] == "layer1"} == {True}
     assert all(row["ground_truth_r"] != "" for row in rows if row["layer"] == "fc")
 
-    write_results(fake_result(images), tmp_path / "old")
+    write_result_files(fake_result(images), tmp_path / "old")
     old = list(csv.DictReader((tmp_path / "old" / "results.csv").read_text().splitlines()))
     assert all(row[field] == "" for row in old for field in EVALUATION_FIELDS) and json.loads(old[0]["runners_up"])
 
@@ -389,7 +389,7 @@ def test_upgrading_a_database_with_an_old_run_keeps_it_readable(tmp_path: Path, 
         assert upgrade_database(settings) == head_revision()
         app = create_app(settings, encoder_loader=fake_encoder_loader(), catalog=tiny_catalog())
         with TestClient(app) as client:
-            neurons = client.get(neurons_url(seeded.run_id), params={"sort": "-r"}).json()["neurons"]
+            neurons = client.get(neurons_url(seeded.run_id), params={"sort": "-r"}).json()["items"]
             assert [neuron["unit"] for neuron in neurons] == list(range(16))
             assert all(neuron[field] is None for neuron in neurons for field in EVALUATION_FIELDS)
             for path in ("", "/layers/conv1", "/layers/conv1/neurons/3"):

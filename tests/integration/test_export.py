@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cli.commands.dissect import write_results
 from app.persistence.models import Layer, Neuron
 from app.persistence.store import store_run
 from dissect_core.neuron_rows import FORMULA_PREFIXES, NEURON_COLUMNS, NEURON_ROW_COLUMNS
 from dissect_core.results import EVALUATION_FIELDS, ConceptScore, DissectionResult
+from dissect_core.saved import write_result_files
 from tests.support.dashboard_seed import Dashboard, LayerSpec, SeededRun, seed_run
 from tests.support.fakes import fake_result, make_images
 
@@ -158,7 +158,7 @@ def probe_images(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 def cli_and_export(client: TestClient, dashboard: Dashboard, result: DissectionResult, out: Path) -> tuple[str, str]:
     """Store the result, write it with the CLI's writer naming the stored run; return both CSV documents."""
     run_id = store_run(dashboard.engine, dashboard.settings, result)
-    write_results(result, out, run_id)
+    write_result_files(result, out, run_id)
     return (out / "results.csv").read_bytes().decode("utf-8"), download(client, run_id, "csv").decode("utf-8")
 
 

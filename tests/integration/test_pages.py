@@ -146,7 +146,7 @@ def test_error_pages_are_html_and_helpful(
 def test_search_page(client: TestClient, dashboard: Dashboard) -> None:
     html = client.get(f"/runs/{dashboard.newer.run_id}/search", params={"q": "brick"}).text
     assert "265 neurons in 3 layers" in html
-    assert f'href="{layer_path(dashboard)}/neurons/7"' in html
+    assert f'href="{layer_path(dashboard)}/neurons/7?concept=brick"' in html  # the concept carries to the unit
     assert "Type part of a label" in client.get(f"/runs/{dashboard.newer.run_id}/search").text
 
 
@@ -337,5 +337,5 @@ def test_the_breadcrumb_goes_back_to_the_grid_page_holding_the_unit(
     crumb = re.search(r'<a class="mono" href="([^"]+)">blocks\.3</a>', page)
     assert crumb is not None
     url = crumb.group(1).replace("&amp;", "&")
-    assert url.endswith(f"#unit-{unit}") and (("?page=" in url) == (unit >= 96))
+    assert url.endswith(f"#unit-{unit}") and (("page=" in url) == (unit >= 96))
     assert unit in card_units(client.get(url.split("#")[0]).text)

@@ -66,9 +66,9 @@ def test_an_archive_of_images_becomes_a_probe_set(client: TestClient, dashboard:
     assert created["thumbnails"] and all(url.startswith("/media/") for url in created["thumbnails"])
     assert client.get(created["thumbnails"][0]).headers["content-type"] == "image/jpeg"
     listed = client.get("/api/v1/probe-sets")
-    assert [item["name"] for item in listed.json()][:1] == ["cifar100"] and "pets" in listed.text
+    assert [item["name"] for item in listed.json()["items"]][:1] == ["cifar100"] and "pets" in listed.text
     assert str(dashboard.settings.data_dir) not in listed.text
-    keys = {key for item in listed.json() for key in item}
+    keys = {key for item in listed.json()["items"] for key in item}
     assert keys == {"name", "kind", "n_images", "thumbnails", "created_at", "owner"}  # an uploaded set names its owner
     assert "pets" in client.get("/probe-sets").text
     with Session(dashboard.engine) as session:

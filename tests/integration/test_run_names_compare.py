@@ -119,7 +119,7 @@ def test_the_owner_names_a_run_and_keeps_notes_from_its_page_and_the_api(runs: R
     assert patched.status_code == 200, patched.text
     body = patched.json()
     assert body["name"] == "Baseline" and body["title"] == "Baseline" and body["notes"] == "changed by script"
-    listed = {run["id"]: run for run in api.get("/api/v1/runs").json()}
+    listed = {run["id"]: run for run in api.get("/api/v1/runs").json()["items"]}
     assert listed[runs.older]["title"] == "Baseline" and listed[runs.newer]["title"] == f"run #{runs.newer} · tinynet"
 
     cleared = api.patch(f"/api/v1/runs/{runs.older}", json={"name": ""}).json()
@@ -132,7 +132,9 @@ def test_another_user_may_not_rename_a_run(runs: Runs) -> None:
     api = runs.client("ed").patch(f"/api/v1/runs/{runs.newer}", json={"name": "mine now"})
     assert api.status_code == 403 and "belongs to owen" in api.json()["detail"]
     browser = logged_in(runs, "ed")
-    token = csrf_from(browser.get(f"/runs/{runs.newer}").text)
+    page = browser.get(f"/runs/{runs.newer}").text
+    assert 'id="run-details-form"' not in page  # not rendered for someone who may not use it (#26)
+    token = csrf_from(browser.get("/logout").text)  # a forged post still meets the owner check
     form = browser.post(f"/runs/{runs.newer}/details", data={"csrftoken": token, "name": "mine now", "notes": ""})
     assert form.status_code == 403 and "belongs to owen" in form.text
     assert runs.run_row(runs.newer).name == before
@@ -196,7 +198,7 @@ def test_compare_gives_each_shared_layers_changed_share_and_its_neurons(runs: Ru
     shares = {layer["name"]: (layer["n_units"], layer["n_changed"], layer["share_changed"]) for layer in body["layers"]}
     assert shares == {"conv1": (64, 16, 0.25), "fc": (10, 3, 0.3)}  # blocks.3 is only in the newer run
     assert body["layer"] == "fc" and body["sort"] == "changed" and body["total"] == 10
-    listed = body["neurons"]
+    listed = body["items"]
     assert [neuron["unit"] for neuron in listed[:3]] == sorted(
         CHANGED["fc"], key=lambda unit: -abs(expected_rows(runs, "fc")[unit]["delta"])
     )
@@ -227,7 +229,7 @@ def test_compare_sorts_and_pages_the_neurons(runs: Runs, sort: str, key: Any) ->
         for offset in (0, 25, 50)
     ]
     assert pages[0]["layer"] == "conv1" and pages[0]["total"] == 64  # the first shared layer by default
-    assert [neuron["unit"] for page in pages for neuron in page["neurons"]] == expected
+    assert [neuron["unit"] for page in pages for neuron in page["items"]] == expected
 
 
 def test_the_compare_page_shows_both_runs_and_links_each_neuron_to_both(runs: Runs) -> None:

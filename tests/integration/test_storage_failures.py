@@ -99,7 +99,7 @@ def test_a_full_disk_while_unpacking_an_archive_says_so_with_503(fresh: Dashboar
         answer = httpx.post(
             f"{server.url}/api/v1/probe-sets", data={"name": "noise"}, files=files, headers=fresh.admin_headers
         )
-        listed = httpx.get(f"{server.url}/api/v1/probe-sets", timeout=30).json()
+        listed = httpx.get(f"{server.url}/api/v1/probe-sets", timeout=30).json()["items"]
     assert answer.status_code == 503 and answer.headers["retry-after"] == RETRY_AFTER, answer.text
     detail = answer.json()["detail"]
     assert "the server's disk is full (No space left on device)" in detail and "free disk space" in detail

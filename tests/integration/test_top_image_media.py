@@ -178,7 +178,7 @@ def test_aliases_are_not_served_as_media(tops: TwentyTops) -> None:
 def test_the_grid_card_keeps_five_thumbnails(tops: TwentyTops) -> None:
     response = tops.client.get(f"/api/v1/runs/{tops.run_id}/layers/layer1/neurons")
     assert response.status_code == 200
-    assert {len(neuron["top_images"]) for neuron in response.json()["neurons"]} == {5}
+    assert {len(neuron["top_images"]) for neuron in response.json()["items"]} == {5}
 
 
 def test_the_neuron_page_shows_ten_top_images_a_page(tops: TwentyTops) -> None:

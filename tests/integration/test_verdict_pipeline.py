@@ -75,7 +75,7 @@ def test_a_stored_graded_run_serves_its_verdicts(dissected: DissectionResult, tm
     page = client.get(url, params={"limit": 500}).json()
     neurons = {neuron.unit: neuron for neuron in dissected.layer(LAYER).neurons}
     assert page["total"] == len(neurons)
-    for served in page["neurons"]:
+    for served in page["items"]:
         neuron = neurons[served["unit"]]
         assert neuron.verdict is not None and neuron.coverage is not None and neuron.clarity is not None
         assert served["verdict"] == neuron.verdict.verdict and served["verdict_reasons"] == list(neuron.verdict.reasons)
@@ -88,11 +88,11 @@ def test_a_stored_graded_run_serves_its_verdicts(dissected: DissectionResult, tm
 
     counts = {grade: client.get(url, params={"verdict": grade}).json()["total"] for grade in VERDICTS}
     assert sum(counts.values()) == len(neurons) and counts["explains"] == 0
-    polysemantic = client.get(url, params={"sort": "-polysemanticity", "limit": 500}).json()["neurons"]
+    polysemantic = client.get(url, params={"sort": "-polysemanticity", "limit": 500}).json()["items"]
     values = [neuron["polysemanticity"] for neuron in polysemantic]
     assert values == sorted(values, reverse=True) and not any(math.isnan(value) for value in values)
 
-    unit = page["neurons"][0]["unit"]
+    unit = page["items"][0]["unit"]
     html = client.get(f"/runs/{run_id}/layers/{LAYER}/neurons/{unit}").text
     assert 'id="verdict-reasons"' in html and 'id="coverage"' in html and 'id="label-free"' in html
     overview = client.get(f"/runs/{run_id}").text

@@ -2,33 +2,44 @@
 
 An architecture's layers do not depend on its weights, so by default (`--weights none`) it is built on PyTorch's
 meta device, as the upload form's architecture catalogue builds it: nothing is allocated, initialised or
-downloaded, and even vit_h_14 lists at once. Named weights, a checkpoint or a TorchScript file are loaded.
+downloaded, and even vit_h_14 lists at once. Named weights, a checkpoint or a TorchScript file are loaded. Each
+row shows the layer's unit count, and a `*` marks the main stages that a first dissection should look at.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dissect_core.api import LayerInfo
 
 
-def needs_loading(model: str, weights: str | None, checkpoint: str | None) -> bool:
-    """Return whether listing the layers needs the model loaded (named weights, a checkpoint, a TorchScript file)."""
-    from dissect_core.names import is_torchscript_name, random_init_seed
-
-    return bool(checkpoint) or is_torchscript_name(model) or not weights or random_init_seed(weights) is None
+def layer_table(layers: Sequence[LayerInfo]) -> list[str]:
+    """Return the printed table: a header, then per layer its name, module type, output shape, units and a `*`
+    on the main stages (what a first dissection should look at), columns aligned for reading."""
+    rows = [("layer", "type", "output", "units", "main")]
+    for layer in layers:
+        shape = "x".join(str(size) for size in layer.output_shape) if layer.output_shape else "-"
+        units = "-" if layer.n_units is None else str(layer.n_units)
+        rows.append((layer.name, layer.kind, shape, units, "*" if layer.main_stage else ""))
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    return [
+        f"{name:<{widths[0]}}  {kind:<{widths[1]}}  {shape:<{widths[2]}}  {units:>{widths[3]}}  {main}".rstrip()
+        for name, kind, shape, units, main in rows
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print one line per layer: name, module type, output shape."""
-    from dissect_core.models.targets import list_layers, load_target, skeleton_layers
+    """Print one line per layer (name, module type, output shape, units, `*` on main stages), then the stages."""
+    from dissect_core.api import list_layers
 
-    if needs_loading(args.model, args.weights, args.checkpoint):
-        target = load_target(args.model, args.weights, args.checkpoint)
-        layers = list_layers(target.model, target.preprocessing.crop)
-    else:
-        layers = skeleton_layers(args.model)
-    for layer in layers:
-        shape = "x".join(str(size) for size in layer.output_shape) if layer.output_shape else "-"
-        print(f"{layer.name}\t{layer.type_name}\t{shape}")
+    layers = list_layers(args.model, weights=args.weights, checkpoint=args.checkpoint)
+    for line in layer_table(layers):
+        print(line)
+    stages = [layer.name for layer in layers if layer.main_stage]
+    print(f"* main stages: --layers {','.join(stages)}" if stages else "no main stages recognised")
     return 0
 
 

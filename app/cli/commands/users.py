@@ -7,7 +7,7 @@ import argparse
 import getpass
 import sys
 
-from app.persistence.models import Role
+from app.persistence.roles import Role
 
 ROLES = [role.value for role in Role]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Update, func, or_, select, update
+from sqlalchemy import CursorResult, Engine, Update, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.errors import AtlasError
@@ -110,7 +110,7 @@ def claim_next(engine: Engine, worker_id: str) -> Job | None:
         job.attempts += 1
         job.started_at = now
         job.heartbeat_at = now
-        job.stage, job.done, job.total, job.error = None, 0, 0, None
+        job.stage, job.done, job.total, job.error, job.stage_started_at = None, 0, 0, None, None
         return job
 
 
@@ -120,8 +120,15 @@ def heartbeat(engine: Engine, job_id: int, worker_id: str) -> JobSignal:
 
 
 def report_progress(engine: Engine, job_id: int, worker_id: str, stage: str, done: int, total: int) -> JobSignal:
-    """Record the job's stage and progress (also a heartbeat); the answer says whether to keep going."""
-    return _touch(engine, job_id, worker_id, {"stage": stage[:100], "done": int(done), "total": int(total)})
+    """Record the job's stage and progress (also a heartbeat), and when a new stage started; the answer says
+    whether to keep going."""
+    stage = stage[:100]
+    # The stage's start is kept while its reports come in, so the job page reads that stage's own rate.
+    new_stage = or_(Job.stage.is_(None), Job.stage != stage)
+    started = case((new_stage, utcnow()), else_=Job.stage_started_at)
+    return _touch(
+        engine, job_id, worker_id, {"stage": stage, "done": int(done), "total": int(total), "stage_started_at": started}
+    )
 
 
 def _touch(engine: Engine, job_id: int, worker_id: str, values: dict[str, Any]) -> JobSignal:
@@ -213,6 +220,19 @@ def get_job(engine: Engine, job_id: int) -> Job | None:
         return session.get(Job, job_id)
 
 
+def succeed_in_session(session: Session, job_id: int, worker_id: str) -> Job:
+    """Mark the worker's job succeeded inside the caller's transaction (the one storing its result); return it.
+
+    Raises JobLost when the worker no longer owns the job, which rolls the result back: a job that was requeued
+    and picked up elsewhere is therefore stored once.
+    """
+    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is None or job.status != JobState.RUNNING or job.worker_id != worker_id:
+        raise JobLost(f"job {job_id} is no longer owned by worker {worker_id}; its result is discarded")
+    _close(job, JobState.SUCCEEDED)
+    return job
+
+
 def complete_in_session(session: Session, job_id: int, worker_id: str, run_id: int) -> None:
     """Mark the job succeeded inside the caller's transaction (the one storing its run); the run becomes the job
     owner's, and so does its model when this is the model's first run.
@@ -220,10 +240,7 @@ def complete_in_session(session: Session, job_id: int, worker_id: str, run_id: i
     Raises JobLost when the worker no longer owns the job, which rolls the run back: a job that was
     requeued and picked up elsewhere therefore never gets two runs.
     """
-    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
-    if job is None or job.status != JobState.RUNNING or job.worker_id != worker_id:
-        raise JobLost(f"job {job_id} is no longer owned by worker {worker_id}; its result is discarded")
-    _close(job, JobState.SUCCEEDED)
+    job = succeed_in_session(session, job_id, worker_id)
     job.run_id = run_id
     run = session.get(Run, run_id)
     if run is not None and job.parent_run_id is not None:

@@ -1,5 +1,5 @@
-"""Per-user limits on queued jobs, uploads per hour, typed concepts per run, and uploaded probe and concept sets
-(their number and bytes); admins and the CLI are exempt."""
+"""Per-user limits on queued jobs, uploads and pushed runs per hour, typed concepts per run, and uploaded probe and
+concept sets (their number and bytes); admins and the CLI are exempt."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.persistence.models import (
     CatalogProbeSet,
     Job,
     JobState,
+    Run,
     TargetModel,
     TypedConcept,
     User,
@@ -64,6 +65,25 @@ def check_uploads_per_hour(session: Session, settings: Settings, user: User | No
         raise QuotaExceeded(
             f"{user.name} uploaded {uploaded} checkpoints in the last hour, the limit of {limit} per hour; try again "
             f"later (an admin can raise {ENV_PREFIX}MAX_UPLOADS_PER_HOUR)."
+        )
+
+
+def check_pushed_runs_per_hour(session: Session, settings: Settings, user: User | None) -> None:
+    """Raise QuotaExceeded when the user pushed `max_uploads_per_hour` runs in the last hour (runs of theirs that
+    no job made)."""
+    if not _limited(user):
+        return
+    assert user is not None
+    limit = settings.max_uploads_per_hour
+    since = utcnow() - timedelta(hours=1)
+    made_by_a_job = select(Job.id).where(Job.run_id == Run.id).exists()
+    pushed = session.scalar(
+        select(func.count(Run.id)).where(Run.owner_id == user.id, Run.created_at >= since, ~made_by_a_job)
+    )
+    if (pushed or 0) >= limit:
+        raise QuotaExceeded(
+            f"{user.name} pushed {pushed} runs in the last hour, the limit of {limit} per hour; try again later "
+            f"(an admin can raise {ENV_PREFIX}MAX_UPLOADS_PER_HOUR)."
         )
 
 

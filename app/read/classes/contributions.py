@@ -167,7 +167,9 @@ class ClassViews:
             q=q.strip(),
             n_classes=tables.n_classes,
             feeding_layer=tables.classifier.feeding_layer,
-            classes=summaries,
+            items=summaries,
+            total=len(summaries),
+            limit=max(1, len(summaries)),
         )
 
     def class_detail(self, session: Session, cache: ReadCache, run_id: int, class_index: int) -> ClassDetail:

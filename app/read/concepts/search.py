@@ -100,6 +100,7 @@ class ConceptSearcher:
         self.device = device
         self._encoders: LRUCache[str, ImageTextEncoder] = LRUCache(bounds.encoders)
         self._texts: LRUCache[tuple[str, str], torch.Tensor] = LRUCache(bounds.text_embeddings)
+        self._text_sets: LRUCache[tuple[str, tuple[str, ...]], torch.Tensor] = LRUCache(bounds.text_sets)
 
     def encoder(self, spec: str) -> ImageTextEncoder:
         """Return the loaded encoder for a spec (cached); a failure to load it is told without server paths."""
@@ -126,6 +127,16 @@ class ConceptSearcher:
             with torch.inference_mode():
                 return self.encoder(spec).encode_texts(list(texts)).detach().float().cpu()
         return torch.stack([row for row in rows if row is not None])
+
+    def embed_set(self, spec: str, texts: tuple[str, ...]) -> torch.Tensor:
+        """Return the [T, D] embeddings of a set of texts (a run's labels) with the spec's encoder, kept whole as one
+        matrix: a run's labels can outnumber the single texts the text cache holds."""
+
+        def load() -> torch.Tensor:
+            with torch.inference_mode():
+                return self.encoder(spec).encode_texts(list(texts)).detach().float().cpu()
+
+        return self._text_sets.get_or_load((spec, texts), load)
 
     def warm(self, run: RunScoring, layer: str | None = None) -> None:
         """Load what scoring concepts on the run needs (encoder, artifacts, the layer's top images) into the caches."""
@@ -216,14 +227,16 @@ def search_layer(
     layer_name: str,
     concept: str,
     *,
+    offset: int = 0,
     limit: int = 24,
 ) -> ConceptSearchResult:
-    """Return the layer's neurons ranked by the typed concept's score, best first, at most `limit`."""
+    """Return the layer's neurons ranked by the typed concept's score, best first: `limit` of them from the
+    `offset`-th."""
     started = time.perf_counter()
     concept = clean_concept(concept)
     scoring, layer_id = _run_inputs(session, run_id, layer_name)
     scores = searcher.score(scoring, layer_name, [concept])[:, 0]
-    order = torch.argsort(scores, descending=True, stable=True)[:limit].tolist()
+    order = torch.argsort(scores, descending=True, stable=True)[offset : offset + limit].tolist()
     labels = _labels(session, layer_id, order)
     coverage = searcher.coverage(scoring, concept)
     hits = [
@@ -234,14 +247,17 @@ def search_layer(
             label=labels.get(unit, ("", 0.0))[0],
             label_score=labels.get(unit, ("", 0.0))[1],
         )
-        for rank, unit in enumerate(order, start=1)
+        for rank, unit in enumerate(order, start=offset + 1)
     ]
     return ConceptSearchResult(
         run_id=run_id,
         layer=layer_name,
         concept=concept,
         n_units=int(scores.shape[0]),
-        hits=hits,
+        items=hits,
+        total=int(scores.shape[0]),
+        offset=offset,
+        limit=limit,
         seconds=time.perf_counter() - started,
         warning=coverage.note[:1].upper() + coverage.note[1:] + "." if coverage and coverage.encoder_blind else None,
         n_carrying=None if coverage is None else coverage.n_carrying,

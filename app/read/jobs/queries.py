@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.core.errors import NotFound
-from app.core.redact import redact_paths, redact_value
+from app.core.redact import redact_paths, redact_settings, redact_value
 from app.persistence.models import (
     FINISHED_STATES,
     Job,
+    utcnow,
 )
 from app.read.catalogue.sets import public_names
+from app.read.jobs.timing import job_timing
 from app.read.schemas.jobs import JobView
 
 
 def job_view(job: Job, names: Mapping[str, str]) -> JobView:
-    """Return the view of a job row: its model by name and its error without server paths (`names`' by name)."""
+    """Return the view of a job row: its model by name, its settings and error without server paths (`names`' by
+    name), and its timing now."""
     params = job.params or {}
     layers = params.get("layers") or []
+    timing = job_timing(job, utcnow())
     return JobView(
         id=job.id,
         kind=job.kind,
@@ -47,15 +51,25 @@ def job_view(job: Job, names: Mapping[str, str]) -> JobView:
             for entry in job.history or []
             if isinstance(entry, dict)
         ],
+        settings=redact_settings(params, names),
+        elapsed_s=timing.elapsed_s,
+        stage_number=timing.stage_number,
+        n_stages=timing.n_stages,
+        eta_s=timing.eta_s,
     )
 
 
-def list_jobs(session: Session, *, limit: int = 50) -> list[JobView]:
-    """Return the newest jobs first."""
+def list_jobs(session: Session, *, limit: int = 50, offset: int = 0) -> list[JobView]:
+    """Return the newest jobs first, from the `offset`-th."""
     query = select(Job).options(joinedload(Job.owner)).order_by(Job.created_at.desc(), Job.id.desc())
-    jobs = session.scalars(query.limit(limit)).all()
-    names = public_names(session) if any(job.error for job in jobs) else {}
+    jobs = session.scalars(query.offset(offset).limit(limit)).all()
+    names = public_names(session)  # the settings name catalogued folders and files by their names
     return [job_view(job, names) for job in jobs]
+
+
+def count_jobs(session: Session) -> int:
+    """Return how many jobs there are."""
+    return session.scalar(select(func.count(Job.id))) or 0
 
 
 def get_job(session: Session, job_id: int) -> JobView:
@@ -63,4 +77,4 @@ def get_job(session: Session, job_id: int) -> JobView:
     job = session.get(Job, job_id)
     if job is None:
         raise NotFound(f"There is no job {job_id}; the jobs are listed on the home page, /.")
-    return job_view(job, public_names(session) if job.error else {})  # a job page polls: no lookup without need
+    return job_view(job, public_names(session))

@@ -21,7 +21,7 @@ from app.core.errors import NotFound
 from app.core.urls import media_url, neuron_url, top_media_url
 from app.persistence.media import CUT_ON_REQUEST
 from app.persistence.models import Neuron, TopImage
-from app.read.classes.names import class_fields, run_class_names
+from app.read.classes.names import class_fields, run_class_names, unit_class_name
 from app.read.layers.label_query import LabelQuery
 from app.read.schemas.layers import LayerEvaluationView, LayerScoreStats
 from app.read.schemas.neurons import (
@@ -51,11 +51,19 @@ class IndexedNeuron:
     top_images: tuple[TopImageView, ...]
     runners_up: tuple[ConceptScoreView, ...]
     label_folded: str
+    #: On a classifier's final layer, the unit's class name case-folded ("" elsewhere): filters find units by it.
+    class_folded: str = ""
 
     @property
     def unit(self) -> int:
         """The neuron's unit number in its layer."""
         return self.summary.unit
+
+    def matches(self, query: LabelQuery) -> bool:
+        """Return whether the query finds this neuron: by its label or unit (LabelQuery), or by its class name."""
+        return query.matches(self.label_folded, self.unit) or bool(
+            self.class_folded and query.matches(self.class_folded, -1)
+        )
 
 
 def _score_fraction(score: float, stats: LayerScoreStats) -> float:
@@ -139,7 +147,7 @@ class LayerIndex:
         return [
             neuron
             for neuron in ordered
-            if (query.is_empty or query.matches(neuron.label_folded, neuron.unit))
+            if (query.is_empty or neuron.matches(query))
             and (not reliable or neuron.summary.reliable is True)
             and (verdict is None or neuron.summary.verdict == verdict)
         ]
@@ -170,7 +178,7 @@ class LayerIndex:
             verdict=verdict,
             stats=self.stats,
             layer_evaluation=self.evaluation,
-            neurons=[neuron.summary for neuron in matches[offset : offset + limit]],
+            items=[neuron.summary for neuron in matches[offset : offset + limit]],
         )
 
     def neighbours(self, unit: int, sort: NeuronSort, q: str = "") -> tuple[int | None, int | None]:
@@ -238,8 +246,10 @@ def load_layer_index(
     n_units: int,
     stats: LayerScoreStats,
     evaluation: LayerEvaluationView | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> LayerIndex:
-    """Read a stored layer's neurons and top images (two queries) into a LayerIndex."""
+    """Read a stored layer's neurons and top images (two queries) into a LayerIndex; the run's `class_names` name
+    the units of its classifier's final layer."""
     image_rows = session.execute(
         select(
             TopImage.neuron_id,
@@ -271,7 +281,8 @@ def load_layer_index(
         .order_by(Neuron.unit)
     ).all()
     with _collector_paused():
-        neurons = _indexed_neurons(neuron_rows, image_rows, stats, run_id=run_id, layer=layer)
+        classes = [unit_class_name(class_names, n_units, row[1]) or "" for row in neuron_rows]
+        neurons = _indexed_neurons(neuron_rows, image_rows, stats, run_id=run_id, layer=layer, classes=classes)
     return LayerIndex(
         run_id=run_id,
         layer=layer,
@@ -283,7 +294,7 @@ def load_layer_index(
     )
 
 
-def _cut_media_url(stored: str | None, run_id: int, layer: str, unit: int, rank: int, kind: str) -> str | None:
+def cut_media_url(stored: str | None, run_id: int, layer: str, unit: int, rank: int, kind: str) -> str | None:
     """Return a top image's crop or heatmap URL: its stable cut-on-request URL, or its stored file's (older runs)."""
     if stored == CUT_ON_REQUEST:
         return top_media_url(run_id, layer, unit, rank, kind)
@@ -291,7 +302,13 @@ def _cut_media_url(stored: str | None, run_id: int, layer: str, unit: int, rank:
 
 
 def _indexed_neurons(
-    neuron_rows: Sequence[Any], image_rows: Sequence[Any], stats: LayerScoreStats, *, run_id: int, layer: str
+    neuron_rows: Sequence[Any],
+    image_rows: Sequence[Any],
+    stats: LayerScoreStats,
+    *,
+    run_id: int,
+    layer: str,
+    classes: Sequence[str],
 ) -> tuple[IndexedNeuron, ...]:
     images: dict[int, list[TopImageView]] = {}
     units = {row[0]: row[1] for row in neuron_rows}
@@ -303,13 +320,13 @@ def _indexed_neurons(
                 image_index=image_index,
                 activation=activation,
                 box=(x0, y0, x1, y1),
-                crop_url=_cut_media_url(crop, run_id, layer, unit, rank, "crop") or "",
+                crop_url=cut_media_url(crop, run_id, layer, unit, rank, "crop") or "",
                 view_url=media_url(view) or "",
-                heatmap_url=_cut_media_url(heatmap, run_id, layer, unit, rank, "heatmap"),
+                heatmap_url=cut_media_url(heatmap, run_id, layer, unit, rank, "heatmap"),
             )
         )
     neurons = []
-    for neuron_id, unit, label, score, runners_up, *evaluation in neuron_rows:
+    for (neuron_id, unit, label, score, runners_up, *evaluation), class_name in zip(neuron_rows, classes, strict=True):
         top_images = tuple(images.get(neuron_id, ()))
         summary = NeuronSummary(
             unit=unit,
@@ -330,6 +347,7 @@ def _indexed_neurons(
                     ConceptScoreView(concept=str(alt["concept"]), score=float(alt["score"])) for alt in runners_up
                 ),
                 label_folded=label.casefold(),
+                class_folded=class_name.casefold(),
             )
         )
     return tuple(neurons)

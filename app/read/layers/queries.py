@@ -1,4 +1,4 @@
-"""A run's layers: their summaries, facts, score statistics, the latest run that has one, and label search."""
+"""A run's layers: their summaries, facts, score statistics and the latest run that has one."""
 
 from __future__ import annotations
 
@@ -16,13 +16,10 @@ from app.persistence.models import (
     Run,
     TargetModel,
 )
-from app.read.layers.label_query import LabelQuery
 from app.read.runs.queries import get_run
 from app.read.schemas.layers import (
     LayerScoreStats,
     LayerSummary,
-    SearchHit,
-    SearchResult,
     summarise_layer,
 )
 
@@ -125,20 +122,3 @@ def latest_run_with_layer(session: Session, model_name: str, layer_name: str) ->
         f"No run of model '{model_name}' dissected layer '{layer_name}'; "
         "open the model's runs from / to see which layers they have."
     )
-
-
-def search_labels(session: Session, run_id: int, q: str, *, limit: int = 200) -> SearchResult:
-    """Return the neurons of every layer of a run whose label contains q (best score first within a layer)."""
-    get_run(session, run_id)
-    query = LabelQuery.parse(q)
-    if query.is_empty:
-        return SearchResult(run_id=run_id, q=q, total=0, hits=[])
-    rows = session.execute(
-        select(Layer.name, Neuron.unit, Neuron.label, Neuron.score)
-        .join(Layer, Neuron.layer_id == Layer.id)
-        .where(Layer.run_id == run_id)
-        .order_by(Layer.position, Neuron.score.desc(), Neuron.unit)
-    ).all()
-    matching = [row for row in rows if query.matches(row.label.casefold(), row.unit)]
-    hits = [SearchHit(layer=row.name, unit=row.unit, label=row.label, score=row.score) for row in matching[:limit]]
-    return SearchResult(run_id=run_id, q=q, total=len(matching), hits=hits)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +17,15 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import AtlasError, NotFound
 from app.core.urls import neuron_url, run_url
+from app.read.artifacts.reader import ArtifactsReader
 from app.read.caches import ReadCache
 from app.read.layers.index import LayerIndex
+from app.read.runs.activation_agreement import unit_activation_r
 from app.read.schemas.compare import ComparedNeuron, CompareSort, LayerChange, RunComparison
-from app.read.schemas.runs import RunDetail, RunLink
+from app.read.schemas.runs import LayerOverview, RunDetail, RunLink
+
+#: Top images per unit shown side by side for each run.
+COMPARED_TOP_IMAGES = 5
 
 
 class RunsNotComparable(AtlasError):
@@ -73,6 +78,12 @@ def compare_layers(index: LayerIndex, other: LayerIndex) -> LayerComparison:
                 other_score=their.score,
                 delta=their.score - mine.score,
                 changed=mine.label != their.label,
+                explained_r=mine.explained_r,
+                other_explained_r=their.explained_r,
+                verdict=mine.verdict,
+                other_verdict=their.verdict,
+                top_images=mine.top_images[:COMPARED_TOP_IMAGES],
+                other_top_images=their.top_images[:COMPARED_TOP_IMAGES],
                 url=neuron_url(index.run_id, index.layer, mine.unit),
                 other_url=neuron_url(other.run_id, other.layer, mine.unit),
             )
@@ -112,8 +123,28 @@ _COMPARISONS = _Comparisons()
 
 
 def run_link(run: RunDetail) -> RunLink:
-    """Return a link to a run as comparisons name it."""
-    return RunLink(id=run.id, title=run.title or f"run #{run.id} · {run.model_name}", url=run_url(run.id))
+    """Return a link to a run as comparisons name it, with the weights it used."""
+    title = run.title or f"run #{run.id} · {run.model_name}"
+    return RunLink(id=run.id, title=title, url=run_url(run.id), weights_label=run.weights_label)
+
+
+def verdict_shares(layer: LayerOverview | None) -> dict[str, float] | None:
+    """Return the share of a layer's graded labels at each grade, or None when none was graded."""
+    counts = layer.verdict_counts if layer is not None else None
+    graded = sum(counts.values()) if counts else 0
+    return {grade: count / graded for grade, count in counts.items()} if counts and graded else None
+
+
+def with_trust(change: LayerChange, layer: LayerOverview | None, other: LayerOverview | None) -> LayerChange:
+    """Return a layer's change with each run's mean explained_r and verdict shares of that layer."""
+    return change.model_copy(
+        update={
+            "mean_r": layer.mean_explained_r if layer is not None else None,
+            "other_mean_r": other.mean_explained_r if other is not None else None,
+            "verdict_shares": verdict_shares(layer),
+            "other_verdict_shares": verdict_shares(other),
+        }
+    )
 
 
 def check_comparable(run: RunDetail, other: RunDetail) -> None:
@@ -141,9 +172,11 @@ def compare_runs(
     sort: CompareSort = "changed",
     offset: int = 0,
     limit: int = 100,
+    reader: ArtifactsReader | None = None,
 ) -> RunComparison:
     """Return two runs compared: every shared layer's share of changed labels, and a page of one layer's neurons
-    (`layer`, else the first shared one); raise NotFound or RunsNotComparable."""
+    (`layer`, else the first shared one), each listed unit with the correlation of its activations across the runs
+    when a `reader` is given; raise NotFound or RunsNotComparable."""
     run, other = cache.run(session, run_id), cache.run(session, other_id)
     check_comparable(run, other)
     names = shared_layers(run, other)
@@ -155,16 +188,38 @@ def compare_runs(
         for name in names
     }
     listed = layer or (names[0] if names else None)
+    overview = {layer.name: layer for layer in cache.overview(session, run_id)}
+    other_overview = {layer.name: layer for layer in cache.overview(session, other_id)}
     ordered = comparisons[listed].ordered(sort) if listed is not None else ()
     return RunComparison(
         run=run_link(run),
         other=run_link(other),
         architecture=run.architecture,
-        layers=[comparison.change for comparison in comparisons.values()],
+        layers=[
+            with_trust(comparison.change, overview.get(name), other_overview.get(name))
+            for name, comparison in comparisons.items()
+        ],
         layer=listed,
         sort=sort,
         offset=offset,
         limit=limit,
         total=len(ordered),
-        neurons=list(ordered[offset : offset + limit]),
+        items=with_activation_r(session, reader, run_id, other_id, listed, ordered[offset : offset + limit]),
     )
+
+
+def with_activation_r(
+    session: Session,
+    reader: ArtifactsReader | None,
+    run_id: int,
+    other_id: int,
+    layer: str | None,
+    neurons: Sequence[ComparedNeuron],
+) -> list[ComparedNeuron]:
+    """Return the listed neurons, each with the correlation of its activations in both runs where it is known."""
+    if reader is None or layer is None:
+        return list(neurons)
+    correlations = unit_activation_r(session, reader, run_id, other_id, layer, [neuron.unit for neuron in neurons])
+    if correlations is None:
+        return list(neurons)
+    return [neuron.model_copy(update={"activation_r": correlations.get(neuron.unit)}) for neuron in neurons]

@@ -15,6 +15,7 @@ from app.persistence.models import (
 )
 from app.read.catalogue.sets import public_names
 from app.read.runs.lineage import child_links, parent_link, run_title
+from app.read.runs.provenance import weights_label, weights_view
 from app.read.schemas.layers import summarise_layer
 from app.read.schemas.runs import RunDetail, RunSummary
 from dissect_core.names import probe_display_name
@@ -36,6 +37,7 @@ def _run_summary(run: Run, record: RunRecord, n_layers: int, n_neurons: int, nam
     """Return a run (and its record) as web users see it: what it used by catalogue name, never a server path."""
     encoder = redact_paths(record.config.encoder, names)
     probe_set = _public_name(record.config.probe, run.probe_set.name, names)
+    weights = weights_view(record, run.model.name)
     return RunSummary(
         id=run.id,
         model_name=run.model.name,
@@ -56,6 +58,8 @@ def _run_summary(run: Run, record: RunRecord, n_layers: int, n_neurons: int, nam
         owner=run.owner.name if run.owner is not None else None,
         name=run.name,
         title=run_title(run.id, run.name, run.model.name),
+        weights=weights,
+        weights_label=weights_label(weights),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.read.schemas.common import ListPage
 from dissect_core.evaluation.verdict import Verdict
 
 
@@ -58,14 +59,13 @@ class ClassSummary(BaseModel):
     url: str = Field(description="the class's page")
 
 
-class ClassList(BaseModel):
-    """A run's classes whose name contains q (any case), by class index."""
+class ClassList(ListPage[ClassSummary]):
+    """A run's classes whose name contains q (any case), by class index, all on one page (`items`)."""
 
     run_id: int
     q: str
     n_classes: int
     feeding_layer: str
-    classes: list[ClassSummary]
 
 
 class Prediction(BaseModel):

@@ -21,6 +21,6 @@ class ListPage(BaseModel, Generic[Item]):
 
     items: list[Item]
     total: int = Field(description="items matching the request, on every page")
-    offset: int = Field(0, description="how many matching items come before this page")
+    offset: int = Field(default=0, description="how many matching items come before this page")
     limit: int = Field(description="the most items one page holds")
-    next: str | None = Field(None, description="the URL of the next page; null on the last")
+    next: str | None = Field(default=None, description="the URL of the next page; null on the last")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.read.schemas.common import ListPage
 from app.read.schemas.evidence import ConceptEvidence
 from app.read.schemas.runs import UtcDatetime
 
@@ -18,14 +19,14 @@ class ConceptHit(BaseModel):
     label_score: float
 
 
-class ConceptSearchResult(BaseModel):
-    """A layer's neurons ranked by a typed concept's soft-WPMI score."""
+class ConceptSearchResult(ListPage[ConceptHit]):
+    """A layer's neurons ranked by a typed concept's soft-WPMI score, best first: a page of them (`items`), every
+    unit of the layer in all (`total`)."""
 
     run_id: int
     layer: str
     concept: str
     n_units: int
-    hits: list[ConceptHit]
     seconds: float
     warning: str | None = Field(
         None, description="why the ranking means little: the encoder does not recognise the concept; None otherwise"

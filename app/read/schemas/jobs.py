@@ -32,6 +32,15 @@ class JobView(BaseModel):
     owner: str | None = None
     #: What each attempt came to, oldest first: {"attempt", "at", "worker", "status", "note"}.
     history: list[dict[str, Any]] = []
+    #: The job's settings as queued, server paths shown by their public names.
+    settings: dict[str, Any] = {}
+    #: Seconds since the current attempt started; once finished, how long it took (None before it started).
+    elapsed_s: float | None = None
+    #: The current stage's place among the stages a dissection job runs (None for other stages, or once finished).
+    stage_number: int | None = None
+    n_stages: int | None = None
+    #: Seconds the current stage has left at its own rate so far (None until one of its steps is done).
+    eta_s: float | None = None
 
 
 class JobCreated(BaseModel):

@@ -1,4 +1,4 @@
-"""Read models of a run's layers: summaries, evaluation, score statistics and label search hits."""
+"""Read models of a run's layers: summaries, evaluation and score statistics."""
 
 from __future__ import annotations
 
@@ -41,24 +41,6 @@ class LayerScoreStats(BaseModel):
     score_min: float
     score_max: float
     low_confidence_below: float
-
-
-class SearchHit(BaseModel):
-    """A neuron whose label matched a search."""
-
-    layer: str
-    unit: int
-    label: str
-    score: float
-
-
-class SearchResult(BaseModel):
-    """Labels matching a query across all layers of a run."""
-
-    run_id: int
-    q: str
-    total: int
-    hits: list[SearchHit]
 
 
 def summarise_layer(layer: Layer) -> LayerSummary:

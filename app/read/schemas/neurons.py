@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.read.schemas.common import ListPage
 from app.read.schemas.layers import LayerEvaluationView, LayerScoreStats
 from app.read.schemas.runs import NeuronSort
 from dissect_core.evaluation.verdict import CoverageSource, Verdict
@@ -79,22 +80,18 @@ class NeuronSummary(BaseModel):
     top_images: list[GridImage]
 
 
-class NeuronList(BaseModel):
-    """One page of a layer's neurons, with the grid state that produced it."""
+class NeuronList(ListPage[NeuronSummary]):
+    """One page of a layer's neurons (`items`; `total` of them match), with the grid state that produced it."""
 
     run_id: int
     layer: str
     n_units: int
-    total: int = Field(description="neurons matching q")
-    offset: int
-    limit: int
     sort: NeuronSort
     q: str
     reliable: bool = Field(False, description="only neurons whose label is reliable (verdict explains)")
     verdict: Verdict | None = Field(None, description="only neurons whose label has this grade")
     stats: LayerScoreStats
     layer_evaluation: LayerEvaluationView | None = None
-    neurons: list[NeuronSummary]
 
 
 class NeuronDetail(NeuronSummary):

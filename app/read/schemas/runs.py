@@ -17,6 +17,30 @@ NeuronSort = Literal[
     "unit", "-unit", "score", "-score", "label", "-label", "r", "-r",
     "clarity", "-clarity", "polysemanticity", "-polysemanticity",
 ]  # fmt: skip
+#: The layer grid's order when the URL names none: best-explained labels first (units without an r, as in a layer
+#: stored before evaluations, follow in unit order). The JSON list of a layer's neurons keeps unit order.
+GRID_SORT: NeuronSort = "-r"
+
+
+class WeightsView(BaseModel):
+    """Which weights a run used (#26): where they came from and what identifies them."""
+
+    kind: Literal["pretrained", "random", "checkpoint", "torchscript", "in_memory", "unrecorded"] = Field(
+        description="named weights (`DEFAULT`), a seeded random initialisation, a checkpoint or TorchScript file, a "
+        "network handed to the library in memory (a notebook run), or a run stored before it was recorded"
+    )
+    name: str | None = Field(
+        default=None,
+        description="the weights' name (`DEFAULT`), the uploaded model's name, or the in-memory network's class",
+    )
+    seed: int | None = Field(default=None, description="the random initialisation's seed (`none@SEED`)")
+    sha256: str | None = Field(
+        default=None,
+        description="the sha256 of the checkpoint or TorchScript file, or of an in-memory network's state dict",
+    )
+    file_name: str | None = Field(
+        default=None, description="the checkpoint or TorchScript file's name, without its folder"
+    )
 
 
 class RunSummary(BaseModel):
@@ -45,6 +69,18 @@ class RunSummary(BaseModel):
     name: str | None = None
     #: How pages show it: its name, else "run #N · model".
     title: str = ""
+    #: Which weights it used (None only where a caller built a summary without them).
+    weights: WeightsView | None = None
+    #: The weights in one line: `DEFAULT weights`, `random (none@0)`, `checkpoint lite0.pt · sha256 1a2b…`.
+    weights_label: str = ""
+
+
+class RunPushed(BaseModel):
+    """The answer to a pushed run: its id, its page and its API twin (absolute URLs, to print or open)."""
+
+    run_id: int
+    url: str
+    api_url: str
 
 
 class RunLink(BaseModel):
@@ -53,6 +89,8 @@ class RunLink(BaseModel):
     id: int
     title: str
     url: str
+    #: The weights it used in one line, where the link stands for a run being compared; None elsewhere.
+    weights_label: str | None = None
 
 
 class AgreementPoint(BaseModel):

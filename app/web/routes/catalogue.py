@@ -30,9 +30,11 @@ from app.jobs.queue.quotas import QuotaCheck, check_concept_sets, check_probe_se
 from app.persistence.models import User
 from app.read.catalogue.sets import concept_set_view, list_concept_sets, list_probe_sets, probe_set_view
 from app.read.schemas.catalogue import ConceptSetView, ProbeSetView
+from app.read.schemas.common import ListPage
 from app.web.deps import EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
 from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody, error_status
 from app.web.resources import Page, resource
+from app.web.views.paging import whole
 from dissect_core.errors import DissectError
 
 # Multipart framing and the name field on top of the archive or list itself.
@@ -113,7 +115,7 @@ async def _added_or_shown_why(
         await stored
     except DissectError as error:
         listed = await run_in_threadpool(listing.list_sets, session)
-        context = {**listing.context(listed, settings), "error": str(error)}
+        context = {**listing.context(whole(listed), settings), "error": str(error)}
         return templates.TemplateResponse(request, listing.template, context, status_code=error_status(error))
     return RedirectResponse(listing.path, status_code=303)
 
@@ -127,11 +129,11 @@ def _name(value: object, what: str) -> str:
 # --- probe sets ----------------------------------------------------------------------------------------------
 
 
-def probe_sets_page(probe_sets: list[ProbeSetView], settings: SettingsDep) -> dict[str, object]:
+def probe_sets_page(probe_sets: ListPage[ProbeSetView], settings: SettingsDep) -> dict[str, object]:
     """Return probe_sets.html's context: the probe sets and the bounds on an uploaded archive."""
     return {
         "title": "Probe sets",
-        "probe_sets": probe_sets,
+        "probe_sets": probe_sets.items,
         "error": None,
         "max_files": settings.probe_max_files,
         "max_mb": round(settings.probe_max_bytes / 2**20),
@@ -141,9 +143,10 @@ def probe_sets_page(probe_sets: list[ProbeSetView], settings: SettingsDep) -> di
 
 
 @resource(router, PROBE_SETS_PAGE, html=Page("probe_sets.html", context=probe_sets_page))
-def probe_sets(session: SessionDep) -> list[ProbeSetView]:
-    """The probe sets an upload may name: built-ins, the operator's folders and uploaded archives, with thumbnails."""
-    return list_probe_sets(session)
+def probe_sets(session: SessionDep) -> ListPage[ProbeSetView]:
+    """The probe sets an upload may name: built-ins, the operator's folders and uploaded archives, with thumbnails;
+    all on one page."""
+    return whole(list_probe_sets(session))
 
 
 async def _check_room(engine: Engine, settings: Settings, owner: User, check: QuotaCheck) -> None:
@@ -215,11 +218,11 @@ def delete_probe_set_form(name: str, engine: EngineDep, settings: SettingsDep, u
 # --- concept sets --------------------------------------------------------------------------------------------
 
 
-def concept_sets_page(concept_sets: list[ConceptSetView], settings: SettingsDep) -> dict[str, object]:
+def concept_sets_page(concept_sets: ListPage[ConceptSetView], settings: SettingsDep) -> dict[str, object]:
     """Return concept_sets.html's context: the concept sets and the bounds on an uploaded list."""
     return {
         "title": "Concept sets",
-        "concept_sets": concept_sets,
+        "concept_sets": concept_sets.items,
         "error": None,
         "max_lines": settings.concepts_max_lines,
         "max_kb": settings.concepts_max_bytes // 1024,
@@ -227,9 +230,9 @@ def concept_sets_page(concept_sets: list[ConceptSetView], settings: SettingsDep)
 
 
 @resource(router, CONCEPT_SETS_PAGE, html=Page("concept_sets.html", context=concept_sets_page))
-def concept_sets(session: SessionDep) -> list[ConceptSetView]:
-    """The concept sets an upload may name: the library's built-ins and uploaded lists."""
-    return list_concept_sets(session)
+def concept_sets(session: SessionDep) -> ListPage[ConceptSetView]:
+    """The concept sets an upload may name: the library's built-ins and uploaded lists; all on one page."""
+    return whole(list_concept_sets(session))
 
 
 async def receive_concept_set(request: Request, engine: Engine, settings: Settings, owner: User) -> ConceptSetView:
@@ -295,6 +298,6 @@ def delete_concept_set_form(name: str, engine: EngineDep, settings: SettingsDep,
 
 
 @router.get(API_PREFIX + "/encoders")
-def encoders(settings: SettingsDep) -> list[str]:
-    """The image–text encoders an upload may name (NEURON_ATLAS_ENCODERS, else the library's)."""
-    return list(allowed_encoders(settings))
+def encoders(settings: SettingsDep) -> ListPage[str]:
+    """The image–text encoders an upload may name (NEURON_ATLAS_ENCODERS, else the library's); all on one page."""
+    return whole(allowed_encoders(settings))

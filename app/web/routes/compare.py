@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from app.core.urls import compare_url
 from app.read.runs.compare import RunsNotComparable, compare_runs
 from app.read.runs.lineage import same_architecture_links
 from app.read.schemas.compare import CompareSort, RunComparison
-from app.web.deps import ReadCacheDep, SessionDep
+from app.web.deps import ArtifactsReaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS, ErrorBody
 from app.web.resources import Page, resource
-from app.web.views.paging import MAX_ID, MAX_LIMIT, Id, Offset
+from app.web.views.paging import MAX_ID, Id, Limit, Offset, linked
 
 router = APIRouter(tags=["runs"], responses=API_ERRORS)
 
@@ -67,18 +67,23 @@ def compare_page(comparison: RunComparison, session: SessionDep) -> dict[str, ob
     responses={409: {"model": ErrorBody, "description": "the runs are of different architectures"}},
 )
 def compare(
+    request: Request,
     run_id: Id,
     other: OtherRun,
     session: SessionDep,
     cache: ReadCacheDep,
+    reader: ArtifactsReaderDep,
     layer: Annotated[str, Query(description="the layer whose neurons are listed; the first shared one if empty")] = "",
     sort: CompareSort = "changed",
     offset: Offset = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = PAGE_SIZE,
+    limit: Limit = PAGE_SIZE,
 ) -> RunComparison:
     """Two runs of one architecture compared: per shared layer the share of neurons whose label changed, and one
-    page of a layer's neurons with both labels, both scores and the change."""
+    page of a layer's neurons with both labels, both scores and the change (`next` links the following page)."""
     try:
-        return compare_runs(session, cache, run_id, other, layer=layer, sort=sort, offset=offset, limit=limit)
+        comparison = compare_runs(
+            session, cache, run_id, other, layer=layer, sort=sort, offset=offset, limit=limit, reader=reader
+        )
+        return linked(comparison, request)
     except RunsNotComparable as problem:
         raise HTTPException(409, str(problem)) from None

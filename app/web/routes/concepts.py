@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query
+from fastapi import APIRouter, Form, Query, Request
 
-from app.auth.permissions import require_owner
+from app.auth.permissions import can_change, require_owner
 from app.core.urls import api_url, job_url, run_url, safe_local_path
 from app.jobs.runs.typed_concepts import keep_typed_concept, relabel_with_typed_concepts
 from app.persistence.db import write_session
@@ -15,17 +15,29 @@ from app.read.concepts.search import MAX_CONCEPT_CHARS, score_neuron, search_lay
 from app.read.layers import queries as layer_queries
 from app.read.neurons.concept_evidence import concept_evidence
 from app.read.runs import queries as run_queries
+from app.read.schemas.common import ListPage
 from app.read.schemas.concepts import ConceptSearchResult, NeuronConceptScore, TypedConceptView
 from app.read.schemas.evidence import ConceptEvidence
 from app.read.schemas.jobs import JobCreated
-from app.web.deps import DistributionsDep, EditorDep, EngineDep, ReadCacheDep, SearcherDep, SessionDep, SettingsDep
+from app.read.schemas.runs import GRID_SORT
+from app.web import openapi_examples as examples
+from app.web.deps import (
+    CurrentUserDep,
+    DistributionsDep,
+    EditorDep,
+    EngineDep,
+    ReadCacheDep,
+    SearcherDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.web.errors import API_ERRORS
 from app.web.resources import Page, Redirect, resource
 from app.web.routes.distribution import distribution_context
 from app.web.routes.layers import layer_page_context
 from app.web.routes.neurons import neuron, neuron_page_context
 from app.web.views.htmx import TYPED_CONCEPTS_CHANGED
-from app.web.views.paging import MAX_LIMIT, Id
+from app.web.views.paging import Id, Limit, Offset, linked, whole
 from dissect_core.errors import DissectError
 
 router = APIRouter(tags=["concepts"], responses=API_ERRORS)
@@ -42,16 +54,20 @@ Concept = Annotated[
 ]
 
 
-def typed_concepts_panel(kept: list[TypedConceptView], run_id: Id) -> dict[str, object]:
-    """Return the context of the kept-concepts panel (an htmx fragment, also on its own)."""
-    return {"run_id": run_id, "typed_concepts": kept}
+def typed_concepts_panel(
+    kept: ListPage[TypedConceptView], run_id: Id, session: SessionDep, user: CurrentUserDep
+) -> dict[str, object]:
+    """Return the context of the kept-concepts panel (an htmx fragment, also on its own); the relabel button shows
+    only to those who may relabel the run."""
+    may_change = can_change(user, run_queries.get_run(session, run_id).owner)
+    return {"run_id": run_id, "typed_concepts": kept.items, "may_change": may_change}
 
 
 @resource(router, "/runs/{run_id}/typed-concepts", html=Page("partials/typed_concepts.html", typed_concepts_panel))
-def typed_concepts(run_id: Id, session: SessionDep) -> list[TypedConceptView]:
-    """Concepts kept on the run's pages for a relabel."""
+def typed_concepts(run_id: Id, session: SessionDep) -> ListPage[TypedConceptView]:
+    """Concepts kept on the run's pages for a relabel, all on one page."""
     run_queries.get_run(session, run_id)
-    return typed_queries.list_typed_concepts(session, run_id)
+    return whole(typed_queries.list_typed_concepts(session, run_id))
 
 
 def back_to_the_form(_kept: TypedConceptView, run_id: Id, back: Annotated[str, Form()] = "") -> str:
@@ -163,17 +179,31 @@ def neuron_concept_evidence(
 
 
 def concept_ranking(
-    outcome: ConceptSearchResult | DissectError, run_id: Id, layer: str, session: SessionDep, q: str = ""
+    outcome: ConceptSearchResult | DissectError,
+    run_id: Id,
+    layer: str,
+    session: SessionDep,
+    user: CurrentUserDep,
+    q: str = "",
 ) -> dict[str, object]:
-    """Return the context of a layer ranked by a concept: the ranking, or what kept it from being ranked."""
+    """Return the context of a layer ranked by a concept: the ranking, or what kept it from being ranked, and
+    whether the user may keep the concept for the run (only then is its button shown)."""
     result = outcome if isinstance(outcome, ConceptSearchResult) else None
     layer_summary = layer_queries.layer_summary(session, run_id, layer)
-    return {"run_id": run_id, "layer": layer_summary, "concept": q, "result": result, "error": _problem(outcome, q)}
+    may_change = can_change(user, run_queries.get_run(session, run_id).owner)
+    return {
+        "run_id": run_id,
+        "layer": layer_summary,
+        "concept": q,
+        "result": result,
+        "error": _problem(outcome, q),
+        "may_change": may_change,
+    }
 
 
 def ranked_layer_page(run_id: Id, layer: str, session: SessionDep, cache: ReadCacheDep) -> dict[str, object]:
-    """Return the layer page around the ranking: the grid's first page, in unit order."""
-    return layer_page_context(session, cache, run_id, layer, sort="unit", q="", page=1)
+    """Return the layer page around the ranking: the grid's first page, in its default order."""
+    return layer_page_context(session, cache, run_id, layer, sort=GRID_SORT, q="", page=1)
 
 
 @resource(
@@ -186,14 +216,18 @@ def ranked_layer_page(run_id: Id, layer: str, session: SessionDep, cache: ReadCa
         page_context=ranked_layer_page,
         shown_errors=(DissectError,),
     ),
+    responses=examples.CONCEPT_RANKING,
 )
 def concept_search(
+    request: Request,
     run_id: Id,
     layer: str,
     q: Concept,
     session: SessionDep,
     searcher: SearcherDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 24,
+    offset: Offset = 0,
+    limit: Limit = 24,
 ) -> ConceptSearchResult:
-    """The layer's neurons ranked by the soft-WPMI score a typed concept would get."""
-    return search_layer(session, searcher, run_id, layer, q, limit=limit)
+    """The layer's neurons ranked by the soft-WPMI score a typed concept would get, best first, a page at a time
+    (`next` links the following page; every unit of the layer is ranked)."""
+    return linked(search_layer(session, searcher, run_id, layer, q, offset=offset, limit=limit), request)

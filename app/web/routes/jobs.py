@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request
 
-from fastapi import APIRouter, Query
-
-from app.auth.permissions import require_owner
+from app.auth.permissions import can_change, require_owner
 from app.core.urls import API_PREFIX, job_url
 from app.jobs.queue import jobs as queue
 from app.persistence.models import Job
 from app.read.jobs import queries as job_queries
+from app.read.schemas.common import ListPage
 from app.read.schemas.jobs import JobView
-from app.web.deps import EditorDep, EngineDep, SessionDep
+from app.web.deps import CurrentUserDep, EditorDep, EngineDep, SessionDep
 from app.web.errors import API_ERRORS
 from app.web.resources import Page, Redirect, resource
 from app.web.views.htmx import JOB_FINISHED
-from app.web.views.paging import MAX_LIMIT, Id
+from app.web.views.paging import Id, Limit, Offset, linked
 
 router = APIRouter(tags=["jobs"], responses=API_ERRORS)
 
 
 @router.get(API_PREFIX + "/jobs")
-def jobs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50) -> list[JobView]:
-    """The newest jobs first."""
-    return job_queries.list_jobs(session, limit=limit)
+def jobs(request: Request, session: SessionDep, offset: Offset = 0, limit: Limit = 50) -> ListPage[JobView]:
+    """The newest jobs first, a page at a time (`next` links the following page)."""
+    items = job_queries.list_jobs(session, limit=limit, offset=offset)
+    page = ListPage[JobView](items=items, total=job_queries.count_jobs(session), offset=offset, limit=limit)
+    return linked(page, request)
 
 
-def job_page(job: JobView) -> dict[str, object]:
-    """Return the context of job.html and of its progress fragment."""
-    return {"title": f"job {job.id}", "job": job}
+def job_page(job: JobView, session: SessionDep, user: CurrentUserDep) -> dict[str, object]:
+    """Return the context of job.html and of its progress fragment; the cancel button shows to its owner or an
+    admin only."""
+    row = session.get(Job, job.id)
+    may_cancel = can_change(user, row.owner if row is not None else None)
+    return {"title": f"job {job.id}", "job": job, "may_cancel": may_cancel}
 
 
 def finished_event(job: JobView) -> str | None:

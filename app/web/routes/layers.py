@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.read.caches import ReadCache
 from app.read.schemas.layers import LayerSummary
-from app.read.schemas.runs import NeuronSort
+from app.read.schemas.runs import GRID_SORT, NeuronSort
 from app.web.deps import PreloaderDep, ReadCacheDep, SessionDep
 from app.web.errors import API_ERRORS
 from app.web.resources import Page, resource
@@ -71,7 +71,8 @@ def layer_page_context(
         "layer": facts.summary,
         "page": listing,
         "pager": make_pager(listing, page, start=start),
-        "sorts": SORT_CHOICES + R_SORT_CHOICES if facts.summary.evaluation is not None else SORT_CHOICES,
+        # The default sort (GRID_SORT, by r) leads; a layer without an evaluation has no r: its grid is in unit order.
+        "sorts": R_SORT_CHOICES + SORT_CHOICES if facts.summary.evaluation is not None else SORT_CHOICES,
         "layer_index": index,
     }
 
@@ -83,7 +84,7 @@ def layer_page(
     session: SessionDep,
     cache: ReadCacheDep,
     preloader: PreloaderDep,
-    sort: NeuronSort = "unit",
+    sort: NeuronSort = GRID_SORT,
     q: str = "",
     page: PageNumber = 1,
     part: GridPart = "grid",

@@ -1,16 +1,16 @@
-"""Runs: the home page, the run list, one run, its layer list (and the layer switcher), label search."""
+"""Runs: the home page, the run list, one run, its layer list (and the layer switcher); search is routes/search.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, delete
 
-from app.auth.permissions import require_owner
+from app.auth.permissions import can_change, can_edit, require_owner
 from app.core.urls import API_PREFIX, layer_url, run_url
 from app.jobs.runs.details import BadRunDetails, RunDetailsEdit, edit_run_details
 from app.persistence.db import write_session
@@ -21,14 +21,19 @@ from app.read.jobs import queries as job_queries
 from app.read.layers import queries as layer_queries
 from app.read.runs import export
 from app.read.runs import queries as run_queries
+from app.read.runs.deletion import RunDeletion, run_deletion
+from app.read.runs.findings import run_findings
 from app.read.runs.lineage import same_architecture_links
 from app.read.runs.overview import label_free_baselines
 from app.read.runs.weight_agreement import weight_agreement
-from app.read.schemas.layers import LayerSummary, SearchResult
+from app.read.schemas.common import ListPage
+from app.read.schemas.layers import LayerSummary
 from app.read.schemas.runs import RunDetail, RunSummary
+from app.web import openapi_examples as examples
 from app.web.deps import (
     ArtifactsReaderDep,
     ClassViewsDep,
+    CurrentUserDep,
     EditorDep,
     EngineDep,
     PreloaderDep,
@@ -41,22 +46,31 @@ from app.web.deps import (
 from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody
 from app.web.middleware.response_cache import ResponseCache
 from app.web.resources import Page, Redirect, resource
-from app.web.views.paging import MAX_LIMIT, Id
+from app.web.views.flash import flash, take_flash
+from app.web.views.paging import Id, Limit, Offset, page_of, whole
 
 router = APIRouter(tags=["runs"], responses=API_ERRORS)
+#: The confirmation page of deleting a run; its button posts back to it.
+DELETE_PAGE = "/runs/{run_id}/delete"
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request, session: SessionDep, templates: TemplatesDep) -> Response:
-    """Runs and jobs."""
-    context = {"title": "Runs", "runs": run_queries.list_runs(session), "jobs": job_queries.list_jobs(session)}
+def home(request: Request, session: SessionDep, templates: TemplatesDep, user: CurrentUserDep) -> Response:
+    """Runs and jobs, the upload button for those who may upload, and the message of what was just done."""
+    context = {
+        "title": "Runs",
+        "runs": run_queries.list_runs(session),
+        "jobs": job_queries.list_jobs(session),
+        "may_upload": can_edit(user),
+        "flash": take_flash(request),
+    }
     return templates.TemplateResponse(request, "home.html", context)
 
 
-@router.get(API_PREFIX + "/runs")
-def runs(session: SessionDep) -> list[RunSummary]:
-    """Every run, newest first."""
-    return run_queries.list_runs(session)
+@router.get(API_PREFIX + "/runs", responses=examples.RUNS)
+def runs(request: Request, session: SessionDep, offset: Offset = 0, limit: Limit = 100) -> ListPage[RunSummary]:
+    """The runs, newest first, a page at a time (`next` links the following page)."""
+    return page_of(run_queries.list_runs(session), request, offset=offset, limit=limit)
 
 
 def run_page(
@@ -66,10 +80,12 @@ def run_page(
     preloader: PreloaderDep,
     classes: ClassViewsDep,
     reader: ArtifactsReaderDep,
+    user: CurrentUserDep,
 ) -> dict[str, object]:
     """Return run.html's context: the run, its layers' overview of their labels (with the label-free scores of
     random image sets beside theirs), the concepts kept so far, the runs it compares with (its parent first) and
-    whether it has class pages."""
+    whether it has class pages, what it found per layer (best units, common labels), and whether the user may
+    change it (only then are its forms shown)."""
     preloader.request(run.id)  # so the first concept typed on its pages finds the encoder loaded
     overview = cache.overview(session, run.id)
     return {
@@ -83,6 +99,8 @@ def run_page(
         "comparable": same_architecture_links(session, run.id, run.architecture),
         "details_error": None,
         "has_classes": classes.has_classes(session, run),
+        "findings": run_findings(session, cache, run.id),
+        "may_change": can_change(user, run_queries.get_run(session, run.id).owner),
     }
 
 
@@ -153,38 +171,21 @@ def edit_run_form(
     try:
         _edit_details(run_id, RunDetailsEdit(name, notes), engine, user, (read_cache, response_cache))
     except BadRunDetails as problem:
-        context = run_page(run(run_id, session, reader), session, read_cache, preloader, classes, reader)
+        context = run_page(run(run_id, session, reader), session, read_cache, preloader, classes, reader, user)
         context.update(details_error=str(problem), typed_name=name, typed_notes=notes)
         return templates.TemplateResponse(request, "run.html", context, status_code=422)
     return RedirectResponse(run_url(run_id), status_code=303)
 
 
-def chosen_layer(_layers: list[LayerSummary], run_id: Id, session: SessionDep, layer: str = "") -> str:
+def chosen_layer(_layers: ListPage[LayerSummary], run_id: Id, session: SessionDep, layer: str = "") -> str:
     """Return where the layer switcher goes: the chosen layer's page, or the run's page (it lists the layers)."""
     return layer_url(run_id, layer_queries.get_layer(session, run_id, layer).name) if layer else run_url(run_id)
 
 
 @resource(router, "/runs/{run_id}/layers", html=Redirect(chosen_layer))
-def layers(run_id: Id, session: SessionDep) -> list[LayerSummary]:
-    """A run's layers in forward order."""
-    return layer_queries.list_layers(session, run_id)
-
-
-def search_page(result: SearchResult, session: SessionDep) -> dict[str, object]:
-    """Return search.html's context: the run and the labels that matched."""
-    return {
-        "title": f"search · run {result.run_id}",
-        "run": run_queries.run_detail(session, result.run_id),
-        "result": result,
-    }
-
-
-@resource(router, "/runs/{run_id}/search", html=Page("search.html", context=search_page))
-def search(
-    run_id: Id, session: SessionDep, q: str = "", limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 200
-) -> SearchResult:
-    """Neurons of every layer whose label contains q."""
-    return layer_queries.search_labels(session, run_id, q, limit=limit)
+def layers(run_id: Id, session: SessionDep) -> ListPage[LayerSummary]:
+    """A run's layers in forward order, all on one page."""
+    return whole(layer_queries.list_layers(session, run_id))
 
 
 EXPORT_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -225,14 +226,16 @@ def export_run(
     )
 
 
-def delete_run(run_id: int, engine: Engine, user: User, caches: tuple[ReadCache, ResponseCache]) -> None:
-    """Delete a run and its layers, neurons and typed concepts (its owner or an admin), and forget its cached pages;
-    `neuron-atlas gc` removes its files."""
+def delete_run(run_id: int, engine: Engine, user: User, caches: tuple[ReadCache, ResponseCache]) -> RunDeletion:
+    """Delete a run and its layers, neurons and typed concepts (its owner or an admin), forget its cached pages and
+    return what went; `neuron-atlas gc` removes its files."""
     with write_session(engine) as session:
         require_owner(user, run_queries.get_run(session, run_id).owner, f"Run {run_id}", "delete it")
+        deletion = run_deletion(session, run_id)
         session.execute(delete(Run).where(Run.id == run_id))
     for cache in caches:
         cache.forget_run(run_id)
+    return deletion
 
 
 @router.delete(API_PREFIX + "/runs/{run_id}", status_code=204, responses={403: {"description": "not the owner"}})
@@ -244,10 +247,36 @@ def delete_run_api(
     return Response(status_code=204)
 
 
-@router.post("/runs/{run_id}/delete", include_in_schema=False)
-def delete_run_form(
-    run_id: Id, engine: EngineDep, user: EditorDep, read_cache: ReadCacheDep, response_cache: ResponseCacheDep
+def _count(n: int, noun: str) -> str:
+    """Return `n noun`, the noun plural unless n is 1 (`1 layer`, `2,048 neurons`)."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+@router.get(DELETE_PAGE, response_class=HTMLResponse, include_in_schema=False)
+def delete_run_page(
+    request: Request, run_id: Id, session: SessionDep, user: EditorDep, templates: TemplatesDep
 ) -> Response:
-    """Delete a run from its page's form, then go to the list of runs."""
-    delete_run(run_id, engine, user, (read_cache, response_cache))
+    """The confirmation step of deleting a run (its owner or an admin): what goes with it, and the button."""
+    require_owner(user, run_queries.get_run(session, run_id).owner, f"Run {run_id}", "delete it")
+    deletion = run_deletion(session, run_id)
+    context = {"title": f"Delete {deletion.title}", "deletion": deletion}
+    return templates.TemplateResponse(request, "run_delete.html", context)
+
+
+@router.post(DELETE_PAGE, include_in_schema=False)
+def delete_run_form(
+    request: Request,
+    run_id: Id,
+    engine: EngineDep,
+    user: EditorDep,
+    read_cache: ReadCacheDep,
+    response_cache: ResponseCacheDep,
+) -> Response:
+    """Delete a run from its confirmation page, then go to the list of runs, which says what was deleted."""
+    gone = delete_run(run_id, engine, user, (read_cache, response_cache))
+    flash(
+        request,
+        f"Deleted {gone.title}: {_count(len(gone.layer_names), 'layer')}, {_count(gone.n_neurons, 'neuron')} and "
+        f"{_count(len(gone.typed_concepts), 'typed concept')}. Its files stay until an operator runs neuron-atlas gc.",
+    )
     return RedirectResponse("/", status_code=303)

@@ -32,10 +32,12 @@ from app.jobs.uploads.problems import problems_by_field
 from app.persistence.models import User
 from app.read.catalogue.sets import list_concept_sets, list_probe_sets
 from app.read.schemas.catalogue import LayerOption
+from app.read.schemas.common import ListPage
 from app.read.schemas.jobs import JobCreated
 from app.web.deps import CatalogDep, EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
 from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody, error_status
 from app.web.views.htmx import HtmxAwareRoute, is_htmx
+from app.web.views.paging import whole
 from dissect_core.errors import DissectError
 
 # Multipart framing and the small form fields on top of the file itself.
@@ -93,7 +95,11 @@ async def submit_upload(
             "smaller checkpoint or raise NEURON_ATLAS_UPLOAD_LIMIT_MB on the server."
         )
     await run_in_threadpool(check_upload_quotas, engine, settings, owner)
-    bounded = Request(request.scope, _counting_receive(request, limit + FORM_OVERHEAD_BYTES, limit))
+    passed = BadUpload(
+        f"The upload passed the limit of {limit / 2**20:.0f} MB while it was arriving; upload a smaller "
+        "checkpoint or raise NEURON_ATLAS_UPLOAD_LIMIT_MB on the server."
+    )
+    bounded = Request(request.scope, counting_receive(request, limit + FORM_OVERHEAD_BYTES, passed))
     async with bounded.form(max_files=1, max_fields=100) as form:
         request.state.upload_values = UploadValues.from_form(form)
         values = request.state.upload_values
@@ -108,8 +114,8 @@ async def submit_upload(
     return await run_in_threadpool(partial(accept_upload, engine, settings, catalog, values, received, owner=owner))
 
 
-def _counting_receive(request: Request, max_body: int, limit: int) -> Receive:
-    """Return the request's receive, raising BadUpload once the body passes `max_body` bytes (chunked bodies too,
+def counting_receive(request: Request, max_body: int, refusal: BadUpload) -> Receive:
+    """Return the request's receive, raising `refusal` once the body passes `max_body` bytes (chunked bodies too,
     which declare no length), so nothing larger is spooled to disk."""
     received = 0
 
@@ -119,10 +125,7 @@ def _counting_receive(request: Request, max_body: int, limit: int) -> Receive:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > max_body:
-                raise BadUpload(
-                    f"The upload passed the limit of {limit / 2**20:.0f} MB while it was arriving; upload a smaller "
-                    "checkpoint or raise NEURON_ATLAS_UPLOAD_LIMIT_MB on the server."
-                )
+                raise refusal
         return message
 
     return receive
@@ -239,20 +242,21 @@ async def upload_api(
 
 
 @router.get(API_PREFIX + "/architectures")
-def architectures(catalog: CatalogDep) -> list[str]:
-    """The architectures a checkpoint can be uploaded for."""
-    return catalog.names()
+def architectures(catalog: CatalogDep) -> ListPage[str]:
+    """The architectures a checkpoint can be uploaded for, all on one page."""
+    return whole(catalog.names())
 
 
 def architecture_layers(request: Request, architecture: str, catalog: CatalogDep, templates: TemplatesDep) -> Response:
-    """The architecture's layers in forward order; htmx gets the upload form's layer picker instead."""
+    """The architecture's layers in forward order, all on one page; htmx gets the upload form's layer picker
+    instead."""
     options = catalog.layers(architecture)
     if is_htmx(request.headers):
         main = catalog.main_layers(architecture)
         values = UploadValues(architecture=architecture, layers=tuple(main))
         context = {"layer_options": options, "main_layers": main, "values": values, "layer_error": None}
         return templates.TemplateResponse(request, "partials/layer_picker.html", context)
-    return JSONResponse([option.model_dump() for option in options])
+    return JSONResponse(whole(options).model_dump(mode="json"))
 
 
 # The upload form's script asks this API path for the picker, so the fragment is served here rather than on a page.
@@ -260,6 +264,6 @@ router.add_api_route(
     API_PREFIX + "/architectures/{architecture}/layers",
     architecture_layers,
     methods=["GET"],
-    response_model=list[LayerOption],
+    response_model=ListPage[LayerOption],
     route_class_override=HtmxAwareRoute,
 )

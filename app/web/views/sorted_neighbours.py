@@ -9,15 +9,15 @@ from sqlalchemy.orm import Session
 from app.core.urls import neuron_url
 from app.read.caches import ReadCache
 from app.read.schemas.neurons import NeuronDetail
-from app.read.schemas.runs import NeuronSort
+from app.read.schemas.runs import GRID_SORT, NeuronSort
 from app.web.views.paging import grid_params
 
 
 def neighbour_links(
-    session: Session, cache: ReadCache, neuron: NeuronDetail, sort: NeuronSort = "unit", q: str = ""
+    session: Session, cache: ReadCache, neuron: NeuronDetail, sort: NeuronSort = GRID_SORT, q: str = ""
 ) -> dict[str, str | None]:
-    """Return `previous_url` and `next_url` of a neuron in the grid order `sort`/`q` (by unit by default), each
-    carrying that order on, so previous/next keep following it."""
+    """Return `previous_url` and `next_url` of a neuron in the grid order `sort`/`q` (the grid's default order when
+    none is named), each carrying that order on, so previous/next keep following it."""
     q = q.strip()
     if sort == "unit" and not q:
         previous, following = neuron.previous_unit, neuron.next_unit

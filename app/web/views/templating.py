@@ -34,6 +34,18 @@ def format_share(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.0f}%"
 
 
+def format_duration(seconds: float | None) -> str:
+    """Return seconds as a short duration (`18 s`, `3 min 05 s`, `1 h 02 min`), or an em dash for none."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
 def format_time(value: datetime | None) -> str:
     """Return a timestamp as `YYYY-MM-DD HH:MM UTC`."""
     if value is None:
@@ -55,6 +67,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["p_value"] = format_p_value
     env.filters["share"] = format_share
     env.filters["time"] = format_time
+    env.filters["duration"] = format_duration
     env.globals.update(
         layer_url=urls.layer_url,
         layers_url=urls.layers_url,

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from app.core.errors import BadUpload
-from app.jobs.uploads.archives import ArchiveBounds, extract_images, member_parts
+from app.jobs.uploads.archives import ArchiveBounds, extract_files, extract_images, member_parts
 from app.jobs.uploads.model_names import default_model_name
 
 
@@ -67,3 +67,23 @@ def test_a_zip64_directory_is_counted_too(tmp_path: Path, monkeypatch: pytest.Mo
     assert [image.relative for image in extracted] == ["a.png", "b/c.png"]
     with pytest.raises(BadUpload, match="more than 1 members"):
         extract_images(io.BytesIO(archive.getvalue()), tmp_path / "refused", ArchiveBounds(1, 1 << 20, 10**6, 10**9))
+
+
+def test_every_file_is_extracted_for_a_saved_run_and_its_bound_names_its_variable(tmp_path: Path) -> None:
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(image, format="JPEG")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as writer:
+        writer.writestr("manifest.json", b"{}")
+        writer.writestr("images/0.jpg", image.getvalue())
+        writer.writestr(".hidden/x.json", b"{}")
+        writer.writestr("__MACOSX/._manifest.json", b"")
+    bounds = ArchiveBounds(10, 1 << 20, 10**6, 10**9, "files", "push a smaller run", "NEURON_ATLAS_PUSH_MAX_MB")
+
+    extracted = extract_files(io.BytesIO(archive.getvalue()), tmp_path / "run", bounds)
+
+    assert [file.relative for file in extracted] == ["images/0.jpg", "manifest.json"]
+    assert (tmp_path / "run" / "manifest.json").read_bytes() == b"{}"
+    tight = ArchiveBounds(10, 100, 10**6, 10**9, "files", "push a smaller run", "NEURON_ATLAS_PUSH_MAX_MB")
+    with pytest.raises(BadUpload, match=r"files add up to more than 100 bytes.*push a smaller run.*PUSH_MAX_MB"):
+        extract_files(io.BytesIO(archive.getvalue()), tmp_path / "refused", tight)

@@ -55,7 +55,7 @@ def test_filter_matches_label_text_in_any_case_or_a_unit_number() -> None:
 
 def test_page_slices_the_matches_and_counts_them_all() -> None:
     page = make_index().page(offset=1, limit=2, sort="-score", q="")
-    assert page.total == 5 and [neuron.unit for neuron in page.neurons] == [7, 0]
+    assert page.total == 5 and [neuron.unit for neuron in page.items] == [7, 0]
 
 
 def test_detail_links_neighbours_in_unit_order_and_refuses_missing_units() -> None:

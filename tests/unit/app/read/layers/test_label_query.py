@@ -25,3 +25,19 @@ def test_huge_or_odd_numbers_name_no_unit_and_never_raise() -> None:
 
 def test_empty_text_matches_everything() -> None:
     assert LabelQuery.parse("   ").is_empty
+
+
+def test_word_forms_match_whole_words_of_a_label() -> None:
+    assert LabelQuery.parse("dogs").matches("dog", 0) and LabelQuery.parse("dog").matches("dogs", 0)
+    for query in ("stripe", "stripes", "striped"):
+        assert all(LabelQuery.parse(query).matches(label, 0) for label in ("stripe", "striped", "stripes")), query
+    assert LabelQuery.parse("geese").matches("goose", 0) and LabelQuery.parse("puppy").matches("puppies", 0)
+    assert LabelQuery.parse("red cars").matches("red car", 0) and not LabelQuery.parse("red cars").matches("car", 0)
+    # A base form matches whole words only: "was" (be) does not find "bee" or "beach".
+    assert not LabelQuery.parse("was").matches("beach", 0) and not LabelQuery.parse("was").matches("bee", 0)
+
+
+def test_a_one_word_query_lists_its_other_forms() -> None:
+    assert LabelQuery.parse("Dog").other_forms == ["dogged", "dogging", "dogs"]
+    assert "stripe" in LabelQuery.parse("striped").other_forms
+    assert LabelQuery.parse("#3").other_forms == [] and LabelQuery.parse("red car").other_forms == []
