@@ -34,6 +34,7 @@ from app.persistence.models import Intervention, Job, JobState, Layer, Run, Unit
 from app.read.artifacts.reader import ArtifactsReader
 from app.read.runs.queries import get_run
 from dissect_core.errors import DissectError
+from dissect_core.interventions.batches import InterventionCancelled
 from dissect_core.interventions.modes import (
     DEFAULT_MAX_INTERVENTION_IMAGES,
     INTERVENTION_MODES,
@@ -244,6 +245,13 @@ def compute_intervention(
     return result
 
 
+def stop_if_cancelled(should_stop: Callable[[], bool] | None) -> None:
+    """Raise InterventionCancelled when the job was cancelled while it ran: the last progress report (always
+    written) may have brought the cancel after the library's last check, and the result must not be stored then."""
+    if should_stop is not None and should_stop():
+        raise InterventionCancelled("the job was cancelled before its result was stored")
+
+
 def run_intervention_job(
     engine: Engine, settings: Settings, job: Job, progress: Progress, should_stop: Callable[[], bool]
 ) -> None:
@@ -259,6 +267,7 @@ def run_intervention_job(
         )
         result = compute_intervention(session, settings, get_run(session, row.run_id), spec, progress, should_stop)
         row_id = row.id
+    stop_if_cancelled(should_stop)
     with write_session(engine) as session:
         succeed_in_session(session, job.id, worker_id)
         stored = session.get(Intervention, row_id)
@@ -419,6 +428,7 @@ def sweep(
         swept, n_images = compute_sweep(
             session, settings, get_run(session, run_id), layer, chosen, progress, should_stop
         )
+    stop_if_cancelled(should_stop)
     with write_session(engine) as session:
         if job is not None:
             succeed_in_session(session, job.id, job.worker_id or "")
