@@ -26,17 +26,16 @@ PAPER = {"pearson_r": 0.120, "top_unit_r": 0.386, "top10_mean": "0.74-0.95 (each
 
 def run(weights: str | None, n_images: int) -> dict:
     """Return one cold dissection's weight finding, top-10 cosine, connection kinds and stage seconds."""
-    import dissect_core.wiring.stage as wiring_stage
     from dissect_core.analysis.weight_agreement import label_class_cosines, top_weight_mean_similarity
     from dissect_core.config import DissectConfig
     from dissect_core.models.class_names import weights_class_names
     from dissect_core.pipeline import run_dissection
 
     names = weights_class_names("efficientnet_lite0", None)
-    wiring_stage.weights_class_names = lambda *_: names  # the same class names for both networks
     config = DissectConfig(
         model="efficientnet_lite0", weights=weights, layers=LAYERS, probe=str(SHARED_IMAGENET / "images"),
         concepts="20k", encoder=ENCODER, max_images=n_images,
+        class_names=tuple(names or ()) or None,  # the same class names for both networks
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()

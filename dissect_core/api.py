@@ -46,7 +46,8 @@ def dissect(
     resize, crop, mean, std); a timm model carries its own, and a named model's weights say it. `cache_dir`: where
     image and text embeddings are kept between calls (default: `default_cache_dir()`). `options`: any other
     DissectConfig setting (n_folds, pool, batch_size, max_images, n_top_images, prompt_template, model_name,
-    similarity_params, preprocessing, ...; weights and checkpoint for a named model), and top_k.
+    similarity_params, preprocessing, ...; weights and checkpoint for a named model), and top_k; `class_names=`
+    (a sequence of str, one per output of the model's head in output order) names the outputs, over its weights'.
     An nn.Module is put in eval mode on the device; it is identified by its state dict's sha256, so caches and
     the run's record work as for a named model.
     """
@@ -107,6 +108,8 @@ def _checked_options(options: dict[str, Any], *, in_memory: bool) -> dict[str, A
         if options.get("preprocessing"):
             raise DissectError("preprocessing= is for a named model; give an nn.Module's as transform=")
     settings = dict(options)
+    if isinstance(settings.get("class_names"), list | tuple):  # any sequence of names, kept as the config's tuple
+        settings["class_names"] = tuple(settings["class_names"])
     if _TOP_K in settings:
         settings["similarity_params"] = {**settings.get("similarity_params", {}), _TOP_K: settings.pop(_TOP_K)}
     return settings
@@ -132,21 +135,28 @@ class LayerInfo:
 
 
 def list_layers(
-    model: nn.Module | str, *, transform: object = None, weights: str | None = "none", checkpoint: str | None = None
+    model: nn.Module | str,
+    *,
+    transform: object = None,
+    weights: str | None = "none",
+    checkpoint: str | None = None,
+    cache_dir: str | Path | None = None,
 ) -> list[LayerInfo]:
     """Return a model's layers in forward order with their output shapes (one dummy forward pass at the crop
     size of `transform`, the model's own preprocessing, or 224), unit counts and main stages marked.
 
     A name's layers do not depend on its weights: by default (`weights="none"`) the architecture is traced on
-    PyTorch's meta device, nothing downloaded; other weights, a `checkpoint` (whose head may differ from the
-    architecture's) or a TorchScript file are loaded.
+    PyTorch's meta device, nothing downloaded, and its table kept in `cache_dir` (default: `default_cache_dir()`)
+    so the next listing needs no torch (dissect_core.models.layer_tables); other weights, a `checkpoint` (whose
+    head may differ from the architecture's) or a TorchScript file are loaded.
     """
-    from dissect_core.models import targets
     from dissect_core.models.main_stages import main_stages
 
     if isinstance(model, str):
-        layers = named_model_layers(model, weights, checkpoint)
+        cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        layers = named_model_layers(model, weights, checkpoint, cache)
     else:
+        from dissect_core.models import targets
         from dissect_core.models.in_memory import module_preprocessing
 
         try:
@@ -161,14 +171,17 @@ def list_layers(
     ]
 
 
-def named_model_layers(model: str, weights: str | None, checkpoint: str | None = None) -> list[Any]:
-    """Return a named model's layers (targets.LayerInfo): traced on the meta device unless named weights, a
-    checkpoint or a TorchScript file must be loaded."""
-    from dissect_core.models.targets import list_layers as traced_layers
-    from dissect_core.models.targets import load_target, skeleton_layers
+def named_model_layers(model: str, weights: str | None, checkpoint: str | None, cache_dir: Path) -> list[Any]:
+    """Return a named model's layers (dissect_core.models.layer_info.LayerInfo): traced on the meta device (its
+    table kept in `cache_dir`) unless named weights, a checkpoint or a TorchScript file must be loaded."""
     from dissect_core.names import is_torchscript_name, random_init_seed
 
     if checkpoint or is_torchscript_name(model) or not weights or random_init_seed(weights) is None:
+        from dissect_core.models.targets import list_layers as traced_layers
+        from dissect_core.models.targets import load_target
+
         target = load_target(model, weights, checkpoint)
         return traced_layers(target.model, target.preprocessing.crop)
-    return skeleton_layers(model)
+    from dissect_core.models.layer_tables import skeleton_layers_kept
+
+    return skeleton_layers_kept(model, cache_dir)

@@ -64,6 +64,9 @@ class DissectConfig:
         antialias), which otherwise follows its weights; the run's settings record the resolved values.
     model_name: what a stored run calls the model (default: `model`); it changes no result, and the app
         names each uploaded checkpoint by it.
+    class_names: the names of the model's outputs, one per output of its head in output order (a fine-tuned
+        checkpoint's own classes); left out, a run keeps its weights' names (dissect_core.models.class_names).
+        They change no activation or label, so they enter no cache key (the connections stage is not cached).
     n_folds: folds of the probe set over which each label is scored on images it was not chosen from (0
         skips that evaluation); false_discovery_rate: the Benjamini–Hochberg rate at which a label is called
         reliable across its layer; simulation: how a concept's presence in an image is simulated (`cosine`
@@ -92,6 +95,7 @@ class DissectConfig:
     device: str | None = None
     labels_file: str | None = None
     model_name: str | None = None
+    class_names: tuple[str, ...] | None = None
     n_folds: int = DEFAULT_N_FOLDS
     false_discovery_rate: float = DEFAULT_FALSE_DISCOVERY_RATE
     simulation: str = DEFAULT_SIMULATION
@@ -104,6 +108,7 @@ class DissectConfig:
         """Return the settings as a JSON-ready dict."""
         data = asdict(self)
         data["layers"] = list(self.layers)
+        data["class_names"] = None if self.class_names is None else list(self.class_names)
         data["preprocessing"] = {
             key: list(value) if isinstance(value, tuple) else value for key, value in self.preprocessing.items()
         }
@@ -145,6 +150,8 @@ class DissectConfig:
         if not isinstance(layers, list | tuple):
             raise DissectError("layers must be a list of layer names, e.g. ['layer3', 'layer4']")
         values["layers"] = tuple(layers)
+        if isinstance(values.get("class_names"), list):
+            values["class_names"] = tuple(values["class_names"])
         preprocessing = values.get("preprocessing")
         if isinstance(preprocessing, Mapping):
             values["preprocessing"] = {
@@ -172,6 +179,7 @@ class DissectConfig:
         _check_encoder_is_not_target(self.encoder, self.model)
         _check_similarity(self.similarity, self.similarity_params)
         check_overrides(self.preprocessing)
+        _check_class_names_setting(self.class_names)
         for name in ("weights", "prompt_template", "device", "model_name"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
@@ -232,6 +240,22 @@ def _check_text(value: object, name: str, hint: str) -> None:
     """Raise unless `value` is text with something besides whitespace."""
     if not isinstance(value, str) or not value.strip():
         raise DissectError(f"{name} must be non-empty text ({hint}), not {value!r}")
+
+
+def _check_class_names_setting(class_names: object) -> None:
+    """Raise unless `class_names` is left out or a non-empty sequence of one-line, non-empty names."""
+    if class_names is None:
+        return
+    if (
+        isinstance(class_names, str)
+        or not isinstance(class_names, tuple | list)
+        or not class_names
+        or not all(isinstance(name, str) and name.strip() and "\n" not in name for name in class_names)
+    ):
+        raise DissectError(
+            "class_names must be a list of one-line class names, one per output of the model's head in output "
+            "order (a file of one name per line: --class-names FILE), or left out"
+        )
 
 
 def _check_layers(layers: object) -> None:

@@ -31,6 +31,14 @@ def can_change(user: User | None, owner: User | None) -> bool:
     return user is not None and can_edit(user) and _owns_or_administers(user, owner)
 
 
+def can_change_named(user: User | None, owner_name: str | None) -> bool:
+    """Return `can_change`'s answer for something whose owner is known by name only (user names are unique), as
+    the catalogue's views give it."""
+    return (
+        user is not None and can_edit(user) and (is_admin(user) or (owner_name is not None and owner_name == user.name))
+    )
+
+
 def _owns_or_administers(user: User, owner: User | None) -> bool:
     """Return whether the user is the owner or an admin."""
     return is_admin(user) or (owner is not None and owner.id == user.id)

@@ -39,6 +39,11 @@ def model_neuron_url(model_name: str, layer: str, unit: int) -> str:
     return f"/models/{_segment(model_name)}/layers/{_segment(layer)}/neurons/{unit}"
 
 
+def layer_sweep_url(run_id: int, layer: str) -> str:
+    """Return the path of a layer's sweep table: each swept unit's label–effect agreement."""
+    return f"{layer_url(run_id, layer)}/sweep"
+
+
 def layers_url(run_id: int) -> str:
     """Return the path the layer switcher submits to: it redirects to the chosen layer's grid."""
     return f"/runs/{run_id}/layers"

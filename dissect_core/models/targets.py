@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from dissect_core.data.hashing import file_sha256
 from dissect_core.errors import DissectError
+from dissect_core.models.layer_info import LayerInfo
 from dissect_core.models.state_dicts import apply_state_dict, read_state_dict
 from dissect_core.names import DEFAULT_SEED, is_torchscript_name, random_init_seed
 from dissect_core.preprocessing import (
@@ -40,22 +41,6 @@ class Target:
     model: nn.Module
     preprocessing: Preprocessing
     identity: str
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """One layer of a model: dotted name, module type and output shape (without the batch dimension)."""
-
-    name: str
-    type_name: str
-    output_shape: tuple[int, ...] | None
-
-    @property
-    def n_units(self) -> int | None:
-        """Number of neurons the layer would be dissected into (channels, features or ViT width)."""
-        if not self.output_shape:
-            return None
-        return self.output_shape[-1] if len(self.output_shape) == 2 else self.output_shape[0]
 
 
 def _torchvision_model_names() -> list[str]:

@@ -15,7 +15,6 @@ from dissect_core.analysis.weight_agreement import WeightConceptAgreement
 from dissect_core.config import DissectConfig
 from dissect_core.data.probe import decode_image
 from dissect_core.encoders import ImageTextEncoder
-from dissect_core.models.class_names import weights_class_names
 from dissect_core.models.targets import Target
 from dissect_core.results import LayerResult
 from dissect_core.wiring.connect import connect_layers, feeding_layer
@@ -35,9 +34,10 @@ class Wiring:
 
 
 def _readable_outputs(outputs: ModelOutputs | None, kept: Tensor) -> ModelOutputs | None:
-    """Return the outputs of the readable images only (as the layers' activations are kept)."""
-    if outputs is None:
-        return None
+    """Return the outputs of the readable images only (as the layers' activations are kept): `outputs` itself when
+    every image was readable, so rows mapped from a file (the Ray executor's) are not copied."""
+    if outputs is None or len(kept) == len(outputs.logits):
+        return outputs
     inputs = outputs.classifier_inputs
     return replace(outputs, logits=outputs.logits[kept], classifier_inputs=None if inputs is None else inputs[kept])
 
@@ -64,11 +64,13 @@ def wire_run(
     kept: Tensor,
     concepts: Sequence[str],
     concept_embeddings: Tensor,
+    class_names: Sequence[str] | None,
 ) -> Wiring:
     """Return the run's outputs (readable images), connections and weight finding.
 
     `image_paths` are the readable images'; `probe_outputs` the probe pass's (probe order; `kept` picks the readable
-    ones); `concept_embeddings` [concepts, E] the embeddings of the run's `concepts`.
+    ones); `concept_embeddings` [concepts, E] the embeddings of the run's `concepts`; `class_names` the output
+    units' names (`dissect_core.models.class_names.run_class_names`) the weight finding compares labels with.
     """
     outputs = _readable_outputs(probe_outputs, kept)
     units = {layer.name: layer.n_units for layer in layers}
@@ -80,7 +82,6 @@ def wire_run(
         return Wiring(outputs, connections)
     width = outputs.classifier_inputs.shape[1]
     outputs = replace(outputs, feeding_layer=feeding_layer(model, names, outputs.classifier_layer, width, units))
-    class_names = weights_class_names(config.model, config.weights, config.checkpoint, model)
 
     def embed_class_names(class_names: list[str]) -> Tensor:
         template = config.prompt_template

@@ -120,7 +120,8 @@ def test_checkpoint_that_does_not_fit(probe_folder, concept_file, tmp_path, caps
     assert "does not fit resnet18" in capsys.readouterr().err
 
 
-def test_layers_command_prints_forward_order(capsys):
+def test_layers_command_prints_forward_order(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURON_ATLAS_CACHE_DIR", str(tmp_path / "cache"))  # its layer tables kept there
     assert main(["layers", "--model", "resnet18"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:-1]]  # less the header and stages
     assert rows[0][0] == "conv1" and rows[-1][0] == "fc"
@@ -252,8 +253,11 @@ def test_changed_interpolation_never_reuses_activations(probe_folder, concept_fi
     assert torch.equal(bilinear, again)
 
 
-def test_layers_command_builds_no_weights_yet_lists_what_a_loaded_model_has(capsys, monkeypatch):
-    from dissect_core.models import targets
+def test_layers_command_builds_no_weights_yet_lists_what_a_loaded_model_has(capsys, monkeypatch, tmp_path):
+    from dissect_core.models import layer_tables, targets
+
+    monkeypatch.setenv("NEURON_ATLAS_CACHE_DIR", str(tmp_path / "cache"))  # a cold listing: traced, not read back
+    monkeypatch.setattr(layer_tables, "SHIPPED_DIR", tmp_path / "shipped")  # nor read from the package's tables
 
     for model in ("resnet18", "efficientnet_lite0"):
         target = targets.load_target(model, "none")
@@ -268,10 +272,12 @@ def test_layers_command_builds_no_weights_yet_lists_what_a_loaded_model_has(caps
         assert listed == loaded, model
 
 
-def test_layers_of_a_giant_architecture_take_no_memory():
+def test_layers_of_a_giant_architecture_take_no_memory(tmp_path, monkeypatch):
     """vit_h_14's 632 million parameters would take 2.5 GB with weights; listed on the meta device, next to none."""
-    measured = measure_in_child(
-        "from app.cli.main import main\nimport torchvision.models",
+    monkeypatch.setenv("NEURON_ATLAS_CACHE_DIR", str(tmp_path / "cache"))  # the child traces it: no kept table
+    measured = measure_in_child(  # nor a shipped one: the package's tables are looked for in an empty folder
+        "from app.cli.main import main\nimport torchvision.models\nfrom pathlib import Path\n"
+        f"from dissect_core.models import layer_tables\nlayer_tables.SHIPPED_DIR = Path({str(tmp_path / 'shipped')!r})",
         "assert main(['layers', '--model', 'vit_h_14']) == 0",
     )
     assert measured.error is None, measured.error

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import dissect_core.wiring.stage
 from app.persistence.store.artifacts import write_artifacts
 from app.read.artifacts.reader import ArtifactsReader
 from dissect_core.config import DissectConfig
@@ -16,14 +15,13 @@ pytestmark = pytest.mark.usefixtures("tiny_clip")
 
 
 def test_a_dissection_stores_and_reads_back_outputs_connections_and_the_weight_finding(
-    probe_folder, concept_file, tmp_path, monkeypatch
+    probe_folder, concept_file, tmp_path
 ):
     class_names = [f"class {index}" for index in range(1000)]
-    monkeypatch.setattr(dissect_core.wiring.stage, "weights_class_names", lambda *_: class_names)
     config = DissectConfig(
         model="resnet18", weights="none", layers=("layer3", "layer4", "fc"), probe=str(probe_folder),
         concepts=str(concept_file), encoder="tiny_clip:none", similarity_params={"top_k": 4}, n_folds=0,
-        preprocessing={"resize": 64, "crop": 64},
+        preprocessing={"resize": 64, "crop": 64}, class_names=tuple(class_names),
     )  # fmt: skip
     result = run_dissection(config, cache_dir=tmp_path / "cache")
 

@@ -94,6 +94,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--checkpoint", help="state dict (.pt/.pth/.safetensors) to load onto --model")
     parser.add_argument(
+        "--class-names",
+        metavar="FILE",
+        help="text file naming the model's outputs, one per line in output order (default: the weights' own; a "
+        "checkpoint keeps its architecture's when its head has as many outputs)",
+    )
+    parser.add_argument(
         "--layers", required=True, help="comma-separated dotted layer names (see `neuron-atlas layers`)"
     )
     parser.add_argument("--probe", required=True, help="folder of probe images (recursive), or cifar100")
@@ -136,7 +142,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> DissectConfig:
-    """Return the DissectConfig the parsed arguments describe."""
+    """Return the DissectConfig the parsed arguments describe (the --class-names file read)."""
+    from dissect_core.models.class_names import read_class_names
+
     params = dict(parse_param(text) for text in args.param)
     if args.top_k is not None:
         params["top_k"] = args.top_k
@@ -157,6 +165,7 @@ def config_from_args(args: argparse.Namespace) -> DissectConfig:
         max_images=args.max_images,
         device=args.device,
         labels_file=args.labels_file,
+        class_names=read_class_names(args.class_names) if args.class_names else None,
         n_folds=args.n_folds,
         false_discovery_rate=args.false_discovery_rate,
         simulation=args.simulation,

@@ -8,7 +8,7 @@ checks need is kept, per architecture, each computed under a lock of its own.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from torch import nn
@@ -18,6 +18,7 @@ from app.core.errors import AtlasError
 from app.core.lru import LRUCache
 from app.read.schemas.catalogue import LayerOption
 from dissect_core.errors import DissectError
+from dissect_core.models.class_names import check_class_names, model_output_count
 from dissect_core.models.main_stages import main_stages
 from dissect_core.models.state_dicts import state_dict_mismatch, tensor_shapes
 from dissect_core.models.targets import build_skeleton, list_layers
@@ -40,6 +41,8 @@ class ArchitectureFacts:
     main_layers: list[str]
     shapes: dict[str, tuple[int, ...]]
     parameter_bytes: int
+    #: How many outputs its head has (its last nn.Linear or 1x1 nn.Conv2d), or None without one.
+    n_outputs: int | None
 
 
 def architecture_facts(architecture: str, model: nn.Module) -> ArchitectureFacts:
@@ -57,6 +60,7 @@ def architecture_facts(architecture: str, model: nn.Module) -> ArchitectureFacts
         main_layers=main_stages([(info.name, info.type_name) for info in layers]),
         shapes=tensor_shapes(state),
         parameter_bytes=sum(tensor.numel() * tensor.element_size() for tensor in state.values()),
+        n_outputs=model_output_count(model),
     )
 
 
@@ -141,6 +145,20 @@ class ArchitectureCatalog:
                 "cannot be that architecture's. Pick the architecture it was trained with, or save the model's "
                 "state_dict() alone."
             )
+
+    def check_class_names(self, architecture: str, class_names: Sequence[str]) -> None:
+        """Raise AtlasError naming both counts unless there is one class name per output of the architecture's head
+        (a checkpoint that fits the architecture has its head)."""
+        try:
+            check_class_names(
+                class_names,
+                self.facts(architecture).n_outputs,
+                head="the checkpoint's head",
+                file="the class names file",
+            )
+        except DissectError as error:
+            message = str(error)
+            raise AtlasError(message[:1].upper() + message[1:]) from None
 
     def check_shapes(self, architecture: str, shapes: Mapping[str, tuple[int, ...]]) -> None:
         """Raise AtlasError listing missing, unexpected and wrongly shaped keys unless the shapes fit."""

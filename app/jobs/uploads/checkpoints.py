@@ -52,6 +52,9 @@ class UploadValues:
     encoder: str = DissectConfig.defaults()["encoder"]
     #: What the upload is called (unique); blank: its file's name without suffix.
     model_name: str = ""
+    #: The names of the checkpoint's outputs from its class names file (app.jobs.uploads.class_names), in output
+    #: order; None: the architecture's own when the head has as many outputs.
+    class_names: tuple[str, ...] | None = None
 
     @classmethod
     def from_form(cls, form: FormData) -> UploadValues:
@@ -137,7 +140,8 @@ async def receive_checkpoint(upload: UploadFile, settings: Settings) -> Received
 def check_upload(
     received: ReceivedFile, values: UploadValues, catalog: ArchitectureCatalog, settings: Settings
 ) -> list[str]:
-    """Return the chosen layers if the file is a state dict fitting the architecture; else raise every problem.
+    """Return the chosen layers if the file is a state dict fitting the architecture (and the class names, if given,
+    name its head's outputs one each); else raise every problem.
 
     The file is inspected before anything in it is read: a safetensors header must be at most
     `checkpoint_max_header_bytes` long (refused from its length alone) and describe tensors that load; the file
@@ -155,6 +159,11 @@ def check_upload(
     except BadUpload as error:
         problems.append(("checkpoint", error))
     layers, known = check_architecture_choices(catalog, values, problems)
+    if known and values.class_names is not None:
+        try:
+            catalog.check_class_names(values.architecture, values.class_names)
+        except DissectError as error:
+            problems.append(("class_names", error))
     if known and facts is not None:
         try:
             catalog.check_size(values.architecture, facts.tensor_bytes)
@@ -337,6 +346,7 @@ def accept_upload(
                     weights="none",
                     checkpoint=str(final),
                     model_name=choices.model_name,
+                    class_names=values.class_names,
                 )
                 model_id = reserve_model_name(
                     session, config, received.sha256, owner_id, stored_path(final, settings.data_dir)

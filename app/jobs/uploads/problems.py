@@ -11,7 +11,17 @@ from app.core.errors import AtlasError, BadUpload
 from dissect_core.errors import DissectError
 
 #: The upload form's fields a problem can be about; `form` is one about the upload as a whole.
-UPLOAD_FIELDS = ("checkpoint", "model_name", "architecture", "layers", "probe", "concepts", "encoder", "form")
+UPLOAD_FIELDS = (
+    "checkpoint",
+    "model_name",
+    "architecture",
+    "layers",
+    "class_names",
+    "probe",
+    "concepts",
+    "encoder",
+    "form",
+)
 
 FieldProblem = tuple[str, DissectError]
 

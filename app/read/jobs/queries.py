@@ -15,13 +15,14 @@ from app.persistence.models import (
     utcnow,
 )
 from app.read.catalogue.sets import public_names
+from app.read.jobs.results import result_urls
 from app.read.jobs.timing import job_timing
 from app.read.schemas.jobs import JobView
 
 
-def job_view(job: Job, names: Mapping[str, str]) -> JobView:
+def job_view(job: Job, names: Mapping[str, str], result_url: str | None = None) -> JobView:
     """Return the view of a job row: its model by name, its settings and error without server paths (`names`' by
-    name), and its timing now."""
+    name), its timing now and where its result is shown (`result_urls`)."""
     params = job.params or {}
     layers = params.get("layers") or []
     timing = job_timing(job, utcnow())
@@ -56,6 +57,7 @@ def job_view(job: Job, names: Mapping[str, str]) -> JobView:
         stage_number=timing.stage_number,
         n_stages=timing.n_stages,
         eta_s=timing.eta_s,
+        result_url=result_url,
     )
 
 
@@ -64,7 +66,8 @@ def list_jobs(session: Session, *, limit: int = 50, offset: int = 0) -> list[Job
     query = select(Job).options(joinedload(Job.owner)).order_by(Job.created_at.desc(), Job.id.desc())
     jobs = session.scalars(query.offset(offset).limit(limit)).all()
     names = public_names(session)  # the settings name catalogued folders and files by their names
-    return [job_view(job, names) for job in jobs]
+    results = result_urls(session, jobs)
+    return [job_view(job, names, results.get(job.id)) for job in jobs]
 
 
 def count_jobs(session: Session) -> int:
@@ -77,4 +80,4 @@ def get_job(session: Session, job_id: int) -> JobView:
     job = session.get(Job, job_id)
     if job is None:
         raise NotFound(f"There is no job {job_id}; the jobs are listed on the home page, /.")
-    return job_view(job, public_names(session))
+    return job_view(job, public_names(session), result_urls(session, [job]).get(job.id))

@@ -41,6 +41,9 @@ class JobView(BaseModel):
     n_stages: int | None = None
     #: Seconds the current stage has left at its own rate so far (None until one of its steps is done).
     eta_s: float | None = None
+    #: Where the job's result is shown once it succeeded, for every kind: a dissection's run, an intervention's
+    #: page, a sweep's layer table, an uploaded image's reading (None before, on failure, or once it is deleted).
+    result_url: str | None = None
 
 
 class JobCreated(BaseModel):

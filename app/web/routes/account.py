@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.auth.logins import password_login
-from app.auth.permissions import require_login
+from app.auth.permissions import can_edit, require_login
 from app.auth.sessions import log_in, log_out
 from app.auth.throttle import Refusal
 from app.auth.tokens import redeem_login_link
@@ -115,10 +115,12 @@ def logout(request: Request, engine: EngineDep) -> Response:
 
 @router.get("/account", response_class=HTMLResponse, include_in_schema=False)
 def account_link(request: Request, templates: TemplatesDep, user: CurrentUserDep) -> Response:
-    """The top bar's account link: the user's name (to log out), or `Log in` coming back to the current page."""
+    """The top bar's account link: the user's name (to log out), or `Log in` coming back to the current page; before
+    it the upload link, for those who may upload."""
     current = urlsplit(request.headers.get("hx-current-url", "/"))
     next_path = safe_local_path(current.path + (f"?{current.query}" if current.query else ""))
-    return templates.TemplateResponse(request, "partials/account.html", {"user": user, "next": next_path})
+    context = {"user": user, "next": next_path, "may_upload": can_edit(user)}
+    return templates.TemplateResponse(request, "partials/account.html", context)
 
 
 @router.get(API_PREFIX + "/me", dependencies=[Depends(bearer_token)])

@@ -3,7 +3,7 @@ upload a list) and the encoders the upload form offers. Web users choose each by
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
+from app.auth.permissions import can_change_named, can_edit
 from app.core.config import Settings
 from app.core.errors import AtlasError, BadUpload
 from app.core.urls import API_PREFIX
@@ -31,7 +32,7 @@ from app.persistence.models import User
 from app.read.catalogue.sets import concept_set_view, list_concept_sets, list_probe_sets, probe_set_view
 from app.read.schemas.catalogue import ConceptSetView, ProbeSetView
 from app.read.schemas.common import ListPage
-from app.web.deps import EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
+from app.web.deps import CurrentUserDep, EditorDep, EngineDep, SessionDep, SettingsDep, TemplatesDep
 from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody, error_status
 from app.web.resources import Page, resource
 from app.web.views.paging import whole
@@ -99,7 +100,7 @@ class _Listing:
     path: str
     template: str
     list_sets: Callable[[Session], Any]
-    context: Callable[[Any, Settings], dict[str, object]]
+    context: Callable[[Any, Settings, User | None], dict[str, object]]
 
 
 async def _added_or_shown_why(
@@ -109,13 +110,14 @@ async def _added_or_shown_why(
     session: Session,
     templates: Jinja2Templates,
     settings: Settings,
+    user: User,
 ) -> Response:
     """Return the form's answer to an upload: back to the list when stored, else the list with why it was not."""
     try:
         await stored
     except DissectError as error:
         listed = await run_in_threadpool(listing.list_sets, session)
-        context = {**listing.context(whole(listed), settings), "error": str(error)}
+        context = {**listing.context(whole(listed), settings, user), "error": str(error)}
         return templates.TemplateResponse(request, listing.template, context, status_code=error_status(error))
     return RedirectResponse(listing.path, status_code=303)
 
@@ -126,14 +128,25 @@ def _name(value: object, what: str) -> str:
     return value
 
 
+def _controls(user: User | None, sets: Sequence[ProbeSetView | ConceptSetView]) -> dict[str, object]:
+    """Return a catalogue page's `may_upload` (the user may upload a set) and `deletable` (the uploaded sets' names
+    the user may delete), so controls they may not use are not shown."""
+    deletable = {item.name for item in sets if item.kind == "uploaded" and can_change_named(user, item.owner)}
+    return {"may_upload": can_edit(user), "deletable": deletable}
+
+
 # --- probe sets ----------------------------------------------------------------------------------------------
 
 
-def probe_sets_page(probe_sets: ListPage[ProbeSetView], settings: SettingsDep) -> dict[str, object]:
-    """Return probe_sets.html's context: the probe sets and the bounds on an uploaded archive."""
+def probe_sets_page(
+    probe_sets: ListPage[ProbeSetView], settings: SettingsDep, user: CurrentUserDep
+) -> dict[str, object]:
+    """Return probe_sets.html's context: the probe sets, the bounds on an uploaded archive, and the controls the user
+    may use (the upload form for editors, delete buttons on the sets they may delete)."""
     return {
         "title": "Probe sets",
         "probe_sets": probe_sets.items,
+        **_controls(user, probe_sets.items),
         "error": None,
         "max_files": settings.probe_max_files,
         "max_mb": round(settings.probe_max_bytes / 2**20),
@@ -198,7 +211,7 @@ async def upload_probe_set_page(
     """Add an uploaded archive as a probe set, then list the probe sets; a refused one re-renders with why."""
     stored = receive_probe_set(request, engine, settings, user)
     listing = _Listing(PROBE_SETS_PAGE, "probe_sets.html", list_probe_sets, probe_sets_page)
-    return await _added_or_shown_why(stored, listing, request, session, templates, settings)
+    return await _added_or_shown_why(stored, listing, request, session, templates, settings, user)
 
 
 @router.delete(API_PREFIX + PROBE_SETS_PAGE + "/{name}", status_code=204, responses=DELETE_ERRORS)
@@ -218,11 +231,15 @@ def delete_probe_set_form(name: str, engine: EngineDep, settings: SettingsDep, u
 # --- concept sets --------------------------------------------------------------------------------------------
 
 
-def concept_sets_page(concept_sets: ListPage[ConceptSetView], settings: SettingsDep) -> dict[str, object]:
-    """Return concept_sets.html's context: the concept sets and the bounds on an uploaded list."""
+def concept_sets_page(
+    concept_sets: ListPage[ConceptSetView], settings: SettingsDep, user: CurrentUserDep
+) -> dict[str, object]:
+    """Return concept_sets.html's context: the concept sets, the bounds on an uploaded list, and the controls the
+    user may use (the upload form for editors, delete buttons on the sets they may delete)."""
     return {
         "title": "Concept sets",
         "concept_sets": concept_sets.items,
+        **_controls(user, concept_sets.items),
         "error": None,
         "max_lines": settings.concepts_max_lines,
         "max_kb": settings.concepts_max_bytes // 1024,
@@ -277,7 +294,7 @@ async def upload_concept_set_page(
     """Add an uploaded list as a concept set, then list the concept sets; a refused one re-renders with why."""
     stored = receive_concept_set(request, engine, settings, user)
     listing = _Listing(CONCEPT_SETS_PAGE, "concept_sets.html", list_concept_sets, concept_sets_page)
-    return await _added_or_shown_why(stored, listing, request, session, templates, settings)
+    return await _added_or_shown_why(stored, listing, request, session, templates, settings, user)
 
 
 @router.delete(API_PREFIX + CONCEPT_SETS_PAGE + "/{name}", status_code=204, responses=DELETE_ERRORS)

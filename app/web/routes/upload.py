@@ -3,7 +3,7 @@ checked first), and the architectures a checkpoint can be for."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Annotated
 
@@ -27,6 +27,7 @@ from app.jobs.uploads.checkpoints import (
     receive_checkpoint,
     refuse_without_file,
 )
+from app.jobs.uploads.class_names import CLASS_NAMES_MAX_BYTES, receive_class_names
 from app.jobs.uploads.defaults import default_encoder, default_probe
 from app.jobs.uploads.problems import problems_by_field
 from app.persistence.models import User
@@ -39,9 +40,10 @@ from app.web.errors import API_ERRORS, WRITE_ERRORS, ErrorBody, error_status
 from app.web.views.htmx import HtmxAwareRoute, is_htmx
 from app.web.views.paging import whole
 from dissect_core.errors import DissectError
+from dissect_core.models.class_names import CLASS_NAMES_FILE_FORMAT
 
-# Multipart framing and the small form fields on top of the file itself.
-FORM_OVERHEAD_BYTES = 1 << 20
+# Multipart framing, the small form fields and the class names file on top of the checkpoint itself.
+FORM_OVERHEAD_BYTES = (1 << 20) + CLASS_NAMES_MAX_BYTES
 
 # The form is parsed by hand (to stop oversize uploads early), so its schema is spelled out for /docs.
 UPLOAD_REQUEST_BODY = {
@@ -74,6 +76,15 @@ UPLOAD_REQUEST_BODY = {
                         "type": "string",
                         "description": "what the upload is called, unique (default: the file's name without suffix)",
                     },
+                    "class_names": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": (
+                            f"optional: {CLASS_NAMES_FILE_FORMAT}, at most {CLASS_NAMES_MAX_BYTES // 1024} KB, one "
+                            "name per output of the checkpoint's head (default: the architecture's trained weights' "
+                            "names when the head has as many outputs)"
+                        ),
+                    },
                 },
             }
         }
@@ -100,8 +111,12 @@ async def submit_upload(
         "checkpoint or raise NEURON_ATLAS_UPLOAD_LIMIT_MB on the server."
     )
     bounded = Request(request.scope, counting_receive(request, limit + FORM_OVERHEAD_BYTES, passed))
-    async with bounded.form(max_files=1, max_fields=100) as form:
+    async with bounded.form(max_files=2, max_fields=100) as form:
         request.state.upload_values = UploadValues.from_form(form)
+        names_file = form.get("class_names")
+        if isinstance(names_file, UploadFile) and (names_file.filename or names_file.size):
+            names = await receive_class_names(names_file)
+            request.state.upload_values = replace(request.state.upload_values, class_names=names)
         values = request.state.upload_values
         upload = form.get("checkpoint")
         try:
@@ -176,6 +191,7 @@ class UploadForm:
             "layer_error": layer_error,
             "problems": problems,
             "limit_mb": round(self.settings.upload_limit_bytes / 2**20),
+            "class_names_max_kb": CLASS_NAMES_MAX_BYTES // 1024,
             "probe_options": self.probe_options(),
             "concept_options": [concept_set.name for concept_set in list_concept_sets(self.session)],
             "encoder_options": allowed_encoders(self.settings),
@@ -234,8 +250,8 @@ async def upload_submit(
 async def upload_api(
     request: Request, engine: EngineDep, settings: SettingsDep, catalog: CatalogDep, user: EditorDep
 ) -> Response:
-    """Upload a checkpoint (multipart: checkpoint, architecture, layers, probe, concepts, encoder, model_name)
-    and queue it; the probe, concept set and encoder are catalogue names, never paths."""
+    """Upload a checkpoint (multipart: checkpoint, architecture, layers, probe, concepts, encoder, model_name and an
+    optional class_names file) and queue it; the probe, concept set and encoder are catalogue names, never paths."""
     job_id = await submit_upload(request, engine, settings, catalog, user)  # a refusal: app.web.errors answers
     created = JobCreated(job_id=job_id, job_url=job_url(job_id), api_url=api_url(job_url(job_id)))
     return JSONResponse(created.model_dump(), status_code=201, headers={"Location": created.api_url})

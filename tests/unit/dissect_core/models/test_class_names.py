@@ -1,12 +1,28 @@
 """Class names pinned from the weights' own metadata: torchvision's enum meta, timm's and EfficientNet-Lite's
-ImageNet label files; nothing is downloaded."""
+ImageNet label files, nothing downloaded; a checkpoint keeps them when its head is as large; given names win and
+are checked against the head (#26)."""
 
 from __future__ import annotations
 
-import pytest
-from torchvision.models import ResNet18_Weights
+from dataclasses import replace
+from pathlib import Path
 
-from dissect_core.models.class_names import torchvision_categories, weights_class_names
+import pytest
+import torch
+from torchvision.models import ResNet18_Weights, resnet18
+
+from dissect_core.config import DissectConfig
+from dissect_core.errors import DissectError
+from dissect_core.models.class_names import (
+    check_class_names,
+    model_output_count,
+    parse_class_names,
+    read_class_names,
+    run_class_names,
+    torchvision_categories,
+    weights_class_names,
+)
+from dissect_core.models.targets import build_skeleton
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +60,63 @@ def test_efficientnet_lite_weights_have_the_imagenet_descriptions() -> None:
     assert names is not None and len(names) == 1000
     assert names[0].startswith("tench, ")
     assert weights_class_names("efficientnet_lite0", "none") is None
+
+
+def test_a_checkpoint_with_the_architectures_head_keeps_its_trained_names() -> None:
+    expected = ResNet18_Weights.DEFAULT.meta["categories"]
+    same_head = build_skeleton("resnet18")  # 1,000 outputs, as the trained weights have names
+    assert weights_class_names("resnet18", "none", checkpoint="finetuned.pt", model=same_head) == expected
+    lite = weights_class_names("efficientnet_lite0", None, "lite0.pt", build_skeleton("efficientnet_lite0"))
+    assert lite is not None and len(lite) == 1000 and lite[0].startswith("tench, ")
+
+
+def test_a_checkpoint_with_another_head_has_no_names() -> None:
+    with torch.device("meta"):
+        ten_classes = resnet18(num_classes=10)
+    assert model_output_count(ten_classes) == 10
+    assert weights_class_names("resnet18", "none", checkpoint="finetuned.pt", model=ten_classes) is None
+
+
+def test_given_class_names_win_over_the_weights() -> None:
+    given = tuple(f"class {index}" for index in range(1000))
+    config = DissectConfig(model="resnet18", layers=("fc",), probe="cifar100", class_names=given)
+    assert run_class_names(config, build_skeleton("resnet18")) == list(given)
+    assert run_class_names(replace(config, class_names=None), build_skeleton("resnet18")) == weights_class_names(
+        "resnet18", "DEFAULT"
+    )
+
+
+def test_a_count_mismatch_names_both_counts_and_the_fix() -> None:
+    config = DissectConfig(model="resnet18", layers=("fc",), probe="cifar100", class_names=("cat", "dog"))
+    with pytest.raises(DissectError, match=r"head has 1000 outputs but 2 class names were given; give one name per"):
+        run_class_names(config, build_skeleton("resnet18"))
+    with pytest.raises(DissectError, match=r"checkpoint's head has 10 outputs but the class names file has 1000 lines"):
+        check_class_names(["x"] * 1000, 10, head="the checkpoint's head", file="the class names file")
+    with pytest.raises(DissectError, match=r"no final nn\.Linear"):
+        check_class_names(["x"], None)
+
+
+def test_a_class_names_file_is_one_name_per_line_blank_lines_ignored(tmp_path: Path) -> None:
+    assert parse_class_names("tench\n\n  goldfish \r\n\n") == ("tench", "goldfish")
+    with pytest.raises(DissectError, match="names no class"):
+        parse_class_names("\n \n")
+    latin = tmp_path / "names.txt"
+    latin.write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DissectError, match="not UTF-8"):
+        read_class_names(latin)
+    with pytest.raises(DissectError, match="cannot read the class names file"):
+        read_class_names(tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize("class_names", [(), "cat\ndog", ("cat", ""), ("two\nlines",), (1, 2)])
+def test_the_config_refuses_unusable_class_names(class_names: object) -> None:
+    config = DissectConfig(model="resnet18", layers=("fc",), probe="cifar100", class_names=class_names)  # type: ignore[arg-type]
+    with pytest.raises(DissectError, match="class_names must be a list of one-line class names"):
+        config.validate()
+
+
+def test_class_names_round_trip_through_the_stored_settings() -> None:
+    config = DissectConfig(model="resnet18", layers=("fc",), probe="cifar100", class_names=("cat", "dog"))
+    stored = config.to_dict()
+    assert stored["class_names"] == ["cat", "dog"]
+    assert DissectConfig.from_dict(stored) == config
