@@ -7,8 +7,9 @@ x 20k concepts x 2,048 units (one layer) and whether the issue's targets hold th
 A random-init ResNet-18 (layer3 and layer4), seen at --size pixels, over the first --images CIFAR-10 test images of
 ../shared (generated images when it is absent), the tiny random open_clip of tests/fixtures and the 20k concepts.
 Each executor runs in a fresh child process (its imports and model loads counted). The child samples its own RSS
-(the driver) and the RSS of every Ray worker process (`ray::` in its command line) and the size of the shard folder
-every 50 ms.
+and anonymous RSS (the driver: RssAnon leaves out the file pages of matrices mapped from the shard store, which the
+kernel can drop), the RSS of every Ray worker process (`ray::` in its command line) and the size of the shard
+folder every 50 ms; VmHWM is the driver's peak RSS with file pages.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Sampler:
         self.psutil = psutil
         self.shards = shards
         self.driver_peak = 0
+        self.driver_anon_peak = 0
         self.worker_peak = 0  # the largest single Ray worker
         self.workers_total_peak = 0
         self.shard_peak = 0
@@ -56,6 +58,7 @@ class Sampler:
         me = self.psutil.Process()
         while not self._stop.wait(SAMPLE_SECONDS):
             self.driver_peak = max(self.driver_peak, me.memory_info().rss)
+            self.driver_anon_peak = max(self.driver_anon_peak, status_bytes("RssAnon"))
             sizes = []
             for process in self.psutil.process_iter(["cmdline", "memory_info"]):
                 cmdline = " ".join(process.info["cmdline"] or [])
@@ -65,7 +68,7 @@ class Sampler:
                 self.worker_peak = max(self.worker_peak, max(sizes))
                 self.workers_total_peak = max(self.workers_total_peak, sum(sizes))
             if self.shards.is_dir():
-                total = sum(path.stat().st_size for path in self.shards.rglob("*.pt") if path.is_file())
+                total = sum(path.stat().st_size for path in self.shards.rglob("*") if path.is_file())
                 self.shard_peak = max(self.shard_peak, total)
 
     def stop(self) -> None:
@@ -74,10 +77,11 @@ class Sampler:
         self._thread.join()
 
 
-def high_water_mark() -> int:
-    """Return this process's peak resident bytes (VmHWM; getrusage would carry a larger parent's peak across exec)."""
+def status_bytes(field: str) -> int:
+    """Return a /proc/self/status memory field in bytes (VmHWM: peak resident, getrusage would carry a larger
+    parent's peak across exec; RssAnon: anonymous resident, not file pages)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
     return 0
 
@@ -144,7 +148,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         "executor": result.record.facts.executor,
         "wall_s": round(wall, 2),
         "timings_s": result.record.facts.timings_s,
-        "driver_peak_gib": round(max(sampler.driver_peak, high_water_mark()) / GIB, 3),
+        "driver_peak_gib": round(max(sampler.driver_peak, status_bytes("VmHWM")) / GIB, 3),
+        "driver_anon_peak_gib": round(sampler.driver_anon_peak / GIB, 3),
+        "driver_anon_after_gib": round(status_bytes("RssAnon") / GIB, 3),  # holding the result
         "worker_peak_gib": round(sampler.worker_peak / GIB, 3),
         "workers_total_peak_gib": round(sampler.workers_total_peak / GIB, 3),
         "shard_peak_bytes": sampler.shard_peak,
@@ -192,39 +198,61 @@ def extrapolate() -> list[str]:
     ids = N * 113  # a 64-character sha256 id as a Python str
     folds = N * 8
     stages_driver = top_maps + K * N_TOP * 12 + blocks * partials * (1 + FOLDS) + FOLDS * C * 8 + ids + folds
+    summaries = N * (8 + 4) + 512 * C * 8  # log normalisers and carry bars, one 512-row block of float64 rows
+    budget = 1 << 30  # DEFAULT_MEMORY_BUDGET_BYTES: the vocabulary spreads' columns, sorted copy and mask at once
+    driver = stages_driver + summaries + budget
     lines.append(
-        f"Ray driver, the stages' own state: top maps K*20*7*7*4 = {top_maps / GIB:.3f} GiB + top lists K*20*12 + "
-        f"block partials 32 blocks*2*C*8*(1+F) = {blocks * partials * (1 + FOLDS) / GIB:.3f} GiB + fold log p(m) "
-        f"F*C*8 + image ids N*113 B = {ids / GIB:.3f} GiB + folds N*8 = {stages_driver / GIB:.2f} GiB (< 3 GB)"
+        f"Ray driver, anonymous memory: the stages' state (top maps K*20*7*7*4 = {top_maps / GIB:.3f} GiB + top lists "
+        f"K*20*12 + block partials 32 blocks*2*C*8*(1+F) = {blocks * partials * (1 + FOLDS) / GIB:.3f} GiB + fold "
+        f"log p(m) F*C*8 + image ids N*113 B = {ids / GIB:.3f} GiB + folds N*8) = {stages_driver / GIB:.2f} GiB + "
+        f"row summaries N*12 + 512*C*8 = {summaries / GIB:.2f} GiB + the vocabulary spreads' column reads within "
+        f"the 1 GiB budget ({budget // (N * 12)} columns of N at a time) = {driver / GIB:.2f} GiB (< 3 GB)"
     )
     lines.append(
-        f"Ray driver as built: + A N*K*4 = {a_layer / GIB:.1f} GiB per layer + E N*D*4 = {e_all / GIB:.1f} GiB, read "
-        "back right after the probe pass because the DissectionResult carries both and the normalisers, coverage and "
-        f"grading read E on the driver = {(stages_driver + a_layer + e_all) / GIB:.1f} GiB for one layer: the "
-        "target (< 3 GB) is NOT met until the result refers to the shard files and those stages run as chunk tasks "
-        "(what the Ray driver does drop: the scoring's P rows and K x C totals, the folds' copies of A and the "
-        "candidates' float64 copy of A, about 27 GiB at this scale by ../shared/notes/scale-out.md)"
+        f"Ray driver, mapped from the shard store (file pages, 0 anonymous bytes, the kernel drops them under "
+        f"pressure): A N*K*4 = {a_layer / GIB:.1f} GiB per layer, E N*D*4 = {e_all / GIB:.1f} GiB and the unit E "
+        f"the factored cosines read, N*D*4 = {e_all / GIB:.1f} GiB, and the target's outputs; the app's artifacts "
+        "writer converts them (float16 A) in 64 MB parts into file-backed buffers"
+    )
+    logits, classifier_inputs = N * 1000 * 2, N * 2048 * 2  # float16, as the app stores them
+    lines.append(
+        "Ray driver, still whole in memory: none of A or E (the target's logits and classifier inputs are mapped "
+        "rows too). Not yet bounded: the app's `save_outputs` (safetensors `save_file` builds the file's bytes in "
+        f"memory: float16 logits N*1000*2 = {logits / GIB:.1f} GiB and classifier inputs N*2048*2 = "
+        f"{classifier_inputs / GIB:.1f} GiB for an ImageNet ResNet-50)"
     )
     block_units = K // blocks
-    worker = e_all + N * block_units * 4 + block_units * C * 8 * (1 + FOLDS) + (1 << 30)
+    worker = N * block_units * 4 + block_units * C * 8 * (1 + FOLDS) + (1 << 30)
     lines.append(
-        f"Ray block task: E N*D*4 {e_all / GIB:.1f} GiB + its columns N*64*4 {N * block_units * 4 / GIB:.2f} GiB + "
-        f"totals 64*C*8*(1+F) {block_units * C * 8 * (1 + FOLDS) / GIB:.2f} GiB + P rows within the 1 GiB budget = "
-        f"{worker / GIB:.1f} GiB per task"
+        f"Ray block task: its columns N*64*4 {N * block_units * 4 / GIB:.2f} GiB + totals 64*C*8*(1+F) "
+        f"{block_units * C * 8 * (1 + FOLDS) / GIB:.2f} GiB + P rows or gathered factors within the 1 GiB budget = "
+        f"{worker / GIB:.1f} GiB per task (the unit E, N*D*4 = {e_all / GIB:.1f} GiB, mapped from the store)"
     )
-    shard = a_layer + 2 * e_all  # A by blocks, E by chunks and once whole for the block tasks
-    lines.append(f"shared storage: A N*K*4 + E twice (chunks, whole) 2*N*D*4 = {shard / GIB:.1f} GiB per layer")
-    # Time: the scoring kernel's products, from the Ray run's similarity stage on this machine's cores.
+    shard = 2 * a_layer + 3 * e_all  # A by blocks and as rows; E by chunks, as rows and as unit rows
+    lines.append(
+        f"shared storage: A twice (blocks, rows) 2*N*K*4 + E three times (chunks, rows, unit rows) 3*N*D*4 = "
+        f"{shard / GIB:.1f} GiB for the first layer, + {2 * a_layer / GIB:.1f} GiB per further layer"
+    )
     kernel_products = (1 + FOLDS) * K * TOP_T * C + FOLDS * NULL_UNITS * TOP_T * C
     probe_s = N / 2_500  # CLIP ViT-L/14 + target on 8 A100/H100, clip-retrieval's figure
     per_core = 5.5e6  # products/s per core measured by ../shared/notes (11 M/s on this 2-core machine)
     cores_needed = kernel_products / per_core / (probe_s / 3)
+    # ASSUMED, not measured: the torch kernel (dissect_core/stages/device_totals.py) materialises the gathered
+    # float32 factors, their float64 copy, the shifted sum and its logarithm, ~60 bytes of HBM traffic per product;
+    # an H100 SXM moves 3.35 TB/s (NVIDIA H100 datasheet), so ~5e10 products/s per GPU, memory-bound (its 34 TFLOPS
+    # of FP64 would allow more). bench/gpu_check_ray.py prints the measured figure on a GPU machine.
+    per_gpu = 5e10
+    gpus = 8
+    gpu_s = kernel_products / (per_gpu * gpus)
     lines.append(
         f"kernel work at scale (1 + F)*K*T*C + F*256*T*C = {kernel_products:.2e} products; the probe pass over 8 GPUs "
         f"N/2,500 img/s = {probe_s / 60:.1f} min; similarity + evaluation <= 1/4 of the run needs them in "
-        f"probe/3 = {probe_s / 3 / 60:.1f} min: {cores_needed:,.0f} CPU cores at {per_core:.1e} products/s/core "
-        "for the block tasks (met on a cluster with that many cores; on 8 GPU nodes of 32 cores, 256 cores, NOT met "
-        "with the CPU kernel: the block tasks would need the kernel on the GPU actors)"
+        f"probe/3 = {probe_s / 3 / 60:.1f} min. On CPU block tasks: {cores_needed:,.0f} cores at {per_core:.1e} "
+        f"products/s/core (NOT met on 8 GPU nodes of 32 cores). On the GPUs (gpus_per_actor > 0: the totals, fold "
+        f"totals and null tasks request the config's GPUs and run the torch kernel there): {kernel_products:.2e} / "
+        f"({gpus} GPUs * {per_gpu:.0e} products/s, an ASSUMPTION from the H100's 3.35 TB/s at ~60 B/product, not a "
+        f"measurement) = {gpu_s:.1f} s, met with a margin of {probe_s / 3 / gpu_s:,.0f}x for the kernel; the "
+        "P rows' matmuls (factored cosines, computed on the GPU) and the evaluation's CPU fits are not in this figure"
     )
     return lines
 
@@ -257,7 +285,8 @@ def main() -> None:
         f"{args.chunk_batches * args.batch_size} images, {args.cpus} CPUs, os.cpu_count()={os.cpu_count()}"
     )
     print(f"{'':24}{'local':>12}{'ray':>12}")
-    for key in ("wall_s", "driver_peak_gib", "worker_peak_gib", "workers_total_peak_gib", "shard_peak_bytes"):
+    keys = ("wall_s", "driver_peak_gib", "driver_anon_peak_gib", "driver_anon_after_gib", "worker_peak_gib")
+    for key in (*keys, "workers_total_peak_gib", "shard_peak_bytes"):
         print(f"{key:24}{local[key]:>12}{distributed[key]:>12}")
     for stage in local["timings_s"]:
         print(f"{stage + ' s':24}{local['timings_s'][stage]:>12}{distributed['timings_s'].get(stage, '-'):>12}")

@@ -1,6 +1,8 @@
 """The paper's job on one GPU, single-process and through Ray with two actors sharing the GPU: wall time per stage,
 images/s, labels that differ and max |Δscore| (cuDNN picks kernels by batch shape, so bit-identity is not promised
-on a GPU; labels should agree but for near-ties).
+on a GPU; labels should agree but for near-ties), then soft-WPMI's kernel on the widest layer by the compiled CPU
+kernel and by the torch kernel the Ray block tasks run on a GPU (seconds, products/s, labels that differ, max
+|Δscore|; --dry-run runs the torch kernel on the CPU).
 
     .venv/bin/python -m bench.gpu_check_ray [--images 10000] [--batch-size 200]     # on a GPU machine, < 8 min
     .venv/bin/python -m bench.gpu_check_ray --dry-run                               # on a CPU, tiny, ~1-2 min
@@ -127,6 +129,41 @@ def main() -> None:
             f"{one.name}: {one.n_units} units, labels that differ {differ}, max |Δscore| {delta:.2e}, "
             f"max |Δr| {r_delta:.2e}"
         )
+    kernel_check(local, config, device)
+
+
+def kernel_check(result: Any, config: Any, device: str) -> None:
+    """Print soft-WPMI's scores on the run's widest layer by the compiled CPU kernel and by the torch kernel the Ray
+    block tasks run on a GPU (`dissect_core.stages.device_totals`): seconds, products/s, labels that differ and
+    max |Δscore| (the scores of a Ray block task on a GPU against those of the single process)."""
+    import torch
+
+    from dissect_core.data.concepts import load_concepts
+    from dissect_core.encoders import load_encoder
+    from dissect_core.similarity.functions import resolve_similarity_params, weighted_log_kernel
+    from dissect_core.stages.scoring import layer_cosines, similarity_on
+
+    concepts = load_concepts(config.concepts).concepts
+    text = load_encoder(config.encoder, torch.device(device)).encode_texts(concepts).float().cpu()
+    layer = max(result.layers, key=lambda layer: layer.n_units)
+    cosine = layer_cosines(result.image_embeddings, text)
+    params = resolve_similarity_params("soft_wpmi", {}, len(result.image_ids))
+    kernel = weighted_log_kernel("soft_wpmi", params)
+    assert kernel is not None
+    products = layer.n_units * kernel.top_k * len(concepts)
+    scores = {}
+    for name, on in (("cpu (numba)", None), (f"torch on {device}", torch.device(device))):
+        similarity_on("soft_wpmi", params, on)(cosine, layer.activations[:, :2])  # compile, warm up
+        started = time.perf_counter()
+        scores[name] = similarity_on("soft_wpmi", params, on)(cosine, layer.activations)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+        print(f"kernel {name}: {layer.name} {layer.n_units} units x top_k {kernel.top_k} x {len(concepts)} concepts "
+              f"in {seconds:.2f} s = {products / seconds:.3g} products/s")  # fmt: skip
+    one, other = scores.values()
+    differ = int((one.argmax(dim=1) != other.argmax(dim=1)).sum())
+    print(f"kernel: labels that differ {differ} of {layer.n_units}, max |Δscore| {(one - other).abs().max():.2e}")
 
 
 if __name__ == "__main__":

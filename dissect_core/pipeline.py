@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from dissect_core.evaluation.folds import fold_of_images
 from dissect_core.evaluation.grading import graded_layer, label_coverages
 from dissect_core.evaluation.signals import ConceptSignals
 from dissect_core.executors import Executor, executor_for
-from dissect_core.models.class_names import weights_class_names
+from dissect_core.models.class_names import run_class_names
 from dissect_core.models.targets import Target, get_layer, load_target
 from dissect_core.probe_pass import probe_pass
 from dissect_core.progress import Progress
@@ -37,12 +37,12 @@ from dissect_core.similarity.cosine import CosineSource
 from dissect_core.similarity.functions import (
     ADAPTIVE_TOP_K,
     CONCEPT_SEARCH_DEFAULTS,
+    DEFAULT_MEMORY_BUDGET_BYTES,
     adaptive_top_k,
     get_similarity,
     resolve_similarity_params,
 )
 from dissect_core.similarity.row_summaries import image_row_summaries
-from dissect_core.stages.scoring import layer_cosines
 from dissect_core.wiring.stage import wire_run
 
 
@@ -195,6 +195,18 @@ def _readable_images(probe: ProbeSet, valid: Tensor) -> _Readable:
     )
 
 
+def _readable_rows(rows: Tensor, readable: _Readable) -> Tensor:
+    """Return the readable images' rows of `rows` (probe order): `rows` itself when every image was readable, so a
+    matrix mapped from a file (the Ray executor's) is not copied."""
+    return rows if len(readable.kept) == len(rows) else rows[readable.kept]
+
+
+def _concepts_per_read(n_images: int, most: int = 2048) -> int:
+    """Return how many cosine columns a read of every image's column takes at once: `most`, fewer where the columns,
+    their sorted copy and a mask would pass the memory budget (at 1.28 M images, 69 columns instead of 9.8 GB)."""
+    return max(1, min(most, DEFAULT_MEMORY_BUDGET_BYTES // (n_images * 4 * 3)))
+
+
 def _concept_search_params(config: DissectConfig, params: dict[str, Any], n_images: int) -> dict[str, Any]:
     """Return the soft-WPMI settings stored for scoring typed concepts: the run's own where it used soft-WPMI."""
     search_top_k = params.get("top_k", adaptive_top_k(ADAPTIVE_TOP_K["soft_wpmi"], n_images))
@@ -222,7 +234,7 @@ def _score_layers(
     report("similarity", 0, len(config.layers))  # each stage reports its start (dissect_core.progress)
     for number, layer in enumerate(config.layers, start=1):
         check_stop()
-        activations = recorded[layer].activations[readable.kept]
+        activations = _readable_rows(recorded[layer].activations, readable)
         labelled = executor.label_layer(
             layer,
             activations,
@@ -346,10 +358,10 @@ def _run_record(
     resolved: ResolvedSettings,
     readable: _Readable,
     timings: dict[str, float],
+    class_names: Sequence[str] | None,
 ) -> RunRecord:
-    """Return the run's record: the config, what the run resolved, its inputs' identities and what it found."""
-    # The output units' class names when the weights come with them (a classifier's final layer shows them).
-    class_names = weights_class_names(config.model, config.weights, config.checkpoint, inputs.target.model)
+    """Return the run's record: the config, what the run resolved, its inputs' identities (the output units'
+    `class_names` among them: a classifier's final layer shows them) and what it found."""
     identities = InputIdentities(
         probe_hash=inputs.probe.content_hash,
         concept_hash=inputs.concepts.content_hash,
@@ -413,6 +425,7 @@ def _dissect(
     timer = _StageTimer()
     device = choose_device(config.device)
     inputs = _load_inputs(config, device, data_dir, cache_dir, report, target)
+    class_names = run_class_names(config, inputs.target.model)  # given ones are checked before the long stages
     timer.lap("load")
     check_stop()
 
@@ -434,7 +447,7 @@ def _dissect(
             f"top_k={inputs.params['top_k']} is larger than the {n_images} readable probe images; lower top_k"
         )
 
-    cosine = layer_cosines(embeddings, text_embeddings)
+    cosine = executor.cosines(embeddings, text_embeddings)
     search_params = _concept_search_params(config, inputs.params, n_images)
     layers = _score_layers(
         config,
@@ -461,7 +474,7 @@ def _dissect(
             config, inputs, layers, readable, cosine, signals, evaluations, executor, report, check_stop
         )
         timer.lap("evaluation")
-    reference_spreads = vocabulary_spreads(cosine, carry_cosines)
+    reference_spreads = vocabulary_spreads(cosine, carry_cosines, _concepts_per_read(n_images))
     coverages = label_coverages(
         cosine,
         carry_cosines,
@@ -484,6 +497,7 @@ def _dissect(
         readable.kept,
         inputs.concepts.concepts,
         text_embeddings,
+        class_names,
     )
     timer.lap("connections")
     preprocessing = inputs.target.preprocessing
@@ -496,7 +510,7 @@ def _dissect(
         evaluation_skipped=skipped_evaluation,
     )
     return DissectionResult(
-        record=_run_record(config, inputs, resolved, readable, timer.timings),
+        record=_run_record(config, inputs, resolved, readable, timer.timings, class_names),
         image_ids=readable.image_ids,
         image_paths=readable.image_paths,
         concepts=list(inputs.concepts.concepts),

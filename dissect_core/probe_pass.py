@@ -176,7 +176,8 @@ def probe_pass(
         cache.save("images", image_key, {"embeddings": embeddings, "valid": valid_mask})
     for layer, result in fresh_layers.items():
         recorded[layer] = result
-        cache.save("activations", layer_keys[layer], {**asdict(result), "valid": valid_mask})
+        # vars, not asdict: asdict deep-copies every tensor (a second copy of the activations)
+        cache.save("activations", layer_keys[layer], {**vars(result), "valid": valid_mask})
     if cached_valid is not None and not torch.equal(cached_valid, valid_mask):
         raise DissectError("cached and fresh passes disagree on which images are readable; clear the cache dir")
     return embeddings, recorded, valid_mask, outputs

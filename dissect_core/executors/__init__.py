@@ -59,6 +59,10 @@ class Executor(Protocol):
         its caches miss; see `dissect_core.probe_pass.fresh_local_pass`)."""
         ...
 
+    def cosines(self, image_embeddings: Tensor, text_embeddings: Tensor) -> CosineSource:
+        """Return the image x concept cosines the driver reads (`dissect_core.stages.scoring.layer_cosines`'s)."""
+        ...
+
     def label_layer(
         self,
         layer: str,

@@ -21,7 +21,7 @@ from dissect_core.probe_pass import fresh_local_pass
 from dissect_core.progress import Progress
 from dissect_core.similarity.cosine import CosineSource
 from dissect_core.similarity.functions import get_similarity
-from dissect_core.stages.scoring import BlockLabels, label_block
+from dissect_core.stages.scoring import BlockLabels, label_block, layer_cosines
 
 
 class LocalExecutor:
@@ -50,6 +50,10 @@ class LocalExecutor:
         return fresh_local_pass(
             probe, target, encoder, config, cached_embeddings, layers, record_outputs, report, check_stop
         )
+
+    def cosines(self, image_embeddings: Tensor, text_embeddings: Tensor) -> CosineSource:
+        """Return `layer_cosines`: dense when it fits the memory budget, else factored (normalised in memory)."""
+        return layer_cosines(image_embeddings, text_embeddings)
 
     def label_layer(
         self,

@@ -8,11 +8,15 @@ the shared store by chunk id, atomically, and returns only its readable-image ma
 nothing accumulates in an actor across tasks, so an actor Ray restarts after a crash (`max_restarts=-1`) reruns
 its task (`max_task_retries=-1`) to the same files and the same result. The driver merges the top images exactly
 (stable order), then each layer's blocks of neurons run as tasks that read their own columns from the store and
-return their totals' partials, labels and per-neuron evaluations; the driver combines the partials (log p(m)),
-the p-values across the layer and the summary.
+return their totals' partials, labels and per-neuron evaluations (the tasks that run the scoring kernel, totals,
+fold totals and the null, ask for the config's GPUs per actor and run it there in torch when it gives GPUs); the
+driver combines the partials (log p(m)), the p-values across the layer and the summary.
 
-The result a run returns still carries every layer's activations and the image embeddings (the app stores them
-for its pages), read back from the store once the stages are done.
+The result a run returns carries every layer's activations and the image embeddings (the app stores them for its
+pages) as matrices mapped from the store's row files (`ShardStore.map_rows`), which the driver assembles chunk by
+chunk, and the driver's factored cosines read unit image embeddings mapped the same way: the driver holds
+file-backed pages the kernel can drop, not anonymous copies. The run's folder is removed when the session ends;
+the mapped files live on (unnamed) until the result lets go of them.
 """
 
 from __future__ import annotations
@@ -65,10 +69,12 @@ from dissect_core.stages.scoring import (
     block_scores,
     block_totals,
     check_blocks,
+    dense_cosines_fit,
     label_block,
     layer_cosines,
     layer_log_p_concept,
     needs_layer_normaliser,
+    unit_rows,
 )
 
 #: CPUs each actor and task claims: fractional, so Ray Data-style pipelines never wait for a CPU the actors hold.
@@ -79,6 +85,18 @@ DEFAULT_CPU_ACTORS = 2
 DEFAULT_CHUNK_BATCHES = 16
 #: Seconds between checks of `should_stop` while the cluster works.
 _POLL_S = 0.25
+#: The store's row file of the readable images' embeddings [N, D], and of the same normalised to unit rows.
+IMAGE_EMBEDDINGS = "image-embeddings"
+UNIT_IMAGE_EMBEDDINGS = "unit-image-embeddings"
+#: The target's outputs kept per image (row files); the rest of a chunk's outputs is the same in every chunk.
+_OUTPUT_ROWS = ("logits", "classifier_inputs")
+#: Bytes of rows the driver writes to a row file at a time.
+_PART_BYTES = 64 << 20
+
+
+def _rows_per_part(width: int) -> int:
+    """Return how many float32 rows of `width` values make one part (`_PART_BYTES`)."""
+    return max(1, _PART_BYTES // max(1, 4 * width))
 
 
 def gpus_per_actor(config: DissectConfig) -> float:
@@ -91,6 +109,19 @@ def gpus_per_actor(config: DissectConfig) -> float:
 def actor_device(config: DissectConfig) -> str:
     """Return the device the probe actors run on: the config's, else `cuda` when they get GPUs, else `cpu`."""
     return config.device or ("cuda" if gpus_per_actor(config) > 0 else "cpu")
+
+
+def kernel_device(config: DissectConfig) -> str:
+    """Return where the block tasks run soft-WPMI's and WPMI's kernel: `cuda` (the GPU Ray gave the task) when the
+    config gives each actor GPUs (`gpus_per_actor`), else `cpu` (the compiled kernel); never from this process's
+    own `torch.cuda.is_available()`."""
+    return "cuda" if gpus_per_actor(config) > 0 else "cpu"
+
+
+def block_task_options(config: DissectConfig, *, kernel: bool) -> dict[str, Any]:
+    """Return the Ray options of a block task: fractional CPUs, and, for a task that runs the scoring kernel
+    (totals, fold totals, the null), the config's GPUs per actor (`gpus_per_actor`)."""
+    return {"num_cpus": ACTOR_CPUS, "num_gpus": gpus_per_actor(config) if kernel else 0.0, "max_retries": 3}
 
 
 @dataclass(frozen=True)
@@ -161,9 +192,12 @@ class _BlockInputs:
     layer: str
     n_chunks: int
     stored_blocks: list[Span]
+    image_rows: tuple[int, int]  # the shape [N, D] of the readable images' embeddings in the store
+    unit_rows: bool  # whether the store holds them normalised too (the driver's cosines are factored)
     text_embeddings: Tensor
     similarity: str
     params: dict[str, Any]
+    device: str  # where the kernel tasks run the scoring kernel (`kernel_device`)
 
     def columns(self, block: Span) -> Tensor:
         """Return neurons block.start..block.stop-1 over every readable image, from the stored blocks they span."""
@@ -178,7 +212,10 @@ class _BlockInputs:
 
     def cosines(self) -> CosineSource:
         """Return the image x concept cosines of every readable image, as the driver builds them."""
-        return layer_cosines(ShardStore(Path(self.store_root)).read_image_embeddings(), self.text_embeddings)
+        store = ShardStore(Path(self.store_root))
+        embeddings = store.map_rows(IMAGE_EMBEDDINGS, *self.image_rows)
+        unit = store.map_rows(UNIT_IMAGE_EMBEDDINGS, *self.image_rows) if self.unit_rows else None
+        return layer_cosines(embeddings, self.text_embeddings, unit)
 
 
 def _block_data(inputs: _BlockInputs, block: Span) -> tuple[CosineSource, Tensor]:
@@ -189,7 +226,7 @@ def _block_data(inputs: _BlockInputs, block: Span) -> tuple[CosineSource, Tensor
 def _score_totals_task(inputs: _BlockInputs, block: Span) -> tuple[BlockTotals, ConceptPartials]:
     """Return a block's soft-WPMI/WPMI totals and their log p(m) partials."""
     cosine, activations = _block_data(inputs, block)
-    totals = block_totals(inputs.similarity, inputs.params, cosine, activations)
+    totals = block_totals(inputs.similarity, inputs.params, cosine, activations, torch.device(inputs.device))
     return totals, totals.partials
 
 
@@ -212,7 +249,8 @@ def _fold_totals_task(
 ) -> tuple[list[BlockTotals], list[ConceptPartials]]:
     """Return a block's totals on each fold's training images and their partials, per fold."""
     cosine, activations = _block_data(inputs, block)
-    totals = fold_totals(inputs.similarity, inputs.params, cosine, activations, folds, n_folds)
+    device = torch.device(inputs.device)
+    totals = fold_totals(inputs.similarity, inputs.params, cosine, activations, folds, n_folds, device)
     return totals, [entry.partials for entry in totals]
 
 
@@ -276,7 +314,12 @@ def _null_task(inputs: _BlockInputs, shared: _EvaluationInputs) -> float:
         n_neurons,
         shared.folds,
         shared.settings.n_folds,
+        torch.device(inputs.device),
     )
+
+
+#: The block tasks that run the scoring kernel (on a GPU when the config gives the actors GPUs).
+_KERNEL_TASKS = (_score_totals_task, _fold_totals_task, _null_task)
 
 
 class RayExecutor:
@@ -300,7 +343,8 @@ class RayExecutor:
         self.chunk_runs: list[int] = []  # every chunk result the driver merged, in arrival order
         self._store: ShardStore | None = None
         self._n_chunks: dict[str, int] = {}  # layer -> chunks its block files span
-        self._images_stored = False
+        self._images: Tensor | None = None  # the readable images' embeddings, mapped from the store's row file
+        self._unit_images: Tensor | None = None  # the same normalised, when the driver's cosines are factored
         self._report: Progress = _ignore
         self._check_stop: Callable[[], None] = _nothing
         self._actors: list[Any] = []
@@ -447,35 +491,102 @@ class RayExecutor:
         record_outputs: bool,
         cached_embeddings: Tensor | None,
     ) -> tuple[Tensor, dict[str, RecordedLayer], Tensor, ModelOutputs | None]:
-        """Return the run's embeddings, layers, mask and outputs read back from the store (what the result keeps)."""
+        """Return the run's embeddings and layers mapped from row files the store assembles chunk by chunk (one
+        chunk's rows in memory at a time), with the mask and the outputs merged from the chunks."""
         assert self._store is not None and self.n_blocks is not None
-        chunks = []
-        for span in spans:
-            chunk_embeddings, stored_outputs = self._store.read_chunk(span.index)
-            chunk_valid = valid[span.start : span.stop]
-            recorded = {}
-            for name in layers:
-                if name not in tops:
-                    continue
-                # the tops were merged as chunks arrived: the chunks here carry none, and get the merge after
-                n_units = tops[name].activations.shape[1]
-                blocks = neuron_blocks(n_units, self.n_blocks)
-                rows = torch.cat([self._store.read_block_chunk(name, b.index, span.index) for b in blocks], dim=1)
-                empty = torch.empty(n_units, 0)
-                recorded[name] = RecordedLayer(tops[name].kind, rows, empty, empty.long(), None)
-            chunk_outputs = None if stored_outputs is None else ModelOutputs(**stored_outputs)
-            chunks.append(ChunkPass(span, chunk_valid, chunk_embeddings if embedded else None, recorded, chunk_outputs))
-        embeddings, recorded, mask, outputs = merged_pass(chunks, layers, self.config.n_top_images, record_outputs)
+        store = self._store
+        chunks = [ChunkPass(span, valid[span.start : span.stop], None, {}, None) for span in spans]
+        _, _, mask, _ = merged_pass(chunks, [], self.config.n_top_images, record_outputs=False)
+        outputs = self._stored_outputs(spans, valid) if record_outputs else None
+        recorded = {}
         for name in layers:
-            if name in tops:
-                recorded[name] = RecordedLayer(
-                    tops[name].kind, recorded[name].activations, tops[name].top_values, tops[name].top_indices,
-                    tops[name].top_maps,
-                )  # fmt: skip
+            if name not in tops:
+                continue
+            n_units = tops[name].top_indices.shape[0]
+            blocks = neuron_blocks(n_units, self.n_blocks)
+            activations = store.write_rows(name, len(valid), n_units, self._layer_rows(name, spans, blocks))
+            top = tops[name]
+            recorded[name] = RecordedLayer(top.kind, activations, top.top_values, top.top_indices, top.top_maps)
         if cached_embeddings is not None:
-            embeddings = cached_embeddings
-        assert embeddings is not None
+            embeddings = self._store_embeddings(cached_embeddings)
+        else:
+            assert embedded
+            width = next(rows.shape[1] for rows in self._chunk_embeddings(spans[:1], valid))
+            rows = self._readable_embeddings(spans, valid)
+            embeddings = self._images = store.write_rows(IMAGE_EMBEDDINGS, int(valid.sum()), width, rows)
         return embeddings, recorded, mask, outputs
+
+    def _stored_outputs(self, spans: list[Span], valid: Tensor) -> ModelOutputs | None:
+        """Return the target's outputs over every chunk as `merged_pass` merges them (zero rows for a chunk with no
+        readable image; the classifier's inputs only when every chunk that ran recorded them; None when a chunk's
+        output was unusable), their rows mapped from row files written one chunk at a time."""
+        assert self._store is not None
+        store = self._store
+        ran = [span for span in spans if valid[span.start : span.stop].any()]
+        first: dict[str, Any] = {}
+        widths: dict[str, int] = {}
+        with_inputs = True
+        for span in ran:  # a first read for what the chunks agree on; their rows are read again one by one below
+            stored = store.read_outputs(span.index)
+            if stored is None:
+                return None
+            if not first:
+                first = {key: value for key, value in stored.items() if key not in _OUTPUT_ROWS}
+                widths = {name: stored[name].shape[1] for name in _OUTPUT_ROWS if stored[name] is not None}
+            with_inputs = with_inputs and stored["classifier_inputs"] is not None
+
+        def chunk_rows(name: str) -> Iterator[tuple[int, Tensor]]:
+            for span in ran:
+                stored = store.read_outputs(span.index)
+                assert stored is not None
+                yield span.start, stored[name]
+
+        def rows(name: str) -> Tensor:
+            return store.write_rows(f"outputs-{name}", len(valid), widths[name], chunk_rows(name))
+
+        if not with_inputs:
+            return ModelOutputs(logits=rows("logits"))
+        return ModelOutputs(
+            logits=rows("logits"),
+            classifier_layer=first["classifier_layer"],
+            classifier_inputs=rows("classifier_inputs"),
+            classifier_weight=first["classifier_weight"],
+            classifier_bias=first["classifier_bias"],
+        )
+
+    def _layer_rows(self, layer: str, spans: list[Span], blocks: list[Span]) -> Iterator[tuple[int, Tensor]]:
+        """Yield (first probe image, activations [chunk, K]) per chunk, its neuron blocks joined; a chunk that stored
+        no rows (no readable image) yields none."""
+        assert self._store is not None
+        for span in spans:
+            parts = [self._store.read_block_chunk(layer, block.index, span.index) for block in blocks]
+            if all(part is not None for part in parts):
+                yield span.start, torch.cat([part for part in parts if part is not None], dim=1)
+
+    def _chunk_embeddings(self, spans: list[Span], valid: Tensor) -> Iterator[Tensor]:
+        """Yield each chunk's readable images' embeddings [readable in chunk, D]."""
+        assert self._store is not None
+        for span in spans:
+            embeddings, _ = self._store.read_chunk(span.index)
+            assert embeddings is not None
+            yield embeddings[valid[span.start : span.stop]]
+
+    def _readable_embeddings(self, spans: list[Span], valid: Tensor) -> Iterator[tuple[int, Tensor]]:
+        """Yield (first readable row, embeddings) per chunk, in probe order."""
+        first = 0
+        for rows in self._chunk_embeddings(spans, valid):
+            yield first, rows
+            first += len(rows)
+
+    def _store_embeddings(self, embeddings: Tensor) -> Tensor:
+        """Store the readable images' embeddings (given whole, from the cache) as the block tasks' row file; return
+        them mapped from it."""
+        assert self._store is not None
+        n_images, width = embeddings.shape
+        step = _rows_per_part(width)
+        parts = ((start, embeddings[start : start + step]) for start in range(0, n_images, step))
+        self._images = self._store.write_rows(IMAGE_EMBEDDINGS, n_images, width, parts)
+        return self._images
 
     def _layer_inputs(
         self, layer: str, activations: Tensor, image_embeddings: Tensor, text: Tensor, similarity: str,
@@ -484,9 +595,8 @@ class RayExecutor:
         """Return the layer's block tasks' shared inputs and the blocks they compute, storing what the store lacks
         (a layer or the embeddings that a cached probe pass gave)."""
         assert self._store is not None and self.n_blocks is not None
-        if not self._images_stored:
-            self._store.write_image_embeddings(image_embeddings)
-            self._images_stored = True
+        if self._images is None or self._images.shape != image_embeddings.shape:
+            self._store_embeddings(image_embeddings)
         n_images, n_neurons = activations.shape
         stored = neuron_blocks(n_neurons, self.n_blocks)
         if layer not in self._n_chunks:
@@ -496,7 +606,16 @@ class RayExecutor:
             self._n_chunks[layer] = 1
         check_blocks(similarity, n_images, n_neurons)
         inputs = _BlockInputs(
-            str(self._store.root), layer, self._n_chunks[layer], stored, text, similarity, dict(params)
+            str(self._store.root),
+            layer,
+            self._n_chunks[layer],
+            stored,
+            (image_embeddings.shape[0], image_embeddings.shape[1]),
+            self._unit_images is not None,
+            text,
+            similarity,
+            dict(params),
+            kernel_device(self.config),
         )
         # rank_reorder draws from one random stream across the layer's neurons: one block of all of them
         blocks = [Span(0, 0, n_neurons)] if similarity == "rank_reorder" else stored
@@ -504,7 +623,20 @@ class RayExecutor:
         return inputs, blocks
 
     def _task(self, function: Callable[..., Any], num_returns: int = 1) -> Any:
-        return ray.remote(function).options(num_cpus=ACTOR_CPUS, num_returns=num_returns, max_retries=3)
+        options = block_task_options(self.config, kernel=function in _KERNEL_TASKS)
+        return ray.remote(function).options(num_returns=num_returns, **options)
+
+    def cosines(self, image_embeddings: Tensor, text_embeddings: Tensor) -> CosineSource:
+        """Return `layer_cosines`' cosines, the factored matrix's unit image embeddings (when the dense one does not
+        fit) written to the store in parts and mapped from there (by the driver and the block tasks) rather than
+        normalised whole in memory."""
+        if dense_cosines_fit(len(image_embeddings), len(text_embeddings)):
+            return layer_cosines(image_embeddings, text_embeddings)
+        assert self._store is not None
+        n_images, width = image_embeddings.shape
+        parts = unit_rows(image_embeddings, _rows_per_part(width))
+        self._unit_images = self._store.write_rows(UNIT_IMAGE_EMBEDDINGS, n_images, width, parts)
+        return layer_cosines(image_embeddings, text_embeddings, self._unit_images)
 
     def label_layer(
         self,

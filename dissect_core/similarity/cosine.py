@@ -47,15 +47,21 @@ class DenseCosine:
 
 
 class FactoredCosine:
-    """A cosine matrix kept as its factors: unit image embeddings [N, D] and unit text embeddings [C, D]."""
+    """A cosine matrix kept as its factors: unit image embeddings [N, D] and unit text embeddings [C, D].
 
-    def __init__(self, image_embeddings: Tensor, text_embeddings: Tensor) -> None:
+    `images_normalised`: the image embeddings already have unit rows (normalised in row blocks, which gives the same
+    bits, e.g. into a mapped file) and are kept as given instead of copied normalised.
+    """
+
+    def __init__(self, image_embeddings: Tensor, text_embeddings: Tensor, *, images_normalised: bool = False) -> None:
         if image_embeddings.shape[1] != text_embeddings.shape[1]:
             raise ValueError(
                 f"image embeddings have dimension {image_embeddings.shape[1]} but text embeddings have "
                 f"{text_embeddings.shape[1]}; embed both with the same encoder"
             )
-        self.image_embeddings = torch.nn.functional.normalize(image_embeddings.float(), dim=1)
+        self.image_embeddings = (
+            image_embeddings if images_normalised else torch.nn.functional.normalize(image_embeddings.float(), dim=1)
+        )
         self.text_embeddings = torch.nn.functional.normalize(text_embeddings.float(), dim=1)
         self.n_images = self.image_embeddings.shape[0]
         self.n_concepts = self.text_embeddings.shape[0]

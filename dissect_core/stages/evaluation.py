@@ -22,7 +22,13 @@ from dissect_core.evaluation.evaluate import FoldLabelFn, labels_by_scores, null
 from dissect_core.evaluation.signals import ConceptSignals, restrict_rows
 from dissect_core.similarity.cosine import CosineSource
 from dissect_core.similarity.functions import get_similarity
-from dissect_core.stages.scoring import BlockTotals, block_scores, block_totals, needs_layer_normaliser
+from dissect_core.stages.scoring import (
+    BlockTotals,
+    block_scores,
+    block_totals,
+    needs_layer_normaliser,
+    similarity_on,
+)
 
 
 def training_images(folds: Tensor, fold: int) -> Tensor:
@@ -31,13 +37,20 @@ def training_images(folds: Tensor, fold: int) -> Tensor:
 
 
 def fold_totals(
-    similarity: str, params: Mapping[str, Any], cosine: CosineSource, activations: Tensor, folds: Tensor, n_folds: int
+    similarity: str,
+    params: Mapping[str, Any],
+    cosine: CosineSource,
+    activations: Tensor,
+    folds: Tensor,
+    n_folds: int,
+    device: torch.device | None = None,
 ) -> list[BlockTotals]:
-    """Return a block's soft-WPMI/WPMI totals on each fold's training images, one entry per fold."""
+    """Return a block's soft-WPMI/WPMI totals on each fold's training images, one entry per fold (on `device`
+    when it is a GPU, see `block_totals`)."""
     out = []
     for fold in range(n_folds):
         train = training_images(folds, fold)
-        out.append(block_totals(similarity, params, restrict_rows(cosine, train), activations[train]))
+        out.append(block_totals(similarity, params, restrict_rows(cosine, train), activations[train], device))
     return out
 
 
@@ -80,13 +93,15 @@ def null_sd_of_columns(
     n_neurons: int,
     folds: Tensor,
     n_folds: int,
+    device: torch.device | None = None,
 ) -> float:
     """Return the layer's permutation-null sd (`permutation_null_sd`) from only the columns it samples:
-    `columns` [N, U] hold the activations of neurons `column_ids` (`null_columns`) of a layer of `n_neurons`."""
-    function = get_similarity(similarity)
+    `columns` [N, U] hold the activations of neurons `column_ids` (`null_columns`) of a layer of `n_neurons`
+    (soft-WPMI's and WPMI's totals on `device` when it is a GPU, see `similarity_on`)."""
+    score_fn = similarity_on(similarity, params, device)
     position = {int(neuron): index for index, neuron in enumerate(column_ids.tolist())}
     shuffled = [
         columns[order][:, torch.tensor([position[int(n)] for n in subset.tolist()], dtype=torch.long)]
         for order, subset in null_draws(columns.shape[0], n_neurons)
     ]
-    return null_sd_of(lambda subset, acts: function(subset, acts, **params), cosine, signals, shuffled, folds, n_folds)
+    return null_sd_of(score_fn, cosine, signals, shuffled, folds, n_folds)

@@ -10,7 +10,7 @@ random stream across the layer's neurons, so it runs as one block, and only up t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +29,7 @@ from dissect_core.similarity.functions import (
     weighted_log_kernel,
 )
 from dissect_core.similarity.kernel import ConceptPartials, concept_partials, log_p_concept, pmi_scores
+from dissect_core.stages.device_totals import log_p_given_neuron_on
 
 #: Rank-reorder sorts every neuron's top 5 % of images by each concept's cosine: at 1.28 M images x 20k concepts
 #: x 2,048 units that is 2.6e12 cosines. Under a distributed executor it runs in one task, up to this many
@@ -44,11 +45,29 @@ class BlockTotals:
     partials: ConceptPartials
 
 
-def layer_cosines(image_embeddings: Tensor, text_embeddings: Tensor) -> CosineSource:
-    """Return the image x concept cosines: dense when the matrix fits the memory budget, else factored."""
-    dense_fits = len(image_embeddings) * len(text_embeddings) * 4 <= DEFAULT_MEMORY_BUDGET_BYTES
-    factored = FactoredCosine(image_embeddings, text_embeddings)
-    return DenseCosine(factored.dense()) if dense_fits else factored
+def dense_cosines_fit(n_images: int, n_concepts: int) -> bool:
+    """Return whether the dense image x concept cosine matrix fits the memory budget (`layer_cosines` builds it)."""
+    return n_images * n_concepts * 4 <= DEFAULT_MEMORY_BUDGET_BYTES
+
+
+def layer_cosines(image_embeddings: Tensor, text_embeddings: Tensor, unit_images: Tensor | None = None) -> CosineSource:
+    """Return the image x concept cosines: dense when the matrix fits the memory budget, else factored.
+
+    `unit_images`: the image embeddings already normalised (`unit_rows`, e.g. into a mapped file), used as the
+    factored matrix's image factor instead of a normalised copy of `image_embeddings` (the same bits).
+    """
+    if unit_images is None:
+        factored = FactoredCosine(image_embeddings, text_embeddings)
+    else:
+        factored = FactoredCosine(unit_images, text_embeddings, images_normalised=True)
+    return DenseCosine(factored.dense()) if dense_cosines_fit(len(image_embeddings), len(text_embeddings)) else factored
+
+
+def unit_rows(embeddings: Tensor, rows_per_part: int) -> Iterator[tuple[int, Tensor]]:
+    """Yield (first row, rows normalised to unit length) for `rows_per_part` rows of `embeddings` at a time: row by
+    row what `FactoredCosine` normalises whole, bit for bit."""
+    for start in range(0, len(embeddings), rows_per_part):
+        yield start, torch.nn.functional.normalize(embeddings[start : start + rows_per_part].float(), dim=1)
 
 
 def needs_layer_normaliser(similarity: str) -> bool:
@@ -67,13 +86,40 @@ def check_blocks(similarity: str, n_images: int, n_neurons: int) -> None:
         )
 
 
-def block_totals(similarity: str, params: Mapping[str, Any], cosine: CosineSource, activations: Tensor) -> BlockTotals:
-    """Return the totals and log p(m) partials of the neurons (columns) of `activations` under soft-WPMI or WPMI."""
+def block_totals(
+    similarity: str,
+    params: Mapping[str, Any],
+    cosine: CosineSource,
+    activations: Tensor,
+    device: torch.device | None = None,
+) -> BlockTotals:
+    """Return the totals and log p(m) partials of the neurons (columns) of `activations` under soft-WPMI or WPMI:
+    by the compiled CPU kernel, or in torch on `device` when it is a GPU (`dissect_core.stages.device_totals`)."""
     kernel = weighted_log_kernel(similarity, params)
     if kernel is None:
         raise DissectError(f"{similarity} has no log p(m | B_k) totals; score its blocks with `block_scores`")
-    totals = kernel.log_p_given_neuron(cosine, activations)
+    if device is not None and device.type != "cpu":
+        totals = log_p_given_neuron_on(kernel, cosine, activations, device)
+    else:
+        totals = kernel.log_p_given_neuron(cosine, activations)
     return BlockTotals(totals, concept_partials(totals))
+
+
+def similarity_on(
+    similarity: str, params: Mapping[str, Any], device: torch.device | None = None
+) -> Callable[[CosineSource, Tensor], Tensor]:
+    """Return `similarity`'s scores (cosines, activations) -> [K, C] with `params`, soft-WPMI's and WPMI's totals on
+    `device` when it is a GPU (their PMI over the neurons given, as `get_similarity` gives it, on the CPU)."""
+    kernel = weighted_log_kernel(similarity, params)
+    function = get_similarity(similarity)
+    if kernel is None or device is None or device.type == "cpu":
+        return lambda cosine, activations: function(cosine, activations, **params)
+
+    def scores(cosine: CosineSource, activations: Tensor) -> Tensor:
+        totals = block_totals(similarity, params, cosine, activations, device).totals
+        return torch.from_numpy(pmi_scores(totals, log_p_concept([concept_partials(totals)]), kernel.lam))
+
+    return scores
 
 
 def layer_log_p_concept(parts: Sequence[ConceptPartials]) -> np.ndarray:

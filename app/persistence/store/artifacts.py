@@ -4,7 +4,9 @@ by part for a folder built some other way (the test seeds store through the same
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,7 +108,42 @@ def save_settings(layout: ArtifactsLayout, pinned: dict[str, Any]) -> None:
 
 
 def _save(tensor: torch.Tensor, path: Path, dtype: torch.dtype | None = None) -> None:
-    """Store a CPU copy of the tensor (in `dtype` when given) holding its own storage, never a view's whole one."""
+    """Store the tensor (in `dtype` when given) holding its own storage, never a view's whole one: as it is when it
+    already does, else through a copy made in rows into a file-backed buffer beside `path`, so a result's matrices
+    mapped from files (the Ray executor's) are never copied whole into memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     stored = tensor.detach().cpu()
-    torch.save((stored.to(dtype) if dtype is not None else stored).contiguous().clone(), path)
+    wanted = dtype or stored.dtype
+    if stored.dtype != wanted or not _owns_its_storage(stored):
+        stored = _file_backed_copy(stored, wanted, path.parent)
+    torch.save(stored, path)
+
+
+def _owns_its_storage(tensor: torch.Tensor) -> bool:
+    """Return whether `tensor` is contiguous and spans its whole storage (saving it saves nothing else)."""
+    storage_bytes = tensor.untyped_storage().nbytes()
+    return bool(tensor.is_contiguous() and tensor.storage_offset() == 0 and storage_bytes == tensor.nbytes)
+
+
+def _file_backed_copy(tensor: torch.Tensor, dtype: torch.dtype, folder: Path) -> torch.Tensor:
+    """Return a contiguous copy of `tensor` in `dtype`, its storage a mapped file in `folder` (removed at once; the
+    mapping keeps it until the copy is dropped), filled 64 MB of rows at a time."""
+    numel = tensor.numel()
+    if numel == 0:
+        return torch.empty(tensor.shape, dtype=dtype)
+    handle, name = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        os.ftruncate(handle, numel * torch.empty(0, dtype=dtype).element_size())
+        copy = torch.from_file(name, shared=True, size=numel, dtype=dtype).view(tensor.shape)
+    finally:
+        os.close(handle)
+        os.unlink(name)
+    if tensor.dim() == 0:
+        copy.copy_(tensor)
+        return copy
+    rows = copy.view(len(copy), -1)
+    step = max(1, (64 << 20) // max(1, rows[0].nbytes))
+    for start in range(0, len(rows), step):
+        part = tensor[start : start + step]
+        rows[start : start + step].copy_(part.reshape(len(part), -1))
+    return copy

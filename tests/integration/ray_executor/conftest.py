@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from dissect_core.config import DissectConfig
+from dissect_core.pipeline import run_dissection
+from dissect_core.results import DissectionResult
 from tests.conftest import TINY_CLIP, make_probe_folder
 
 ray = pytest.importorskip(
@@ -25,6 +27,8 @@ N_IMAGES = 300
 #: Two chunks of the 300 images: 160 (5 batches of 32) and 140.
 CHUNK_IMAGES = 160
 N_BLOCKS = 2
+#: Ray settings for the test cluster: idle workers stay up (up to 8) for the whole session.
+KEEP_IDLE_WORKERS = {"num_workers_soft_limit": 8, "idle_worker_killing_time_threshold_ms": 3_600_000}
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +38,10 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")  # a node starts in ~7 s here, far slower under load
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    # Every Ray worker process imports torch (seconds, tens of seconds under load): keep the idle ones for the
+    # session's later runs instead of Ray's default of ending them a second after their task.
+    head = {"num_cpus": 1, "include_dashboard": False, "_system_config": KEEP_IDLE_WORKERS}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     cluster.add_node(num_cpus=1)
     runtime_env = {
         "worker_process_setup_hook": "tests.integration.ray_executor.worker_setup.register_tiny_clip",
@@ -56,6 +63,12 @@ def ray_probe(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     concepts = root / "concepts.txt"
     concepts.write_text("cat\ndog\nstriped\ndotted\ncar\nsky\nwater\ngrass\nred\nblue\nstone\ntree\n")
     return probe, concepts
+
+
+@pytest.fixture(scope="session")
+def local_result(ray_probe: tuple[Path, Path], tiny_clip: str) -> DissectionResult:
+    """The single-process run every Ray run is compared with."""
+    return run_dissection(ray_config(*ray_probe))
 
 
 def ray_config(probe: Path, concepts: Path, **changes: Any) -> DissectConfig:

@@ -29,15 +29,14 @@ from tests.support.dashboard_seed import prepare_database
 pytestmark = pytest.mark.usefixtures("tiny_clip", "ray_cluster")
 
 
-@pytest.fixture(scope="module")
-def local_result(ray_probe: tuple[Path, Path]) -> DissectionResult:
-    """The single-process run every Ray run is compared with."""
-    return run_dissection(ray_config(*ray_probe))
-
-
 def assert_same_result(local: DissectionResult, distributed: DissectionResult) -> None:
     """Labels identical; scores, r and p within 1e-6; per-image rows and top images equal."""
     assert torch.equal(local.image_embeddings, distributed.image_embeddings)
+    assert local.outputs is not None and distributed.outputs is not None  # a classifier: logits and its inputs
+    assert torch.equal(local.outputs.logits, distributed.outputs.logits)
+    assert local.outputs.classifier_inputs is not None and distributed.outputs.classifier_inputs is not None
+    assert torch.equal(local.outputs.classifier_inputs, distributed.outputs.classifier_inputs)
+    assert local.outputs.feeding_layer == distributed.outputs.feeding_layer
     for one, other in zip(local.layers, distributed.layers, strict=True):
         assert [n.label for n in one.neurons] == [n.label for n in other.neurons]
         assert [n.unit for n in other.neurons] == list(range(one.n_units))
@@ -72,12 +71,20 @@ def test_two_chunks_and_two_blocks_on_two_nodes_give_the_local_result(
     )
     assert local_result.record.facts.executor == "local"
     assert not any((tmp_path / "ray-shards").iterdir())  # the run's shards are gone
+    # ... but for the row files the result maps (its activations and embeddings: file pages, not driver memory),
+    # which live on unnamed until the result lets go of them
+    mapped = Path("/proc/self/maps").read_text()
+    assert f"{tmp_path}/ray-shards/" in mapped and "/rows/layer3.f32 (deleted)" in mapped
+    assert "/rows/image-embeddings.f32 (deleted)" in mapped and "/rows/outputs-logits.f32 (deleted)" in mapped
 
 
 def test_an_actor_killed_mid_run_reruns_its_chunk_and_changes_nothing(
     ray_probe: tuple[Path, Path], local_result: DissectionResult, tmp_path: Path
 ) -> None:
-    executor = RayExecutor(ray_config(*ray_probe), chunk_images=64, n_blocks=N_BLOCKS)
+    # One actor over 4 chunks of 96 images: it is on a later chunk when the first is stored, and one actor (and
+    # its restart) is half the start-up of two.
+    config = ray_config(*ray_probe, actors=1)
+    executor = RayExecutor(config, chunk_images=96, n_blocks=N_BLOCKS)
     killed: list[int] = []
 
     def kill_after_first_chunk() -> None:
@@ -92,10 +99,10 @@ def test_an_actor_killed_mid_run_reruns_its_chunk_and_changes_nothing(
 
     killer = threading.Thread(target=kill_after_first_chunk)
     killer.start()
-    result = run_dissection(ray_config(*ray_probe), cache_dir=tmp_path, executor=executor)
+    result = run_dissection(config, cache_dir=tmp_path, executor=executor)
     killer.join()
     assert killed, "no chunk finished within 10 minutes, so no actor was killed"
-    n_chunks = -(-N_IMAGES // 64)
+    n_chunks = -(-N_IMAGES // 96)
     assert sorted(executor.chunk_runs) == list(range(n_chunks))  # every chunk counted exactly once
     assert_same_result(local_result, result)
 
