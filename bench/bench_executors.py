@@ -217,9 +217,11 @@ def extrapolate() -> list[str]:
     logits, classifier_inputs = N * 1000 * 2, N * 2048 * 2  # float16, as the app stores them
     lines.append(
         "Ray driver, still whole in memory: none of A or E (the target's logits and classifier inputs are mapped "
-        "rows too). Not yet bounded: the app's `save_outputs` (safetensors `save_file` builds the file's bytes in "
-        f"memory: float16 logits N*1000*2 = {logits / GIB:.1f} GiB and classifier inputs N*2048*2 = "
-        f"{classifier_inputs / GIB:.1f} GiB for an ImageNet ResNet-50)"
+        "rows too), and storing them is bounded: the app's `save_outputs` streams the float16 logits N*1000*2 = "
+        f"{logits / GIB:.1f} GiB and classifier inputs N*2048*2 = {classifier_inputs / GIB:.1f} GiB of an ImageNet "
+        "ResNet-50 to safetensors one 64 MB part at a time (`dissect_core/tensor_files.py`; before, it made whole "
+        "float16 copies for safetensors' `save_file`, which takes whole contiguous tensors), and a cached probe pass "
+        "loads mapped (`TensorCache.load`, mmap=True)"
     )
     block_units = K // blocks
     worker = N * block_units * 4 + block_units * C * 8 * (1 + FOLDS) + (1 << 30)

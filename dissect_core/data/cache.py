@@ -29,14 +29,15 @@ class TensorCache:
         return self.root / kind / f"{key}.pt"
 
     def load(self, kind: str, key: str) -> dict[str, Any] | None:
-        """Return the stored value, or None when absent or unreadable (a torn write is just a miss)."""
+        """Return the stored value, or None when absent or unreadable (a torn write is just a miss). Its tensors are
+        mapped copy-on-write from the file: their pages are the file's, read on demand, not anonymous memory."""
         if self.root is None:
             return None
         path = self._path(kind, key)
         if not path.is_file():
             return None
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception:
             return None
 

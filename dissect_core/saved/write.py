@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 import dissect_core
 from dissect_core.errors import DissectError
@@ -23,6 +22,7 @@ from dissect_core.results import DissectionResult
 from dissect_core.results_json import results_json
 from dissect_core.saved import layout
 from dissect_core.saved.codec import to_json
+from dissect_core.tensor_files import save_safetensors
 
 #: Threads drawing views: PIL's resize and JPEG encoding release the GIL.
 VIEW_THREADS = 8
@@ -53,7 +53,8 @@ def save_result(result: DissectionResult, folder: str | Path) -> Path:
     try:
         write_result_files(result, partial)
         (partial / layout.RUN_JSON).write_text(json.dumps(run_json(result)), encoding="utf-8")
-        save_file(result_tensors(result), str(partial / layout.TENSORS), metadata={"format": layout.FORMAT})
+        tensors = {key: (value, value.dtype) for key, value in result_tensors(result).items()}
+        save_safetensors(partial / layout.TENSORS, tensors, metadata={"format": layout.FORMAT})
         _write_views(result, partial)
         (partial / layout.MANIFEST).write_text(json.dumps(manifest(result, partial), indent=1), encoding="utf-8")
         if target.exists():
@@ -115,7 +116,8 @@ def run_json(result: DissectionResult) -> dict[str, Any]:
 
 
 def result_tensors(result: DissectionResult) -> dict[str, torch.Tensor]:
-    """Return every tensor of the result by its key in tensors.safetensors (in its own dtype)."""
+    """Return every tensor of the result by its key in tensors.safetensors (in its own dtype; the result's own
+    tensors, not copies: `save_safetensors` streams them a part at a time)."""
     tensors: dict[str, torch.Tensor | None] = {
         "image_embeddings": result.image_embeddings,
         "log_normalisers": result.log_normalisers,
@@ -131,7 +133,7 @@ def result_tensors(result: DissectionResult) -> dict[str, torch.Tensor]:
             tensors[layout.tensor_key("outputs", name)] = getattr(result.outputs, name)
     for position, connection in enumerate(result.connections):
         tensors[layout.tensor_key("connection", position, "weights")] = connection.weights
-    return {key: value.detach().cpu().contiguous().clone() for key, value in tensors.items() if value is not None}
+    return {key: value for key, value in tensors.items() if value is not None}
 
 
 def _write_views(result: DissectionResult, folder: Path) -> None:

@@ -10,43 +10,39 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from app.persistence.store.layout import ArtifactsLayout
 from dissect_core.analysis.connections import LayerConnections
 from dissect_core.analysis.outputs import ModelOutputs
 from dissect_core.analysis.weight_agreement import WeightConceptAgreement
+from dissect_core.tensor_files import save_safetensors
 
 #: The metadata keys of outputs.safetensors naming the classifier and the dissected layer feeding it.
 OUTPUTS_METADATA = ("classifier_layer", "feeding_layer")
 
 
-def _tensor(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Return a contiguous CPU copy of `tensor` in `dtype`, holding its own storage."""
-    return tensor.detach().cpu().to(dtype).contiguous().clone()
-
-
 def save_outputs(layout: ArtifactsLayout, outputs: ModelOutputs) -> None:
-    """Store the logits and classifier inputs (float16), the classifier's weight and bias (float32) and its names."""
-    tensors = {"logits": _tensor(outputs.logits, torch.float16)}
+    """Store the logits and classifier inputs (float16), the classifier's weight and bias (float32) and its names,
+    streamed a part of rows at a time (a run's [images, classes] matrices are never copied whole)."""
+    tensors = {"logits": (outputs.logits, torch.float16)}
     if outputs.classifier_inputs is not None:
-        tensors["classifier_inputs"] = _tensor(outputs.classifier_inputs, torch.float16)
+        tensors["classifier_inputs"] = (outputs.classifier_inputs, torch.float16)
     if outputs.classifier_weight is not None:
-        tensors["classifier_weight"] = _tensor(outputs.classifier_weight, torch.float32)
+        tensors["classifier_weight"] = (outputs.classifier_weight, torch.float32)
     if outputs.classifier_bias is not None:
-        tensors["classifier_bias"] = _tensor(outputs.classifier_bias, torch.float32)
+        tensors["classifier_bias"] = (outputs.classifier_bias, torch.float32)
     metadata = {key: getattr(outputs, key) for key in OUTPUTS_METADATA if getattr(outputs, key) is not None}
-    layout.folder.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(layout.outputs), metadata=metadata)
+    save_safetensors(layout.outputs, tensors, metadata=metadata)
 
 
 def save_connections(layout: ArtifactsLayout, connections: list[LayerConnections]) -> None:
     """Store each pair's signed weights (float32) and the index of pairs with how each was computed."""
     index = []
     for connection in connections:
-        path = layout.connections(connection.from_layer, connection.to_layer)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"weights": _tensor(connection.weights, torch.float32)}, str(path))
+        save_safetensors(
+            layout.connections(connection.from_layer, connection.to_layer),
+            {"weights": (connection.weights, torch.float32)},
+        )
         index.append({f.name: getattr(connection, f.name) for f in fields(connection) if f.name != "weights"})
     _write_json(layout.connections_index, index)
 

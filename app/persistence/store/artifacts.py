@@ -18,6 +18,7 @@ from app.persistence.store.analysis_files import save_agreement, save_connection
 from app.persistence.store.layout import ArtifactsLayout
 from dissect_core.data.concepts import concepts_text
 from dissect_core.results import DissectionResult
+from dissect_core.tensor_files import row_parts
 
 
 def write_artifacts(root: Path, result: DissectionResult, pinned: dict[str, Any]) -> Path:
@@ -127,7 +128,7 @@ def _owns_its_storage(tensor: torch.Tensor) -> bool:
 
 def _file_backed_copy(tensor: torch.Tensor, dtype: torch.dtype, folder: Path) -> torch.Tensor:
     """Return a contiguous copy of `tensor` in `dtype`, its storage a mapped file in `folder` (removed at once; the
-    mapping keeps it until the copy is dropped), filled 64 MB of rows at a time."""
+    mapping keeps it until the copy is dropped), filled one part of rows (`row_parts`) at a time."""
     numel = tensor.numel()
     if numel == 0:
         return torch.empty(tensor.shape, dtype=dtype)
@@ -138,12 +139,9 @@ def _file_backed_copy(tensor: torch.Tensor, dtype: torch.dtype, folder: Path) ->
     finally:
         os.close(handle)
         os.unlink(name)
-    if tensor.dim() == 0:
-        copy.copy_(tensor)
-        return copy
-    rows = copy.view(len(copy), -1)
-    step = max(1, (64 << 20) // max(1, rows[0].nbytes))
-    for start in range(0, len(rows), step):
-        part = tensor[start : start + step]
-        rows[start : start + step].copy_(part.reshape(len(part), -1))
+    rows = copy.view(1, 1) if tensor.dim() == 0 else copy.view(len(copy), -1)
+    start = 0
+    for part in row_parts(tensor):
+        rows[start : start + len(part)].copy_(part)
+        start += len(part)
     return copy
