@@ -11,8 +11,12 @@ ConSE encoder (EfficientNet-Lite2 + MiniLM):
   concepts' cosines, for pairs of vocabulary words whose top-10% sets overlap on 10 to 60 images without one
   containing most of the other. This plants what the encoder sees, so it tests the scoring, not the encoder;
 - pure noise.
-A planted neuron's activation is 1 on its images and 0 elsewhere, plus Gaussian noise of sd `sigma` (per noise
-level); pure-noise units are noise of sd 1. All units form one layer (one Benjamini–Hochberg family, one null).
+A planted neuron's activation is 1 on its images and 0 elsewhere, plus Gaussian noise at each noise level. The
+level is relative to the planted signal by default: noise of sd level × the 0/1 signal's own sd (sqrt(p(1 - p)) for
+a share p of the images), so level 1 means as much noise as signal whether the concept holds 5 images or 150, and
+level 0 is the noise-free neuron; `--absolute-noise` plants noise of a fixed sd instead (levels 0.1, 0.3, 0.6, 1.0,
+which swamp a class of 5 of 1,300 images, sd 0.062). Pure-noise units are noise of sd 1. All units form one layer
+(one Benjamini–Hochberg family, one null).
 
 Per similarity function: how often the label is a planted concept; for the explanation (fitted once, whatever the
 similarity): how often a planted concept is among its terms and how often all are; and for the verdict: the
@@ -22,12 +26,14 @@ top grade (must be 0). The label's coverage comes from the probe labels when the
 class of fewer than MIN_LABELLED images can never be judged), else from the encoder; its ceiling (the r a perfect
 detector of the concept reaches) from the same folds and simulation, as in a run.
 
-Run: .venv/bin/python -m bench.bench_planted_neurons [--cache-dir /tmp/neuron-atlas-bench-24]
+Run: .venv/bin/python -m bench.bench_planted_neurons [--cache-dir /tmp/neuron-atlas-bench-24] [--absolute-noise]
+     [--similarities soft_wpmi,wpmi]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import time
 from collections import defaultdict
@@ -58,7 +64,9 @@ from dissect_core.similarity.functions import CONCEPT_SEARCH_DEFAULTS, get_simil
 from dissect_core.similarity.row_summaries import image_row_summaries
 
 SIMILARITIES = ("soft_wpmi", "wpmi", "cos_similarity", "cos_similarity_cubed", "rank_reorder")
-NOISE_LEVELS = (0.1, 0.3, 0.6, 1.0)
+#: Noise sd as a multiple of the planted 0/1 signal's own sd (default), or as a fixed sd (`--absolute-noise`).
+RELATIVE_NOISE_LEVELS = (0.0, 0.5, 1.0, 2.0)
+ABSOLUTE_NOISE_LEVELS = (0.1, 0.3, 0.6, 1.0)
 N_NOISE_UNITS = 80
 N_OR, N_AND = 18, 20
 MIN_CLASS_IMAGES = 3
@@ -88,11 +96,11 @@ AND_TOP_SHARE = 0.10
 
 @dataclass(frozen=True)
 class PlantedUnit:
-    """One synthetic neuron: its kind, the concepts planted in it (vocabulary words) and its noise sd."""
+    """One synthetic neuron: its kind, the concepts planted in it (vocabulary words) and its noise level."""
 
     kind: str  # "single", "or", "and" or "noise"
     concepts: tuple[str, ...]
-    sigma: float
+    level: float  # relative or absolute, as planted (`planted_layer`); 1.0 for pure noise
 
 
 def single_concepts(probe: ProbeEmbeddings) -> dict[str, Tensor]:
@@ -132,8 +140,11 @@ def and_concepts(probe: ProbeEmbeddings, cosine: Tensor, n_pairs: int) -> dict[t
     return {pair: sets[pair[0]] & sets[pair[1]] for pair in pairs[:n_pairs]}
 
 
-def planted_layer(probe: ProbeEmbeddings, cosine: Tensor) -> tuple[Tensor, list[PlantedUnit]]:
-    """Return the planted layer's activations [N, K] and what each unit holds (seeded)."""
+def planted_layer(
+    probe: ProbeEmbeddings, cosine: Tensor, levels: tuple[float, ...], relative: bool
+) -> tuple[Tensor, list[PlantedUnit]]:
+    """Return the planted layer's activations [N, K] and what each unit holds (seeded); noise of sd level × the
+    0/1 signal's sd when `relative`, else of sd level."""
     singles = single_concepts(probe)
     names = sorted(singles)
     shuffled = names[:]
@@ -146,14 +157,21 @@ def planted_layer(probe: ProbeEmbeddings, cosine: Tensor) -> tuple[Tensor, list[
     generator = torch.Generator().manual_seed(0)
     n_images = cosine.shape[0]
     columns, units = [], []
-    for sigma in NOISE_LEVELS:
+    for level in levels:
         for kind, concepts, members in signals:
-            columns.append(members.float() + sigma * torch.randn(n_images, generator=generator))
-            units.append(PlantedUnit(kind, concepts, sigma))
+            signal = members.float()
+            sd = level * float(signal.std(correction=0)) if relative else level
+            columns.append(signal + sd * torch.randn(n_images, generator=generator))
+            units.append(PlantedUnit(kind, concepts, level))
     for _ in range(N_NOISE_UNITS):
         columns.append(torch.randn(n_images, generator=generator))
         units.append(PlantedUnit("noise", (), 1.0))
     return torch.stack(columns, dim=1), units
+
+
+def noise_levels(units: list[PlantedUnit]) -> list[float]:
+    """Return the planted units' noise levels, lowest first."""
+    return sorted({unit.level for unit in units if unit.kind != "noise"})
 
 
 def is_planted(concept: str, unit: PlantedUnit) -> bool:
@@ -218,14 +236,15 @@ def share(hits: int, total: int) -> str:
 def print_label_table(units: list[PlantedUnit], scored: dict[str, Scored]) -> None:
     """Print, per similarity function, kind and noise level, the % of units whose label is a planted concept."""
     kinds = ("single", "or", "and")
-    header = f"{'similarity':<22}" + "".join(f"{kind + ' ' + str(s):>12}" for kind in kinds for s in NOISE_LEVELS)
-    print("\nlabel is a planted concept (% of units), by kind and noise sd")
+    levels = noise_levels(units)
+    header = f"{'similarity':<22}" + "".join(f"{kind + ' ' + str(s):>12}" for kind in kinds for s in levels)
+    print("\nlabel is a planted concept (% of units), by kind and noise level")
     print(header + f"{'all':>8}{'s':>7}")
     for name, result in scored.items():
         cells, hits_all, total_all = [], 0, 0
         for kind in kinds:
-            for sigma in NOISE_LEVELS:
-                members = [i for i, u in enumerate(units) if u.kind == kind and u.sigma == sigma]
+            for level in levels:
+                members = [i for i, u in enumerate(units) if u.kind == kind and u.level == level]
                 hits = sum(is_planted(result.labels[i], units[i]) for i in members)
                 hits_all, total_all = hits_all + hits, total_all + len(members)
                 cells.append(f"{share(hits, len(members)):>12}")
@@ -235,19 +254,19 @@ def print_label_table(units: list[PlantedUnit], scored: dict[str, Scored]) -> No
 def print_explanation_table(units: list[PlantedUnit], evaluations: list[NeuronEvaluation]) -> None:
     """Print, per kind and noise level, the % of explanations holding any / all planted concepts, and terms."""
     print("\nexplanation (fitted on all images, the same for every similarity): % holding a planted concept / all")
-    print(f"{'kind':<8}{'sd':>6}{'units':>7}{'any %':>8}{'all %':>8}{'terms':>7}")
+    print(f"{'kind':<8}{'noise':>6}{'units':>7}{'any %':>8}{'all %':>8}{'terms':>7}")
     for kind in ("single", "or", "and"):
-        for sigma in NOISE_LEVELS:
-            members = [i for i, u in enumerate(units) if u.kind == kind and u.sigma == sigma]
+        for level in noise_levels(units):
+            members = [i for i, u in enumerate(units) if u.kind == kind and u.level == level]
             terms = [[t.concept for t in evaluations[i].explanation] for i in members]
             anyone = sum(any(is_planted(t, units[i]) for t in ts) for i, ts in zip(members, terms, strict=True))
             every = sum(
-                all(any(is_planted(t, PlantedUnit(kind, (c,), sigma)) for t in ts) for c in units[i].concepts)
+                all(any(is_planted(t, PlantedUnit(kind, (c,), level)) for t in ts) for c in units[i].concepts)
                 for i, ts in zip(members, terms, strict=True)
             )
             mean_terms = sum(len(ts) for ts in terms) / max(1, len(terms))
             print(
-                f"{kind:<8}{sigma:>6}{len(members):>7}{share(anyone, len(members)):>8}"
+                f"{kind:<8}{level:>6}{len(members):>7}{share(anyone, len(members)):>8}"
                 f"{share(every, len(members)):>8}{mean_terms:>7.1f}"
             )
     noise = [i for i, u in enumerate(units) if u.kind == "noise"]
@@ -259,7 +278,8 @@ def print_verdict_table(units: list[PlantedUnit], scored: dict[str, Scored]) -> 
     top = VERDICTS[0]
     print(f"\nverdict: recall = planted units graded '{top}' with a planted label; precision = such units among all")
     print(f"'{top}'; before = today's `reliable` (significant after FDR, r > 0) in place of the grade")
-    header = f"{'similarity':<22}{'grade':<8}" + "".join(f"{'rec sd ' + str(s):>12}" for s in NOISE_LEVELS)
+    levels = noise_levels(units)
+    header = f"{'similarity':<22}{'grade':<8}" + "".join(f"{'rec ' + str(s):>12}" for s in levels)
     print(header + f"{'recall':>8}{'precision':>11}{'noise top':>11}")
     planted = [i for i, u in enumerate(units) if u.kind != "noise"]
     noise = [i for i, u in enumerate(units) if u.kind == "noise"]
@@ -271,9 +291,9 @@ def print_verdict_table(units: list[PlantedUnit], scored: dict[str, Scored]) -> 
             ]
             correct = [top_graded[i] and is_planted(result.labels[i], units[i]) for i in range(len(units))]
             cells = []
-            for sigma in NOISE_LEVELS:
-                level = [i for i in planted if units[i].sigma == sigma]
-                cells.append(f"{share(sum(correct[i] for i in level), len(level)):>12}")
+            for level in levels:
+                members = [i for i in planted if units[i].level == level]
+                cells.append(f"{share(sum(correct[i] for i in members), len(members)):>12}")
             n_top = sum(top_graded)
             recall = share(sum(correct[i] for i in planted), len(planted))
             precision = share(sum(correct), n_top)
@@ -297,15 +317,15 @@ def print_blockers(units: list[PlantedUnit], result: Scored) -> None:
     """Print, per noise level, what keeps significant planted units with a planted label from the top grade."""
     print("\nsoft_wpmi: planted units with a planted label, significant: how many fail each top-grade rule")
     print(
-        f"{'sd':>5}{'units':>7}{'top':>6}{'r < floor':>11}{'unstable':>10}{'uncovered':>11}{'median r':>10}"
+        f"{'noise':>5}{'units':>7}{'top':>6}{'r < floor':>11}{'unstable':>10}{'uncovered':>11}{'median r':>10}"
         f"{'ceiling':>9}"
     )
     rules = VerdictRules()
-    for sigma in NOISE_LEVELS:
+    for level in noise_levels(units):
         members = [
             i
             for i, u in enumerate(units)
-            if u.kind != "noise" and u.sigma == sigma and is_planted(result.labels[i], u)
+            if u.kind != "noise" and u.level == level and is_planted(result.labels[i], u)
             and result.evaluations[i].significant
         ]  # fmt: skip
         evaluations = [result.evaluations[i] for i in members]
@@ -317,7 +337,37 @@ def print_blockers(units: list[PlantedUnit], result: Scored) -> None:
         median = f"{rs[len(rs) // 2]:.3f}" if rs else "-"
         ceilings = sorted(c for i in members if (c := result.coverages[i].ceiling_r) is not None)
         ceiling = f"{ceilings[len(ceilings) // 2]:.3f}" if ceilings else "-"
-        print(f"{sigma:>5}{len(members):>7}{top:>6}{low:>11}{unstable:>10}{uncovered:>11}{median:>10}{ceiling:>9}")
+        print(f"{level:>5}{len(members):>7}{top:>6}{low:>11}{unstable:>10}{uncovered:>11}{median:>10}{ceiling:>9}")
+
+
+def print_noise_free(units: list[PlantedUnit], result: Scored, singles: dict[str, Tensor], folds: Tensor) -> None:
+    """Print how many noise-free single-concept units with a planted, judgeable label reach the top grade, and why
+    each other one does not, with the fewest of its images any fold's training images hold."""
+    lowest = noise_levels(units)[0]
+    members = [
+        i
+        for i, u in enumerate(units)
+        if u.kind == "single" and u.level == lowest and is_planted(result.labels[i], u)
+        and result.coverages[i].judgeable
+    ]  # fmt: skip
+    top = [i for i in members if result.grades[i] == VERDICTS[0]]
+    print(
+        f"\nsoft_wpmi: single-concept units at noise {lowest} whose label is the planted, judgeable concept: "
+        f"{len(top)} of {len(members)} at the top grade; the others:"
+    )
+    header = f"{'concept':<14}{'label':<14}{'images':>7}{'fewest in training':>20}{'r':>7}{'ceiling':>9}"
+    print(header + f"{'folds':>7}  grade")
+    for i in members:
+        if i in top:
+            continue
+        images = singles[units[i].concepts[0]]
+        fewest = int(images.sum()) - int(torch.bincount(folds[images], minlength=int(folds.max()) + 1).max())
+        evaluation, ceiling = result.evaluations[i], result.coverages[i].ceiling_r
+        print(
+            f"{units[i].concepts[0]:<14}{result.labels[i]:<14}{int(images.sum()):>7}{fewest:>20}"
+            f"{evaluation.explained_r:>7.3f}{ceiling if ceiling is not None else math.nan:>9.3f}"
+            f"{evaluation.stability:>7.1f}  {result.grades[i]}"
+        )
 
 
 def main() -> None:
@@ -325,16 +375,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--similarities", default=",".join(SIMILARITIES))
+    parser.add_argument(
+        "--absolute-noise",
+        action="store_true",
+        help=f"noise of a fixed sd {ABSOLUTE_NOISE_LEVELS} instead of levels {RELATIVE_NOISE_LEVELS} x the signal's sd",
+    )
     args = parser.parse_args()
+    levels = ABSOLUTE_NOISE_LEVELS if args.absolute_noise else RELATIVE_NOISE_LEVELS
     probe = probe_embeddings(args.cache_dir)
     dense = DenseCosine(FactoredCosine(probe.image_embeddings, probe.text_embeddings).dense())
-    activations, units = planted_layer(probe, dense.matrix)
+    activations, units = planted_layer(probe, dense.matrix, levels, relative=not args.absolute_noise)
     counts: dict[str, int] = defaultdict(int)
     for unit in units:
         counts[unit.kind] += 1
     print(
         f"{activations.shape[1]} planted units on {activations.shape[0]} ImageNet val images "
-        f"({', '.join(f'{n} {kind}' for kind, n in counts.items())}; noise sd {NOISE_LEVELS}), "
+        f"({', '.join(f'{n} {kind}' for kind, n in counts.items())}; noise "
+        f"{'sd' if args.absolute_noise else 'level x signal sd'} {levels}), "
         f"{len(probe.concepts)} concepts, 5 folds"
     )
     a = CONCEPT_SEARCH_DEFAULTS["a"]  # as the pipeline: the simulation reads cosines, `a` only the normalisers
@@ -351,6 +408,7 @@ def main() -> None:
     if "soft_wpmi" in scored:
         print_grade_shares(units, scored)
         print_blockers(units, scored["soft_wpmi"])
+        print_noise_free(units, scored["soft_wpmi"], single_concepts(probe), fold_of_images(probe.image_ids))
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ from dissect_core.similarity.cosine import CosineSource, as_cosine_source
 
 #: Fewer carrying images than this, counted by the encoder, and a neuron cannot be judged on the concept.
 MIN_CARRYING = 5
-#: Fewer labelled images than this, and a neuron cannot be judged on the class: with 3, every fold's training
-#: images hold at least 2 of the class's, so each fold fits the label on more than one of them. Measured
+#: Fewer labelled images than this, and a neuron cannot be judged on the class: with 3, a fold's training images
+#: hold at least 2 of the class's unless 2 share that fold (folds are dealt by image; a rule asking it of every fold
+#: cost the planted noise-free neurons more than it saved, bench/RESULTS.md). Measured
 #: (bench/bench_verdicts.py, 2026-12-07): no random layer passes 0.8% at the top grade at any count from 1 to 5,
 #: and the trained EfficientNet-Lite0 classifier has 11.2% at 3 against 8.1% at 5.
 MIN_LABELLED = 3

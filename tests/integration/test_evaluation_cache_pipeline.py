@@ -1,5 +1,6 @@
 """The held-out evaluation through the real pipeline: a warm rerun reads every layer's evaluation from the cache
-(the evaluation kernel runs 0 times) with identical results, and a changed input recomputes."""
+(the evaluation kernel runs 0 times) with identical results, coverages and verdicts, and a changed input
+recomputes."""
 
 from __future__ import annotations
 
@@ -66,6 +67,13 @@ def evaluations(result: DissectionResult) -> list[Any]:
     return [(layer.evaluation, [(n.label, n.score, n.evaluation) for n in layer.neurons]) for layer in result.layers]
 
 
+def grades(result: DissectionResult) -> list[Any]:
+    """Return every neuron's label, coverage and verdict, and the run's carry bars and reference spreads."""
+    assert result.carry_cosines is not None and result.reference_spreads is not None
+    neurons = [(n.label, n.coverage, n.verdict) for layer in result.layers for n in layer.neurons]
+    return [neurons, result.carry_cosines.tolist(), result.reference_spreads.tolist()]
+
+
 def test_a_warm_rerun_does_no_evaluation_and_a_changed_input_recomputes(
     config: DissectConfig, counted: Callable[[DissectConfig, Path], tuple[DissectionResult, int]], tmp_path: Path
 ) -> None:
@@ -77,10 +85,14 @@ def test_a_warm_rerun_does_no_evaluation_and_a_changed_input_recomputes(
     warm, warm_calls = counted(config, tmp_path)
     assert warm_calls == 0
     assert evaluations(warm) == evaluations(cold)
+    # A cold run's evaluation once centred the dense cosine matrix in place, so its coverages (and ceilings, and
+    # verdicts) read other cosines than a warm rerun's, which skips the evaluation: 0 against 2 carrying images.
+    assert grades(warm) == grades(cold)
 
     uncached, uncached_calls = counted(config, tmp_path / "elsewhere")
     assert uncached_calls == len(LAYERS)
     assert evaluations(uncached) == evaluations(cold)  # the cached evaluation is what a fresh one gives
+    assert grades(uncached) == grades(cold)
 
     for changed in (
         replace(config, false_discovery_rate=0.1),
