@@ -1,15 +1,17 @@
-"""glibc malloc tuned for a dissection: large tensor buffers stay in the heap instead of being mapped and unmapped.
+"""glibc malloc tuned for a dissection: tensor buffers up to 32 MiB stay in the heap instead of being mapped and
+unmapped; larger ones are mapped, so the heap never holds a forward's largest temporaries after they are freed.
 
-By default glibc serves each allocation above a (dynamic) threshold with its own `mmap` and returns it with `munmap`
-when freed, so every batch of a probe pass maps the same hundreds of megabytes afresh and pays a page fault per 4 KiB
-page (PROFILE.md: 0.9 million minor faults and 2 s of kernel time per ViT-B-16 batch on 2 cores). Raising the mmap
-threshold to its maximum, serving even larger blocks from the heap (M_MMAP_MAX 0) and keeping freed memory at the top
-of the heap lets the next batch reuse those pages. A dissection's process holds about its peak a little longer.
+By default glibc serves each allocation above a dynamic threshold with its own `mmap` and returns it with `munmap`
+when freed, and the threshold drifts with the sizes freed, so every batch of a probe pass maps hundreds of megabytes
+afresh and pays a page fault per 4 KiB page (PROFILE.md: 0.9 million minor faults and 2 s of kernel time per
+ViT-B-16 batch on 2 cores). A fixed 32 MiB threshold (glibc's largest), a 1 GiB trim threshold and a top pad let the
+next batch reuse the heap's pages for everything smaller (ResNet-18 + ViT-B-16 over 256 images: 8.3 million faults
+and 79 s as glibc ships it, 1.3 million and 63 s tuned; bench/RESULTS.md, issue #14).
 
-Kept in the heap, freed pages stay resident, and the heap fragments: at batch 200 a ViT-B-16 forward holding 1.4 GB
-of temporaries grew the resident set by 2.3 GB, and each further batch of the two models added more (bench/RESULTS.md,
-issue #28). `release_free_memory` hands the free pages back between the two models' forwards, so a batch faults in
-only the pages it uses once and the resident set stays near what the process holds.
+Blocks above the threshold are still mapped. Serving those from the heap too (`M_MMAP_MAX` 0, shipped until issue
+#28) cut the faults to 46 thousand but kept freed pages resident and let the heap fragment: at batch 200 the probe
+pass peaked at 5.8 GiB against 3.4 GiB with them mapped, over the published pipeline's 3.55 GiB. `release_free_memory`
+hands the heap's free pages back between the two models' forwards, so a batch faults in only the pages it uses.
 """
 
 from __future__ import annotations
@@ -23,10 +25,8 @@ from functools import cache
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
-M_MMAP_MAX = -4
 MIB = 1024 * 1024
-# glibc caps M_MMAP_THRESHOLD at 4 MiB * sizeof(long) (32 MiB on 64-bit); M_MMAP_MAX 0 keeps larger blocks (a conv
-# stem's batch output is ~50 MB) in the heap too.
+# glibc caps M_MMAP_THRESHOLD at 4 MiB * sizeof(long) (32 MiB on 64-bit); larger blocks are mapped (module docstring).
 MMAP_THRESHOLD = 32 * MIB
 TRIM_THRESHOLD = 1024 * MIB
 TOP_PAD = 64 * MIB
@@ -58,7 +58,6 @@ def tune_allocator() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     settings = (
-        (M_MMAP_MAX, 0),
         (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
         (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
         (M_TOP_PAD, TOP_PAD),

@@ -28,15 +28,28 @@ def resident_mib() -> float:
     raise AssertionError("no VmRSS in /proc/self/status")
 
 
-@pytest.mark.skipif(
+GLIBC = pytest.mark.skipif(
     not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's"
 )
-def test_releasing_free_memory_returns_a_freed_block_the_tuned_heap_kept():
+
+
+@GLIBC
+def test_releasing_free_memory_returns_freed_blocks_the_tuned_heap_kept():
     assert tune_allocator() is True
-    block = torch.ones(64, 1024, 1024)  # 256 MiB in the heap, every page touched
-    keep = torch.ones(1024)  # allocated after it, so the block is not at the heap's top
-    del block
+    blocks = [torch.ones(4, 1024, 1024) for _ in range(16)]  # 16 x 16 MiB, under the threshold: in the heap
+    keep = torch.ones(1024)  # allocated after them, so they are not at the heap's top
+    del blocks
     kept = resident_mib()
     assert release_free_memory() is True
     assert kept - resident_mib() > 200
     assert keep.sum() == 1024
+
+
+@GLIBC
+def test_a_block_above_the_threshold_goes_back_when_freed():
+    assert tune_allocator() is True
+    before = resident_mib()
+    block = torch.ones(64, 1024, 1024)  # 256 MiB, over the 32 MiB threshold: mapped on its own
+    assert resident_mib() - before > 200
+    del block
+    assert resident_mib() - before < 50  # unmapped at once, no trim needed: a forward's peak does not stay resident
