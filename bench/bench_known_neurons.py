@@ -161,7 +161,8 @@ def main() -> None:
     params = result.record.resolved.similarity_params
     similarity = get_similarity(result.record.config.similarity)
     n_folds = result.record.config.n_folds
-    folds = fold_of_images(result.image_ids, n_folds)
+    image_labels = image_labels_of(result.image_paths)
+    folds = fold_of_images(result.image_ids, n_folds, image_labels)
     a = result.record.resolved.concept_search["a"]
     signals = ConceptSignals(cosine, result.record.config.simulation, a, result.log_normalisers)
     positive = torch.zeros(len(units), len(result.concepts), dtype=torch.bool)
@@ -175,7 +176,7 @@ def main() -> None:
     stability = torch.zeros(len(units), len(result.concepts))
     for fold_label in fold_labels:
         stability[torch.arange(len(units)), fold_label] += 1 / n_folds
-    grades = pair_grades(result, cosine, explained_r, stability, image_labels_of(result.image_paths), signals, folds)
+    grades = pair_grades(result, cosine, explained_r, stability, image_labels, signals, folds)
     print(f"EfficientNet-Lite0 classifier, {len(result.image_ids)} ImageNet val images, {len(units)} units with "
           f"probe images, {len(result.concepts)} concepts (class names), encoder {ENCODER}, {n_folds} folds "
           f"({time.perf_counter() - start:.0f} s for the matrices)")  # fmt: skip

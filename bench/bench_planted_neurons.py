@@ -210,7 +210,7 @@ def score_layer(
     neurons = label_neurons(score_fn(cosine, activations), probe.concepts)
     position = {concept: index for index, concept in enumerate(probe.concepts)}
     label_index = torch.tensor([position[n.label] for n in neurons])
-    folds = fold_of_images(probe.image_ids)
+    folds = fold_of_images(probe.image_ids, labels=probe.image_labels())
     evaluations, _ = evaluate_layer(
         score_fn, cosine, signals, activations, label_index, folds, probe.concepts, EvaluationSettings(),
         probe.image_labels(),
@@ -408,7 +408,8 @@ def main() -> None:
     if "soft_wpmi" in scored:
         print_grade_shares(units, scored)
         print_blockers(units, scored["soft_wpmi"])
-        print_noise_free(units, scored["soft_wpmi"], single_concepts(probe), fold_of_images(probe.image_ids))
+        folds = fold_of_images(probe.image_ids, labels=probe.image_labels())
+        print_noise_free(units, scored["soft_wpmi"], single_concepts(probe), folds)
 
 
 if __name__ == "__main__":

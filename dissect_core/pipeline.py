@@ -120,6 +120,10 @@ class _Readable:
     image_labels: list[str | None]
     skipped: list[str]
 
+    def folds(self, n_folds: int) -> Tensor:
+        """Return each readable image's fold, stratified by the probe labels where the images have them."""
+        return fold_of_images(self.image_ids, n_folds, self.image_labels)
+
 
 class _StageTimer:
     """Seconds per stage, each lap adding the time since the previous one to its stage."""
@@ -274,7 +278,12 @@ def _evaluation_skipped(config: DissectConfig, params: dict[str, Any], n_images:
 
 
 def _evaluation_inputs(
-    config: DissectConfig, inputs: _Inputs, readable: _Readable, signals: ConceptSignals, settings: EvaluationSettings
+    config: DissectConfig,
+    inputs: _Inputs,
+    readable: _Readable,
+    signals: ConceptSignals,
+    settings: EvaluationSettings,
+    folds: Tensor,
 ) -> EvaluationInputs:
     """Return what every layer's evaluation in this run depends on besides the layer: its cache key's shared part."""
     return EvaluationInputs(
@@ -292,6 +301,7 @@ def _evaluation_inputs(
         settings=settings,
         image_ids=readable.image_ids,
         image_labels=readable.image_labels,
+        folds=folds,
     )
 
 
@@ -314,12 +324,12 @@ def _evaluate_layers(
     def score_fn(subset: CosineSource, activations: Tensor) -> Tensor:
         return similarity_fn(subset, activations, **inputs.params)
 
-    folds = fold_of_images(readable.image_ids, config.n_folds)
+    folds = readable.folds(config.n_folds)
     settings = EvaluationSettings(
         n_folds=config.n_folds, simulation=config.simulation, false_discovery_rate=config.false_discovery_rate
     )
     position = {concept: index for index, concept in enumerate(inputs.concepts.concepts)}
-    run_digest = _evaluation_inputs(config, inputs, readable, signals, settings).digest()
+    run_digest = _evaluation_inputs(config, inputs, readable, signals, settings, folds).digest()
     evaluated = []
     report("evaluate", 0, len(layers))
     for number, layer in enumerate(layers, start=1):
@@ -483,7 +493,7 @@ def _dissect(
         {neuron.label for layer in layers for neuron in layer.neurons},
         readable.image_labels,
         signals=signals,  # the labels' folds and simulation give each concept's ceiling r
-        folds=None if signals is None else fold_of_images(readable.image_ids, config.n_folds),
+        folds=None if signals is None else readable.folds(config.n_folds),
     )
     layers = [graded_layer(layer, coverages, embeddings, config.n_folds) for layer in layers]
     timer.lap("grading")

@@ -36,11 +36,11 @@ from dissect_core.similarity.cosine import CosineSource, as_cosine_source
 
 #: Fewer carrying images than this, counted by the encoder, and a neuron cannot be judged on the concept.
 MIN_CARRYING = 5
-#: Fewer labelled images than this, and a neuron cannot be judged on the class: with 3, a fold's training images
-#: hold at least 2 of the class's unless 2 share that fold (folds are dealt by image; a rule asking it of every fold
-#: cost the planted noise-free neurons more than it saved, bench/RESULTS.md). Measured
-#: (bench/bench_verdicts.py, 2026-12-07): no random layer passes 0.8% at the top grade at any count from 1 to 5,
-#: and the trained EfficientNet-Lite0 classifier has 11.2% at 3 against 8.1% at 5.
+#: Fewer labelled images than this, and a neuron cannot be judged on the class: folds are stratified by class when
+#: the probe set has labels (`fold_of_images`), so with 3 every fold's training images hold 2 of the class's (with 1
+#: no fold can fit it). Measured (bench/bench_verdicts.py, 2026-12-07, class-stratified folds): no random layer
+#: passes 0.8% at the top grade at any count from 1 to 5, and the trained EfficientNet-Lite0 classifier has 10.9%
+#: at 3 against 8.0% at 5.
 MIN_LABELLED = 3
 #: The share of a concept's probe images, highest cosine first, whose mean cosine its spread compares with the median.
 SPREAD_TOP_SHARE = 0.05

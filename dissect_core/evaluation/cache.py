@@ -5,8 +5,9 @@ folds, the settings and the evaluation's code. The key names each of them by ide
 (hashing a layer's activations would cost as much as reading them): the target, layer, pooling and preprocessing
 with the probe set's hash name the activations, as the probe pass's own cache does; the encoder, its image
 preprocessing, the concept set and the prompt template name the cosines; the similarity function with its resolved
-parameters, the simulation and its softmax temperature, the folds' image ids and the image labels the rest. The
-labels' indices are hashed too (cheap, and a changed label always recomputes). The code is named by a hash of the
+parameters, the simulation and its softmax temperature, the images' ids and labels and the folds themselves (each
+image's fold, so a change in how folds are dealt recomputes even where the ids are the same) the rest. The labels'
+indices are hashed too (cheap, and a changed label always recomputes). The code is named by a hash of the
 sources the evaluation runs (`EVALUATION_SOURCES`), the library version and torch's, so an edit there recomputes.
 
 Each entry is one safetensors file (`<root>/evaluation/<key>.safetensors`): the per-neuron numbers as float64
@@ -41,11 +42,14 @@ FORMAT = "1"
 EVALUATION_SOURCES = ("evaluation", "similarity", "data/vocabulary.py", "topk.py", "names.py")
 #: The float64 per-neuron columns of an entry, one per NeuronEvaluation number.
 _NUMBER_FIELDS = ("explained_r", "p_value", "stability", "explanation_r")
+#: The EvaluationInputs fields too long for the key's JSON, hashed on their own.
+_HASHED_APART = ("image_ids", "image_labels", "folds")
 
 
 @dataclass(frozen=True)
 class EvaluationInputs:
-    """What every layer's evaluation in a run shares: the identities of its cosines, folds, settings and labels."""
+    """What every layer's evaluation in a run shares: the identities of its cosines, settings and labels, and its
+    folds (each image's fold, long [N])."""
 
     target: str
     pool: str
@@ -61,6 +65,7 @@ class EvaluationInputs:
     settings: EvaluationSettings
     image_ids: Sequence[str]
     image_labels: Sequence[str | None]
+    folds: Tensor
 
     def digest(self) -> str:
         """Return the sha256 naming these inputs together with the evaluation's code."""
@@ -70,17 +75,17 @@ class EvaluationInputs:
             evaluation_code_hash(),
             dissect_core.__version__,
             torch.__version__,
-            {name: value for name, value in asdict(self).items() if name not in ("image_ids", "image_labels")},
+            {name: value for name, value in asdict(self).items() if name not in _HASHED_APART},
             _strings_hash(self.image_ids),
             _strings_hash(self.image_labels),
+            _tensor_hash(self.folds),
         )
 
 
 def evaluation_key(run_digest: str, layer: str, label_index: Tensor) -> str:
     """Return the cache key of one layer's evaluation: the run's `EvaluationInputs.digest()`, the layer and its
     labels' concept indices."""
-    labels = hashlib.sha256(label_index.to(torch.int64).contiguous().numpy().tobytes()).hexdigest()
-    return cache_key(KIND, run_digest, layer, labels)
+    return cache_key(KIND, run_digest, layer, _tensor_hash(label_index))
 
 
 @cache
@@ -194,3 +199,8 @@ def _strings_hash(strings: Sequence[str | None]) -> str:
         encoded = b"-" if string is None else b"%d:" % len(string.encode()) + string.encode()
         digest.update(encoded)
     return digest.hexdigest()
+
+
+def _tensor_hash(values: Tensor) -> str:
+    """Return the sha256 of an integer tensor's values (as int64, so the dtype it came in does not matter)."""
+    return hashlib.sha256(values.to(torch.int64).contiguous().numpy().tobytes()).hexdigest()

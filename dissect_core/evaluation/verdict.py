@@ -36,8 +36,8 @@ VERDICTS: tuple[Verdict, ...] = ("explains", "weak", "no label")
 #: at least DEFAULT_MIN_EXPLAINED_R (2.25% of the variance). Chosen together on a grid (shares 0-1 by 0.1, floors
 #: 0-0.3 by 0.05) on randomly initialised EfficientNet-Lite0 and ResNet-18: of the pairs keeping every random layer
 #: at or below 2.5% (half the 5% target) of its labels at the top grade with the coverage rule waived, the one
-#: giving the trained EfficientNet-Lite0 classifier the most (bench/bench_verdicts.py, 2026-12-07: 28.8% against
-#: 15.4% for the absolute floor 0.25 alone; see the README's "What a label is worth").
+#: giving the trained EfficientNet-Lite0 classifier the most (bench/bench_verdicts.py, 2026-12-07, class-stratified
+#: folds: 28.9% against 16.3% for the absolute floor 0.25 alone; see the README's "What a label is worth").
 DEFAULT_MIN_CEILING_SHARE = 0.6
 DEFAULT_MIN_EXPLAINED_R = 0.15
 #: The share of folds that must choose the label the neuron shows: 3 of 5.

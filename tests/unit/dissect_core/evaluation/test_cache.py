@@ -31,6 +31,7 @@ INPUTS = EvaluationInputs(
     settings=EvaluationSettings(),
     image_ids=("a", "b", "c"),
     image_labels=("cat", None, "dog"),
+    folds=torch.tensor([0, 1, 0]),
 )
 #: For each field of EvaluationInputs, another value.
 CHANGED: dict[str, Any] = {
@@ -48,6 +49,7 @@ CHANGED: dict[str, Any] = {
     "settings": EvaluationSettings(n_folds=4),
     "image_ids": ("a", "b", "d"),
     "image_labels": ("cat", "", "dog"),
+    "folds": torch.tensor([1, 0, 0]),  # the same ids and labels dealt otherwise
 }
 
 
