@@ -10,8 +10,10 @@ and 79 s as glibc ships it, 1.3 million and 63 s tuned; bench/RESULTS.md, issue 
 
 Blocks above the threshold are still mapped. Serving those from the heap too (`M_MMAP_MAX` 0, shipped until issue
 #28) cut the faults to 46 thousand but kept freed pages resident and let the heap fragment: at batch 200 the probe
-pass peaked at 5.8 GiB against 3.4 GiB with them mapped, over the published pipeline's 3.55 GiB. `release_free_memory`
-hands the heap's free pages back between the two models' forwards, so a batch faults in only the pages it uses.
+pass peaked at 5.8 GiB against 3.4 GiB with them mapped, over the published pipeline's 3.55 GiB. glibc still serves
+a large block from a free heap chunk that already fits it (after the heap has grown and shrunk) before mapping it;
+`release_free_memory` hands the heap's free pages back between the two models' forwards, so such pages do not stay
+resident and a batch faults in only the pages it uses.
 """
 
 from __future__ import annotations
