@@ -76,6 +76,7 @@ from dissect_core.stages.scoring import (
     needs_layer_normaliser,
     unit_rows,
 )
+from dissect_core.tensor_files import PART_BYTES
 
 #: CPUs each actor and task claims: fractional, so Ray Data-style pipelines never wait for a CPU the actors hold.
 ACTOR_CPUS = 0.5
@@ -90,13 +91,12 @@ IMAGE_EMBEDDINGS = "image-embeddings"
 UNIT_IMAGE_EMBEDDINGS = "unit-image-embeddings"
 #: The target's outputs kept per image (row files); the rest of a chunk's outputs is the same in every chunk.
 _OUTPUT_ROWS = ("logits", "classifier_inputs")
-#: Bytes of rows the driver writes to a row file at a time.
-_PART_BYTES = 64 << 20
 
 
 def _rows_per_part(width: int) -> int:
-    """Return how many float32 rows of `width` values make one part (`_PART_BYTES`)."""
-    return max(1, _PART_BYTES // max(1, 4 * width))
+    """Return how many float32 rows of `width` values the driver writes to a row file at a time (one part,
+    `tensor_files.PART_BYTES`)."""
+    return max(1, PART_BYTES // max(1, 4 * width))
 
 
 def gpus_per_actor(config: DissectConfig) -> float:

@@ -13,14 +13,14 @@ removal until the result lets go of them.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from dissect_core.data.cache import write_atomically
 
 
 class ShardStore:
@@ -32,14 +32,7 @@ class ShardStore:
     def _write(self, path: Path, value: dict[str, Any]) -> None:
         """Write `value` to `path` atomically (a temporary file in the same folder, then a rename)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(handle)
-        try:
-            torch.save(value, temporary)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        write_atomically(path, lambda temporary: torch.save(value, temporary))
 
     def _read(self, path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
