@@ -6,6 +6,7 @@ have names. Nothing is downloaded: only the weights' metadata and packaged label
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 #: How a class names file is described in errors and help: what one line of it holds.
 CLASS_NAMES_FILE_FORMAT = "UTF-8 text, one class name per line in output order, blank lines ignored"
+#: The longest class name taken: ImageNet's longest, with its synonyms, is 131 characters.
+MAX_CLASS_NAME_CHARS = 300
 
 
 def _real_weights(weights: str | None, left_out_is_real: bool) -> bool:
@@ -134,10 +137,23 @@ def run_class_names(config: DissectConfig, model: nn.Module) -> list[str] | None
 
 def parse_class_names(text: str, source: str = "the class names file") -> tuple[str, ...]:
     """Return the class names of a class names file's text (one per line, blank lines ignored, each stripped), or
-    raise DissectError when it names none."""
+    raise DissectError when it names none, or a name is longer than MAX_CLASS_NAME_CHARS or holds a control
+    character (each is shown on every card of its unit)."""
     names = tuple(line.strip() for line in text.splitlines() if line.strip())
     if not names:
         raise DissectError(f"{source} names no class; write {CLASS_NAMES_FILE_FORMAT}")
+    for position, name in enumerate(names, start=1):
+        if len(name) > MAX_CLASS_NAME_CHARS:
+            raise DissectError(
+                f"class name {position} of {source} is {len(name):,} characters long, over the limit of "
+                f"{MAX_CLASS_NAME_CHARS}; write {CLASS_NAMES_FILE_FORMAT}"
+            )
+        control = next((character for character in name if unicodedata.category(character) == "Cc"), None)
+        if control is not None:
+            raise DissectError(
+                f"class name {position} of {source} holds the control character U+{ord(control):04X}; write "
+                f"{CLASS_NAMES_FILE_FORMAT}"
+            )
     return names
 
 

@@ -77,9 +77,14 @@ def test_an_oversized_or_unreadable_class_names_file_is_refused_with_the_limit(
         too_big = upload_with_names(client, b"x\n" * (CLASS_NAMES_MAX_BYTES // 2 + 1))
         latin = upload_with_names(client, "caf\xe9\n".encode("latin-1"))
         blank = upload_with_names(client, b"\n\n")
+        control = upload_with_names(client, b"cat\n\x1b[2Jdog\nbird\n")
     assert too_big.status_code == 413 and "over the limit of 1,024 KB" in too_big.json()["detail"]
     assert latin.status_code == 422 and "not UTF-8 text" in latin.json()["detail"]
     assert blank.status_code == 422 and "names no class" in blank.json()["detail"]
+    assert control.status_code == 422
+    assert control.json()["detail"].startswith(
+        "Class name 2 of the class names file holds the control character U+001B"
+    )
 
 
 def test_the_upload_form_offers_the_class_names_field(client: TestClient) -> None:

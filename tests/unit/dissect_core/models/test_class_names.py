@@ -14,6 +14,7 @@ from torchvision.models import ResNet18_Weights, resnet18
 from dissect_core.config import DissectConfig
 from dissect_core.errors import DissectError
 from dissect_core.models.class_names import (
+    MAX_CLASS_NAME_CHARS,
     check_class_names,
     model_output_count,
     parse_class_names,
@@ -84,6 +85,23 @@ def test_given_class_names_win_over_the_weights() -> None:
     assert run_class_names(replace(config, class_names=None), build_skeleton("resnet18")) == weights_class_names(
         "resnet18", "DEFAULT"
     )
+
+
+def test_a_class_name_too_long_or_with_a_control_character_is_refused_naming_its_line() -> None:
+    longest = "x" * MAX_CLASS_NAME_CHARS
+    assert parse_class_names(f"cat\n{longest}\n") == ("cat", longest)
+    with pytest.raises(
+        DissectError,
+        match=f"class name 2 of the class names file is 301 characters long, over the limit of {MAX_CLASS_NAME_CHARS}",
+    ):
+        parse_class_names("cat\n" + "x" * (MAX_CLASS_NAME_CHARS + 1))
+    with pytest.raises(DissectError, match="class name 1 of the class names file holds the control character U\\+001B"):
+        parse_class_names("\x1b[31mred\n")
+    with pytest.raises(DissectError, match="U\\+0000"):
+        parse_class_names("cat\ndo\x00g\n")
+    assert parse_class_names("caf\u00e9 \u202ftabby\n") == (
+        "caf\u00e9 \u202ftabby",
+    )  # letters and spaces of any script
 
 
 def test_a_count_mismatch_names_both_counts_and_the_fix() -> None:
