@@ -97,7 +97,14 @@ def test_neuron_lists_carry_the_evaluation_and_old_runs_nulls(
         good["verdict"] == "explains" and bad["verdict"] in ("weak", "no label") and len(good["verdict_reasons"]) == 4
     )
     assert good["coverage_source"] == "encoder" and good["coverage_judgeable"] is True and good["clarity"] is not None
-    assert page["layer_evaluation"]["reliable_min_r"] >= SIGNIFICANT_MIN_R  # the smallest significant r
+    layer_evaluation = page["layer_evaluation"]
+    assert layer_evaluation["reliable_min_r"] >= SIGNIFICANT_MIN_R  # the smallest significant r
+    # The layer's old fields count significance, not the grade: the names that say so carry the same values.
+    assert layer_evaluation["significant_min_r"] == layer_evaluation["reliable_min_r"]
+    significant = sum(item["p_value"] is not None and item["verdict"] != "no label" for item in page["items"])
+    assert layer_evaluation["share_significant"] == layer_evaluation["share_reliable"] == pytest.approx(
+        significant / len(page["items"])
+    )
 
     old = client.get(neurons_url(dashboard.newer.run_id)).json()
     assert old["layer_evaluation"] is None

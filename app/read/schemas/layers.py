@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from app.persistence.models import Layer
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 
 class LayerEvaluationView(BaseModel):
@@ -19,9 +19,24 @@ class LayerEvaluationView(BaseModel):
     n_images: int
     null_sd: float = Field(description="sd of an out-of-fold r under the null, about 1/sqrt(n_images - 1)")
     reliable_min_r: float | None = Field(
-        description="the smallest r the Benjamini–Hochberg test called significant; None when none was"
+        description="the smallest r the Benjamini–Hochberg test called significant; None when none was (kept for "
+        "scripts written before grades: the same as significant_min_r)"
     )
-    share_reliable: float = Field(description="share of the layer's labels the test called significant")
+    share_reliable: float = Field(
+        description="share of the layer's labels the test called significant (kept for scripts written before "
+        "grades: the same as share_significant; the share at the top grade is the run's layers[].share_reliable "
+        "and verdict_counts)"
+    )
+
+    @computed_field(description="the smallest r the Benjamini–Hochberg test called significant; None when none was")
+    def significant_min_r(self) -> float | None:
+        """Return the layer's significance threshold on r, under the name that says what it is."""
+        return self.reliable_min_r
+
+    @computed_field(description="share of the layer's labels the Benjamini–Hochberg test called significant")
+    def share_significant(self) -> float:
+        """Return the layer's share of significant labels, under the name that says what it is."""
+        return self.share_reliable
 
 
 class LayerSummary(BaseModel):
