@@ -162,7 +162,7 @@ def concept_coverage(
         judgeable = labelled >= MIN_LABELLED
         note = f"the probe set has {_images(labelled)} labelled '{concept}'"
         if not judgeable:
-            note += ": too few to judge this neuron on it"
+            note += ": too few to judge a neuron on it"
         return Coverage(labelled, "labels", judgeable, False, note)
     blind = reference_spreads is not None and is_encoder_blind(spread, reference_spreads)
     if blind:
@@ -174,7 +174,7 @@ def concept_coverage(
     judgeable = n_carrying >= MIN_CARRYING
     note = f"the probe set has {_images(n_carrying)} of '{concept}' (by the encoder, of {n_images})"
     if not judgeable:
-        note += ": too few to judge this neuron on it; add images of it to the probe set"
+        note += ": too few to judge a neuron on it; add images of it to the probe set"
     return Coverage(n_carrying, "encoder", judgeable, False, note)
 
 

@@ -94,7 +94,7 @@ def test_a_concept_the_probe_set_lacks_is_said_to_be_unjudgeable(client: TestCli
     assert evidence["coverage_source"] == "encoder" and evidence["encoder_blind"] is False  # the probe set lacks it
     assert any("has 0 images of 'theatre curtain'" in note and "too few to judge" in note for note in evidence["notes"])
     page = client.get(f"/runs/{dashboard.newer.run_id}/layers/conv1/neurons/3/concept-evidence?q=theatre+curtain")
-    assert "too few to judge this neuron on it; add images of it to the probe set" in text_of(page.text)
+    assert "too few to judge a neuron on it; add images of it to the probe set" in text_of(page.text)
 
 
 def test_the_fragment_says_how_many_top_images_fire_and_how_many_images_carry_it(

@@ -96,8 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="offline demo: dissect EfficientNet-Lite0 over real photos, store the run, serve the dashboard",
         description=(
-            "Dissects EfficientNet-Lite0 (stem, blocks, head, classifier) over ~450 real photographs (Tux Paint "
-            "stamps on plain backgrounds, plus scikit-image's photos) with the 20k-word concept set. Offline the "
+            "Dissects EfficientNet-Lite0 (stem, blocks, head, classifier) over ~340 real photographs (Tux Paint "
+            "stamps on varied backgrounds, plus scikit-image's photos) with the 20k-word concept set. Offline the "
             "image–text model is ConSE over EfficientNet-Lite2 + MiniLM (it knows only the 1,000 ImageNet classes; "
             "never dissect a network with an encoder built on itself). Pass --clip ViT-B-16:openai for the "
             "paper's setting when online."

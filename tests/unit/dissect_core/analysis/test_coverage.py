@@ -44,7 +44,7 @@ def test_a_class_synonym_matches_and_few_labelled_images_are_too_few() -> None:
         "tree frog", n_carrying=50, n_images=200, spread=1.0, reference_spreads=None, image_labels=LABELS
     )
     assert coverage.source == "labels" and coverage.n_carrying == 2 < MIN_LABELLED and not coverage.judgeable
-    assert coverage.note == "the probe set has 2 images labelled 'tree frog': too few to judge this neuron on it"
+    assert coverage.note == "the probe set has 2 images labelled 'tree frog': too few to judge a neuron on it"
 
 
 def test_labels_count_a_class_exactly_so_fewer_labelled_images_judge_than_encoder_counted() -> None:
