@@ -106,6 +106,24 @@ def grade_label(
     return LabelVerdict("weak", reasons)
 
 
+#: Why a weak label misses the top grade, as a layer counts them from stored columns: its folds did not choose it,
+#: its concept's coverage cannot be judged, or neither (then only the effect-size floor stands in its way).
+WeakCause = Literal["unstable", "uncovered", "floor only"]
+WEAK_CAUSES: tuple[WeakCause, ...] = ("uncovered", "unstable", "floor only")
+
+
+def weak_causes(stability: float | None, judgeable: bool | None, rules: VerdictRules | None = None) -> set[WeakCause]:
+    """Return which top-grade rules a weak label misses, from its stored stability and coverage: "unstable",
+    "uncovered", both, or "floor only" when it misses neither (a weak label misses at least one rule)."""
+    rules = rules or VerdictRules()
+    causes: set[WeakCause] = set()
+    if stability is None or not math.isfinite(stability) or stability + _SHARE_TOLERANCE < rules.min_stability:
+        causes.add("unstable")
+    if not judgeable:
+        causes.add("uncovered")
+    return causes or {"floor only"}
+
+
 def _r_reason(r: float, ceiling: float | None, rules: VerdictRules, concept: str | None) -> str:
     """Return the effect size in words, against the concept's ceiling when known, and which floor it misses."""
     detector = "a perfect detector of " + ("the concept" if concept is None else f"'{concept}'")

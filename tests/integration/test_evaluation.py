@@ -102,8 +102,10 @@ def test_neuron_lists_carry_the_evaluation_and_old_runs_nulls(
     # The layer's old fields count significance, not the grade: the names that say so carry the same values.
     assert layer_evaluation["significant_min_r"] == layer_evaluation["reliable_min_r"]
     significant = sum(item["p_value"] is not None and item["verdict"] != "no label" for item in page["items"])
-    assert layer_evaluation["share_significant"] == layer_evaluation["share_reliable"] == pytest.approx(
-        significant / len(page["items"])
+    assert (
+        layer_evaluation["share_significant"]
+        == layer_evaluation["share_reliable"]
+        == pytest.approx(significant / len(page["items"]))
     )
 
     old = client.get(neurons_url(dashboard.newer.run_id)).json()
@@ -303,8 +305,22 @@ def test_the_run_page_overviews_each_layers_labels(client: TestClient, evaluated
     assert mean_explanation_r == f"{sum(round(min(0.95, r + 0.12), 4) for r in conv_rs) / 64:.2f}"
     grades = re.findall(r'<span class="grade grade-[a-z-]+">(\d+)</span>', rows[0])
     assert grades == [str(len(reliable_units())), str(len(weak_units())), str(len(unlabelled_units()))]
+    # The seed's weak labels are covered but chosen by 2 of 5 folds: all miss the stability rule, none the others.
+    assert f"weak: 0&nbsp;uncovered · {len(weak_units())}&nbsp;unstable · 0&nbsp;floor</span>" in rows[0]
     assert share_generic == f"{100 * 6 / 64:.0f}%"
     assert re.findall(r'<td class="num mono">([^<]+)</td>', rows[1])[-1] == "10%"  # fc: unit 9 is "photo"
+
+
+def test_the_runs_api_answer_carries_each_layers_grades_and_weak_causes(
+    client: TestClient, evaluated: SeededRun
+) -> None:
+    overview = client.get(f"/api/v1/runs/{evaluated.run_id}").json()["overview"]
+    assert [layer["name"] for layer in overview] == ["conv1", "fc"]
+    conv1 = overview[0]
+    counts = {"explains": len(reliable_units()), "weak": len(weak_units()), "no label": len(unlabelled_units())}
+    assert conv1["verdict_counts"] == counts and conv1["share_reliable"] == pytest.approx(len(reliable_units()) / 64)
+    assert conv1["weak_causes"] == {"uncovered": 0, "unstable": len(weak_units()), "floor only": 0}
+    assert conv1["evaluation"]["share_significant"] == pytest.approx((counts["explains"] + counts["weak"]) / 64)
 
 
 def test_the_run_page_sets_each_layers_label_free_scores_against_random_image_sets(

@@ -22,7 +22,7 @@ from app.read.schemas.runs import LayerOverview, RHistogram
 from dissect_core.analysis.distributions import bin_counts
 from dissect_core.analysis.label_free import LABEL_FREE_TOP_IMAGES
 from dissect_core.data.vocabulary import is_generic_concept
-from dissect_core.evaluation.verdict import VERDICTS
+from dissect_core.evaluation.verdict import VERDICTS, WEAK_CAUSES, weak_causes
 
 #: Bins of the explained_r histogram, over one fixed range so that layers and runs compare at a glance.
 HISTOGRAM_BINS = 20
@@ -40,6 +40,8 @@ class NeuronFacts(NamedTuple):
     verdict: str | None = None
     clarity: float | None = None
     polysemanticity: float | None = None
+    stability: float | None = None
+    coverage_judgeable: bool | None = None
 
 
 def r_bin_counts(values: Sequence[float]) -> list[int]:
@@ -61,6 +63,13 @@ def _verdict_counts(neurons: Sequence[NeuronFacts]) -> dict[str, int] | None:
     return {grade: graded.count(grade) for grade in VERDICTS} if graded else None
 
 
+def _weak_cause_counts(neurons: Sequence[NeuronFacts]) -> dict[str, int] | None:
+    """Return how many weak labels miss each top-grade rule (`weak_causes`; a label can miss two), or None when no
+    label is weak."""
+    weak = [weak_causes(n.stability, n.coverage_judgeable) for n in neurons if n.verdict == "weak"]
+    return {cause: sum(cause in causes for causes in weak) for cause in WEAK_CAUSES} if weak else None
+
+
 def summarise_layer(layer: LayerSummary, neurons: Sequence[NeuronFacts]) -> LayerOverview:
     """Return a layer's overview from its neurons' labels and evaluation columns."""
     evaluated = [neuron for neuron in neurons if neuron.reliable is not None]
@@ -80,6 +89,7 @@ def summarise_layer(layer: LayerSummary, neurons: Sequence[NeuronFacts]) -> Laye
         share_generic=sum(is_generic_concept(neuron.label) for neuron in neurons) / len(neurons) if neurons else 0.0,
         share_reliable=sum(bool(neuron.reliable) for neuron in evaluated) / len(evaluated) if evaluated else None,
         verdict_counts=_verdict_counts(neurons),
+        weak_causes=_weak_cause_counts(neurons),
         mean_clarity=_mean([neuron.clarity for neuron in neurons if neuron.clarity is not None]),
         mean_polysemanticity=_mean([n.polysemanticity for n in neurons if n.polysemanticity is not None]),
         mean_explained_r=_mean(reliable_rs + unreliable_rs),
@@ -102,14 +112,15 @@ def layer_overviews(session: Session, run_id: int) -> list[LayerOverview]:
             Neuron.verdict,
             Neuron.clarity,
             Neuron.polysemanticity,
+            Neuron.stability,
+            Neuron.coverage_judgeable,
         )
         .join(Layer, Neuron.layer_id == Layer.id)
         .where(Layer.run_id == run_id)
     ).all()
     by_layer: dict[str, list[NeuronFacts]] = {}
-    for name, label, explained_r, explanation_r, reliable, verdict, clarity, polysemanticity in rows:
-        facts = NeuronFacts(label, explained_r, explanation_r, reliable, verdict, clarity, polysemanticity)
-        by_layer.setdefault(name, []).append(facts)
+    for name, *facts in rows:
+        by_layer.setdefault(name, []).append(NeuronFacts(*facts))
     return [summarise_layer(layer, by_layer.get(layer.name, [])) for layer in layers]
 
 

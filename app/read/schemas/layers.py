@@ -24,7 +24,7 @@ class LayerEvaluationView(BaseModel):
     )
     share_reliable: float = Field(
         description="share of the layer's labels the test called significant (kept for scripts written before "
-        "grades: the same as share_significant; the share at the top grade is the run's layers[].share_reliable "
+        "grades: the same as share_significant; the share at the top grade is the run's overview[].share_reliable "
         "and verdict_counts)"
     )
 

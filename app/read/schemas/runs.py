@@ -130,6 +130,11 @@ class RunDetail(RunSummary):
         description="the paper's weight finding per weight-joined pair whose downstream units are named classes "
         "(filled on the run's own answer; [] for a run stored without it)",
     )
+    overview: list[LayerOverview] = Field(
+        default_factory=list,
+        description="per layer, what its labels are worth: counts per grade and the causes of the weak ones, the "
+        "share at the top grade, mean r, the r histogram and the label-free means (filled on the run's own answer)",
+    )
 
 
 class RHistogram(BaseModel):
@@ -153,6 +158,12 @@ class LayerOverview(BaseModel):
     share_reliable: float | None = Field(description="share of evaluated labels with the top grade (explains)")
     verdict_counts: dict[str, int] | None = Field(
         None, description="graded labels per grade (explains, weak, no label); None for runs stored before grades"
+    )
+    weak_causes: dict[str, int] | None = Field(
+        None,
+        description="weak labels per top-grade rule they miss: uncovered (the concept's coverage cannot be judged), "
+        "unstable (fewer folds chose it than the grade needs), floor only (neither: r is under the effect-size "
+        "floor); a label can miss two; None when no label is weak",
     )
     mean_clarity: float | None = Field(None, description="mean clarity of the units' top images (label-free)")
     mean_polysemanticity: float | None = Field(None, description="mean polysemanticity of the units' top images")

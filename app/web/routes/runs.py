@@ -105,10 +105,12 @@ def run_page(
 
 
 @resource(router, "/runs/{run_id}", html=Page("run.html", context=run_page))
-def run(run_id: Id, session: SessionDep, reader: ArtifactsReaderDep) -> RunDetail:
-    """One run with its pinned settings and layers, and the paper's weight finding replayed on its weights."""
+def run(run_id: Id, session: SessionDep, reader: ArtifactsReaderDep, cache: ReadCacheDep) -> RunDetail:
+    """One run with its pinned settings and layers, what each layer's labels are worth (`overview`), and the
+    paper's weight finding replayed on its weights."""
     detail = run_queries.run_detail(session, run_id)
-    return detail.model_copy(update={"weight_concept_agreement": weight_agreement(session, reader, run_id)})
+    update = {"weight_concept_agreement": weight_agreement(session, reader, run_id)}
+    return detail.model_copy(update={**update, "overview": cache.overview(session, run_id)})
 
 
 class RunDetailsBody(BaseModel):
@@ -171,7 +173,8 @@ def edit_run_form(
     try:
         _edit_details(run_id, RunDetailsEdit(name, notes), engine, user, (read_cache, response_cache))
     except BadRunDetails as problem:
-        context = run_page(run(run_id, session, reader), session, read_cache, preloader, classes, reader, user)
+        detail = run(run_id, session, reader, read_cache)
+        context = run_page(detail, session, read_cache, preloader, classes, reader, user)
         context.update(details_error=str(problem), typed_name=name, typed_notes=notes)
         return templates.TemplateResponse(request, "run.html", context, status_code=422)
     return RedirectResponse(run_url(run_id), status_code=303)

@@ -17,6 +17,7 @@ from dissect_core.evaluation.verdict import (
     LabelVerdict,
     VerdictRules,
     grade_label,
+    weak_causes,
 )
 from dissect_core.results import NeuronEvaluation
 from dissect_core.similarity.row_summaries import image_row_summaries
@@ -159,3 +160,11 @@ def test_no_unit_of_eight_layers_of_seeded_noise_reaches_the_top_grade() -> None
         activations = torch.relu(torch.randn(300, 60, generator=generator))
         graded += [verdict.verdict for verdict in _graded(probe, activations, None)]
     assert len(graded) == 480 and "explains" not in graded
+
+
+def test_a_weak_labels_causes_come_from_its_stored_stability_and_coverage() -> None:
+    assert weak_causes(0.4, True) == {"unstable"}
+    assert weak_causes(0.6, False) == {"uncovered"}
+    assert weak_causes(3 / 5, True) == {"floor only"}  # 3 of 5 in floating point is stable
+    assert weak_causes(None, None) == {"unstable", "uncovered"}  # a label nothing was stored for misses both
+    assert weak_causes(float("nan"), True) == {"unstable"}

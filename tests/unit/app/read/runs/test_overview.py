@@ -53,3 +53,21 @@ def test_an_evaluated_layer_counts_reliable_and_unreliable_r_apart() -> None:
     assert sum(overview.histogram.reliable) == 2 and sum(overview.histogram.unreliable) == 1
     assert overview.histogram.unreliable[r_bin_counts([0.0]).index(1)] == 1
     assert overview.evaluation == evaluation
+
+
+def test_weak_labels_are_counted_by_the_rules_they_miss() -> None:
+    def weak(stability: float, judgeable: bool) -> NeuronFacts:
+        return NeuronFacts("dog", 0.2, None, False, "weak", stability=stability, coverage_judgeable=judgeable)
+
+    neurons = [
+        weak(0.2, True),  # unstable
+        weak(0.8, False),  # uncovered
+        weak(0.4, False),  # both
+        weak(0.6, True),  # 3 of 5 folds and covered: only the floor is left
+        NeuronFacts("cat", 0.5, None, True, "explains", stability=1.0, coverage_judgeable=True),
+        NeuronFacts("sky", 0.0, None, False, "no label", stability=0.0, coverage_judgeable=False),
+    ]
+    overview = summarise_layer(layer(), neurons)
+    assert overview.verdict_counts == {"explains": 1, "weak": 4, "no label": 1}
+    assert overview.weak_causes == {"uncovered": 2, "unstable": 2, "floor only": 1}
+    assert summarise_layer(layer(), neurons[4:]).weak_causes is None
