@@ -276,6 +276,17 @@ def print_min_labelled_table(networks: Networks, rules: VerdictRules) -> None:
         )
 
 
+def print_share_by_class_images(networks: Networks) -> None:
+    """Print the trained classifier's top-grade share (as shipped) over its units whose class has at least k images
+    among the probe images: what the share would be on a probe set with that many images per class."""
+    counts = Counter(int(line.split(",")[1]) for line in (IMAGENET_DIR / "labels.csv").read_text().splitlines()[1:])
+    classifier = networks["Lite0 trained"]["classifier"]
+    print("\ntrained classifier at the top grade (as shipped) by the probe images of the unit's class")
+    for least in (1, 3, 5):
+        units = [graded for unit, graded in enumerate(classifier) if counts.get(unit, 0) >= least]
+        print(f"  class with >= {least} images: {len(units):>4} units, {top_share(units, VerdictRules(), None):.1%}")
+
+
 def main() -> None:
     """Run the three dissections (or read them back) and print the grade and calibration tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -300,6 +311,7 @@ def main() -> None:
     print_layer_table(networks, chosen, 0)
     print_min_labelled_table(networks, chosen)
     print_layer_table(networks, VerdictRules(), None)
+    print_share_by_class_images(networks)
     classifier = top_share(networks["Lite0 trained"]["classifier"], chosen, 0)
     covered = top_share(networks["Lite0 trained"]["classifier"], VerdictRules(), None)
     print(
