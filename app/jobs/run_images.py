@@ -27,7 +27,7 @@ from app.core.config import ENV_PREFIX, Settings
 from app.core.errors import AtlasError, TooLarge
 from app.jobs.queue.jobs import REUSABLE_STATES, enqueue, succeed_in_session
 from app.jobs.queue.quotas import check_queued_jobs
-from app.jobs.run_inputs import load_run_inputs
+from app.jobs.run_inputs import load_run_model, stored_image_count
 from app.jobs.uploads.archives import UnreadableImage, image_pixels
 from app.persistence.db import write_session
 from app.persistence.media import MediaStore
@@ -212,10 +212,10 @@ def read_uploaded_image(
 
     started = time.perf_counter()
     reader = ArtifactsReader(settings.data_dir)
-    inputs = load_run_inputs(session, settings, run, reader)
+    inputs = load_run_model(session, settings, run)  # one image needs the model, not the probe images
     outputs = reader.outputs(run.artifacts_dir)
     layout = ArtifactsLayout.of_run(run.artifacts_dir, settings.data_dir)
-    n_stored = len(inputs.readable)
+    n_stored = stored_image_count(session, run.id)
     session.rollback()
     if progress is not None:
         progress("image", 0, 1)

@@ -1,6 +1,7 @@
-"""A stored run rebuilt for a job that runs its model again (interventions, sweeps): its target as the record
-describes it, its probe set checked against the record's hash, the recorded outputs and downstream activations,
-its class names and its labels, and text embeddings with the run's encoder."""
+"""A stored run rebuilt for a job that runs its model again: for interventions and sweeps (`load_run_inputs`) its
+target as the record describes it, its probe set checked against the record's hash, the recorded outputs and
+downstream activations, its class names and its labels, and text embeddings with the run's encoder; for one
+uploaded image only its model (`load_run_model`), so a run whose probe folder moved still reads images."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -115,31 +116,56 @@ def _check_target(run: Run, record: RunRecord, target: Target) -> None:
         )
 
 
-def load_run_inputs(session: Session, settings: Settings, run: Run, reader: ArtifactsReader) -> RunInputs:
-    """Return the stored run rebuilt on this machine's device (CUDA when present, else the CPU), or raise
-    DissectError naming what is missing and the fix."""
-    import torch
+@dataclass
+class RunModel:
+    """A stored run's model rebuilt on `device`, without its probe set: what a job on one image needs."""
 
+    run_id: int
+    config: DissectConfig
+    record: RunRecord
+    target: Target
+    class_names: tuple[str, ...] | None
+    layers: list[str]
+    device: torch.device
+
+
+def load_run_model(session: Session, settings: Settings, run: Run) -> RunModel:
+    """Return the stored run's model rebuilt on this machine's device (CUDA when present, else the CPU), checked
+    against the record, or raise DissectError naming what is missing and the fix. Its probe images are not read."""
     from dissect_core.models.targets import load_target
     from dissect_core.pipeline import choose_device
 
     record, config = recorded_config(run, settings)
     device = choose_device(None)
-    probe = _probe_set(run, record, config, settings)
     preprocessing = dict(record.resolved.preprocessing) or dict(config.preprocessing or {})
     target = load_target(config.model, config.weights, config.checkpoint, device, preprocessing)
     _check_target(run, record, target)
+    layers = list(session.scalars(select(Layer.name).where(Layer.run_id == run.id).order_by(Layer.position)))
+    return RunModel(run.id, config, record, target, record.identities.class_names, layers, device)
+
+
+def stored_image_count(session: Session, run_id: int) -> int:
+    """Return how many probe images the run stored (its readable ones)."""
+    return session.scalar(select(func.count()).select_from(ProbeImage).where(ProbeImage.run_id == run_id)) or 0
+
+
+def load_run_inputs(session: Session, settings: Settings, run: Run, reader: ArtifactsReader) -> RunInputs:
+    """Return the stored run rebuilt on this machine's device with its probe set checked against the record's hash
+    (`load_run_model`, then the probe set), or raise DissectError naming what is missing and the fix."""
+    import torch
+
+    record, config = recorded_config(run, settings)
+    probe = _probe_set(run, record, config, settings)  # before the model: a moved folder is the commoner problem
+    model = load_run_model(session, settings, run)
     readable = _readable_positions(session, run, probe)
     outputs = reader.outputs(run.artifacts_dir)
     baseline = None
     if outputs is not None and outputs.logits.shape[0] == len(readable):
         baseline = torch.zeros(len(probe), outputs.logits.shape[1], dtype=torch.float16)
         baseline[readable] = outputs.logits.to(torch.float16)  # stored as float16: compared at that precision
-    class_names = record.identities.class_names
-    layers = list(session.scalars(select(Layer.name).where(Layer.run_id == run.id).order_by(Layer.position)))
     return RunInputs(
-        run.id, config, record, target, probe, readable, baseline, _class_labels(probe, class_names), class_names,
-        layers, device,
+        run.id, model.config, model.record, model.target, probe, readable, baseline,
+        _class_labels(probe, model.class_names), model.class_names, model.layers, model.device,
     )  # fmt: skip
 
 

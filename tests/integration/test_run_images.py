@@ -10,6 +10,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -162,6 +163,25 @@ def test_an_uploaded_image_is_read_by_the_worker_and_shown_like_a_probe_image(at
     assert 'name="image"' not in page.text  # visitors get no upload form
     assert atlas.client(None).get(view["image_url"]).content == data  # the upload is served while its row exists
     assert 'name="image"' in atlas.client().get(body["url"]).text
+
+
+def test_an_image_is_read_without_the_runs_probe_folder(atlas: Atlas) -> None:
+    with Session(atlas.engine) as session:
+        probe = Path(RunRecord.from_json(session.get(Run, atlas.run_id).settings).config.probe)  # type: ignore[union-attr]
+    moved = probe.with_name("probe-moved-away")
+    probe.rename(moved)  # one image needs the model and the stored activations, not the probe images
+    try:
+        created = upload(atlas, png_bytes(seed=7))
+        assert created.status_code == 202, created.text
+        assert atlas.work_once() == 1
+        view = atlas.client(None).get(f"/api/v1/runs/{atlas.run_id}/uploads/{created.json()['id']}").json()
+    finally:
+        moved.rename(probe)
+    assert view["status"] == "succeeded", view.get("error")
+    assert view["prediction"] and all(not layer["unavailable"] for layer in view["layers"])
+    with Session(atlas.engine) as session:
+        reading = session.scalars(select(RunImage.result).where(RunImage.id == created.json()["id"])).one()
+    assert reading is not None and reading["n_probe_images"] == 24
 
 
 def test_an_identical_upload_reuses_the_image_and_its_job(atlas: Atlas) -> None:
