@@ -200,8 +200,9 @@ def _readable_images(probe: ProbeSet, valid: Tensor) -> _Readable:
 
 
 def _readable_rows(rows: Tensor, readable: _Readable) -> Tensor:
-    """Return the readable images' rows of `rows` (probe order): `rows` itself when every image was readable, so a
-    matrix mapped from a file (the Ray executor's) is not copied."""
+    """Return the readable images' rows of `rows`: `rows` itself when it holds only those (every image was readable,
+    or the Ray executor wrote only their rows), so a matrix mapped from a file is never copied; else a copy of them
+    from every probe image's rows (the local executor's, probe order)."""
     return rows if len(readable.kept) == len(rows) else rows[readable.kept]
 
 

@@ -504,7 +504,8 @@ class RayExecutor:
                 continue
             n_units = tops[name].top_indices.shape[0]
             blocks = neuron_blocks(n_units, self.n_blocks)
-            activations = store.write_rows(name, len(valid), n_units, self._layer_rows(name, spans, blocks))
+            rows = self._readable_layer_rows(name, spans, blocks, valid)  # the rows the run reads, and no copy of them
+            activations = store.write_rows(name, int(valid.sum()), n_units, rows)
             top = tops[name]
             recorded[name] = RecordedLayer(top.kind, activations, top.top_values, top.top_indices, top.top_maps)
         if cached_embeddings is not None:
@@ -517,9 +518,9 @@ class RayExecutor:
         return embeddings, recorded, mask, outputs
 
     def _stored_outputs(self, spans: list[Span], valid: Tensor) -> ModelOutputs | None:
-        """Return the target's outputs over every chunk as `merged_pass` merges them (zero rows for a chunk with no
-        readable image; the classifier's inputs only when every chunk that ran recorded them; None when a chunk's
-        output was unusable), their rows mapped from row files written one chunk at a time."""
+        """Return the target's outputs on the readable images (the classifier's inputs only when every chunk that
+        ran recorded them; None when a chunk's output was unusable), their rows mapped from row files written one
+        chunk at a time."""
         assert self._store is not None
         store = self._store
         ran = [span for span in spans if valid[span.start : span.stop].any()]
@@ -536,13 +537,16 @@ class RayExecutor:
             with_inputs = with_inputs and stored["classifier_inputs"] is not None
 
         def chunk_rows(name: str) -> Iterator[tuple[int, Tensor]]:
+            first = 0
             for span in ran:
                 stored = store.read_outputs(span.index)
                 assert stored is not None
-                yield span.start, stored[name]
+                readable = stored[name][valid[span.start : span.stop]]
+                yield first, readable
+                first += len(readable)
 
-        def rows(name: str) -> Tensor:
-            return store.write_rows(f"outputs-{name}", len(valid), widths[name], chunk_rows(name))
+        def rows(name: str) -> Tensor:  # the readable images' rows only, as the run reads them: no copy of them
+            return store.write_rows(f"outputs-{name}", int(valid.sum()), widths[name], chunk_rows(name))
 
         if not with_inputs:
             return ModelOutputs(logits=rows("logits"))
@@ -554,14 +558,19 @@ class RayExecutor:
             classifier_bias=first["classifier_bias"],
         )
 
-    def _layer_rows(self, layer: str, spans: list[Span], blocks: list[Span]) -> Iterator[tuple[int, Tensor]]:
-        """Yield (first probe image, activations [chunk, K]) per chunk, its neuron blocks joined; a chunk that stored
-        no rows (no readable image) yields none."""
+    def _readable_layer_rows(
+        self, layer: str, spans: list[Span], blocks: list[Span], valid: Tensor
+    ) -> Iterator[tuple[int, Tensor]]:
+        """Yield (first readable row, the chunk's readable images' activations [readable in chunk, K]) per chunk, its
+        neuron blocks joined, in probe order; a chunk that stored no rows (no readable image) yields none."""
         assert self._store is not None
+        first = 0
         for span in spans:
             parts = [self._store.read_block_chunk(layer, block.index, span.index) for block in blocks]
             if all(part is not None for part in parts):
-                yield span.start, torch.cat([part for part in parts if part is not None], dim=1)
+                rows = torch.cat([part for part in parts if part is not None], dim=1)[valid[span.start : span.stop]]
+                yield first, rows
+                first += len(rows)
 
     def _chunk_embeddings(self, spans: list[Span], valid: Tensor) -> Iterator[Tensor]:
         """Yield each chunk's readable images' embeddings [readable in chunk, D]."""

@@ -5,8 +5,8 @@ file with the same bytes.
 Layout under the run's folder: `chunks/<chunk>/embeddings.pt` and `outputs.pt` (each chunk's image embeddings
 and the target's outputs), and `layers/<layer>/block-<block>/chunk-<chunk>.pt` (a chunk's activations of one
 block of the layer's neurons, with the chunk's readable-image mask): neuron-block-major, so a block reads its own
-columns only. `rows/<name>.f32` are whole row-major float32 matrices (a layer's activations [images, K], the
-readable images' embeddings [N, D]) that the driver assembles chunk by chunk and the run's result maps
+columns only. `rows/<name>.f32` are whole row-major float32 matrices (a layer's activations of the readable
+images [N, K], their embeddings [N, D]) that the driver assembles chunk by chunk and the run's result maps
 (`map_rows`): file-backed pages the kernel can drop, no anonymous memory, and, mapped, they outlive the folder's
 removal until the result lets go of them.
 """

@@ -35,7 +35,8 @@ class Wiring:
 
 def _readable_outputs(outputs: ModelOutputs | None, kept: Tensor) -> ModelOutputs | None:
     """Return the outputs of the readable images only (as the layers' activations are kept): `outputs` itself when
-    every image was readable, so rows mapped from a file (the Ray executor's) are not copied."""
+    it holds only those (every image was readable, or the Ray executor wrote only their rows), so rows mapped from a
+    file are never copied."""
     if outputs is None or len(kept) == len(outputs.logits):
         return outputs
     inputs = outputs.classifier_inputs
@@ -68,9 +69,10 @@ def wire_run(
 ) -> Wiring:
     """Return the run's outputs (readable images), connections and weight finding.
 
-    `image_paths` are the readable images'; `probe_outputs` the probe pass's (probe order; `kept` picks the readable
-    ones); `concept_embeddings` [concepts, E] the embeddings of the run's `concepts`; `class_names` the output
-    units' names (`dissect_core.models.class_names.run_class_names`) the weight finding compares labels with.
+    `image_paths` are the readable images'; `probe_outputs` the probe pass's (every probe image's rows, of which
+    `kept` picks the readable ones, or the readable images' rows already); `concept_embeddings` [concepts, E] the
+    embeddings of the run's `concepts`; `class_names` the output units' names
+    (`dissect_core.models.class_names.run_class_names`) the weight finding compares labels with.
     """
     outputs = _readable_outputs(probe_outputs, kept)
     units = {layer.name: layer.n_units for layer in layers}

@@ -57,9 +57,12 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def ray_probe(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """300 random 48 x 40 images in two sub-folders, and a file of 12 concepts."""
+    """300 random 48 x 40 images in two sub-folders with an unreadable file in each (the first image of the first
+    chunk, the last of the second), and a file of 12 concepts."""
     root = tmp_path_factory.mktemp("ray-probe")
     probe = make_probe_folder(root / "probe", n_images=N_IMAGES, seed=3)
+    for unreadable in ("dots/a_broken.png", "stripes/z_broken.png"):
+        (probe / unreadable).write_bytes(b"not an image")
     concepts = root / "concepts.txt"
     concepts.write_text("cat\ndog\nstriped\ndotted\ncar\nsky\nwater\ngrass\nred\nblue\nstone\ntree\n")
     return probe, concepts

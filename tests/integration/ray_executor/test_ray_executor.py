@@ -76,6 +76,21 @@ def test_two_chunks_and_two_blocks_on_two_nodes_give_the_local_result(
     mapped = Path("/proc/self/maps").read_text()
     assert f"{tmp_path}/ray-shards/" in mapped and "/rows/layer3.f32 (deleted)" in mapped
     assert "/rows/image-embeddings.f32 (deleted)" in mapped and "/rows/outputs-logits.f32 (deleted)" in mapped
+    # With two images unreadable, the result's rows are still those mappings (the readable images' rows were
+    # written, not every image's, so nothing picks a copy of them out on the driver)
+    assert len(result.record.facts.skipped_images) == 2 and result.layers[0].activations.shape[0] == N_IMAGES
+    assert maps_row_file(result.layers[0].activations, "layer3", mapped)
+    assert result.outputs is not None and maps_row_file(result.outputs.logits, "outputs-logits", mapped)
+
+
+def maps_row_file(rows: torch.Tensor, name: str, maps: str) -> bool:
+    """Return whether `rows`' data lies in this process's mapping of the removed row file `name`."""
+    for line in maps.splitlines():
+        if line.endswith(f"/rows/{name}.f32 (deleted)"):
+            start, end = (int(address, 16) for address in line.split()[0].split("-"))
+            if start <= rows.data_ptr() < end:
+                return True
+    return False
 
 
 def test_an_actor_killed_mid_run_reruns_its_chunk_and_changes_nothing(
