@@ -234,12 +234,15 @@ def _score_layers(
     check_stop: Callable[[], None],
 ) -> list[LayerResult]:
     """Return each layer's labels and top images under the configured similarity function (`embeddings`: the
-    image and text embeddings the cosines come from, for an executor that scores elsewhere)."""
+    image and text embeddings the cosines come from, for an executor that scores elsewhere); each of `recorded`'s
+    layers is left holding the readable images' rows only."""
     layers: list[LayerResult] = []
     report("similarity", 0, len(config.layers))  # each stage reports its start (dissect_core.progress)
     for number, layer in enumerate(config.layers, start=1):
         check_stop()
         activations = _readable_rows(recorded[layer].activations, readable)
+        # The recording keeps the readable rows only from here on, so a copy does not sit beside every image's rows
+        recorded[layer] = replace(recorded[layer], activations=activations)
         labelled = executor.label_layer(
             layer,
             activations,
