@@ -20,6 +20,7 @@ from dissect_core.data.cache import TensorCache, cache_key
 from dissect_core.data.concepts import ConceptSet, load_concepts
 from dissect_core.data.probe import ProbeSet, load_probe
 from dissect_core.encoders import ImageTextEncoder, load_encoder
+from dissect_core.encoders.base import recognised_concepts
 from dissect_core.errors import DissectError
 from dissect_core.evaluation.cache import EvaluationCache, EvaluationInputs, evaluation_key
 from dissect_core.evaluation.evaluate import EvaluationSettings, evaluate_layer
@@ -498,6 +499,7 @@ def _dissect(
         readable.image_labels,
         signals=signals,  # the labels' folds and simulation give each concept's ceiling r
         folds=None if signals is None else readable.folds(config.n_folds),
+        recognised=recognised_concepts(inputs.encoder, text_embeddings),
     )
     layers = [graded_layer(layer, coverages, embeddings, config.n_folds) for layer in layers]
     timer.lap("grading")

@@ -27,3 +27,11 @@ class ImageTextEncoder(Protocol):
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
         """Return L2-normalised float32 embeddings [T, D] of the texts, un-templated."""
         ...
+
+
+def recognised_concepts(encoder: ImageTextEncoder, text_embeddings: torch.Tensor) -> torch.Tensor | None:
+    """Return whether the encoder can place each concept at all ([T] bool on the CPU) from the concepts' text
+    embeddings [T, D], or None when it cannot say (an open_clip model places any text in the images' space; ConSE
+    only through its classes: `ConSEEncoder.recognises`)."""
+    recognises = getattr(encoder, "recognises", None)
+    return None if recognises is None else recognises(text_embeddings).cpu()

@@ -28,8 +28,10 @@ def label_coverages(
     *,
     signals: ConceptSignals | None = None,
     folds: Tensor | None = None,
+    recognised: Tensor | None = None,
 ) -> dict[str, Coverage]:
-    """Return the coverage of each label (a concept of the run's `concepts`), each concept's column read once.
+    """Return the coverage of each label (a concept of the run's `concepts`), each concept's column read once;
+    `recognised` [concepts] is the encoder's own answer to which concepts it can place, when it has one.
 
     With the run's `signals` and `folds` each coverage also has its `ceiling_r`: the out-of-fold r of a perfect
     detector of the concept, firing on its labelled images when the coverage comes from labels, else on the
@@ -49,6 +51,7 @@ def label_coverages(
             spread=float(spread_of(column)),
             reference_spreads=reference_spreads,
             image_labels=image_labels,
+            recognised=None if recognised is None else bool(recognised[position[label]]),
         )
         labelled = labelled_images(label, image_labels) if coverages[label].source == "labels" else None
         detectors.append(carried if labelled is None else labelled)

@@ -288,6 +288,11 @@ def test_a_typed_concept_the_encoder_cannot_place_gets_a_warning_not_a_bare_rank
     fragment = client.get(page, params={"q": "purple"}, headers=HX).text
     assert 'id="concept-warning"' in fragment and '<details class="blind-ranking">' in fragment
     assert 'id="concept-warning"' not in client.get(page, params={"q": "striped"}, headers=HX).text
+    search = f"/runs/{evaluated.run_id}/search"
+    blind_search = client.get(search, params={"q": "purple"}).text
+    assert "The encoder does not recognise &#39;purple&#39;" in blind_search
+    assert '<details class="blind-ranking">' in blind_search and 'id="ranking-table"' in blind_search
+    assert '<details class="blind-ranking">' not in client.get(search, params={"q": "striped"}).text
 
 
 # --- the run page ----------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from app.read.runs.queries import get_run
 from app.read.schemas.concepts import ConceptHit, ConceptSearchResult, NeuronConceptScore
 from dissect_core.analysis.concept_evidence import carrying, concept_cosines
 from dissect_core.analysis.coverage import Coverage, concept_coverage, spread_of
-from dissect_core.encoders.base import ImageTextEncoder
+from dissect_core.encoders.base import ImageTextEncoder, recognised_concepts
 from dissect_core.errors import DissectError
 from dissect_core.run_record import RunRecord
 from dissect_core.similarity.functions import CONCEPT_SEARCH_DEFAULTS, score_new_concepts
@@ -170,14 +170,22 @@ class ConceptSearcher:
         if bars is None:
             return None
         image_embeddings = self.reader.scoring(run.artifacts_dir).image_embeddings
-        cosines = concept_cosines(image_embeddings, self.embed(run.encoder, [run.prompt(concept)])[0])
+        embedding = self.embed(run.encoder, [run.prompt(concept)])
+        cosines = concept_cosines(image_embeddings, embedding[0])
         return concept_coverage(
             concept,
             n_carrying=int(carrying(cosines, bars).sum()),
             n_images=int(cosines.shape[0]),
             spread=float(spread_of(cosines)),
             reference_spreads=self.reader.reference_spreads(run.artifacts_dir),
+            recognised=self.recognised(run.encoder, embedding),
         )
+
+    def recognised(self, spec: str, embedding: torch.Tensor) -> bool | None:
+        """Return the spec's encoder's own answer to whether it can place the concept of `embedding` [1, D], or
+        None when it has none (`recognised_concepts`)."""
+        answer = recognised_concepts(self.encoder(spec), embedding)
+        return None if answer is None else bool(answer[0])
 
     @staticmethod
     def _score_known(

@@ -81,7 +81,8 @@ def concept_evidence(
     scoring = run_scoring(run)
     reader = searcher.reader
     artifacts = reader.scoring(scoring.artifacts_dir)
-    cosines = concept_cosines(artifacts.image_embeddings, searcher.embed(scoring.encoder, [scoring.prompt(text)])[0])
+    embedding = searcher.embed(scoring.encoder, [scoring.prompt(text)])
+    cosines = concept_cosines(artifacts.image_embeddings, embedding[0])
     top = top_images_for_concept(cosines, n).tolist()
     notes: list[str] = []
 
@@ -108,6 +109,7 @@ def concept_evidence(
             n_images=int(cosines.shape[0]),
             spread=float(spread_of(cosines)),
             reference_spreads=reader.reference_spreads(scoring.artifacts_dir),
+            recognised=searcher.recognised(scoring.encoder, embedding),
         )
     if text == label and label_coverage is not None and label_coverage.source == "labels":
         # The dissection counted the label by the probe set's own labels, which this server does not keep.

@@ -107,3 +107,24 @@ def test_the_reference_is_the_carried_concepts_and_blindness_needs_one() -> None
     reference = vocabulary_spreads(source, bars)
     assert len(reference) == 38 and bool((reference[1:] >= reference[:-1]).all())  # concepts 2-39
     assert not is_encoder_blind(-1.0, torch.empty(0))
+
+
+def test_an_encoders_own_answer_decides_blindness_over_the_spread() -> None:
+    reference = torch.tensor([0.2, 0.3, 0.4])  # median 0.3: a spread under 0.075 is blind by the spread rule
+    wide, narrow = 0.5, 0.01
+    unplaced = concept_coverage(
+        "qwxzv", n_carrying=9, n_images=200, spread=wide, reference_spreads=reference, recognised=False
+    )
+    assert unplaced.encoder_blind and not unplaced.judgeable and unplaced.n_carrying == 9
+    assert unplaced.note.startswith("the encoder does not recognise 'qwxzv': none of the classes it sees images")
+    placed = concept_coverage(
+        "pretzel", n_carrying=0, n_images=200, spread=narrow, reference_spreads=reference, recognised=True
+    )
+    assert not placed.encoder_blind and placed.note.startswith("the probe set has 0 images of 'pretzel'")
+    by_spread = concept_coverage("pretzel", n_carrying=0, n_images=200, spread=narrow, reference_spreads=reference)
+    assert by_spread.encoder_blind  # no answer from the encoder: the spread rule
+    labelled = concept_coverage(
+        "goldfish", n_carrying=0, n_images=200, spread=narrow, reference_spreads=reference,
+        image_labels=["goldfish"] * 4, recognised=False,
+    )  # fmt: skip
+    assert labelled.source == "labels" and labelled.judgeable  # labels count a class whatever the encoder says

@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from dissect_core.encoders.base import recognised_concepts
 from dissect_core.encoders.conse import ConSEEncoder, parse_conse_spec
 from dissect_core.encoders.text import load_text_encoder
 from dissect_core.errors import DissectError
@@ -79,3 +80,18 @@ def test_bad_spec_names_valid_choices(spec: str) -> None:
 def test_bad_top_t() -> None:
     with pytest.raises(DissectError, match="top_t"):
         ConSEEncoder("efficientnet_lite0", "minilm", top_t=0)
+
+
+@pytest.mark.slow
+def test_conse_recognises_class_words_and_not_letter_strings_or_colours(encoder: ConSEEncoder) -> None:
+    words = ["pretzel", "tractor", "goldfish", "qwxzv", "tdwm", "purple", "striped"]
+    recognised = encoder.recognises(encoder.encode_texts(words))
+    assert recognised.tolist() == [True, True, True, False, False, False, False]
+    assert recognised_concepts(encoder, encoder.encode_texts(["pretzel"])).tolist() == [True]
+
+
+def test_an_encoder_without_an_answer_gives_none() -> None:
+    class Plain:
+        pass
+
+    assert recognised_concepts(Plain(), torch.zeros(2, 4)) is None  # type: ignore[arg-type]
