@@ -132,10 +132,13 @@ class RunModel:
 def load_run_model(session: Session, settings: Settings, run: Run) -> RunModel:
     """Return the stored run's model rebuilt on this machine's device (CUDA when present, else the CPU), checked
     against the record, or raise DissectError naming what is missing and the fix. Its probe images are not read."""
+    return _rebuilt_model(session, run, *recorded_config(run, settings))
+
+
+def _rebuilt_model(session: Session, run: Run, record: RunRecord, config: DissectConfig) -> RunModel:
     from dissect_core.models.targets import load_target
     from dissect_core.pipeline import choose_device
 
-    record, config = recorded_config(run, settings)
     device = choose_device(None)
     preprocessing = dict(record.resolved.preprocessing) or dict(config.preprocessing or {})
     target = load_target(config.model, config.weights, config.checkpoint, device, preprocessing)
@@ -156,7 +159,7 @@ def load_run_inputs(session: Session, settings: Settings, run: Run, reader: Arti
 
     record, config = recorded_config(run, settings)
     probe = _probe_set(run, record, config, settings)  # before the model: a moved folder is the commoner problem
-    model = load_run_model(session, settings, run)
+    model = _rebuilt_model(session, run, record, config)
     readable = _readable_positions(session, run, probe)
     outputs = reader.outputs(run.artifacts_dir)
     baseline = None

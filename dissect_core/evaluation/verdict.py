@@ -56,6 +56,10 @@ class VerdictRules:
     false_discovery_rate: float = DEFAULT_FALSE_DISCOVERY_RATE
     min_ceiling_share: float = DEFAULT_MIN_CEILING_SHARE
 
+    def stable(self, stability: float | None) -> bool:
+        """Return whether a share of folds choosing the label meets `min_stability` (never when unknown or NaN)."""
+        return stability is not None and math.isfinite(stability) and stability + _SHARE_TOLERANCE >= self.min_stability
+
     def floor(self, ceiling: float | None) -> float:
         """Return the r a label of a concept with this ceiling must reach (a ceiling of 1 when unknown)."""
         return max(self.min_r, self.min_ceiling_share * (1.0 if ceiling is None else ceiling))
@@ -86,7 +90,7 @@ def grade_label(
     reasons name the label's `concept` when given."""
     rules = rules or VerdictRules()
     r = evaluation.explained_r
-    stable = evaluation.stability + _SHARE_TOLERANCE >= rules.min_stability
+    stable = rules.stable(evaluation.stability)
     large = math.isfinite(r) and r >= rules.floor(coverage.ceiling_r)  # NaN: an undefined correlation
     significant = evaluation.significant
     chosen = round(evaluation.stability * n_folds) if math.isfinite(evaluation.stability) else 0
@@ -117,7 +121,7 @@ def weak_causes(stability: float | None, judgeable: bool | None, rules: VerdictR
     "uncovered", both, or "floor only" when it misses neither (a weak label misses at least one rule)."""
     rules = rules or VerdictRules()
     causes: set[WeakCause] = set()
-    if stability is None or not math.isfinite(stability) or stability + _SHARE_TOLERANCE < rules.min_stability:
+    if not rules.stable(stability):
         causes.add("unstable")
     if not judgeable:
         causes.add("uncovered")

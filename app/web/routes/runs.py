@@ -87,7 +87,7 @@ def run_page(
     whether it has class pages, what it found per layer (best units, common labels), and whether the user may
     change it (only then are its forms shown)."""
     preloader.request(run.id)  # so the first concept typed on its pages finds the encoder loaded
-    overview = cache.overview(session, run.id)
+    overview = run.overview
     return {
         "title": run.title or f"run {run.id} · {run.model_name}",
         "run": run,
